@@ -1,0 +1,187 @@
+"""The version lifecycle and its sign-offs.
+
+candidate -> in_review -> approved -> production -> archived; any rejection -> rejected.
+A version is approved when every step of its project's blueprint has its quorum of approvals from
+distinct people holding the step's role, signed in the blueprint's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store import audit
+from store.clock import utcnow
+from store.errors import Conflict, Forbidden, InvalidTransition
+from store.models import (
+    BlueprintStep,
+    Decision,
+    ModelVersion,
+    Person,
+    SignOff,
+    VersionStatus,
+)
+from store.registry import production_version
+
+
+class GovernanceBlocked(InvalidTransition):
+    """Deploy refused because sign-offs are missing; `waiting` names the steps."""
+
+    def __init__(self, message: str, waiting: list[StepProgress]):
+        super().__init__(message)
+        self.waiting = waiting
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    step: BlueprintStep
+    approvals: tuple[SignOff, ...]
+
+    @property
+    def done(self) -> bool:
+        return len(self.approvals) >= self.step.quorum
+
+    def describe(self) -> str:
+        return f"{self.step.name}: {len(self.approvals)} of {self.step.quorum}"
+
+
+def _subject(version: ModelVersion) -> str:
+    return f"model:{version.model.key}/{version.label}"
+
+
+def blueprint_steps(version: ModelVersion) -> list[BlueprintStep]:
+    blueprint = version.model.project.blueprint
+    return list(blueprint.steps) if blueprint else []
+
+
+def progress(*, session: Session, version: ModelVersion) -> list[StepProgress]:
+    sign_offs = session.execute(
+        select(SignOff).where(SignOff.version_id == version.id).order_by(SignOff.id)).scalars().all()
+    return [StepProgress(step, tuple(s for s in sign_offs
+                                     if s.step_id == step.id and s.decision == Decision.approve))
+            for step in blueprint_steps(version)]
+
+
+def waiting_steps(*, session: Session, version: ModelVersion) -> list[StepProgress]:
+    return [p for p in progress(session=session, version=version) if not p.done]
+
+
+def submit_for_review(*, session: Session, version: ModelVersion, by: str,
+                      now: datetime | None = None) -> ModelVersion:
+    if version.status != VersionStatus.candidate:
+        raise InvalidTransition(f"{version.model.key} {version.label} is {version.status.value}; "
+                                "only a candidate can be submitted for sign-off.")
+    version.status = VersionStatus.in_review
+    version.submitted_by = by
+    audit.record(session=session, actor=by, action="version.submitted", subject=_subject(version), at=now)
+    if not blueprint_steps(version):
+        _approve(session=session, version=version, now=now)
+    session.flush()
+    return version
+
+
+def _approve(*, session: Session, version: ModelVersion, now: datetime | None) -> None:
+    version.status = VersionStatus.approved
+    audit.record(session=session, actor="flywheel", action="version.approved", subject=_subject(version),
+                 details={"steps": [p.describe() for p in progress(session=session, version=version)]},
+                 at=now)
+
+
+def sign_off(*, session: Session, version: ModelVersion, person: Person, decision: Decision,
+             reason: str = "", now: datetime | None = None) -> SignOff:
+    """Record one person's decision on the step of the blueprint that is due."""
+    label = f"{version.model.key} {version.label}"
+    if version.status != VersionStatus.in_review:
+        raise InvalidTransition(f"{label} is {version.status.value.replace('_', ' ')}, not waiting for "
+                                "sign-off.")
+    if decision == Decision.reject and not reason.strip():
+        raise InvalidTransition("A rejection needs a reason.")
+    if person.slack_id in {version.created_by, version.submitted_by}:
+        why = "retrained at your request" if person.slack_id == version.created_by else "submitted by you"
+        raise Forbidden(f"You can't sign off {version.label}: it was {why}. Another ML engineer or a "
+                        "risk manager can.")
+    waiting = waiting_steps(session=session, version=version)
+    if not waiting:
+        raise InvalidTransition(f"{label} already has every sign-off it needs.")
+    step = waiting[0].step
+    if not person.has_role(step.role):
+        raise Forbidden(f"{label} is waiting for {waiting[0].describe()}, which needs the "
+                        f"{step.role.replace('_', ' ')} role; you have "
+                        f"{', '.join(r.replace('_', ' ') for r in person.roles) or 'no roles'}.")
+    if any(s.person == person.slack_id for p in progress(session=session, version=version)
+           for s in p.approvals):
+        raise Forbidden(f"You already signed another step of {label}; each step needs a different person.")
+    record = SignOff(version_id=version.id, step_id=step.id, person=person.slack_id, decision=decision,
+                     reason=reason.strip(), created_at=now or utcnow())
+    session.add(record)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"You already signed {step.name} for {label}.") from None
+    audit.record(session=session, actor=person.slack_id, action=f"signoff.{decision.value}",
+                 subject=_subject(version), details={"step": step.name, "reason": record.reason}, at=now)
+    if decision == Decision.reject:
+        version.status = VersionStatus.rejected
+        audit.record(session=session, actor=person.slack_id, action="version.rejected",
+                     subject=_subject(version), details={"reason": record.reason}, at=now)
+    elif not waiting_steps(session=session, version=version):
+        _approve(session=session, version=version, now=now)
+    session.flush()
+    return record
+
+
+def deploy(*, session: Session, version: ModelVersion, by: str, now: datetime | None = None) -> ModelVersion:
+    """Make an approved version the model's production version; the previous one is archived."""
+    label = f"{version.model.key} {version.label}"
+    if version.status == VersionStatus.rejected:
+        raise InvalidTransition(f"{label} was rejected and can't be deployed.")
+    if version.status == VersionStatus.production:
+        raise InvalidTransition(f"{label} is already in production.")
+    if version.status != VersionStatus.approved:
+        waiting = waiting_steps(session=session, version=version)
+        if version.status == VersionStatus.candidate:
+            raise GovernanceBlocked(f"{label} can't be deployed yet: it hasn't been submitted for sign-off.",
+                                    waiting)
+        missing = ", ".join(p.describe() for p in waiting)
+        raise GovernanceBlocked(f"{label} can't be deployed yet. Waiting for: {missing}.", waiting)
+    previous = production_version(session=session, model=version.model)
+    if previous is not None:
+        previous.status = VersionStatus.archived
+        session.flush()  # the one-production index must see the old row leave first
+    version.status = VersionStatus.production
+    version.deployed_at = now or utcnow()
+    version.deployed_by = by
+    session.flush()
+    audit.record(session=session, actor=by, action="version.deployed", subject=_subject(version),
+                 details={"previous": previous.label if previous else None}, at=now)
+    return version
+
+
+def rollback(*, session: Session, model_version: ModelVersion, by: str,
+             now: datetime | None = None) -> ModelVersion:
+    """Return production to the version that served before `model_version` (the current one)."""
+    model = model_version.model
+    if model_version.status != VersionStatus.production:
+        raise InvalidTransition(f"{model.key} {model_version.label} is not in production.")
+    earlier = session.execute(
+        select(ModelVersion).where(ModelVersion.model_id == model.id,
+                                   ModelVersion.status == VersionStatus.archived,
+                                   ModelVersion.deployed_at.is_not(None),
+                                   ModelVersion.id != model_version.id)
+        .order_by(ModelVersion.deployed_at.desc()).limit(1)).scalar_one_or_none()
+    if earlier is None:
+        raise InvalidTransition(f"{model.key} has no earlier production version to roll back to.")
+    model_version.status = VersionStatus.archived
+    session.flush()
+    earlier.status = VersionStatus.production
+    earlier.deployed_at = now or utcnow()
+    earlier.deployed_by = by
+    session.flush()
+    audit.record(session=session, actor=by, action="version.rolled_back", subject=f"model:{model.key}",
+                 details={"from": model_version.label, "to": earlier.label}, at=now)
+    return earlier

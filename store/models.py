@@ -1,0 +1,330 @@
+"""The registry's tables, SQLAlchemy 2.0 typed ORM. The schema itself is owned by the Alembic
+migrations in store/migrations; a test keeps the two in step."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from store.clock import utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime()}
+
+
+class Role(enum.StrEnum):
+    business = "business"
+    ml_engineer = "ml_engineer"
+    risk_manager = "risk_manager"
+    it_ops = "it_ops"
+    admin = "admin"
+
+
+PERSONAS = (Role.business, Role.ml_engineer, Role.risk_manager, Role.it_ops)
+
+
+class RiskTier(enum.StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class VersionStatus(enum.StrEnum):
+    candidate = "candidate"
+    in_review = "in_review"
+    approved = "approved"
+    production = "production"
+    archived = "archived"
+    rejected = "rejected"
+
+
+class CheckKind(enum.StrEnum):
+    drift = "drift"
+    performance = "performance"
+    kpi = "kpi"
+    data_quality = "data_quality"
+
+
+class Verdict(enum.StrEnum):
+    ok = "ok"
+    warn = "warn"
+    breach = "breach"
+    error = "error"
+
+
+class AlertState(enum.StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    snoozed = "snoozed"
+    resolved = "resolved"
+
+
+class Decision(enum.StrEnum):
+    approve = "approve"
+    reject = "reject"
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Stored as plain strings with a CHECK constraint: portable and readable in SQL.
+    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e],
+                validate_strings=True, create_constraint=True, name=cls.__name__.lower())
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slack_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(default=list)
+
+    def has_role(self, role: Role | str) -> bool:
+        return str(role) in self.roles or Role.admin.value in self.roles
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    initiative: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(32))
+    sponsors: Mapped[list[str]] = mapped_column(default=list)
+    risk_tier: Mapped[RiskTier] = mapped_column(_enum(RiskTier))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    channels: Mapped[list[PersonaChannel]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", order_by="PersonaChannel.persona")
+    blueprint: Mapped[Blueprint | None] = relationship(
+        back_populates="project", cascade="all, delete-orphan", uselist=False)
+    models: Mapped[list[Model]] = relationship(back_populates="project", order_by="Model.key")
+
+    def channel_for(self, persona: Role | str) -> str | None:
+        return next((c.channel for c in self.channels if c.persona == str(persona)), None)
+
+
+class PersonaChannel(Base):
+    __tablename__ = "persona_channels"
+    __table_args__ = (UniqueConstraint("project_id", "persona"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    persona: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(64))
+
+    project: Mapped[Project] = relationship(back_populates="channels")
+
+
+class Blueprint(Base):
+    __tablename__ = "blueprints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+    project: Mapped[Project] = relationship(back_populates="blueprint")
+    steps: Mapped[list[BlueprintStep]] = relationship(
+        back_populates="blueprint", cascade="all, delete-orphan", order_by="BlueprintStep.position")
+
+
+class BlueprintStep(Base):
+    __tablename__ = "blueprint_steps"
+    __table_args__ = (UniqueConstraint("blueprint_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    blueprint_id: Mapped[int] = mapped_column(ForeignKey("blueprints.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    quorum: Mapped[int] = mapped_column(Integer, default=1)
+
+    blueprint: Mapped[Blueprint] = relationship(back_populates="steps")
+
+
+class Model(Base):
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(32))
+    task: Mapped[str] = mapped_column(String(50))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    # The model's monitoring section of its project spec, as validated JSON.
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Folder the spec was applied from: relative data paths in the spec resolve against it.
+    spec_dir: Mapped[str] = mapped_column(String(1000), default=".")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    project: Mapped[Project] = relationship(back_populates="models")
+    versions: Mapped[list[ModelVersion]] = relationship(
+        back_populates="model", order_by="ModelVersion.number", foreign_keys="ModelVersion.model_id")
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "number"),
+        # Exactly one production version per model, whatever the code above it does.
+        Index("uq_model_versions_one_production", "model_id", unique=True,
+              sqlite_where=text("status = 'production'"), postgresql_where=text("status = 'production'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[VersionStatus] = mapped_column(_enum(VersionStatus), default=VersionStatus.candidate)
+    artifact_uri: Mapped[str] = mapped_column(String(1000), default="")
+    train_start: Mapped[datetime | None]
+    train_end: Mapped[datetime | None]
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    submitted_by: Mapped[str | None] = mapped_column(String(32))
+    deployed_at: Mapped[datetime | None]
+    deployed_by: Mapped[str | None] = mapped_column(String(32))
+
+    model: Mapped[Model] = relationship(back_populates="versions", foreign_keys=[model_id])
+    parent: Mapped[ModelVersion | None] = relationship(remote_side=[id])
+    sign_offs: Mapped[list[SignOff]] = relationship(back_populates="version", order_by="SignOff.id")
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number}"
+
+
+class Evaluation(Base):
+    """A version's metrics on a labelled window: the model evaluation store."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    version: Mapped[ModelVersion] = relationship()
+
+
+class CheckRun(Base):
+    __tablename__ = "check_runs"
+    __table_args__ = (Index("ix_check_runs_model_kind_as_of", "model_id", "kind", "as_of"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    kind: Mapped[CheckKind] = mapped_column(_enum(CheckKind))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    as_of: Mapped[datetime]
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    verdict: Mapped[Verdict] = mapped_column(_enum(Verdict))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    model: Mapped[Model] = relationship()
+    version: Mapped[ModelVersion | None] = relationship()
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # One live alert per fingerprint: a repeated breach updates it instead of posting anew.
+        Index("uq_alerts_one_live_per_fingerprint", "fingerprint", unique=True,
+              sqlite_where=text("state != 'resolved'"), postgresql_where=text("state != 'resolved'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_run_id: Mapped[int] = mapped_column(ForeignKey("check_runs.id"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    persona: Mapped[str] = mapped_column(String(20))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[AlertState] = mapped_column(_enum(AlertState), default=AlertState.open)
+    snoozed_until: Mapped[datetime | None]
+    channel: Mapped[str | None] = mapped_column(String(64))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+    check_run: Mapped[CheckRun] = relationship()
+    model: Mapped[Model] = relationship()
+
+
+class SignOff(Base):
+    __tablename__ = "sign_offs"
+    __table_args__ = (UniqueConstraint("version_id", "step_id", "person"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    step_id: Mapped[int] = mapped_column(ForeignKey("blueprint_steps.id"))
+    person: Mapped[str] = mapped_column(String(32))
+    decision: Mapped[Decision] = mapped_column(_enum(Decision))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    version: Mapped[ModelVersion] = relationship(back_populates="sign_offs")
+    step: Mapped[BlueprintStep] = relationship()
+
+
+class AuditEvent(Base):
+    """Append-only; each row carries the hash of the one before it."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """A single row locked by every append, so concurrent writers cannot fork the chain."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))

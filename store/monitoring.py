@@ -1,0 +1,99 @@
+"""Check runs and the alerts they raise."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store import audit
+from store.clock import utcnow
+from store.models import Alert, AlertState, CheckKind, CheckRun, Model, ModelVersion, Verdict
+
+
+def record_check_run(*, session: Session, model: Model, version: ModelVersion | None, kind: CheckKind,
+                     window_start: datetime, window_end: datetime, as_of: datetime,
+                     figures: dict[str, Any], verdict: Verdict, message: str,
+                     now: datetime | None = None) -> CheckRun:
+    run = CheckRun(model_id=model.id, version_id=version.id if version else None, kind=kind,
+                   window_start=window_start, window_end=window_end, as_of=as_of, figures=figures,
+                   verdict=verdict, message=message, created_at=now or utcnow())
+    session.add(run)
+    session.flush()
+    return run
+
+
+def check_history(*, session: Session, model: Model, kind: CheckKind, before: datetime | None = None,
+                  limit: int = 52) -> list[CheckRun]:
+    """The model's latest runs of one kind, oldest first."""
+    query = select(CheckRun).where(CheckRun.model_id == model.id, CheckRun.kind == kind)
+    if before is not None:
+        query = query.where(CheckRun.as_of < before)
+    rows = session.execute(query.order_by(CheckRun.as_of.desc(), CheckRun.id.desc()).limit(limit)).scalars()
+    return list(reversed(list(rows)))
+
+
+def fingerprint(*, model_key: str, kind: CheckKind | str, persona: str, subjects: Iterable[str]) -> str:
+    """Same model, check, persona and set of breaching features/KPIs = the same incident."""
+    key = "|".join([model_key, str(kind), persona, ",".join(sorted(set(subjects)))])
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def raise_alert(*, session: Session, run: CheckRun, persona: str, subjects: Iterable[str],
+                channel: str | None, now: datetime | None = None) -> tuple[Alert, bool]:
+    """Open an alert for a breaching run, or attach the run to the live alert of the same incident.
+
+    Returns the alert and whether it is new.
+    """
+    now = now or utcnow()
+    model = session.get(Model, run.model_id)
+    print_ = fingerprint(model_key=model.key, kind=run.kind, persona=persona, subjects=subjects)
+    live = session.execute(select(Alert).where(Alert.fingerprint == print_,
+                                               Alert.state != AlertState.resolved)).scalar_one_or_none()
+    if live is not None:
+        live.check_run_id = run.id
+        live.updated_at = now
+        session.flush()
+        return live, False
+    alert = Alert(check_run_id=run.id, model_id=run.model_id, persona=persona, fingerprint=print_,
+                  state=AlertState.open, channel=channel, created_at=now, updated_at=now)
+    session.add(alert)
+    session.flush()
+    audit.record(session=session, actor="flywheel", action="alert.opened",
+                 subject=f"model:{model.key}", at=now,
+                 details={"alert": alert.id, "kind": run.kind.value, "persona": persona,
+                          "subjects": sorted(set(subjects))})
+    return alert, True
+
+
+def resolve_alerts(*, session: Session, model: Model, kind: CheckKind, now: datetime | None = None) -> list[Alert]:
+    """Resolve the model's live alerts of one kind after a passing check."""
+    now = now or utcnow()
+    live = session.execute(select(Alert).join(CheckRun, Alert.check_run_id == CheckRun.id)
+                           .where(Alert.model_id == model.id, CheckRun.kind == kind,
+                                  Alert.state != AlertState.resolved)).scalars().all()
+    for alert in live:
+        alert.state = AlertState.resolved
+        alert.resolved_at = now
+        alert.updated_at = now
+        audit.record(session=session, actor="flywheel", action="alert.resolved",
+                     subject=f"model:{model.key}", details={"alert": alert.id}, at=now)
+    session.flush()
+    return list(live)
+
+
+def live_alerts(*, session: Session, model: Model | None = None) -> list[Alert]:
+    query = select(Alert).where(Alert.state != AlertState.resolved)
+    if model is not None:
+        query = query.where(Alert.model_id == model.id)
+    return list(session.execute(query.order_by(Alert.created_at)).scalars())
+
+
+def mark_posted(*, session: Session, alert: Alert, channel: str, message_ts: str) -> None:
+    alert.channel = channel
+    alert.message_ts = message_ts
+    session.flush()

@@ -1,0 +1,150 @@
+"""Projects, people, models, versions and evaluations. Every function takes the caller's session."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from store import audit
+from store.clock import utcnow
+from store.errors import Conflict, InvalidTransition, NotFound
+from store.models import Evaluation, Model, ModelVersion, Person, Project, VersionStatus
+
+
+def did_you_mean(word: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f" Did you mean {close[0]}?" if close else ""
+
+
+def get_project(*, session: Session, key: str) -> Project:
+    project = session.execute(select(Project).where(Project.key == key)).scalar_one_or_none()
+    if project is None:
+        known = list(session.execute(select(Project.key)).scalars())
+        raise NotFound(f"No project called {key}.{did_you_mean(key, known)}")
+    return project
+
+
+def list_projects(*, session: Session) -> list[Project]:
+    return list(session.execute(select(Project).order_by(Project.key)).scalars())
+
+
+def get_model(*, session: Session, key: str) -> Model:
+    model = session.execute(
+        select(Model).where(Model.key == key).options(selectinload(Model.versions))
+    ).scalar_one_or_none()
+    if model is None:
+        known = list(session.execute(select(Model.key)).scalars())
+        hint = did_you_mean(key, known) or (" No models are registered yet: run `flywheel apply SPEC.yml`."
+                                            if not known else "")
+        raise NotFound(f"No model called {key}.{hint}")
+    return model
+
+
+def list_models(*, session: Session) -> list[Model]:
+    return list(session.execute(
+        select(Model).order_by(Model.key).options(selectinload(Model.versions), selectinload(Model.project))
+    ).scalars())
+
+
+def get_person(*, session: Session, slack_id: str) -> Person | None:
+    return session.execute(select(Person).where(Person.slack_id == slack_id)).scalar_one_or_none()
+
+
+def people_by_id(*, session: Session, slack_ids: list[str]) -> dict[str, Person]:
+    if not slack_ids:
+        return {}
+    rows = session.execute(select(Person).where(Person.slack_id.in_(slack_ids))).scalars()
+    return {p.slack_id: p for p in rows}
+
+
+def get_version(*, session: Session, model_key: str, number: int) -> ModelVersion:
+    model = get_model(session=session, key=model_key)
+    version = next((v for v in model.versions if v.number == number), None)
+    if version is None:
+        known = ", ".join(v.label for v in model.versions) or "none yet"
+        raise NotFound(f"{model.key} has no version v{number}. Versions: {known}.")
+    return version
+
+
+def production_version(*, session: Session, model: Model) -> ModelVersion | None:
+    return session.execute(
+        select(ModelVersion).where(ModelVersion.model_id == model.id,
+                                   ModelVersion.status == VersionStatus.production)
+    ).scalar_one_or_none()
+
+
+def register_version(*, session: Session, model_key: str, created_by: str, artifact_uri: str,
+                     train_start: datetime | None = None, train_end: datetime | None = None,
+                     parameters: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
+                     parent: ModelVersion | None = None, now: datetime | None = None) -> ModelVersion:
+    """Add the next version of a model as a candidate."""
+    model = get_model(session=session, key=model_key)
+    number = (session.execute(select(func.max(ModelVersion.number))
+                              .where(ModelVersion.model_id == model.id)).scalar() or 0) + 1
+    version = ModelVersion(model=model, number=number, status=VersionStatus.candidate,
+                           artifact_uri=artifact_uri, train_start=train_start, train_end=train_end,
+                           parameters=parameters or {}, metrics=metrics or {}, created_by=created_by,
+                           created_at=now or utcnow(), parent_id=parent.id if parent else None)
+    session.add(version)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"{model.key} v{number} was registered by someone else at the same time; "
+                       "try again.") from None
+    audit.record(session=session, actor=created_by, action="version.registered",
+                 subject=f"model:{model.key}/v{number}",
+                 details={"artifact_uri": artifact_uri, "metrics": metrics or {},
+                          "parent": parent.label if parent else None}, at=now)
+    return version
+
+
+def adopt_as_production(*, session: Session, version: ModelVersion, actor: str,
+                        now: datetime | None = None) -> ModelVersion:
+    """Record a model already serving before Flywheel managed it (the first production version).
+
+    Only allowed while the model has no production version: every later change of production goes
+    through the blueprint's sign-offs (store.governance).
+    """
+    model = version.model
+    current = production_version(session=session, model=model)
+    if current is not None:
+        raise InvalidTransition(f"{model.key} already has {current.label} in production; new versions "
+                                "reach production through sign-off and deploy.")
+    version.status = VersionStatus.production
+    version.deployed_at = now or utcnow()
+    version.deployed_by = actor
+    session.flush()
+    audit.record(session=session, actor=actor, action="version.adopted",
+                 subject=f"model:{model.key}/{version.label}", at=now)
+    return version
+
+
+def record_evaluation(*, session: Session, version: ModelVersion, window_start: datetime,
+                      window_end: datetime, metrics: dict[str, float], rows: int,
+                      now: datetime | None = None) -> Evaluation:
+    evaluation = Evaluation(version_id=version.id, window_start=window_start, window_end=window_end,
+                            metrics=metrics, rows=rows, created_at=now or utcnow())
+    session.add(evaluation)
+    session.flush()
+    return evaluation
+
+
+def evaluations_for(*, session: Session, version: ModelVersion) -> list[Evaluation]:
+    return list(session.execute(
+        select(Evaluation).where(Evaluation.version_id == version.id).order_by(Evaluation.window_end)
+    ).scalars())
+
+
+def latest_evaluation(*, session: Session, version: ModelVersion, window_end: datetime | None = None
+                      ) -> Evaluation | None:
+    query = select(Evaluation).where(Evaluation.version_id == version.id)
+    if window_end is not None:
+        query = query.where(Evaluation.window_end == window_end)
+    return session.execute(query.order_by(Evaluation.window_end.desc(), Evaluation.id.desc()).limit(1)
+                           ).scalar_one_or_none()
