@@ -274,8 +274,10 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     check_run_id: Mapped[int] = mapped_column(ForeignKey("check_runs.id"))
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    kind: Mapped[CheckKind] = mapped_column(_enum(CheckKind))
     persona: Mapped[str] = mapped_column(String(20))
     fingerprint: Mapped[str] = mapped_column(String(64))
+    subjects: Mapped[list[str]] = mapped_column(default=list)
     state: Mapped[AlertState] = mapped_column(_enum(AlertState), default=AlertState.open)
     snoozed_until: Mapped[datetime | None]
     channel: Mapped[str | None] = mapped_column(String(64))

@@ -47,35 +47,43 @@ def raise_alert(*, session: Session, run: CheckRun, persona: str, subjects: Iter
                 channel: str | None, now: datetime | None = None) -> tuple[Alert, bool]:
     """Open an alert for a breaching run, or attach the run to the live alert of the same incident.
 
-    Returns the alert and whether it is new.
+    The same incident is the same fingerprint, or a live alert of the same model, check and persona
+    whose breaching features/KPIs overlap these: one KPI recovering while another still breaches
+    is the incident going on, not a new one. Returns the alert and whether it is new.
     """
     now = now or utcnow()
+    subjects = sorted(set(subjects))
     model = session.get(Model, run.model_id)
     print_ = fingerprint(model_key=model.key, kind=run.kind, persona=persona, subjects=subjects)
     live = session.execute(select(Alert).where(Alert.fingerprint == print_,
                                                Alert.state != AlertState.resolved)).scalar_one_or_none()
+    if live is None:
+        live = next((a for a in session.execute(
+            select(Alert).where(Alert.model_id == model.id, Alert.kind == run.kind, Alert.persona == persona,
+                                Alert.state != AlertState.resolved)).scalars()
+            if set(a.subjects) & set(subjects)), None)
     if live is not None:
         live.check_run_id = run.id
+        live.fingerprint, live.subjects = print_, subjects
         live.updated_at = now
         session.flush()
         return live, False
-    alert = Alert(check_run_id=run.id, model_id=run.model_id, persona=persona, fingerprint=print_,
-                  state=AlertState.open, channel=channel, created_at=now, updated_at=now)
+    alert = Alert(check_run_id=run.id, model_id=run.model_id, kind=run.kind, persona=persona,
+                  fingerprint=print_, subjects=subjects, state=AlertState.open, channel=channel,
+                  created_at=now, updated_at=now)
     session.add(alert)
     session.flush()
     audit.record(session=session, actor="flywheel", action="alert.opened",
                  subject=f"model:{model.key}", at=now,
-                 details={"alert": alert.id, "kind": run.kind.value, "persona": persona,
-                          "subjects": sorted(set(subjects))})
+                 details={"alert": alert.id, "kind": run.kind.value, "persona": persona, "subjects": subjects})
     return alert, True
 
 
 def resolve_alerts(*, session: Session, model: Model, kind: CheckKind, now: datetime | None = None) -> list[Alert]:
     """Resolve the model's live alerts of one kind after a passing check."""
     now = now or utcnow()
-    live = session.execute(select(Alert).join(CheckRun, Alert.check_run_id == CheckRun.id)
-                           .where(Alert.model_id == model.id, CheckRun.kind == kind,
-                                  Alert.state != AlertState.resolved)).scalars().all()
+    live = session.execute(select(Alert).where(Alert.model_id == model.id, Alert.kind == kind,
+                                               Alert.state != AlertState.resolved)).scalars().all()
     for alert in live:
         alert.state = AlertState.resolved
         alert.resolved_at = now

@@ -55,6 +55,13 @@ def get_person(*, session: Session, slack_id: str) -> Person | None:
     return session.execute(select(Person).where(Person.slack_id == slack_id)).scalar_one_or_none()
 
 
+def require_person(*, session: Session, slack_id: str) -> Person:
+    person = get_person(session=session, slack_id=slack_id)
+    if person is None:
+        raise NotFound(f"{slack_id} is not a Flywheel user yet: add them to a project spec's people.")
+    return person
+
+
 def people_by_id(*, session: Session, slack_ids: list[str]) -> dict[str, Person]:
     if not slack_ids:
         return {}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 18:50:27.157706
+Create Date: 2026-11-26
 """
 from alembic import op
 import sqlalchemy as sa
@@ -177,8 +177,10 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('check_run_id', sa.Integer(), nullable=False),
     sa.Column('model_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('drift', 'performance', 'kpi', 'data_quality', name='checkkind', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('persona', sa.String(length=20), nullable=False),
     sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('subjects', sa.JSON(), nullable=False),
     sa.Column('state', sa.Enum('open', 'acknowledged', 'snoozed', 'resolved', name='alertstate', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('snoozed_until', sa.DateTime(), nullable=True),
     sa.Column('channel', sa.String(length=64), nullable=True),

@@ -1,0 +1,245 @@
+"""Turns what jobs found into persona messages: builds the incident, renders its charts, hands the
+message to delivery and remembers where it went. Jobs never talk to Slack; this is the notifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot import charts
+from bot.blocks import business, it_ops, ml_engineer, risk
+from bot.blocks.common import Message
+from bot.config import Settings
+from bot.delivery import Delivery
+from jobs.incidents import (
+    CandidateIncident,
+    ChartRef,
+    Deployment,
+    DriftIncident,
+    FeatureFigure,
+    DataQualityIncident,
+    KpiFigure,
+    KpiIncident,
+    MetricComparison,
+    MetricFigure,
+    PerformanceIncident,
+    ModelRef,
+    SignOffRequest,
+    StepStatus,
+)
+from jobs.monitor import CheckResult, ModelChecks, load_spec
+from jobs.retrain import Comparison, Retrained
+from store import governance, monitoring, registry
+from store.clock import utcnow
+from store.db import Database
+from store.models import Alert, CheckKind, Decision, Model, ModelVersion
+
+
+@dataclass
+class Notifier:
+    db: Database
+    settings: Settings
+    delivery: Delivery
+    charts_dir: Path
+
+    def __post_init__(self) -> None:
+        self._refs: dict[int, str] = {}  # alert id -> delivered message reference
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _chart(self, chart: charts.Chart) -> ChartRef:
+        return ChartRef(path=str(chart.path), title=chart.title, alt_text=chart.alt_text)
+
+    def _model_ref(self, model: Model, version: ModelVersion | None, alert_id: int | None = None) -> ModelRef:
+        return ModelRef(key=model.key, version=version.label if version else "(no production version)",
+                        project_key=model.project.key, project_name=model.project.name, owner=model.owner,
+                        alert_id=alert_id, version_number=version.number if version else None)
+
+    def _post(self, message: Message, channel: str | None) -> str:
+        from dataclasses import replace
+
+        return self.delivery.post(replace(message, channel=channel))
+
+    def thread_of(self, alert_id: int) -> str | None:
+        return self._refs.get(alert_id)
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def on_checks(self, checked: ModelChecks) -> list[str]:
+        """Post new alerts, thread updates of repeated ones, and say when an alert resolves."""
+        posted = []
+        kpi_result = checked.result(CheckKind.kpi)
+        for result in checked.results:
+            if result.alert_id is None:
+                for alert_id in result.resolved_alerts:
+                    if ref := self._refs.get(alert_id):
+                        self.delivery.reply(ref, f":white_check_mark: Resolved: {result.kind.value.replace('_', ' ')} "
+                                                 f"check passed for the window ending {checked.window_end:%b %d %H:%M} UTC.")
+                continue
+            if not result.alert_is_new:
+                if ref := self._refs.get(result.alert_id):
+                    self.delivery.reply(ref, f"Still breaching ({checked.window_end:%b %d}): {result.outcome.message}")
+                continue
+            message = self._alert_message(checked, result, kpi_result)
+            with self.db.session() as s:
+                alert = s.get(Alert, result.alert_id)
+                ref = self._post(message, alert.channel)
+                monitoring.mark_posted(session=s, alert=alert, channel=alert.channel or "", message_ts=ref)
+            self._refs[result.alert_id] = ref
+            posted.append(ref)
+        return posted
+
+    def _alert_message(self, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None
+                       ) -> Message:
+        with self.db.session() as s:
+            model = registry.get_model(session=s, key=checked.model_key)
+            version = registry.production_version(session=s, model=model)
+            ref = self._model_ref(model, version, result.alert_id)
+            run = monitoring.check_history(session=s, model=model, kind=result.kind, limit=1)[-1]
+            performance = load_spec(model).performance
+            alerts = performance.alert if performance else {}
+        folder = self.charts_dir / f"alert-{result.alert_id}"
+        details = self.settings.link(f"alerts/{result.alert_id}")
+        figures = result.outcome.figures
+        if result.kind == CheckKind.kpi:
+            return self._kpi(ref, checked, figures, folder, details, run.created_at)
+        if result.kind == CheckKind.drift:
+            return self._drift(ref, checked, result, kpi_result, folder, details, run.created_at)
+        if result.kind == CheckKind.performance:
+            return ml_engineer.performance_alert(PerformanceIncident(
+                model=ref, window_start=checked.window_start, window_end=checked.window_end, checked_at=run.created_at,
+                metrics=tuple(MetricFigure(m, v, figures["training_metrics"].get(m), _metric_rule(alerts.get(m)),
+                                           m in figures["breaches"]) for m, v in figures["metrics"].items()),
+                labelled_rows=figures["labelled_rows"], rows=figures["rows"], details_url=details))
+        return ml_engineer.data_quality_alert(DataQualityIncident(
+            model=ref, window_start=checked.window_start, window_end=checked.window_end, checked_at=run.created_at,
+            problems=tuple(figures["problems"]), rows=figures["rows"], details_url=details))
+
+    def _kpi(self, ref: ModelRef, checked: ModelChecks, figures: dict, folder: Path, details: str,
+             checked_at: datetime) -> Message:
+        kpis = tuple(KpiFigure(
+            name=k["name"], label=k["label"], unit=k["unit"], value=k["value"], baseline=k["baseline"],
+            threshold=k["threshold"], breached=k["breached"], rule=k["rule"],
+            points=tuple((datetime.fromisoformat(t), v) for t, v in k["history"])) for k in figures["kpis"]
+            if k["value"] is not None)
+        # The chart shows money when there is a money KPI: that is what this reader weighs.
+        shown = next((k for k in kpis if (k.unit or "").lower() in ("usd", "$")), None) or \
+            next((k for k in kpis if k.breached), kpis[0])
+        breaches = [i for i, (_, v) in enumerate(shown.points)
+                    if shown.threshold is not None and v > shown.threshold]
+        if shown.breached and len(shown.points) - 1 not in breaches:
+            breaches.append(len(shown.points) - 1)
+        chart = charts.kpi_trend(label=shown.label, unit=shown.unit, points=list(shown.points),
+                                 threshold=shown.threshold, breach_indices=breaches,
+                                 out=folder / f"kpi-{shown.name}.png")
+        incident = KpiIncident(model=ref, window_start=checked.window_start, window_end=checked.window_end,
+                               checked_at=checked_at, kpis=kpis,
+                               labels_complete_to=_parse(figures.get("labels_complete_to")),
+                               details_url=details, charts=(self._chart(chart),))
+        baseline_n = next((k["baseline_windows"] for k in figures["kpis"]), 4)
+        return business.kpi_alert(incident, baseline_windows=baseline_n)
+
+    def _drift(self, ref: ModelRef, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None,
+               folder: Path, details: str, checked_at: datetime) -> Message:
+        figures = result.outcome.figures
+        features = tuple(FeatureFigure(f["feature"], f["method_label"], f["statistic"], f["threshold"],
+                                       f["p_value"], f["drifted"]) for f in figures["features"])
+        rendered = []
+        top = next(iter(result.outcome.evidence.items()), None)
+        if top is not None:
+            name, (reference, current) = top
+            stat = next(f for f in features if f.feature == name)
+            kind = next(f["kind"] for f in figures["features"] if f["feature"] == name)
+            rendered.append(charts.distribution(
+                feature=name, kind=kind, reference=reference, current=current, out=folder / f"dist-{name}.png",
+                statistic_text=f"{stat.method_label} {stat.statistic:.2f} (alert {stat.threshold:.2f})"))
+        rendered.append(charts.drift_bars(
+            model=ref.key, features=[(f.feature, f.statistic, f.threshold, f.drifted) for f in features],
+            method_label=" / ".join(dict.fromkeys(f.method_label for f in features)), out=folder / "drift.png"))
+        related = None
+        if kpi_result is not None and kpi_result.alert_id is not None:
+            lead = next(k for k in kpi_result.outcome.figures["kpis"] if k["breached"])
+            figure = KpiFigure(lead["name"], lead["label"], lead["unit"], lead["value"], lead["baseline"],
+                               lead["threshold"], True, lead["rule"])
+            change = figure.change_pct
+            related = (f"{figure.label} is up {change:.0f}% over the same window" if change and change > 0 else
+                       f"{figure.label} is {charts.format_value(figure.value, figure.unit)} over the same window")
+        incident = DriftIncident(model=ref, window_start=checked.window_start, window_end=checked.window_end,
+                                 checked_at=checked_at, features=features,
+                                 current_rows=figures["current_rows"], reference_rows=figures["reference_rows"],
+                                 details_url=details, related=related,
+                                 charts=tuple(self._chart(c) for c in rendered))
+        return ml_engineer.drift_alert(incident)
+
+    # -- retrain, review, deploy ---------------------------------------------------------------
+
+    def _candidate(self, retrained: Retrained, comparison: Comparison) -> CandidateIncident:
+        with self.db.session() as s:
+            model = registry.get_model(session=s, key=retrained.model_key)
+            version = registry.get_version(session=s, model_key=model.key, number=retrained.number)
+            ref = self._model_ref(model, version)
+        metrics = tuple(MetricComparison(m, comparison.champion_metrics.get(m, float("nan")),
+                                         comparison.challenger_metrics[m])
+                        for m in comparison.challenger_metrics)
+        chart = charts.champion_vs_challenger(
+            champion_label=f"{comparison.champion} (production)", challenger_label=f"{comparison.challenger} (candidate)",
+            champion=comparison.champion_metrics, challenger=comparison.challenger_metrics,
+            out=self.charts_dir / f"{model.key}-{version.label}" / "comparison.png",
+            window_text=f"{comparison.window_start:%b %d} - {comparison.window_end:%b %d}, "
+                        f"{comparison.labelled_rows:,} labelled rows")
+        return CandidateIncident(
+            model=ref, champion_version=comparison.champion, window_start=comparison.window_start,
+            window_end=comparison.window_end, labelled_rows=comparison.labelled_rows, metrics=metrics,
+            requested_by=retrained.requested_by, trigger=retrained.trigger, train_start=retrained.train_start,
+            train_end=retrained.train_end, details_url=self.settings.link(f"models/{model.key}/versions/{version.number}"),
+            charts=(self._chart(chart),))
+
+    def retrain_started(self, alert_id: int | None, text: str) -> None:
+        if alert_id is not None and (ref := self._refs.get(alert_id)):
+            self.delivery.reply(ref, text)
+
+    def candidate_ready(self, retrained: Retrained, comparison: Comparison, *, alert_id: int | None) -> str:
+        incident = self._candidate(retrained, comparison)
+        message = ml_engineer.candidate_ready(incident)
+        if alert_id is not None and (ref := self._refs.get(alert_id)):
+            self.delivery.reply(ref, message.text)
+        with self.db.session() as s:
+            channel = registry.get_model(session=s, key=retrained.model_key).project.channel_for("ml_engineer")
+        return self._post(message, channel)
+
+    def signoff_request(self, retrained: Retrained, comparison: Comparison) -> str:
+        candidate = self._candidate(retrained, comparison)
+        with self.db.session() as s:
+            model = registry.get_model(session=s, key=retrained.model_key)
+            version = registry.get_version(session=s, model_key=model.key, number=retrained.number)
+            steps = tuple(StepStatus(p.step.name, p.step.role, p.step.quorum, tuple(a.person for a in p.approvals))
+                          for p in governance.progress(session=s, version=version))
+            request = SignOffRequest(candidate=candidate, initiative=model.project.initiative,
+                                     risk_tier=model.project.risk_tier.value, steps=steps,
+                                     submitted_by=version.submitted_by or version.created_by,
+                                     model_card_url=self.settings.link(f"models/{model.key}/versions/{version.number}/card"))
+            channel = model.project.channel_for("risk_manager")
+        return self._post(risk.signoff_request(request), channel)
+
+    def deployed(self, model_key: str, number: int, previous: str | None) -> str:
+        with self.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            approvals = tuple((a.person, a.step.name) for a in version.sign_offs if a.decision == Decision.approve)
+            deployment = Deployment(model=self._model_ref(model, version), deployed_by=version.deployed_by or "",
+                                    deployed_at=version.deployed_at or utcnow(), sign_offs=approvals,
+                                    previous_version=previous,
+                                    details_url=self.settings.link(f"models/{model_key}"))
+            channel = model.project.channel_for("it_ops")
+        return self._post(it_ops.deployment_notice(deployment), channel)
+
+
+def _metric_rule(rule) -> str:
+    if rule is None:
+        return "none set"
+    return f"below {rule.below:.2f}" if rule.below is not None else f"above {rule.above:.2f}"
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

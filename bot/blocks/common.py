@@ -1,0 +1,114 @@
+"""Pieces every persona's message shares, and the checks every payload must pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    ImageBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+)
+
+from bot.ids import ActionContext, ActionId
+from jobs.incidents import ChartRef
+
+MAX_BLOCKS = 50  # Slack's limit for a message
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Slack message for one persona: fallback text, blocks and the charts that go with it."""
+
+    kind: str  # kpi_alert, drift_alert, candidate, signoff_request, deployment
+    persona: str
+    model_key: str
+    text: str
+    blocks: tuple[Block, ...]
+    charts: tuple[ChartRef, ...] = ()
+    channel: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": [b.to_dict() for b in self.blocks]}
+
+
+class InvalidMessage(ValueError):
+    pass
+
+
+def validate_payload(payload: dict[str, Any]) -> list[Block]:
+    """Parse a chat payload back with slack_sdk and run its validations; raise on anything off."""
+    text = payload.get("text") or ""
+    if not text.strip():
+        raise InvalidMessage("a message needs a plain-text fallback")
+    raw = payload.get("blocks") or []
+    if len(raw) > MAX_BLOCKS:
+        raise InvalidMessage(f"{len(raw)} blocks, Slack allows {MAX_BLOCKS}")
+    blocks = Block.parse_all(raw)
+    if any(b is None for b in blocks) or len(blocks) != len(raw):
+        raise InvalidMessage("a block has an unknown type")
+    for block in blocks:
+        block.validate_json()
+    if [b.to_dict() for b in blocks] != raw:
+        raise InvalidMessage("blocks do not round-trip through slack_sdk's models")
+    return blocks
+
+
+def mention(slack_id: str | None) -> str:
+    if not slack_id:
+        return "nobody"
+    if slack_id == "flywheel":
+        return "Flywheel (automatically)"
+    if not slack_id.startswith(("U", "W")):
+        return slack_id
+    return f"<@{slack_id}>"
+
+
+def when(moment: datetime) -> str:
+    return f"{moment:%a} {moment:%H:%M} UTC"
+
+
+def day(moment: datetime) -> str:
+    return f"{moment:%b} {moment.day}"
+
+
+def span(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return "unknown"
+    last = end - timedelta(microseconds=1)  # windows are half-open: [start, end)
+    return f"{day(start)} - {day(last)}"
+
+
+def md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text)
+
+
+def context(*parts: str) -> ContextBlock:
+    return ContextBlock(elements=[md(" · ".join(p for p in parts if p))])
+
+
+def chart_blocks(charts: tuple[ChartRef, ...]) -> list[Block]:
+    """Image blocks for charts served at a URL; unserved charts travel as uploads instead."""
+    return [ImageBlock(image_url=c.url, alt_text=c.alt_text[:2000], title=PlainTextObject(text=c.title[:2000]))
+            for c in charts if c.url]
+
+
+def link_button(label: str, url: str, action: ActionId) -> ButtonElement:
+    return ButtonElement(text=label, url=url, action_id=action)
+
+
+def button(label: str, action: ActionId, ctx: ActionContext, *, style: str | None = None,
+           confirm: ConfirmObject | None = None) -> ButtonElement:
+    return ButtonElement(text=label, action_id=action, value=ctx.encode(), style=style, confirm=confirm)
+
+
+def confirm(title: str, text: str, yes: str, *, danger: bool = False) -> ConfirmObject:
+    return ConfirmObject(title=title, text=md(text), confirm=yes, deny="Cancel",
+                         style="danger" if danger else "primary")

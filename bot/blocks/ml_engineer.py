@@ -1,0 +1,145 @@
+"""The ML engineer's messages: what changed, and what to do about it."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import ActionsBlock, HeaderBlock, Option, SectionBlock, StaticSelectElement
+
+from bot.blocks.common import Message, button, chart_blocks, context, link_button, md, mention, span, when
+from bot.charts import format_value
+from bot.ids import SNOOZE_CHOICES, ActionContext, ActionId, BlockId
+from jobs.incidents import CandidateIncident, DataQualityIncident, DriftIncident, ModelRef, PerformanceIncident
+
+RETRAIN = "Retrain"
+ACKNOWLEDGE = "Acknowledge"
+SNOOZE = "Snooze"
+VIEW_DETAILS = "View details"
+SUBMIT = "Submit for sign-off"
+MAX_FIELDS = 10  # Slack's limit per section
+
+
+def _figure(value: float) -> str:
+    return f"{value:.2f}" if abs(value) >= 0.01 else f"{value:.2g}"
+
+
+def alert_actions(model: ModelRef, details_url: str) -> ActionsBlock:
+    ctx = ActionContext(model=model.key, version=model.version_number, alert=model.alert_id)
+    return ActionsBlock(block_id=BlockId.alert_actions, elements=[
+        button(RETRAIN, ActionId.retrain, ctx, style="primary"),
+        button(ACKNOWLEDGE, ActionId.acknowledge, ctx),
+        StaticSelectElement(
+            placeholder=SNOOZE, action_id=ActionId.snooze,
+            options=[Option(text=label, value=ctx.model_copy(update={"choice": key}).encode())
+                     for key, label in SNOOZE_CHOICES.items()]),
+        link_button(VIEW_DETAILS, details_url, ActionId.view_details),
+    ])
+
+
+def drift_alert(incident: DriftIncident) -> Message:
+    model = incident.model
+    drifted, total = incident.drifted, len(incident.features)
+    headline = f"Input drift on {model.key} {model.version} · {len(drifted)} of {total} features"
+    fields = [md(f"*{f.feature}*\n{f.method_label} {_figure(f.statistic)} (alert {_figure(f.threshold)})")
+              for f in drifted[:MAX_FIELDS]]
+    stable = [f.feature for f in incident.features if not f.drifted]
+    rest = f"The other {len(stable)} features are stable: {', '.join(stable)}." if stable else ""
+    if len(drifted) > MAX_FIELDS:
+        rest = f"{len(drifted) - MAX_FIELDS} more drifted features in the details. " + rest
+    blocks = [
+        HeaderBlock(text=headline[:150]),
+        SectionBlock(fields=fields),
+    ]
+    if rest:
+        blocks.append(SectionBlock(text=md(rest)))
+    if incident.related:
+        blocks.append(SectionBlock(text=md(f":chart_with_upwards_trend: {incident.related}")))
+    blocks += [
+        *chart_blocks(incident.charts),
+        context(f"{span(incident.window_start, incident.window_end)}: {incident.current_rows:,} rows against "
+                f"{incident.reference_rows:,} reference rows", f"owner {mention(model.owner)}",
+                f"checked {when(incident.checked_at)}"),
+        alert_actions(model, incident.details_url),
+    ]
+    summary = "; ".join(f"{f.feature} {f.method_label} {_figure(f.statistic)} (alert {_figure(f.threshold)})"
+                        for f in drifted)
+    return Message(kind="drift_alert", persona="ml_engineer", model_key=model.key,
+                   text=f"{headline}: {summary}.", blocks=tuple(blocks), charts=incident.charts)
+
+
+def _metric_name(metric: str) -> str:
+    return {"roc_auc": "ROC AUC", "f1": "F1"}.get(metric, metric.replace("_", " ").capitalize())
+
+
+def comparison_fields(incident: CandidateIncident, champion: str) -> list:
+    return [md(f"*{_metric_name(m.metric)}*\n{format_value(m.challenger, None)} vs {format_value(m.champion, None)}"
+               f" for {champion} ({'+' if m.delta >= 0 else ''}{m.delta:.2f})")
+            for m in incident.metrics[:MAX_FIELDS]]
+
+
+def comparison_sentence(incident: CandidateIncident) -> str:
+    champion = incident.champion_version or "production"
+    lead = next((m for m in incident.metrics if m.metric == "recall"), incident.metrics[0] if incident.metrics else None)
+    if lead is None:
+        return f"{incident.model.version} has no metrics on the latest labelled window yet."
+    return (f"{_metric_name(lead.metric).lower()} {format_value(lead.challenger, None)} vs "
+            f"{format_value(lead.champion, None)} for {champion}")
+
+
+def candidate_ready(incident: CandidateIncident) -> Message:
+    model = incident.model
+    champion = incident.champion_version or "production"
+    headline = f"{model.key} {model.version} is ready for review"
+    sentence = (f"*{model.version} ready:* {comparison_sentence(incident)} on the latest labelled window "
+                f"({span(incident.window_start, incident.window_end)}, {incident.labelled_rows:,} labelled rows).")
+    ctx = ActionContext(model=model.key, version=model.version_number)
+    blocks = [
+        HeaderBlock(text=headline[:150]),
+        SectionBlock(text=md(sentence)),
+        SectionBlock(fields=comparison_fields(incident, champion)),
+        *chart_blocks(incident.charts),
+        context(f"trained on {span(incident.train_start, incident.train_end)}",
+                f"requested by {mention(incident.requested_by)}", incident.trigger),
+        ActionsBlock(block_id=BlockId.candidate_actions, elements=[
+            button(SUBMIT, ActionId.submit_for_signoff, ctx, style="primary"),
+            link_button(VIEW_DETAILS, incident.details_url, ActionId.view_details),
+        ]),
+    ]
+    return Message(kind="candidate", persona="ml_engineer", model_key=model.key,
+                   text=f"{headline}: {comparison_sentence(incident)}.", blocks=tuple(blocks),
+                   charts=incident.charts)
+
+
+def performance_alert(incident: PerformanceIncident) -> Message:
+    model = incident.model
+    breached = [m for m in incident.metrics if m.breached]
+    names = " and ".join(_metric_name(m.metric) for m in breached)
+    headline = f"{names} below the line on {model.key} {model.version}"
+
+    def line(m) -> str:
+        training = f"; {_figure(m.at_training)} at training" if m.at_training is not None else ""
+        return f"*{_metric_name(m.metric)}*\n{_figure(m.value)} (alert {m.rule}{training})"
+
+    blocks = [
+        HeaderBlock(text=headline[:150]),
+        SectionBlock(fields=[md(line(m)) for m in incident.metrics[:MAX_FIELDS]]),
+        context(f"{span(incident.window_start, incident.window_end)}: {incident.labelled_rows:,} of "
+                f"{incident.rows:,} rows labelled so far", f"owner {mention(model.owner)}",
+                f"checked {when(incident.checked_at)}"),
+        alert_actions(model, incident.details_url),
+    ]
+    summary = ", ".join(f"{_metric_name(m.metric)} {_figure(m.value)} (alert {m.rule})" for m in breached)
+    return Message(kind="performance_alert", persona="ml_engineer", model_key=model.key,
+                   text=f"{headline}: {summary}.", blocks=tuple(blocks))
+
+
+def data_quality_alert(incident: DataQualityIncident) -> Message:
+    model = incident.model
+    headline = f"Data quality problem on {model.key} {model.version}"
+    blocks = [
+        HeaderBlock(text=headline[:150]),
+        SectionBlock(text=md("\n".join(f"• {p[0].upper()}{p[1:]}" for p in incident.problems))),
+        context(f"{span(incident.window_start, incident.window_end)}: {incident.rows:,} rows",
+                f"owner {mention(model.owner)}", f"checked {when(incident.checked_at)}"),
+        alert_actions(model, incident.details_url),
+    ]
+    return Message(kind="data_quality_alert", persona="ml_engineer", model_key=model.key,
+                   text=f"{headline}: {'; '.join(incident.problems)}.", blocks=tuple(blocks))

@@ -1,0 +1,45 @@
+"""How periods and KPIs are said in business words."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.charts import format_value
+from jobs.incidents import KpiFigure
+
+_PERIODS = {timedelta(days=7): ("this week", "week"), timedelta(days=1): ("today", "day"),
+            timedelta(hours=1): ("this hour", "hour"), timedelta(days=30): ("this month", "month")}
+_NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+
+
+def period(length: timedelta) -> tuple[str, str]:
+    """("this week", "week") for a 7-day window; ("in the last 3 days", "3-day window") otherwise."""
+    if length in _PERIODS:
+        return _PERIODS[length]
+    days = length / timedelta(days=1)
+    amount = f"{days:g} days" if days >= 1 else f"{length / timedelta(hours=1):g} hours"
+    return f"in the last {amount}", f"{amount.replace(' ', '-')[:-1]} window"
+
+
+def count_words(n: int, unit: str) -> str:
+    return f"{_NUMBERS.get(n, str(n))} {unit}{'s' if n != 1 else ''}"
+
+
+def kpi_headline(kpi: KpiFigure, length: timedelta) -> str:
+    now, _ = period(length)
+    change = kpi.change_pct
+    if change is not None and abs(change) >= 1:
+        direction = "up" if change > 0 else "down"
+        return f"{kpi.label} is {direction} {abs(change):.0f}% {now}"
+    return f"{kpi.label} is {format_value(kpi.value, kpi.unit)} {now}"
+
+
+def kpi_sentence(kpi: KpiFigure, length: timedelta, baseline_windows: int) -> str:
+    now, unit = period(length)
+    sentence = f"{kpi.label} *{format_value(kpi.value, kpi.unit)}* {now}"
+    if kpi.baseline is not None:
+        sentence += (f", against *{format_value(kpi.baseline, kpi.unit)}* over the previous "
+                     f"{count_words(baseline_windows, unit)}")
+    if kpi.threshold is not None:
+        sentence += f" (alert {kpi.rule})"
+    return sentence + "."

@@ -1,0 +1,201 @@
+"""The `flywheel` command. Each subcommand fails with a non-zero exit and a one-line reason."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from bot.config import Settings
+from store.errors import FlywheelError
+
+
+class Failure(click.ClickException):
+    def format_message(self) -> str:
+        return self.message
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise Failure(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+
+
+def _database(settings: Settings):
+    from store.db import Database
+
+    db = Database(settings.database_url)
+    if db.engine.dialect.name == "sqlite":
+        db.ensure_schema()  # an embedded file gets its schema on first use
+    elif db.current_revision() != db.head_revision():
+        raise Failure(f"the database at {db.describe()} is not migrated: run `flywheel db upgrade`")
+    return db
+
+
+def _as_of(text: str | None) -> datetime:
+    from store.clock import to_utc_naive, utcnow
+
+    if not text:
+        return utcnow()
+    try:
+        return to_utc_naive(datetime.fromisoformat(text))
+    except ValueError:
+        raise Failure(f"--as-of {text!r} is not a time; use ISO 8601, e.g. 2026-11-23 or 2026-11-23T06:00") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what is happening.")
+def main(verbose: bool) -> None:
+    """Flywheel: chat-ops for the models your team runs in production."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("flywheel-demo"),
+              show_default=True, help="Folder for the demo's data, registry and preview (replaced).")
+@click.option("--rows-per-week", type=click.IntRange(min=5_000), default=100_000, show_default=True,
+              help="Synthetic transactions per week.")
+def demo(out: Path, rows_per_week: int) -> None:
+    """Run the fraud story offline: checks, alerts, retrain, sign-off, deploy; write an HTML preview."""
+    from bot.demo import run_demo
+
+    settings = _settings()
+    try:
+        report = run_demo(out, rows_per_week=rows_per_week, public_url=settings.public_url)
+    except FlywheelError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"\nDone in {report.seconds:.0f} s: {len(report.messages)} messages for four people.")
+    click.echo(f"Preview:  {report.preview}")
+    click.echo(f"Registry: {report.database_url}")
+    click.echo(f"Try:      FLYWHEEL_DATABASE_URL={report.database_url} flywheel models")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--actor", default="flywheel", show_default=True, help="Who is applying, for the audit log.")
+def apply(paths: tuple[Path, ...], actor: str) -> None:
+    """Validate project spec files and write them to the registry (all or nothing)."""
+    from store.apply import apply_spec
+    from store.spec import SpecError, load_specs
+
+    try:
+        loaded = load_specs(list(paths))
+    except SpecError as exc:
+        click.echo(str(exc), err=True)
+        raise Failure(f"{len(exc.issues)} problem(s) found; nothing was applied") from None
+    db = _database(_settings())
+    try:
+        with db.session() as s:
+            results = [apply_spec(session=s, loaded=one, actor=actor) for one in loaded]
+    except FlywheelError as exc:
+        raise Failure(f"{exc}; nothing was applied") from None
+    for result in results:
+        if result.changed:
+            click.echo(f"{result.project}: {len(result.changes)} change(s)")
+            for line in result.changes:
+                click.echo(f"  {line}")
+        else:
+            click.echo(f"{result.project}: no change")
+
+
+@main.command()
+@click.argument("model", required=False)
+@click.option("--as-of", help="End of the window to check (ISO 8601, UTC). Default: now.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["drift", "performance", "kpi", "data_quality"]),
+              help="Only these checks (repeatable).")
+def check(model: str | None, as_of: str | None, kinds: tuple[str, ...]) -> None:
+    """Run the checks now for one model or all, and print their verdicts."""
+    from jobs.monitor import check_all
+    from store.models import CheckKind, Verdict
+
+    db = _database(_settings())
+    try:
+        results = check_all(db=db, as_of=_as_of(as_of), model_key=model,
+                            kinds={CheckKind(k) for k in kinds} or None)
+    except FlywheelError as exc:
+        raise Failure(str(exc)) from None
+    rows = [(r.model_key, r.version or "-", res.kind.value, res.outcome.verdict.value, res.outcome.message)
+            for r in results for res in r.results]
+    _table(["model", "version", "check", "verdict", "details"], rows)
+    if not rows:
+        click.echo("No models registered: run `flywheel apply SPEC.yml` first.")
+    if any(res.outcome.verdict == Verdict.error for r in results for res in r.results):
+        sys.exit(1)
+
+
+@main.command()
+def models() -> None:
+    """List registered models with their production version and latest verdicts."""
+    from store import monitoring, registry
+    from store.models import CheckKind
+
+    db = _database(_settings())
+    with db.session() as s:
+        rows = []
+        for model in registry.list_models(session=s):
+            production = registry.production_version(session=s, model=model)
+            latest = []
+            for kind in CheckKind:
+                history = monitoring.check_history(session=s, model=model, kind=kind, limit=1)
+                if history:
+                    latest.append(f"{kind.value} {history[-1].verdict.value}")
+            others = [f"{v.label} {v.status.value}" for v in model.versions if v.status.value != "production"]
+            rows.append((model.key, model.project.key, production.label if production else "-",
+                         ", ".join(others) or "-", ", ".join(latest) or "not checked yet"))
+    if not rows:
+        click.echo("No models registered: run `flywheel apply SPEC.yml` first.")
+        return
+    _table(["model", "project", "production", "other versions", "latest checks"], rows)
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations to FLYWHEEL_DATABASE_URL."""
+    from store.db import Database
+
+    database = Database(_settings().database_url)
+    try:
+        database.upgrade()
+    except FlywheelError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"{database.describe()} is at revision {database.current_revision()}")
+
+
+@main.group()
+def audit() -> None:
+    """Audit log commands."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain and report the first broken link."""
+    from store import audit as audit_log
+
+    database = _database(_settings())
+    with database.session() as s:
+        report = audit_log.verify(session=s)
+    if not report.whole:
+        raise Failure(f"audit chain broken: {report.problem}")
+    click.echo(report.problem)
+
+
+def _table(headers: list[str], rows: list[tuple]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    widths[-1] = min(widths[-1], 100)
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        click.echo("  ".join(str(x)[:w].ljust(w) for x, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Where messages go. With no Slack token they go to an outbox folder: per message its Block Kit
+JSON and PNG charts, and one index.html showing every message grouped by persona, readable offline."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from bot.blocks.common import Message, validate_payload
+
+PERSONA_TITLES = {"business": "Business stakeholder", "ml_engineer": "ML engineer",
+                  "risk_manager": "Risk manager", "it_ops": "IT operations"}
+
+
+class Delivery(Protocol):
+    def post(self, message: Message) -> str: ...
+    def reply(self, thread: str, text: str) -> str: ...
+    def update(self, ref: str, message: Message) -> None: ...
+
+
+@dataclass
+class _Posted:
+    ref: str
+    message: Message
+    folder: Path
+    replies: list[str] = field(default_factory=list)
+
+
+class FolderOutbox:
+    """Offline delivery: writes what would have been posted, and a browsable preview of it."""
+
+    def __init__(self, root: Path, *, people: dict[str, str] | None = None, title: str = "Flywheel preview"):
+        self.root = Path(root)
+        self.people = people or {}
+        self.title = title
+        self._posted: dict[str, _Posted] = {}
+        if self.root.exists():
+            shutil.rmtree(self.root / "messages", ignore_errors=True)
+        (self.root / "messages").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def index(self) -> Path:
+        return self.root / "index.html"
+
+    def post(self, message: Message) -> str:
+        validate_payload(message.payload())
+        ref = f"{len(self._posted) + 1:03d}"
+        folder = self.root / "messages" / f"{ref}-{message.persona}-{message.kind}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._posted[ref] = _Posted(ref, message, folder)
+        self._write(self._posted[ref])
+        return ref
+
+    def reply(self, thread: str, text: str) -> str:
+        posted = self._posted[thread]
+        posted.replies.append(text)
+        self._write(posted)
+        return f"{thread}.{len(posted.replies)}"
+
+    def update(self, ref: str, message: Message) -> None:
+        validate_payload(message.payload())
+        self._posted[ref].message = message
+        self._write(self._posted[ref])
+
+    def messages(self) -> list[Message]:
+        return [p.message for p in self._posted.values()]
+
+    def _write(self, posted: _Posted) -> None:
+        message = posted.message
+        for chart in message.charts:
+            shutil.copyfile(chart.path, posted.folder / Path(chart.path).name)
+        record = {"channel": message.channel, **message.payload(),
+                  "thread": [{"text": t} for t in posted.replies],
+                  "charts": [{"file": Path(c.path).name, "title": c.title, "alt_text": c.alt_text}
+                             for c in message.charts]}
+        (posted.folder / "message.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+        self._render_index()
+
+    def _render_index(self) -> None:
+        groups = []
+        for persona, title in PERSONA_TITLES.items():
+            cards = [_card(p, self.root, self.people) for p in self._posted.values() if p.message.persona == persona]
+            if cards:
+                groups.append({"title": title, "persona": persona, "cards": cards})
+        template = _environment().get_template("preview.html")
+        self.index.write_text(template.render(title=self.title, groups=groups))
+
+
+def _environment() -> Environment:
+    return Environment(loader=PackageLoader("bot", "templates"), autoescape=select_autoescape(["html"]))
+
+
+_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
+_LINK = re.compile(r"&lt;(https?://[^|&]+)\|([^&]+)&gt;")
+_BOLD = re.compile(r"\*([^*\n]+)\*")
+_ITALIC = re.compile(r"(?<![\w])_([^_\n]+)_(?![\w])")
+_EMOJI = {":chart_with_upwards_trend:": "📈", ":warning:": "⚠️", ":white_check_mark:": "✅"}
+
+
+def mrkdwn_to_html(text: str, people: dict[str, str]) -> Markup:
+    """Enough of Slack's mrkdwn for a faithful preview: bold, italic, mentions, links, emoji."""
+    out = html.escape(text, quote=False)
+    out = _MENTION.sub(lambda m: f'<span class="mention">@{html.escape(people.get(m[1], m[1]))}</span>', out)
+    out = _LINK.sub(lambda m: f'<a href="{m[1]}">{m[2]}</a>', out)
+    out = _BOLD.sub(r"<b>\1</b>", out)
+    out = _ITALIC.sub(r"<i>\1</i>", out)
+    for code, glyph in _EMOJI.items():
+        out = out.replace(code, glyph)
+    return Markup(out.replace("\n", "<br>"))
+
+
+def _text(obj: dict[str, Any] | None, people: dict[str, str]) -> Markup:
+    if not obj:
+        return Markup("")
+    if obj.get("type") == "mrkdwn":
+        return mrkdwn_to_html(obj["text"], people)
+    return Markup(html.escape(obj["text"], quote=False))
+
+
+def _card(posted: _Posted, root: Path, people: dict[str, str]) -> dict[str, Any]:
+    message = posted.message
+    charts = {c.url: c for c in message.charts if c.url}
+    blocks = []
+    for block in message.payload()["blocks"]:
+        kind = block["type"]
+        item: dict[str, Any] = {"type": kind}
+        if kind == "header":
+            item["text"] = _text(block["text"], people)
+        elif kind == "section":
+            item["text"] = _text(block.get("text"), people)
+            item["fields"] = [_text(f, people) for f in block.get("fields", [])]
+        elif kind == "context":
+            item["elements"] = [_text(e, people) for e in block["elements"] if "text" in e]
+        elif kind == "image":
+            chart = charts.get(block["image_url"])
+            src = (posted.folder / Path(chart.path).name).relative_to(root) if chart else block["image_url"]
+            item.update(src=str(src), alt=block["alt_text"], title=block.get("title", {}).get("text", ""))
+        elif kind == "actions":
+            item["buttons"] = [{"label": (e.get("text") or e.get("placeholder") or {}).get("text", ""),
+                                "style": e.get("style", ""), "url": e.get("url"),
+                                "select": e["type"] == "static_select",
+                                "options": [o["text"]["text"] for o in e.get("options", [])]}
+                               for e in block["elements"]]
+        blocks.append(item)
+    # Charts with no URL are uploaded into the thread in Slack; show them under the message.
+    uploads = [{"src": str((posted.folder / Path(c.path).name).relative_to(root)), "alt": c.alt_text,
+                "title": c.title} for c in message.charts if not c.url]
+    return {"ref": posted.ref, "channel": message.channel or "", "kind": message.kind, "blocks": blocks,
+            "uploads": uploads, "replies": [mrkdwn_to_html(r, people) for r in posted.replies],
+            "json": str((posted.folder / "message.json").relative_to(root))}

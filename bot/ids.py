@@ -1,0 +1,56 @@
+"""Every action_id, block_id and callback_id Flywheel uses, defined once."""
+
+from __future__ import annotations
+
+import enum
+import json
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ActionId(enum.StrEnum):
+    retrain = "flywheel.retrain"
+    acknowledge = "flywheel.acknowledge"
+    snooze = "flywheel.snooze"
+    view_details = "flywheel.view_details"
+    ask_ml_team = "flywheel.ask_ml_team"
+    submit_for_signoff = "flywheel.submit_for_signoff"
+    approve = "flywheel.approve"
+    reject = "flywheel.reject"
+    model_card = "flywheel.model_card"
+    deploy = "flywheel.deploy"
+    rollback = "flywheel.rollback"
+
+
+class BlockId(enum.StrEnum):
+    alert_actions = "flywheel.alert_actions"
+    candidate_actions = "flywheel.candidate_actions"
+    signoff_actions = "flywheel.signoff_actions"
+    deployment_actions = "flywheel.deployment_actions"
+    kpi_actions = "flywheel.kpi_actions"
+    reject_reason = "flywheel.reject_reason"
+
+
+class CallbackId(enum.StrEnum):
+    reject_modal = "flywheel.reject_modal"
+
+
+SNOOZE_CHOICES = {"1h": "1 hour", "4h": "4 hours", "24h": "24 hours", "7d": "7 days"}
+
+
+class ActionContext(BaseModel):
+    """What a click needs to find its subject again: ids only, never a secret or a query."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    model: str = Field(alias="m")
+    version: int | None = Field(None, alias="v")
+    alert: int | None = Field(None, alias="a")
+    choice: str | None = Field(None, alias="c")
+
+    def encode(self) -> str:
+        return json.dumps(self.model_dump(by_alias=True, exclude_none=True), separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, value: str) -> ActionContext:
+        return cls.model_validate_json(value)

@@ -1,0 +1,222 @@
+"""The four monitoring checks: pure functions from data windows to an outcome.
+
+Each returns a CheckOutcome; running them against the registry (loading windows, recording runs,
+raising alerts) is jobs/monitor.py's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bot.charts import format_value  # money and rates read the same in messages and charts
+from jobs.expressions import parse
+from jobs.metrics import MetricsError, classification_metrics
+from jobs.statistics import METHOD_LABELS, drift_report
+from store.models import CheckKind, Verdict
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    kind: CheckKind
+    verdict: Verdict
+    message: str
+    figures: dict[str, Any]
+    subjects: tuple[str, ...] = ()  # what breached: features, KPIs, metrics, data problems
+    # In-memory evidence for charts (not stored): feature -> (reference, current) values.
+    evidence: dict[str, tuple[pd.Series, pd.Series]] = field(default_factory=dict, compare=False, repr=False)
+
+
+def error(kind: CheckKind, message: str) -> CheckOutcome:
+    return CheckOutcome(kind, Verdict.error, message, {"error": message})
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+# --- drift ------------------------------------------------------------------------------------
+
+def drift(reference: pd.DataFrame, current: pd.DataFrame, *, numeric: Sequence[str],
+          categorical: Sequence[str], numeric_method: str, categorical_method: str,
+          thresholds: Mapping[str, float], alpha: float) -> CheckOutcome:
+    overrides = {k: v for k, v in thresholds.items() if k != "default"}
+    report = drift_report(reference, current, numeric=numeric, categorical=categorical,
+                          numeric_method=numeric_method, categorical_method=categorical_method,
+                          thresholds=overrides, default_threshold=thresholds.get("default"), alpha=alpha)
+    order = {f.feature: i for i, f in enumerate(report.drifted)}
+    features = sorted(report.features, key=lambda f: (f.feature not in order, order.get(f.feature, 0)))
+    figures = {
+        "reference_rows": report.reference_rows, "current_rows": report.current_rows, "alpha": report.alpha,
+        "features": [{"feature": f.feature, "kind": f.kind, "method": f.method,
+                      "method_label": METHOD_LABELS[f.method], "statistic": f.statistic,
+                      "threshold": f.threshold, "p_value": f.p_value, "drifted": f.drifted,
+                      "severity": f.severity, "reference_missing": f.reference_missing,
+                      "current_missing": f.current_missing, "unseen_categories": list(f.unseen_categories)}
+                     for f in features],
+    }
+    drifted = report.drifted
+    if not drifted:
+        return CheckOutcome(CheckKind.drift, Verdict.ok,
+                            f"no drift in {len(report.features)} features", figures)
+    described = ", ".join(f"{f.feature} {METHOD_LABELS[f.method]} {f.statistic:.2f} (alert {f.threshold:.2f})"
+                          for f in drifted)
+    evidence = {f.feature: (reference[f.feature], current[f.feature]) for f in drifted[:2]}
+    return CheckOutcome(CheckKind.drift, Verdict.breach,
+                        f"{len(drifted)} of {len(report.features)} features drifted: {described}",
+                        figures, tuple(f.feature for f in drifted), evidence)
+
+
+# --- business KPIs ----------------------------------------------------------------------------
+
+def kpi_value(kpi: Any, frame: pd.DataFrame) -> float | None:
+    """One KPI over one window; None when it is undefined (no rows, an empty denominator)."""
+    if frame.empty:
+        return None
+    mask = parse(kpi.where).evaluate(frame) if kpi.where else np.ones(len(frame), dtype=bool)
+    if kpi.aggregate == "count":
+        return float(mask.sum())
+    if kpi.aggregate == "sum":
+        return float(pd.to_numeric(frame.loc[mask, kpi.column], errors="coerce").sum())
+    if kpi.aggregate == "mean":
+        values = pd.to_numeric(frame.loc[mask, kpi.column], errors="coerce").dropna()
+        return float(values.mean()) if len(values) else None
+    if kpi.aggregate == "rate":
+        of = parse(kpi.of).evaluate(frame)
+        denominator = int(of.sum())
+        return float((mask & of).sum() / denominator) if denominator else None
+    raise ValueError(f"unknown aggregate {kpi.aggregate!r}")
+
+
+def _rule(alert: Any, unit: str | None, baseline_windows: int) -> tuple[str, float | None]:
+    if alert.above is not None:
+        return f"above {format_value(alert.above, unit)}", alert.above
+    if alert.below is not None:
+        return f"below {format_value(alert.below, unit)}", alert.below
+    if alert.above_baseline_pct is not None:
+        return f"{alert.above_baseline_pct:g}% above the {baseline_windows}-window baseline", None
+    return f"{alert.below_baseline_pct:g}% below the {baseline_windows}-window baseline", None
+
+
+def kpi_unit(kpi: Any) -> str | None:
+    return kpi.unit or ("rate" if kpi.aggregate == "rate" else None)
+
+
+def kpis(specs: Sequence[Any], windows: Mapping[str, Sequence[tuple[datetime, pd.DataFrame]]]) -> CheckOutcome:
+    """Each KPI on the last of its windows (oldest first), against thresholds and trailing baselines."""
+    if not specs or any(not windows[k.name] or windows[k.name][-1][1].empty for k in specs):
+        return error(CheckKind.kpi, "the current window has no rows, so no KPI can be computed")
+    results, breached = [], []
+    for kpi in specs:
+        unit = kpi_unit(kpi)
+        history = [(start, kpi_value(kpi, frame)) for start, frame in windows[kpi.name]]
+        value = history[-1][1]
+        a = kpi.alert
+        n = a.baseline_windows if a else 4
+        earlier = [v for _, v in history[-1 - n:-1] if v is not None]
+        # A relative alert waits for a full baseline: one or two early windows are too noisy to judge by.
+        baseline = float(np.mean(earlier)) if len(earlier) == n else None
+        rule, threshold = _rule(a, unit, n) if a else ("no alert set", None)
+        hit = False
+        if value is not None and a is not None:
+            hit = bool((a.above is not None and value > a.above) or (a.below is not None and value < a.below)
+                       or (a.above_baseline_pct is not None and baseline is not None and baseline > 0
+                           and value > baseline * (1 + a.above_baseline_pct / 100))
+                       or (a.below_baseline_pct is not None and baseline is not None
+                           and value < baseline * (1 - a.below_baseline_pct / 100)))
+        results.append({"name": kpi.name, "label": kpi.label or kpi.name.replace("_", " ").capitalize(), "unit": unit, "value": value,
+                        "baseline": baseline, "baseline_windows": n, "threshold": threshold, "rule": rule,
+                        "breached": hit,
+                        "history": [[s.isoformat(), v] for s, v in history if v is not None]})
+        if hit:
+            breached.append(kpi.name)
+    figures = {"kpis": results, "rows": int(len(windows[specs[0].name][-1][1]))}
+    if any(r["value"] is None for r in results) and not breached:
+        missing = ", ".join(r["name"] for r in results if r["value"] is None)
+        return CheckOutcome(CheckKind.kpi, Verdict.warn, f"no value this window for {missing}", figures)
+    if not breached:
+        return CheckOutcome(CheckKind.kpi, Verdict.ok, f"{len(results)} KPIs within their limits", figures)
+    described = ", ".join(f"{r['label']} {format_value(r['value'], r['unit'])} ({r['rule']})"
+                          for r in results if r["breached"])
+    return CheckOutcome(CheckKind.kpi, Verdict.breach, f"KPI breached: {described}", figures, tuple(breached))
+
+
+# --- performance ------------------------------------------------------------------------------
+
+def performance(frame: pd.DataFrame, *, label: str, prediction: str, score: str | None,
+                metrics: Sequence[str], alert: Mapping[str, Any],
+                training_metrics: Mapping[str, Any]) -> CheckOutcome:
+    """Metrics on the rows whose label has arrived (late labels: the rest are left out)."""
+    labelled = frame[frame[label].notna()] if label in frame else frame.iloc[0:0]
+    if labelled.empty:
+        return CheckOutcome(CheckKind.performance, Verdict.warn,
+                            f"no labelled rows yet in this window ({len(frame):,} rows await labels)",
+                            {"rows": int(len(frame)), "labelled_rows": 0})
+    try:
+        values = classification_metrics(labelled[label], labelled[prediction],
+                                         labelled[score] if score else None, metrics=metrics)
+    except MetricsError as exc:
+        return error(CheckKind.performance, str(exc))
+    breaches = []
+    for metric, rule in alert.items():
+        value = values.get(metric)
+        if value is None:
+            continue
+        below, above = getattr(rule, "below", None), getattr(rule, "above", None)
+        if (below is not None and value < below) or (above is not None and value > above):
+            breaches.append(metric)
+    figures = {"metrics": values, "training_metrics": {k: training_metrics.get(k) for k in values},
+               "rows": int(len(frame)), "labelled_rows": int(len(labelled)), "breaches": breaches}
+    summary = ", ".join(f"{k} {v:.3f}" for k, v in values.items())
+    if breaches:
+        return CheckOutcome(CheckKind.performance, Verdict.breach,
+                            f"below the alert line: {', '.join(breaches)} ({summary})", figures, tuple(breaches))
+    return CheckOutcome(CheckKind.performance, Verdict.ok, summary, figures)
+
+
+# --- data quality -----------------------------------------------------------------------------
+
+def data_quality(frame: pd.DataFrame, *, features: Sequence[str], baseline_rows: Sequence[int],
+                 reference_schema: Mapping[str, str], current_schema: Mapping[str, str],
+                 max_null_share: float, min_rows_vs_baseline_pct: float) -> CheckOutcome:
+    problems: list[str] = []
+    subjects: list[str] = []
+    missing = sorted(set(reference_schema) - set(current_schema))
+    new = sorted(set(current_schema) - set(reference_schema))
+    changed = sorted(c for c in set(reference_schema) & set(current_schema)
+                     if reference_schema[c] != current_schema[c])
+    if missing:
+        problems.append(f"columns missing from production: {', '.join(missing)}")
+        subjects += [f"missing:{c}" for c in missing]
+    if changed:
+        problems.append("column types changed: " + ", ".join(
+            f"{c} {reference_schema[c]} -> {current_schema[c]}" for c in changed))
+        subjects += [f"type:{c}" for c in changed]
+    rows = int(len(frame))
+    baseline = float(np.mean(baseline_rows)) if baseline_rows else None
+    if rows == 0:
+        problems.append("no rows in this window")
+        subjects.append("rows")
+    elif baseline and rows < baseline * min_rows_vs_baseline_pct / 100:
+        problems.append(f"{rows:,} rows, {rows / baseline:.0%} of the usual {baseline:,.0f}")
+        subjects.append("rows")
+    null_share = {c: float(frame[c].isna().mean()) if rows and c in frame else None for c in features}
+    heavy = {c: s for c, s in null_share.items() if s is not None and s > max_null_share}
+    if heavy:
+        problems.append("too many missing values: " + ", ".join(f"{c} {s:.1%}" for c, s in heavy.items()))
+        subjects += [f"nulls:{c}" for c in heavy]
+    figures = {"rows": rows, "baseline_rows": baseline, "null_share": null_share,
+               "schema": {"missing": missing, "new": new, "changed": changed}, "problems": problems}
+    if problems:
+        return CheckOutcome(CheckKind.data_quality, Verdict.breach, "; ".join(problems), figures, tuple(subjects))
+    note = f"; new columns: {', '.join(new)}" if new else ""
+    return CheckOutcome(CheckKind.data_quality, Verdict.ok if not new else Verdict.warn,
+                        f"{rows:,} rows, nulls within limits{note}", figures)

@@ -1,0 +1,189 @@
+"""What a check, retrain or deploy found, in the terms its readers need: the results that Block Kit
+builders (bot/blocks) turn into messages. Plain data, no database objects, so builders stay pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ChartRef:
+    """A rendered chart: the file on disk, and the URL Slack fetches it from when one is served."""
+
+    path: str
+    title: str
+    alt_text: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    key: str
+    version: str  # "v1"
+    project_key: str
+    project_name: str
+    owner: str  # Slack user id
+    alert_id: int | None = None
+    version_number: int | None = None
+
+
+@dataclass(frozen=True)
+class KpiFigure:
+    name: str
+    label: str
+    unit: str | None
+    value: float
+    baseline: float | None  # mean of the trailing windows, when the alert is relative
+    threshold: float | None  # the absolute line the alert uses, when it has one
+    breached: bool
+    rule: str  # "above 10,000", "25% above the 4-week baseline"
+    points: tuple[tuple[datetime, float], ...] = ()
+
+    @property
+    def change_pct(self) -> float | None:
+        if self.baseline in (None, 0):
+            return None
+        return (self.value - self.baseline) / abs(self.baseline) * 100
+
+
+@dataclass(frozen=True)
+class KpiIncident:
+    model: ModelRef
+    window_start: datetime
+    window_end: datetime
+    checked_at: datetime
+    kpis: tuple[KpiFigure, ...]
+    labels_complete_to: datetime | None
+    details_url: str
+    charts: tuple[ChartRef, ...] = ()
+
+    @property
+    def breached(self) -> tuple[KpiFigure, ...]:
+        return tuple(k for k in self.kpis if k.breached)
+
+
+@dataclass(frozen=True)
+class FeatureFigure:
+    feature: str
+    method_label: str
+    statistic: float
+    threshold: float
+    p_value: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class DriftIncident:
+    model: ModelRef
+    window_start: datetime
+    window_end: datetime
+    checked_at: datetime
+    features: tuple[FeatureFigure, ...]  # every feature checked, drifted first
+    current_rows: int
+    reference_rows: int
+    details_url: str
+    related: str | None = None  # "Missed fraud is up 41% over the same window"
+    charts: tuple[ChartRef, ...] = ()
+
+    @property
+    def drifted(self) -> tuple[FeatureFigure, ...]:
+        return tuple(f for f in self.features if f.drifted)
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    metric: str
+    champion: float
+    challenger: float
+
+    @property
+    def delta(self) -> float:
+        return self.challenger - self.champion
+
+
+@dataclass(frozen=True)
+class CandidateIncident:
+    """A retrained version evaluated against production on the same labelled window."""
+
+    model: ModelRef  # the challenger
+    champion_version: str | None
+    window_start: datetime
+    window_end: datetime
+    labelled_rows: int
+    metrics: tuple[MetricComparison, ...]
+    requested_by: str
+    trigger: str  # "retrained after input drift on card_age_days"
+    train_start: datetime | None
+    train_end: datetime | None
+    details_url: str
+    charts: tuple[ChartRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    name: str
+    role: str
+    quorum: int
+    approvers: tuple[str, ...]  # Slack ids of those who approved
+
+    @property
+    def done(self) -> bool:
+        return len(self.approvers) >= self.quorum
+
+
+@dataclass(frozen=True)
+class SignOffRequest:
+    candidate: CandidateIncident
+    initiative: str
+    risk_tier: str
+    steps: tuple[StepStatus, ...]
+    submitted_by: str
+    model_card_url: str
+
+    @property
+    def waiting(self) -> tuple[StepStatus, ...]:
+        return tuple(s for s in self.steps if not s.done)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    model: ModelRef
+    deployed_by: str
+    deployed_at: datetime
+    sign_offs: tuple[tuple[str, str], ...]  # (Slack id, step name)
+    previous_version: str | None
+    details_url: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class MetricFigure:
+    metric: str
+    value: float
+    at_training: float | None
+    rule: str  # "below 0.60"
+    breached: bool
+
+
+@dataclass(frozen=True)
+class PerformanceIncident:
+    model: ModelRef
+    window_start: datetime
+    window_end: datetime
+    checked_at: datetime
+    metrics: tuple[MetricFigure, ...]
+    labelled_rows: int
+    rows: int
+    details_url: str
+
+
+@dataclass(frozen=True)
+class DataQualityIncident:
+    model: ModelRef
+    window_start: datetime
+    window_end: datetime
+    checked_at: datetime
+    problems: tuple[str, ...]
+    rows: int
+    details_url: str

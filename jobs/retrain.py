@@ -1,0 +1,143 @@
+"""Retraining a model through the backend its spec names, and evaluating the result against production.
+
+The `python` backend calls `package.module:function(data=..., numeric=..., categorical=..., label=...,
+window_start=..., window_end=..., artifacts_dir=..., name=...)`, which returns an object with
+`artifact_uri`, `metrics` and `parameters` (jobs.training.TrainResult). The other backends call the
+team's own systems and belong with the worker (they register the version when training finishes).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from jobs.metrics import classification_metrics
+from jobs.monitor import load_spec
+from jobs.sources import open_source
+from jobs.training import load_model, score
+from store import audit, registry
+from store.clock import to_utc_naive, utcnow
+from store.db import Database
+from store.errors import FlywheelError, InvalidTransition
+from store.models import ModelVersion
+
+DEFAULT_TRAINING_WINDOW = timedelta(days=28)
+COMPARED_METRICS = ("recall", "precision", "roc_auc")
+
+
+class RetrainError(FlywheelError):
+    pass
+
+
+@dataclass(frozen=True)
+class Retrained:
+    model_key: str
+    number: int
+    train_start: datetime
+    train_end: datetime
+    metrics: dict[str, Any]
+    requested_by: str
+    trigger: str
+
+
+def _entrypoint(text: str):
+    module_name, _, attribute = text.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise RetrainError(f"retrain entrypoint {text}: cannot import {module_name} ({exc})") from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise RetrainError(f"retrain entrypoint {text}: {module_name} has no function {attribute}")
+    return function
+
+
+def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as_of: datetime,
+            artifacts_dir: Path, training_window: timedelta = DEFAULT_TRAINING_WINDOW,
+            now: datetime | None = None) -> Retrained:
+    """Train a new candidate on the labelled rows of the window ending at as_of and register it."""
+    as_of, now = to_utc_naive(as_of), now or utcnow()
+    with db.session() as s:
+        model = registry.get_model(session=s, key=model_key)
+        spec, base_dir = load_spec(model), model.spec_dir
+        number = max((v.number for v in model.versions), default=0) + 1
+    if spec.retrain is None:
+        raise RetrainError(f"{model_key} has no retrain section in its spec, so Flywheel can't retrain it.")
+    if spec.retrain.backend != "python":
+        raise RetrainError(f"{model_key} retrains through the {spec.retrain.backend} backend, which runs in "
+                           "the worker (`flywheel worker`), not here.")
+    if not spec.data.label:
+        raise RetrainError(f"{model_key} has no label column in its spec, so there is nothing to learn from.")
+    start = as_of - training_window
+    columns = [spec.data.timestamp, *spec.features.numeric, *spec.features.categorical, spec.data.label]
+    data = open_source(spec.data.production, base_dir).read(columns, time_column=spec.data.timestamp,
+                                                            start=start, end=as_of)
+    data = data[data[spec.data.label].notna()]
+    result = _entrypoint(spec.retrain.entrypoint)(
+        data=data, numeric=list(spec.features.numeric), categorical=list(spec.features.categorical),
+        label=spec.data.label, window_start=start, window_end=as_of, artifacts_dir=Path(artifacts_dir),
+        name=f"{model_key}-v{number}")
+    with db.session() as s:
+        model = registry.get_model(session=s, key=model_key)
+        parent = registry.production_version(session=s, model=model)
+        version = registry.register_version(
+            session=s, model_key=model_key, created_by=requested_by, artifact_uri=result.artifact_uri,
+            train_start=start, train_end=as_of, metrics=dict(result.metrics),
+            parameters={**dict(result.parameters), "trigger": trigger}, parent=parent, now=now)
+    return Retrained(model_key, version.number, start, as_of, dict(result.metrics), requested_by, trigger)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    model_key: str
+    champion: str | None
+    challenger: str
+    window_start: datetime
+    window_end: datetime
+    labelled_rows: int
+    champion_metrics: dict[str, float]
+    challenger_metrics: dict[str, float]
+
+
+def _metrics_of(version: ModelVersion, frame: pd.DataFrame, label: str) -> dict[str, float]:
+    scored = score(load_model(version.artifact_uri), frame)
+    return classification_metrics(frame[label], scored["predicted_fraud"], scored["fraud_score"],
+                                  metrics=COMPARED_METRICS)
+
+
+def compare_with_production(*, db: Database, model_key: str, number: int, window_start: datetime,
+                            window_end: datetime, now: datetime | None = None) -> Comparison:
+    """Score one labelled window with the challenger and the production version; store both evaluations."""
+    with db.session() as s:
+        model = registry.get_model(session=s, key=model_key)
+        spec, base_dir = load_spec(model), model.spec_dir
+        challenger = registry.get_version(session=s, model_key=model_key, number=number)
+        champion = registry.production_version(session=s, model=model)
+    if challenger.train_end and challenger.train_end > window_start:
+        raise InvalidTransition(f"{model_key} {challenger.label} was trained on data up to "
+                                f"{challenger.train_end:%Y-%m-%d}; evaluate it on a later window.")
+    columns = [spec.data.timestamp, *spec.features.numeric, *spec.features.categorical, spec.data.label]
+    frame = open_source(spec.data.production, base_dir).read(columns, time_column=spec.data.timestamp,
+                                                             start=window_start, end=window_end)
+    frame = frame[frame[spec.data.label].notna()]
+    if frame.empty:
+        raise RetrainError(f"no labelled rows for {model_key} between {window_start:%Y-%m-%d} and "
+                           f"{window_end:%Y-%m-%d}, so the versions can't be compared yet.")
+    challenger_metrics = _metrics_of(challenger, frame, spec.data.label)
+    champion_metrics = _metrics_of(champion, frame, spec.data.label) if champion else {}
+    with db.session() as s:
+        for version, metrics in ((challenger, challenger_metrics), (champion, champion_metrics)):
+            if version is not None:
+                registry.record_evaluation(session=s, version=s.merge(version), window_start=window_start,
+                                           window_end=window_end, metrics=metrics, rows=len(frame), now=now)
+        audit.record(session=s, actor="flywheel", action="version.compared",
+                     subject=f"model:{model_key}/{challenger.label}", at=now,
+                     details={"champion": champion.label if champion else None, "rows": len(frame),
+                              "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics})
+    return Comparison(model_key, champion.label if champion else None, challenger.label, window_start,
+                      window_end, len(frame), champion_metrics, challenger_metrics)

@@ -1,0 +1,126 @@
+"""Write validated project specs into the registry. Applying the same file twice changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store import audit
+from store.clock import utcnow
+from store.errors import Conflict
+from store.models import Blueprint, BlueprintStep, Model, PersonaChannel, Person, Project, SignOff
+from store.spec import LoadedSpec
+
+
+@dataclass
+class ApplyResult:
+    project: str
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+def _assign(obj: Any, values: dict[str, Any]) -> list[str]:
+    """Set the attributes that differ; return their names."""
+    changed = [name for name, value in values.items() if getattr(obj, name) != value]
+    for name in changed:
+        setattr(obj, name, values[name])
+    return changed
+
+
+def _people(session: Session, loaded: LoadedSpec, result: ApplyResult) -> None:
+    for spec in loaded.spec.people:
+        person = session.execute(select(Person).where(Person.slack_id == spec.slack_id)).scalar_one_or_none()
+        values = {"name": spec.name, "roles": sorted(str(r) for r in spec.roles)}
+        if person is None:
+            session.add(Person(slack_id=spec.slack_id, **values))
+            result.changes.append(f"added person {spec.name} ({spec.slack_id})")
+        elif changed := _assign(person, values):
+            result.changes.append(f"updated person {spec.name}: {', '.join(changed)}")
+
+
+def _project(session: Session, loaded: LoadedSpec, result: ApplyResult, now: datetime) -> Project:
+    info = loaded.spec.project
+    values = {"name": info.name, "initiative": info.initiative, "description": info.description,
+              "owner": info.owner, "sponsors": list(info.sponsors), "risk_tier": str(info.risk_tier),
+              "tags": list(info.tags)}
+    project = session.execute(select(Project).where(Project.key == info.key)).scalar_one_or_none()
+    if project is None:
+        project = Project(key=info.key, created_at=now, updated_at=now, **values)
+        session.add(project)
+        result.changes.append(f"created project {info.key}")
+    elif changed := _assign(project, values):
+        project.updated_at = now
+        result.changes.append(f"updated project {info.key}: {', '.join(changed)}")
+    channels = {p: c for p, c in loaded.spec.channels.model_dump().items() if c}
+    if {c.persona: c.channel for c in project.channels} != channels:
+        project.channels = [PersonaChannel(persona=p, channel=c) for p, c in sorted(channels.items())]
+        result.changes.append(f"set channels of {info.key}")
+    return project
+
+
+def _blueprint(session: Session, loaded: LoadedSpec, project: Project, result: ApplyResult) -> None:
+    spec = loaded.spec.blueprint
+    if project.blueprint is None:
+        project.blueprint = Blueprint(name=spec.name)
+        result.changes.append(f"created blueprint {spec.name}")
+    blueprint = project.blueprint
+    if _assign(blueprint, {"name": spec.name}):
+        result.changes.append(f"renamed blueprint to {spec.name}")
+    existing = {s.position: s for s in blueprint.steps}
+    for position, step in enumerate(spec.steps, start=1):
+        values = {"name": step.name, "role": str(step.role), "quorum": step.quorum}
+        if position not in existing:
+            blueprint.steps.append(BlueprintStep(position=position, **values))
+            result.changes.append(f"added blueprint step {step.name}")
+        elif changed := _assign(existing[position], values):
+            result.changes.append(f"updated blueprint step {position}: {', '.join(changed)}")
+    for position, step in existing.items():
+        if position > len(spec.steps):
+            signed = session.execute(select(func.count()).select_from(SignOff)
+                                     .where(SignOff.step_id == step.id)).scalar()
+            if signed:
+                raise Conflict(f"{loaded.path.name}: blueprint step '{step.name}' has {signed} sign-offs "
+                               "recorded against it and can't be removed; keep it, or rename it.")
+            blueprint.steps.remove(step)
+            result.changes.append(f"removed blueprint step {step.name}")
+
+
+def _models(session: Session, loaded: LoadedSpec, project: Project, result: ApplyResult, now: datetime) -> None:
+    for spec in loaded.spec.models:
+        values = {"description": spec.description, "owner": spec.owner, "task": str(spec.task),
+                  "tags": list(getattr(spec, "tags", []) or []), "spec": spec.model_dump(mode="json"),
+                  "spec_dir": str(loaded.base_dir.resolve())}
+        model = session.execute(select(Model).where(Model.key == spec.key)).scalar_one_or_none()
+        if model is None:
+            session.add(Model(key=spec.key, project=project, created_at=now, updated_at=now, **values))
+            result.changes.append(f"created model {spec.key}")
+            continue
+        if model.project_id != project.id:
+            raise Conflict(f"{loaded.path.name}: model {spec.key} belongs to project {model.project.key}; "
+                           "model keys are unique across projects.")
+        if changed := _assign(model, values):
+            model.updated_at = now
+            result.changes.append(f"updated model {spec.key}: {', '.join(changed)}")
+
+
+def apply_spec(*, session: Session, loaded: LoadedSpec, actor: str = "flywheel",
+               now: datetime | None = None) -> ApplyResult:
+    now = now or utcnow()
+    result = ApplyResult(project=loaded.spec.project.key)
+    _people(session, loaded, result)
+    session.flush()
+    project = _project(session, loaded, result, now)
+    _blueprint(session, loaded, project, result)
+    _models(session, loaded, project, result, now)
+    session.flush()
+    if result.changed:
+        audit.record(session=session, actor=actor, action="spec.applied", subject=f"project:{project.key}",
+                     details={"file": str(loaded.path), "changes": result.changes}, at=now)
+    return result

@@ -1,0 +1,80 @@
+"""The `flywheel` command as a user runs it: real files, a real SQLite registry."""
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import update
+
+from bot.cli import main
+from store.db import Database
+from store.models import AuditEvent
+from tests.projects import append_weeks, week, week_end, write_project
+
+
+@pytest.fixture
+def run(tmp_path, database_url):
+    env = {"FLYWHEEL_DATABASE_URL": database_url, "FLYWHEEL_ARTIFACTS": str(tmp_path / "artifacts")}
+    if not database_url.startswith("sqlite"):
+        Database(database_url).upgrade()
+
+    def invoke(*args):
+        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return invoke
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["apply"], ["check"], ["models"], ["db"], ["db", "upgrade"],
+                                     ["audit"], ["audit", "verify"]])
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage: " in result.output
+
+
+def test_apply_then_check_then_list(run, tmp_path):
+    spec = write_project(tmp_path)
+    append_weeks(tmp_path, [week(w) for w in range(4)])
+    applied = run("apply", str(spec))
+    assert applied.exit_code == 0 and "loans: 9 change(s)" in applied.output
+    assert "loans: no change" in run("apply", str(spec)).output
+    checked = run("check", "default-risk", "--as-of", week_end(3).isoformat())
+    assert checked.exit_code == 0
+    assert "default-risk  -        drift         ok" in checked.output
+    listed = run("models")
+    assert "default-risk  loans    -           -               drift ok" in listed.output
+
+
+def test_a_bad_spec_is_refused_with_file_line_and_a_one_line_reason(run, tmp_path):
+    spec = write_project(tmp_path)
+    spec.write_text(spec.read_text().replace("risk_tier: medium", "risk_tier: hihg"))
+    result = run("apply", str(spec))
+    assert result.exit_code == 1
+    assert "loans.yml:6 project.risk_tier" in result.output
+    assert result.output.strip().splitlines()[-1] == "Error: 1 problem(s) found; nothing was applied"
+    assert "no models registered" in run("models").output.lower()
+
+
+def test_unknown_model_and_bad_time_fail_with_a_reason(run, tmp_path):
+    run("apply", str(write_project(tmp_path)))
+    unknown = run("check", "default-rsk")
+    assert unknown.exit_code == 1 and "No model called default-rsk. Did you mean default-risk?" in unknown.output
+    bad_time = run("check", "--as-of", "last tuesday")
+    assert bad_time.exit_code == 1 and "--as-of 'last tuesday' is not a time" in bad_time.output
+
+
+def test_check_exits_non_zero_when_a_check_errors(run, tmp_path):
+    run("apply", str(write_project(tmp_path)))  # no production data written
+    result = run("check", "--as-of", week_end(0).isoformat())
+    assert result.exit_code == 1 and "error" in result.output and "cannot read production data" in result.output
+
+
+def test_audit_verify_names_a_tampered_event(run, tmp_path, database_url):
+    run("apply", str(write_project(tmp_path)))
+    assert run("audit", "verify").output.startswith("the audit chain is whole: 1 events")
+    database = Database(database_url)
+    with database.session() as s:
+        s.execute(update(AuditEvent).where(AuditEvent.seq == 1).values(actor="U0EVIL01"))
+    result = run("audit", "verify")
+    assert result.exit_code == 1 and "audit event #1" in result.output and "contents were changed" in result.output
+
+
+def test_db_upgrade_reports_the_revision(run):
+    result = run("db", "upgrade")
+    assert result.exit_code == 0 and "is at revision 0001" in result.output

@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from bot.blocks.common import InvalidMessage, Message, md
+from bot.delivery import FolderOutbox, mrkdwn_to_html
+from jobs.incidents import ChartRef
+from slack_sdk.models.blocks import HeaderBlock, SectionBlock
+
+
+def _message(tmp_path, persona="business", text="Missed fraud is up 41%"):
+    png = tmp_path / "chart.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    return Message(kind="kpi_alert", persona=persona, model_key="fraud-detector", text=text, channel="C0BIZ",
+                   blocks=(HeaderBlock(text=text), SectionBlock(text=md("*$18,300* missed, owner <@U0ML0001>"))),
+                   charts=(ChartRef(path=str(png), title="Fraud amount missed", alt_text="rose to $18,300"),))
+
+
+def test_outbox_writes_json_charts_and_a_preview_grouped_by_persona(tmp_path):
+    outbox = FolderOutbox(tmp_path / "out", people={"U0ML0001": "Eli"})
+    ref = outbox.post(_message(tmp_path))
+    outbox.post(_message(tmp_path, persona="it_ops", text="fraud-detector v2 is live"))
+    outbox.reply(ref, "Still breaching: $21,000")
+    folder = tmp_path / "out" / "messages" / "001-business-kpi_alert"
+    record = json.loads((folder / "message.json").read_text())
+    assert record["channel"] == "C0BIZ" and record["blocks"][0]["type"] == "header"
+    assert record["thread"] == [{"text": "Still breaching: $21,000"}]
+    assert (folder / "chart.png").read_bytes().startswith(b"\x89PNG")
+    page = outbox.index.read_text()
+    assert page.index("Business stakeholder") < page.index("IT operations")
+    assert "<b>$18,300</b> missed, owner <span class=\"mention\">@Eli</span>" in page
+    assert 'src="messages/001-business-kpi_alert/chart.png"' in page and "Still breaching: $21,000" in page
+
+
+def test_an_invalid_message_is_not_written(tmp_path):
+    outbox = FolderOutbox(tmp_path / "out")
+    with pytest.raises(InvalidMessage):
+        outbox.post(Message(kind="x", persona="business", model_key="m", text=" ", blocks=()))
+    assert list((tmp_path / "out" / "messages").iterdir()) == []
+
+
+def test_mrkdwn_is_escaped_before_it_is_formatted():
+    html = mrkdwn_to_html("<script>alert(1)</script> *bold* <https://x.example/a|link>", {})
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert '<b>bold</b>' in html and '<a href="https://x.example/a">link</a>' in html
