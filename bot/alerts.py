@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot import charts
 from bot.blocks import business, it_ops, ml_engineer, risk
-from bot.blocks.common import Message
+from bot.blocks.common import Message, span
 from bot.config import Settings
 from bot.delivery import Delivery
 from jobs.incidents import (
@@ -28,6 +28,7 @@ from jobs.incidents import (
     SignOffRequest,
     StepStatus,
 )
+from jobs.checks import metric_rule
 from jobs.monitor import CheckResult, ModelChecks, load_spec
 from jobs.retrain import Comparison, Retrained
 from store import governance, monitoring, registry
@@ -109,7 +110,7 @@ class Notifier:
         if result.kind == CheckKind.performance:
             return ml_engineer.performance_alert(PerformanceIncident(
                 model=ref, window_start=checked.window_start, window_end=checked.window_end, checked_at=run.created_at,
-                metrics=tuple(MetricFigure(m, v, figures["training_metrics"].get(m), _metric_rule(alerts.get(m)),
+                metrics=tuple(MetricFigure(m, v, figures["training_metrics"].get(m), metric_rule(alerts.get(m)),
                                            m in figures["breaches"]) for m, v in figures["metrics"].items()),
                 labelled_rows=figures["labelled_rows"], rows=figures["rows"], details_url=details))
         return ml_engineer.data_quality_alert(DataQualityIncident(
@@ -186,7 +187,7 @@ class Notifier:
             champion_label=f"{comparison.champion} (production)", challenger_label=f"{comparison.challenger} (candidate)",
             champion=comparison.champion_metrics, challenger=comparison.challenger_metrics,
             out=self.charts_dir / f"{model.key}-{version.label}" / "comparison.png",
-            window_text=f"{comparison.window_start:%b %d} - {comparison.window_end:%b %d}, "
+            window_text=f"{span(comparison.window_start, comparison.window_end)}, "
                         f"{comparison.labelled_rows:,} labelled rows")
         return CandidateIncident(
             model=ref, champion_version=comparison.champion, window_start=comparison.window_start,
@@ -233,12 +234,6 @@ class Notifier:
                                     details_url=self.settings.link(f"models/{model_key}"))
             channel = model.project.channel_for("it_ops")
         return self._post(it_ops.deployment_notice(deployment), channel)
-
-
-def _metric_rule(rule) -> str:
-    if rule is None:
-        return "none set"
-    return f"below {rule.below:.2f}" if rule.below is not None else f"above {rule.above:.2f}"
 
 
 def _parse(value: str | None) -> datetime | None:

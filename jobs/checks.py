@@ -175,11 +175,18 @@ def performance(frame: pd.DataFrame, *, label: str, prediction: str, score: str 
             breaches.append(metric)
     figures = {"metrics": values, "training_metrics": {k: training_metrics.get(k) for k in values},
                "rows": int(len(frame)), "labelled_rows": int(len(labelled)), "breaches": breaches}
-    summary = ", ".join(f"{k} {v:.3f}" for k, v in values.items())
+    summary = ", ".join(f"{k} {v:.2f}" for k, v in values.items())
     if breaches:
-        return CheckOutcome(CheckKind.performance, Verdict.breach,
-                            f"below the alert line: {', '.join(breaches)} ({summary})", figures, tuple(breaches))
+        described = ", ".join(f"{m} {values[m]:.2f} (alert {metric_rule(alert[m])})" for m in breaches)
+        return CheckOutcome(CheckKind.performance, Verdict.breach, f"{described}; {summary}", figures,
+                            tuple(breaches))
     return CheckOutcome(CheckKind.performance, Verdict.ok, summary, figures)
+
+
+def metric_rule(rule: Any) -> str:
+    if rule is None:
+        return ""
+    return f"below {rule.below:.2f}" if rule.below is not None else f"above {rule.above:.2f}"
 
 
 # --- data quality -----------------------------------------------------------------------------

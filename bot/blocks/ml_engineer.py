@@ -115,12 +115,14 @@ def performance_alert(incident: PerformanceIncident) -> Message:
     headline = f"{names} below the line on {model.key} {model.version}"
 
     def line(m) -> str:
-        training = f"; {_figure(m.at_training)} at training" if m.at_training is not None else ""
-        return f"*{_metric_name(m.metric)}*\n{_figure(m.value)} (alert {m.rule}{training})"
+        notes = ([f"alert {m.rule}"] if m.rule else []) + \
+            ([f"{_figure(m.at_training)} at training"] if m.at_training is not None else [])
+        return f"*{_metric_name(m.metric)}*\n{_figure(m.value)}" + (f" ({'; '.join(notes)})" if notes else "")
 
+    ordered = breached + [m for m in incident.metrics if not m.breached]
     blocks = [
         HeaderBlock(text=headline[:150]),
-        SectionBlock(fields=[md(line(m)) for m in incident.metrics[:MAX_FIELDS]]),
+        SectionBlock(fields=[md(line(m)) for m in ordered[:MAX_FIELDS]]),
         context(f"{span(incident.window_start, incident.window_end)}: {incident.labelled_rows:,} of "
                 f"{incident.rows:,} rows labelled so far", f"owner {mention(model.owner)}",
                 f"checked {when(incident.checked_at)}"),

@@ -170,11 +170,12 @@ def test_performance_alert_compares_with_training_time():
                                    checked_at=MON, labelled_rows=61_000, rows=100_000,
                                    details_url="https://f.example.com/a/3",
                                    metrics=(MetricFigure("recall", 0.57, 0.74, "below 0.60", True),
-                                            MetricFigure("precision", 0.8, 0.79, "none set", False)))
+                                            MetricFigure("precision", 0.8, 0.79, "", False)))
     message = ml_engineer.performance_alert(incident)
     blocks = message.payload()["blocks"]
     assert blocks[0]["text"]["text"] == "Recall below the line on fraud-detector v1"
     assert blocks[1]["fields"][0]["text"] == "*Recall*\n0.57 (alert below 0.60; 0.74 at training)"
+    assert blocks[1]["fields"][1]["text"] == "*Precision*\n0.80 (0.79 at training)"
     assert "61,000 of 100,000 rows labelled so far" in blocks[2]["elements"][0]["text"]
     validate_payload(message.payload())
 
