@@ -1,4 +1,4 @@
-"""Binary classification metrics on labelled rows (labels may arrive late: unlabelled rows are skipped)."""
+"""Binary classification metrics on the labelled rows (labels arrive late: unlabelled rows are skipped)."""
 
 from collections.abc import Iterable, Sequence
 
@@ -7,10 +7,11 @@ import pandas as pd
 from sklearn import metrics as skm
 
 CLASSIFICATION_METRICS = ("precision", "recall", "f1", "roc_auc", "accuracy")
+_AT_THRESHOLD = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}
 
 
 class MetricsError(ValueError):
-    """The inputs cannot produce the requested metric; the message says which and why."""
+    """The inputs cannot give the requested metric; the message says which input and why."""
 
 
 def classification_metrics(
@@ -20,61 +21,72 @@ def classification_metrics(
     *,
     metrics: Sequence[str] = CLASSIFICATION_METRICS,
 ) -> dict[str, float]:
-    """Metrics for the positive class 1; precision/recall/f1 are 0.0 when undefined (nothing predicted or no positives)."""
+    """Metrics for the positive class 1, in the order asked.
+
+    Rows whose y_true is missing (NaN/None/NA) are dropped first. precision, recall and f1 are 0.0
+    when undefined (nothing predicted positive, or no positive label), as in scikit-learn's
+    zero_division=0. roc_auc needs y_score and both classes among the labelled rows.
+    """
     unknown = [name for name in metrics if name not in CLASSIFICATION_METRICS]
     if unknown:
         raise MetricsError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(CLASSIFICATION_METRICS)}")
-    truth = _column(y_true, "y_true")
-    pred = _column(y_pred, "y_pred")
-    score = None if y_score is None else _column(y_score, "y_score")
-    for name, other in (("y_pred", pred), ("y_score", score)):
-        if other is not None and len(other) != len(truth):
-            raise MetricsError(f"{name} has {len(other)} rows but y_true has {len(truth)}")
+    truth = _series(y_true, "y_true")
+    inputs = {"y_pred": _series(y_pred, "y_pred")}
+    if y_score is not None:
+        inputs["y_score"] = _series(y_score, "y_score")
+    for name, values in inputs.items():
+        if len(values) != len(truth):
+            raise MetricsError(f"{name} has {len(values)} rows but y_true has {len(truth)}")
 
-    labelled = ~truth.isna().to_numpy()
+    labelled = truth.notna().to_numpy()
     if not labelled.any():
-        raise MetricsError(f"no labelled rows: all {len(truth)} labels are missing" if len(truth) else "y_true is empty")
+        raise MetricsError("y_true is empty" if truth.empty else f"no labelled rows: all {len(truth)} labels are missing")
     truth = _binary(truth[labelled], "y_true")
-    pred = _binary(pred[labelled], "y_pred")
+    pred = _binary(inputs["y_pred"][labelled], "y_pred")
 
     results: dict[str, float] = {}
     for name in metrics:
         if name == "roc_auc":
+            score = inputs.get("y_score")
             results[name] = _roc_auc(truth, None if score is None else score[labelled])
         elif name == "accuracy":
             results[name] = float(skm.accuracy_score(truth, pred))
         else:
-            scorer = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[name]
-            results[name] = float(scorer(truth, pred, zero_division=0.0))
+            results[name] = float(_AT_THRESHOLD[name](truth, pred, zero_division=0.0))
     return results
 
 
-def _column(values: Iterable, name: str) -> pd.Series:
-    series = values.reset_index(drop=True) if isinstance(values, pd.Series) else pd.Series(list(values) if not hasattr(values, "__len__") else values, dtype=None)
-    if series.ndim != 1:
-        raise MetricsError(f"{name} must be one-dimensional")
-    return series
+def _series(values: Iterable, name: str) -> pd.Series:
+    if isinstance(values, pd.Series):
+        return values.reset_index(drop=True)
+    array = np.asarray(values if hasattr(values, "__len__") else list(values))
+    if array.ndim != 1:
+        raise MetricsError(f"{name} must be one-dimensional, got shape {array.shape}")
+    return pd.Series(array)
+
+
+def _numbers(values: pd.Series, name: str) -> np.ndarray:
+    missing = int(values.isna().sum())
+    if missing:
+        raise MetricsError(f"{name} has {missing} missing value(s) on labelled rows")
+    try:
+        return values.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MetricsError(f"{name} must be numeric, found dtype {values.dtype}") from None
 
 
 def _binary(values: pd.Series, name: str) -> np.ndarray:
-    if values.isna().any():
-        raise MetricsError(f"{name} has {int(values.isna().sum())} missing value(s) on labelled rows")
-    try:
-        array = values.to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise MetricsError(f"{name} must hold 0/1 values: {error}") from None
-    invalid = sorted(set(np.unique(array)) - {0.0, 1.0})
+    array = _numbers(values, name)
+    invalid = sorted(set(np.unique(array).tolist()) - {0.0, 1.0})
     if invalid:
-        raise MetricsError(f"{name} must hold 0/1 values, found {invalid[:5]}")
+        raise MetricsError(f"{name} must hold 0/1, found {invalid[:5]}")
     return array.astype(np.int64)
 
 
 def _roc_auc(truth: np.ndarray, score: pd.Series | None) -> float:
     if score is None:
-        raise MetricsError("roc_auc needs y_score (the predicted fraud probability); none was given")
-    if score.isna().any():
-        raise MetricsError(f"roc_auc: y_score has {int(score.isna().sum())} missing value(s) on labelled rows")
+        raise MetricsError("roc_auc needs y_score (the predicted probability), none was given")
     classes = np.unique(truth)
     if len(classes) < 2:
-        raise MetricsError(f"roc_auc needs both classes in y_true; the labelled rows only hold {int(classes[0])}")
-    return float(skm.roc_auc_score(truth, score.to_numpy(dtype=np.float64)))
+        raise MetricsError(f"roc_auc needs both classes among the labelled rows, y_true only holds {int(classes[0])}")
+    return float(skm.roc_auc_score(truth, _numbers(score, "y_score")))

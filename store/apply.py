@@ -95,7 +95,7 @@ def _blueprint(session: Session, loaded: LoadedSpec, project: Project, result: A
 def _models(session: Session, loaded: LoadedSpec, project: Project, result: ApplyResult, now: datetime) -> None:
     for spec in loaded.spec.models:
         values = {"description": spec.description, "owner": spec.owner, "task": str(spec.task),
-                  "tags": list(getattr(spec, "tags", []) or []), "spec": spec.model_dump(mode="json"),
+                  "tags": list(spec.tags), "spec": spec.model_dump(mode="json"),
                   "spec_dir": str(loaded.base_dir.resolve())}
         model = session.execute(select(Model).where(Model.key == spec.key)).scalar_one_or_none()
         if model is None:

@@ -357,6 +357,7 @@ class ModelSpec(_Spec):
     description: str = ""
     owner: Text
     task: Task = "binary_classification"
+    tags: list[Text] = []
     data: DataSpec
     features: FeaturesSpec
     drift: DriftSpec = Field(default_factory=DriftSpec)
