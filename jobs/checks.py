@@ -43,6 +43,11 @@ def _number(value: Any) -> float | None:
     return None if np.isnan(value) else value
 
 
+def _figure(value: float) -> str:
+    # p-value cuts such as 0.05 / 7 must not print as "0.01"
+    return f"{value:.2f}" if abs(value) >= 0.01 else f"{value:.2g}"
+
+
 # --- drift ------------------------------------------------------------------------------------
 
 def drift(reference: pd.DataFrame, current: pd.DataFrame, *, numeric: Sequence[str],
@@ -67,7 +72,7 @@ def drift(reference: pd.DataFrame, current: pd.DataFrame, *, numeric: Sequence[s
     if not drifted:
         return CheckOutcome(CheckKind.drift, Verdict.ok,
                             f"no drift in {len(report.features)} features", figures)
-    described = ", ".join(f"{f.feature} {METHOD_LABELS[f.method]} {f.statistic:.2f} (alert {f.threshold:.2f})"
+    described = ", ".join(f"{f.feature} {METHOD_LABELS[f.method]} {_figure(f.statistic)} (alert {_figure(f.threshold)})"
                           for f in drifted)
     evidence = {f.feature: (reference[f.feature], current[f.feature]) for f in drifted[:2]}
     return CheckOutcome(CheckKind.drift, Verdict.breach,

@@ -346,11 +346,12 @@ def _categorical_drift(plan: _Plan, reference: pd.DataFrame, current: pd.DataFra
     cur = _categorical_column(current, plan.feature, "current")
     ref_counts, cur_counts, unseen = _aligned_counts(ref, cur)
     p_value = _chi_square_from_counts(ref_counts, cur_counts)[1]
-    statistic = {
-        "jensen_shannon": lambda: _jensen_shannon_from_counts(ref_counts, cur_counts),
-        "psi": lambda: _psi_from_counts(ref_counts, cur_counts),
-        "chi_square": lambda: p_value,
-    }[plan.method]()
+    if plan.method == "jensen_shannon":
+        statistic = _jensen_shannon_from_counts(ref_counts, cur_counts)
+    elif plan.method == "psi":
+        statistic = _psi_from_counts(ref_counts, cur_counts)
+    else:
+        statistic = p_value
     return _verdict(plan, statistic, p_value, gate, (len(reference), len(current)), (ref.missing, cur.missing),
                     unseen)
 
@@ -375,7 +376,10 @@ def _check_method(method: str, allowed: Sequence[str], kind: str) -> None:
 
 
 def _check_threshold(value: float, method: str, where: str) -> float:
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise DriftInputError(f"{where}: threshold must be a number, got {value!r}") from None
     if method in P_VALUE_METHODS and not 0 < value < 1:
         raise DriftInputError(f"{where}: {METHOD_LABELS[method]} threshold must be between 0 and 1, got {value}")
     if not 0 < value < math.inf:

@@ -308,6 +308,8 @@ def test_large_windows_in_parallel_give_the_same_figures():
     (dict(categorical_method="wasserstein"), "unknown categorical drift method 'wasserstein'"),
     (dict(thresholds={"amout": 0.2}), r"threshold given for feature\(s\) not compared: \['amout'\]"),
     (dict(thresholds={"amount": -1}), "feature 'amount': Wasserstein threshold must be a positive number, got -1"),
+    (dict(thresholds={"channel": "high"}), "feature 'channel': threshold must be a number, got 'high'"),
+    (dict(numeric="amount"), "numeric must be a list of column names, not the string 'amount'"),
     (dict(numeric_method="ks", default_threshold=5), "default_threshold: KS p-value threshold must be between 0"),
     (dict(categorical=["channel", "amount"]), r"listed more than once .*\['amount'\]"),
     (dict(numeric=[], categorical=[]), "no features to compare"),
