@@ -40,7 +40,9 @@ def classification_metrics(
 
     labelled = truth.notna().to_numpy()
     if not labelled.any():
-        raise MetricsError("y_true is empty" if truth.empty else f"no labelled rows: all {len(truth)} labels are missing")
+        if truth.empty:
+            raise MetricsError("y_true is empty")
+        raise MetricsError(f"no labelled rows: all {len(truth)} labels are missing")
     truth = _binary(truth[labelled], "y_true")
     pred = _binary(inputs["y_pred"][labelled], "y_pred")
 

@@ -193,7 +193,9 @@ def _amount(rng: np.random.Generator, category: np.ndarray, *, scale: float, sig
     return np.round(median * rng.lognormal(0.0, sigma, size=len(category)), 2).clip(0.5)
 
 
-def _distance(rng: np.random.Generator, country: np.ndarray, *, home_median_km: float, sigma: float = 1.1) -> np.ndarray:
+def _distance(
+    rng: np.random.Generator, country: np.ndarray, *, home_median_km: float, sigma: float = 1.1
+) -> np.ndarray:
     abroad = country != 0
     near = rng.lognormal(np.log(home_median_km), sigma, size=len(country))
     return np.where(abroad, rng.uniform(500.0, 9000.0, size=len(country)), near).round(1)
@@ -217,7 +219,7 @@ def _frame(rng: np.random.Generator, scenario: Scenario, week: int, rows: dict[s
     width = len(str(max(n - 1, 0)))
     return pd.DataFrame(
         {
-            TRANSACTION_ID: pd.array([f"w{week:02d}-{i:0{width}d}" for i in range(n)], dtype="str"),
+            TRANSACTION_ID: [f"w{week:02d}-{i:0{width}d}" for i in range(n)],
             TIMESTAMP: event_time[order],
             "amount": rows["amount"][order].astype(np.float64),
             "card_age_days": rows["card_age_days"][order].astype(np.int64),
@@ -232,5 +234,5 @@ def _frame(rng: np.random.Generator, scenario: Scenario, week: int, rows: dict[s
     )
 
 
-def _labels(names: Iterable[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    return pd.array(np.array(list(names))[codes], dtype="str")
+def _labels(names: Iterable[str], codes: np.ndarray) -> np.ndarray:
+    return np.array(list(names), dtype=object)[codes]

@@ -199,11 +199,16 @@ def _validate(
 ) -> pd.DataFrame:
     """The labelled rows of df, after checking columns and labels."""
     if not _ARTIFACT_NAME.fullmatch(name):
-        raise TrainingError(f"model name {name!r} must be letters, digits, '.', '_' or '-' (it names the artifact file)")
+        raise TrainingError(
+            f"model name {name!r} must be letters, digits, '.', '_' or '-' (it names the artifact file)"
+        )
     if df.empty:
         raise TrainingError("training data is empty")
     if not [*numeric, *categorical]:
         raise TrainingError("no feature columns given")
+    both = sorted(set(numeric) & set(categorical))
+    if both:
+        raise TrainingError(f"column(s) {', '.join(both)} listed as both numeric and categorical features")
     missing = [column for column in (*numeric, *categorical, label) if column not in df.columns]
     if missing:
         raise TrainingError(f"training data has no column(s) {', '.join(missing)}")
@@ -222,7 +227,9 @@ def _validate(
             f"(dtype {labelled[label].dtype})"
         )
     if len(values) < 2:
-        raise TrainingError(f"label column {label!r} holds a single class ({int(values.pop())}); training needs both 0 and 1")
+        raise TrainingError(
+            f"label column {label!r} holds a single class ({int(values.pop())}); training needs both 0 and 1"
+        )
     positives = int(labelled[label].sum())
     if min(positives, len(labelled) - positives) < MIN_ROWS_PER_CLASS:
         raise TrainingError(
