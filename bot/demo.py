@@ -136,7 +136,8 @@ def run_demo(out: Path, *, rows_per_week: int = 100_000, public_url: str = "http
         with db.session() as s:
             v2 = registry.get_version(session=s, model_key=MODEL, number=retrained.number)
             governance.sign_off(session=s, version=v2, person=registry.require_person(session=s, slack_id=RISK),
-                                decision=Decision.approve, reason="recall gain outweighs the precision loss; fraud ops can absorb the extra reviews",
+                                decision=Decision.approve,
+                                reason="recall gain outweighs the precision loss; fraud ops can absorb the reviews",
                                 now=deployed_at)
             governance.deploy(session=s, version=v2, by=OWNER, now=deployed_at)
         report.messages.append(notifier.deployed(MODEL, retrained.number, previous="v1"))

@@ -100,8 +100,9 @@ def sign_off(*, session: Session, version: ModelVersion, person: Person, decisio
                                 "sign-off.")
     if decision == Decision.reject and not reason.strip():
         raise InvalidTransition("A rejection needs a reason.")
-    if person.slack_id in {version.created_by, version.submitted_by}:
-        why = "retrained at your request" if person.slack_id == version.created_by else "submitted by you"
+    if person.slack_id in {version.created_by, version.submitted_by, version.deploy_requested_by}:
+        why = ("retrained at your request" if person.slack_id == version.created_by else
+               "submitted by you" if person.slack_id == version.submitted_by else "you asked to deploy it")
         raise Forbidden(f"You can't sign off {version.label}: it was {why}. Another ML engineer or a "
                         "risk manager can.")
     waiting = waiting_steps(session=session, version=version)
@@ -135,8 +136,19 @@ def sign_off(*, session: Session, version: ModelVersion, person: Person, decisio
     return record
 
 
+def note_deploy_request(*, session: Session, version: ModelVersion, by: str, reason: str,
+                        now: datetime | None = None) -> None:
+    """Remember a refused deploy: its asker may no longer sign the version, and the audit shows it."""
+    if version.deploy_requested_by is None:
+        version.deploy_requested_by = by
+    audit.record(session=session, actor=by, action="deploy.refused", subject=_subject(version),
+                 details={"reason": reason}, at=now)
+    session.flush()
+
+
 def deploy(*, session: Session, version: ModelVersion, by: str, now: datetime | None = None) -> ModelVersion:
     """Make an approved version the model's production version; the previous one is archived."""
+    session.refresh(version, with_for_update=True)  # two deploys at once: the second sees the first
     label = f"{version.model.key} {version.label}"
     if version.status == VersionStatus.rejected:
         raise InvalidTransition(f"{label} was rejected and can't be deployed.")
@@ -156,7 +168,12 @@ def deploy(*, session: Session, version: ModelVersion, by: str, now: datetime | 
     version.status = VersionStatus.production
     version.deployed_at = now or utcnow()
     version.deployed_by = by
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"{version.model.key} changed production while you deployed; check `/flywheel status "
+                       f"{version.model.key}`.") from None
     audit.record(session=session, actor=by, action="version.deployed", subject=_subject(version),
                  details={"previous": previous.label if previous else None}, at=now)
     return version

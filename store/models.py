@@ -217,6 +217,8 @@ class ModelVersion(Base):
     submitted_by: Mapped[str | None] = mapped_column(String(32))
     deployed_at: Mapped[datetime | None]
     deployed_by: Mapped[str | None] = mapped_column(String(32))
+    # Whoever asked to deploy it before it was approved; separation of duties bars them from signing.
+    deploy_requested_by: Mapped[str | None] = mapped_column(String(32))
 
     model: Mapped[Model] = relationship(back_populates="versions", foreign_keys=[model_id])
     parent: Mapped[ModelVersion | None] = relationship(remote_side=[id])
@@ -304,6 +306,41 @@ class SignOff(Base):
 
     version: Mapped[ModelVersion] = relationship(back_populates="sign_offs")
     step: Mapped[BlueprintStep] = relationship()
+
+
+class WorkState(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class WorkItem(Base):
+    """Work a person asked for (retrain, evaluate, deploy, rollback), recorded before the ack.
+
+    At most one live item per model and kind: a double click or a Slack retry finds the first one.
+    """
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        Index("uq_work_items_one_live", "model_id", "kind", unique=True,
+              sqlite_where=text("state IN ('queued', 'running')"),
+              postgresql_where=text("state IN ('queued', 'running')")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    state: Mapped[WorkState] = mapped_column(_enum(WorkState), default=WorkState.queued)
+    requested_by: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    model: Mapped[Model] = relationship()
 
 
 class AuditEvent(Base):
