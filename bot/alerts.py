@@ -3,13 +3,16 @@ message to delivery and remembers where it went. Jobs never talk to Slack; this 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from bot import charts
 from bot.blocks import business, it_ops, ml_engineer, risk
-from bot.blocks.common import Message, span
+from bot.blocks.common import Message, md, mention, span
+from slack_sdk.models.blocks import SectionBlock
+
 from bot.config import Settings
 from bot.delivery import Delivery
 from jobs.incidents import (
@@ -30,11 +33,12 @@ from jobs.incidents import (
 )
 from jobs.checks import metric_rule
 from jobs.monitor import CheckResult, ModelChecks, load_spec
-from jobs.retrain import Comparison, Retrained
+from jobs.retrain import stored_comparison
 from store import governance, monitoring, registry
 from store.clock import utcnow
 from store.db import Database
-from store.models import Alert, CheckKind, Decision, Model, ModelVersion
+from store.errors import InvalidTransition
+from store.models import Alert, CheckKind, Decision, Model, ModelVersion, Person
 
 
 @dataclass
@@ -44,8 +48,8 @@ class Notifier:
     delivery: Delivery
     charts_dir: Path
 
-    def __post_init__(self) -> None:
-        self._refs: dict[int, str] = {}  # alert id -> delivered message reference
+    on_change: Callable[[], None] | None = None  # refreshes App Homes when what they show changed
+    respond: Callable[[str, str], None] | None = None  # answers through a Slack response URL
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -62,8 +66,19 @@ class Notifier:
 
         return self.delivery.post(replace(message, channel=channel))
 
-    def thread_of(self, alert_id: int) -> str | None:
-        return self._refs.get(alert_id)
+    def thread_of(self, alert_id: int | None) -> str | None:
+        """Where an alert's message went, as CHANNEL:TS, read from the registry."""
+        if alert_id is None:
+            return None
+        with self.db.session() as s:
+            alert = s.get(Alert, alert_id)
+            if alert is None or not alert.message_ts:
+                return None
+            return f"{alert.channel}:{alert.message_ts}"
+
+    def refresh_home(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -74,21 +89,23 @@ class Notifier:
         for result in checked.results:
             if result.alert_id is None:
                 for alert_id in result.resolved_alerts:
-                    if ref := self._refs.get(alert_id):
+                    if ref := self.thread_of(alert_id):
                         self.delivery.reply(ref, f":white_check_mark: Resolved: {result.kind.value.replace('_', ' ')} "
                                                  f"check passed for the window ending {checked.window_end:%b %d %H:%M} UTC.")
                 continue
             if not result.alert_is_new:
-                if ref := self._refs.get(result.alert_id):
+                if ref := self.thread_of(result.alert_id):
                     self.delivery.reply(ref, f"Still breaching ({checked.window_end:%b %d}): {result.outcome.message}")
                 continue
             message = self._alert_message(checked, result, kpi_result)
             with self.db.session() as s:
                 alert = s.get(Alert, result.alert_id)
                 ref = self._post(message, alert.channel)
-                monitoring.mark_posted(session=s, alert=alert, channel=alert.channel or "", message_ts=ref)
-            self._refs[result.alert_id] = ref
+                channel, _, ts = ref.partition(":")
+                monitoring.mark_posted(session=s, alert=alert, channel=channel, message_ts=ts)
             posted.append(ref)
+        if posted:
+            self.refresh_home()
         return posted
 
     def _alert_message(self, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None
@@ -175,55 +192,113 @@ class Notifier:
 
     # -- retrain, review, deploy ---------------------------------------------------------------
 
-    def _candidate(self, retrained: Retrained, comparison: Comparison) -> CandidateIncident:
+    def _candidate(self, model_key: str, number: int) -> CandidateIncident:
+        comparison = stored_comparison(db=self.db, model_key=model_key, number=number)
+        if comparison is None:
+            raise InvalidTransition(f"{model_key} v{number} has not been evaluated against production yet.")
         with self.db.session() as s:
-            model = registry.get_model(session=s, key=retrained.model_key)
-            version = registry.get_version(session=s, model_key=model.key, number=retrained.number)
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
             ref = self._model_ref(model, version)
+            requested_by, trigger = version.created_by, str(version.parameters.get("trigger", ""))
+            train_start, train_end = version.train_start, version.train_end
         metrics = tuple(MetricComparison(m, comparison.champion_metrics.get(m, float("nan")),
                                          comparison.challenger_metrics[m])
                         for m in comparison.challenger_metrics)
         chart = charts.champion_vs_challenger(
             champion_label=f"{comparison.champion} (production)", challenger_label=f"{comparison.challenger} (candidate)",
             champion=comparison.champion_metrics, challenger=comparison.challenger_metrics,
-            out=self.charts_dir / f"{model.key}-{version.label}" / "comparison.png",
+            out=self.charts_dir / f"{model_key}-v{number}" / "comparison.png",
             window_text=f"{span(comparison.window_start, comparison.window_end)}, "
                         f"{comparison.labelled_rows:,} labelled rows")
         return CandidateIncident(
             model=ref, champion_version=comparison.champion, window_start=comparison.window_start,
             window_end=comparison.window_end, labelled_rows=comparison.labelled_rows, metrics=metrics,
-            requested_by=retrained.requested_by, trigger=retrained.trigger, train_start=retrained.train_start,
-            train_end=retrained.train_end, details_url=self.settings.link(f"models/{model.key}/versions/{version.number}"),
-            charts=(self._chart(chart),))
+            requested_by=requested_by, trigger=trigger, train_start=train_start, train_end=train_end,
+            details_url=self.settings.link(f"models/{model_key}/versions/{number}"), charts=(self._chart(chart),))
 
-    def retrain_started(self, alert_id: int | None, text: str) -> None:
-        if alert_id is not None and (ref := self._refs.get(alert_id)):
+    def _channel(self, model_key: str, persona: str) -> str | None:
+        with self.db.session() as s:
+            return registry.get_model(session=s, key=model_key).project.channel_for(persona)
+
+    def say_in_thread(self, alert_id: int | None, text: str) -> bool:
+        if ref := self.thread_of(alert_id):
             self.delivery.reply(ref, text)
+            return True
+        return False
 
-    def candidate_ready(self, retrained: Retrained, comparison: Comparison, *, alert_id: int | None) -> str:
-        incident = self._candidate(retrained, comparison)
-        message = ml_engineer.candidate_ready(incident)
-        if alert_id is not None and (ref := self._refs.get(alert_id)):
-            self.delivery.reply(ref, message.text)
-        with self.db.session() as s:
-            channel = registry.get_model(session=s, key=retrained.model_key).project.channel_for("ml_engineer")
-        return self._post(message, channel)
+    def candidate_ready(self, model_key: str, number: int, *, alert_id: int | None) -> str:
+        message = ml_engineer.candidate_ready(self._candidate(model_key, number))
+        self.say_in_thread(alert_id, message.text)
+        ref = self._post(message, self._channel(model_key, "ml_engineer"))
+        self.refresh_home()
+        return ref
 
-    def signoff_request(self, retrained: Retrained, comparison: Comparison) -> str:
-        candidate = self._candidate(retrained, comparison)
+    def signoff_requested(self, model_key: str, number: int) -> str:
+        candidate = self._candidate(model_key, number)
         with self.db.session() as s:
-            model = registry.get_model(session=s, key=retrained.model_key)
-            version = registry.get_version(session=s, model_key=model.key, number=retrained.number)
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
             steps = tuple(StepStatus(p.step.name, p.step.role, p.step.quorum, tuple(a.person for a in p.approvals))
                           for p in governance.progress(session=s, version=version))
             request = SignOffRequest(candidate=candidate, initiative=model.project.initiative,
                                      risk_tier=model.project.risk_tier.value, steps=steps,
                                      submitted_by=version.submitted_by or version.created_by,
-                                     model_card_url=self.settings.link(f"models/{model.key}/versions/{version.number}/card"))
+                                     model_card_url=self.settings.link(f"models/{model_key}/versions/{number}/card"))
             channel = model.project.channel_for("risk_manager")
-        return self._post(risk.signoff_request(request), channel)
+        ref = self._post(risk.signoff_request(request), channel)
+        self.refresh_home()
+        return ref
 
-    def deployed(self, model_key: str, number: int, previous: str | None) -> str:
+    def ask_approvers(self, model_key: str, number: int, waiting: list) -> str:
+        """Send the sign-off request again, naming who can give the missing sign-offs."""
+        if not waiting:
+            return ""
+        roles = {p.step.role for p in waiting}
+        with self.db.session() as s:
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            barred = {version.created_by, version.submitted_by, version.deploy_requested_by}
+            people = [p.slack_id for p in s.query(Person).order_by(Person.name)
+                      if any(p.has_role(r) for r in roles) and p.slack_id not in barred]
+        if not people:
+            return ""
+        ref = self.signoff_requested(model_key, number)
+        self.delivery.reply(ref, f"{' '.join(mention(p) for p in people)}: a deploy of {model_key} v{number} "
+                                 "is waiting for your sign-off.")
+        return f"{', '.join(mention(p) for p in people)} {'has' if len(people) == 1 else 'have'}"
+
+    def approved(self, model_key: str, number: int) -> str:
+        with self.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            signers = tuple((a.person, a.step.name) for a in version.sign_offs if a.decision == Decision.approve)
+            ref = self._model_ref(model, version)
+            channel = model.project.channel_for("ml_engineer")
+        ref = self._post(ml_engineer.ready_to_deploy(ref, signers), channel)
+        self.refresh_home()
+        return ref
+
+    def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str) -> str:
+        with self.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            ref, channel = self._model_ref(model, version), model.project.channel_for("it_ops")
+        ref = self._post(it_ops.rollback_notice(ref, stopped=from_label, by=by, at=version.deployed_at or utcnow(),
+                                                details_url=self.settings.link(f"models/{model_key}")), channel)
+        self.refresh_home()
+        return ref
+
+    def work_failed(self, model_key: str, text: str, *, alert_id: int | None, response_url: str | None) -> None:
+        if self.say_in_thread(alert_id, text):
+            return
+        if response_url and self.respond is not None:
+            self.respond(response_url, text)
+            return
+        message = Message(kind="work_failed", persona="ml_engineer", model_key=model_key, text=text,
+                          blocks=(SectionBlock(text=md(text)),))
+        self._post(message, self._channel(model_key, "ml_engineer"))
+
+    def deployed(self, model_key: str, number: int, *, previous: str | None) -> str:
         with self.db.session() as s:
             model = registry.get_model(session=s, key=model_key)
             version = registry.get_version(session=s, model_key=model_key, number=number)
@@ -233,7 +308,9 @@ class Notifier:
                                     previous_version=previous,
                                     details_url=self.settings.link(f"models/{model_key}"))
             channel = model.project.channel_for("it_ops")
-        return self._post(it_ops.deployment_notice(deployment), channel)
+        ref = self._post(it_ops.deployment_notice(deployment), channel)
+        self.refresh_home()
+        return ref
 
 
 def _parse(value: str | None) -> datetime | None:

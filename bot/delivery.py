@@ -51,11 +51,13 @@ class FolderOutbox:
         return self.root / "index.html"
 
     def post(self, message: Message) -> str:
+        """Returns a reference shaped like Slack's, CHANNEL:TS, the number standing for the timestamp."""
         validate_payload(message.payload())
-        ref = f"{len(self._posted) + 1:03d}"
-        folder = self.root / "messages" / f"{ref}-{message.persona}-{message.kind}"
+        number = f"{len(self._posted) + 1:03d}"
+        folder = self.root / "messages" / f"{number}-{message.persona}-{message.kind}"
         folder.mkdir(parents=True, exist_ok=True)
-        self._posted[ref] = _Posted(ref, message, folder)
+        ref = f"{message.channel or 'outbox'}:{number}"
+        self._posted[ref] = _Posted(number, message, folder)
         self._write(self._posted[ref])
         return ref
 

@@ -109,7 +109,7 @@ def run_demo(out: Path, *, rows_per_week: int = 100_000, public_url: str = "http
             drift_alert = drift.alert_id
             features_hit = ", ".join(drift.outcome.subjects)
             start = as_of - timedelta(days=28)
-            notifier.retrain_started(drift_alert, f"Retraining {MODEL} on {span(start, as_of)} (requested "
+            notifier.say_in_thread(drift_alert, f"Retraining {MODEL} on {span(start, as_of)} (requested "
                                                   f"automatically after input drift on {features_hit})")
             retrained = retrain(db=db, model_key=MODEL, requested_by="flywheel",
                                 trigger=f"retrained after input drift on {features_hit}", as_of=as_of,
@@ -120,13 +120,13 @@ def run_demo(out: Path, *, rows_per_week: int = 100_000, public_url: str = "http
             # The first labelled week the candidate never saw: compare it with production there.
             comparison = compare_with_production(db=db, model_key=MODEL, number=retrained.number,
                                                  window_start=as_of - timedelta(days=7), window_end=as_of, now=as_of)
-            report.messages.append(notifier.candidate_ready(retrained, comparison, alert_id=drift_alert))
+            report.messages.append(notifier.candidate_ready(MODEL, retrained.number, alert_id=drift_alert))
             with db.session() as s:
                 v2 = registry.get_version(session=s, model_key=MODEL, number=retrained.number)
                 governance.submit_for_review(session=s, version=v2, by=OWNER, now=as_of)
                 governance.sign_off(session=s, version=v2, person=registry.require_person(session=s, slack_id=REVIEWER),
                                     decision=Decision.approve, reason="holdout and backtest look right", now=as_of)
-            report.messages.append(notifier.signoff_request(retrained, comparison))
+            report.messages.append(notifier.signoff_requested(MODEL, retrained.number))
             log(f"  v{retrained.number} vs v1 on the week to {as_of:%b %d}: "
                 + ", ".join(f"{m} {comparison.challenger_metrics[m]:.2f} vs {comparison.champion_metrics[m]:.2f}"
                             for m in comparison.challenger_metrics))

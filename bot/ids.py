@@ -29,6 +29,12 @@ class BlockId(enum.StrEnum):
     deployment_actions = "flywheel.deployment_actions"
     kpi_actions = "flywheel.kpi_actions"
     reject_reason = "flywheel.reject_reason"
+    # App Home lists many items: each block gets one of these plus ":<model>:<version>", since Slack
+    # wants block ids unique within a view. Match clicks on the action_id.
+    home_project = "flywheel.home.project"
+    home_model = "flywheel.home.model"
+    home_signoff = "flywheel.home.signoff"
+    home_deployment = "flywheel.home.deployment"
 
 
 class CallbackId(enum.StrEnum):

@@ -141,3 +141,20 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
                               "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics})
     return Comparison(model_key, champion.label if champion else None, challenger.label, window_start,
                       window_end, len(frame), champion_metrics, challenger_metrics)
+
+
+def stored_comparison(*, db: Database, model_key: str, number: int) -> Comparison | None:
+    """The challenger's latest evaluation and production's on the same window, from the evaluation store."""
+    with db.session() as s:
+        model = registry.get_model(session=s, key=model_key)
+        challenger = registry.get_version(session=s, model_key=model_key, number=number)
+        mine = registry.latest_evaluation(session=s, version=challenger)
+        if mine is None:
+            return None
+        champion = registry.production_version(session=s, model=model)
+        if champion is None or champion.id == challenger.id:
+            champion = challenger.parent
+        theirs = registry.latest_evaluation(session=s, version=champion, window_end=mine.window_end) \
+            if champion else None
+        return Comparison(model_key, champion.label if champion else None, challenger.label, mine.window_start,
+                          mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics))

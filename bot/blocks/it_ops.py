@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from slack_sdk.models.blocks import ActionsBlock, HeaderBlock, SectionBlock
 
 from bot.blocks.common import Message, button, confirm, link_button, md, mention
 from bot.ids import ActionContext, ActionId, BlockId
-from jobs.incidents import Deployment
+from jobs.incidents import Deployment, ModelRef
 
 VIEW_DETAILS = "View details"
 
@@ -39,3 +41,16 @@ def deployment_notice(deployment: Deployment) -> Message:
     ]
     return Message(kind="deployment", persona="it_ops", model_key=model.key,
                    text=f"{headline}. {body}", blocks=tuple(blocks))
+
+
+def rollback_notice(model: ModelRef, *, stopped: str, by: str, at: datetime, details_url: str) -> Message:
+    headline = f"{model.key} rolled back to {model.version}"
+    body = f"Rolled back by {mention(by)} at {at:%H:%M} UTC. {stopped} stopped serving; {model.version} is live again."
+    blocks = [
+        HeaderBlock(text=headline[:150]),
+        SectionBlock(text=md(body)),
+        ActionsBlock(block_id=BlockId.deployment_actions,
+                     elements=[link_button(VIEW_DETAILS, details_url, ActionId.view_details)]),
+    ]
+    return Message(kind="rollback", persona="it_ops", model_key=model.key, text=f"{headline}. {body}",
+                   blocks=tuple(blocks))

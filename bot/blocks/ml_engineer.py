@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import ActionsBlock, HeaderBlock, Option, SectionBlock, StaticSelectElement
 
-from bot.blocks.common import Message, button, chart_blocks, context, link_button, md, mention, span, when
+from bot.blocks.common import (
+    Message,
+    button,
+    chart_blocks,
+    confirm,
+    context,
+    link_button,
+    md,
+    mention,
+    span,
+    when,
+)
 from bot.charts import format_value
 from bot.ids import SNOOZE_CHOICES, ActionContext, ActionId, BlockId
 from jobs.incidents import CandidateIncident, DataQualityIncident, DriftIncident, ModelRef, PerformanceIncident
@@ -14,6 +25,7 @@ ACKNOWLEDGE = "Acknowledge"
 SNOOZE = "Snooze"
 VIEW_DETAILS = "View details"
 SUBMIT = "Submit for sign-off"
+DEPLOY = "Deploy"
 MAX_FIELDS = 10  # Slack's limit per section
 
 
@@ -145,3 +157,20 @@ def data_quality_alert(incident: DataQualityIncident) -> Message:
     ]
     return Message(kind="data_quality_alert", persona="ml_engineer", model_key=model.key,
                    text=f"{headline}: {'; '.join(incident.problems)}.", blocks=tuple(blocks))
+
+
+def ready_to_deploy(model: ModelRef, signers: tuple[tuple[str, str], ...]) -> Message:
+    headline = f"{model.key} {model.version} is approved"
+    signed = ", ".join(f"{mention(person)} ({step})" for person, step in signers) or "no steps required"
+    body = f"Every sign-off is in: {signed}. It can go to production now."
+    ctx = ActionContext(model=model.key, version=model.version_number)
+    blocks = [
+        HeaderBlock(text=headline[:150]),
+        SectionBlock(text=md(body)),
+        ActionsBlock(block_id=BlockId.candidate_actions, elements=[
+            button(DEPLOY, ActionId.deploy, ctx, style="primary", confirm=confirm(
+                f"Deploy {model.version}?", f"{model.key} {model.version} replaces the production version.", DEPLOY)),
+        ]),
+    ]
+    return Message(kind="approved", persona="ml_engineer", model_key=model.key, text=f"{headline}. {body}",
+                   blocks=tuple(blocks))

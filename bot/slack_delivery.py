@@ -1,0 +1,125 @@
+"""Delivery to real Slack: persona messages with chat.postMessage, their charts uploaded into the
+message's thread, thread replies and in-place updates. References are "CHANNEL:TS"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.web import SlackResponse
+
+from bot.blocks.common import Message, validate_payload
+from bot.config import Settings
+from jobs.incidents import ChartRef
+from store.errors import FlywheelError
+
+TIMEOUT_SECONDS = 15
+
+
+class DeliveryError(FlywheelError):
+    """Slack refused a call or could not be reached. `ref` is set when the message itself was posted
+    and only something after it (a chart upload) failed, so the caller must not post it again."""
+
+    def __init__(self, message: str, *, ref: str | None = None):
+        super().__init__(message)
+        self.ref = ref
+
+
+def make_client(settings: Settings, *, timeout: int = TIMEOUT_SECONDS) -> WebClient:
+    if settings.slack_bot_token is None:
+        raise DeliveryError("SLACK_BOT_TOKEN is not set, so Flywheel cannot post to Slack")
+    return WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                     timeout=timeout, retry_handlers=[
+                         RateLimitErrorRetryHandler(max_retry_count=3),  # sleeps for Retry-After
+                         ServerErrorRetryHandler(max_retry_count=2),
+                         # Refused or reset connections only; a read timeout is not retried, since
+                         # Slack may have posted the message already.
+                         ConnectionErrorRetryHandler(max_retry_count=2),
+                     ])
+
+
+class SlackDelivery:
+    """The `Delivery` protocol over the Web API. With `public_charts` False, Slack cannot fetch chart
+    URLs (a laptop, a private network), so image blocks of the message's charts are dropped and every
+    chart is uploaded instead; with it True only charts without a URL are uploaded."""
+
+    def __init__(self, client: WebClient, *, public_charts: bool = False):
+        self.client = client
+        self.public_charts = public_charts
+
+    def post(self, message: Message) -> str:
+        if not message.channel:
+            raise DeliveryError(f"the {message.kind} message for {message.model_key} has no channel to go to")
+        message, uploads = self._prepare(message)
+        posted = self._call("chat.postMessage", message.channel,
+                            lambda: self.client.chat_postMessage(channel=message.channel, **message.payload()))
+        ref = f"{posted['channel']}:{posted['ts']}"
+        for chart in uploads:
+            self._upload(chart, posted["channel"], posted["ts"], ref)
+        return ref
+
+    def reply(self, thread: str, text: str) -> str:
+        channel, ts = _split(thread)
+        posted = self._call("chat.postMessage", channel,
+                            lambda: self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text))
+        return f"{posted['channel']}:{posted['ts']}"
+
+    def update(self, ref: str, message: Message) -> None:
+        """Replace the message's text and blocks; charts already in its thread stay where they are."""
+        channel, ts = _split(ref)
+        message, _ = self._prepare(message)
+        self._call("chat.update", channel, lambda: self.client.chat_update(channel=channel, ts=ts, **message.payload()))
+
+    def _prepare(self, message: Message) -> tuple[Message, list[ChartRef]]:
+        validate_payload(message.payload())
+        if self.public_charts:
+            return message, [c for c in message.charts if not c.url]
+        urls = {c.url for c in message.charts if c.url}
+        blocks = tuple(b for b in message.blocks if getattr(b, "image_url", None) not in urls)
+        return replace(message, blocks=blocks), list(message.charts)
+
+    def _upload(self, chart: ChartRef, channel: str, ts: str, ref: str) -> None:
+        path = Path(chart.path)
+        if not path.is_file():
+            raise DeliveryError(f"chart {chart.title!r} was not uploaded: {path} does not exist "
+                                f"(message {ref} was posted without it)", ref=ref)
+        try:
+            self._call("files.upload_v2", channel, lambda: self.client.files_upload_v2(
+                file=str(path), filename=path.name, title=chart.title, alt_txt=chart.alt_text,
+                channel=channel, thread_ts=ts))
+        except DeliveryError as exc:
+            raise DeliveryError(f"{exc}; chart {chart.title!r} is missing from message {ref}", ref=ref) from None
+
+    def _call(self, method: str, channel: str, call: Callable[[], SlackResponse]) -> SlackResponse:
+        # The SDK's exception is not chained into ours: it holds the request, Authorization header included.
+        try:
+            return call()
+        except SlackApiError as exc:
+            response = exc.response
+            method = response.api_url.rsplit("/", 1)[-1].split("?")[0] or method
+            code = response.get("error") or f"HTTP {response.status_code}"
+            details = (response.get("response_metadata") or {}).get("messages") or []
+            reason = f"{code} ({'; '.join(details)})" if details else code
+        except TimeoutError:
+            reason = f"no answer within {self.client.timeout} s (the message may have been posted)"
+        except (SlackClientError, OSError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        raise DeliveryError(self._redact(f"{method} to {channel} failed: {reason}")) from None
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self.client.token, "[token]") if self.client.token else text
+
+
+def _split(ref: str) -> tuple[str, str]:
+    channel, _, ts = ref.partition(":")
+    if not channel or not ts:
+        raise DeliveryError(f"{ref!r} is not a Slack message reference; expected CHANNEL:TS as post() returns")
+    return channel, ts
