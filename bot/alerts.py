@@ -4,13 +4,13 @@ message to delivery and remembers where it went. Jobs never talk to Slack; this 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from bot import charts
 from bot.blocks import business, it_ops, ml_engineer, risk
-from bot.blocks.common import Message, md, mention, span
+from bot.blocks.common import Message, md, mention, settled, span
 from slack_sdk.models.blocks import SectionBlock
 
 from bot.config import Settings
@@ -62,8 +62,6 @@ class Notifier:
                         alert_id=alert_id, version_number=version.number if version else None)
 
     def _post(self, message: Message, channel: str | None) -> str:
-        from dataclasses import replace
-
         return self.delivery.post(replace(message, channel=channel))
 
     def thread_of(self, alert_id: int | None) -> str | None:
@@ -235,6 +233,18 @@ class Notifier:
         return ref
 
     def signoff_requested(self, model_key: str, number: int) -> str:
+        message, channel = self._signoff_message(model_key, number)
+        ref = self._post(message, channel)
+        self.refresh_home()
+        return ref
+
+    def settle_signoff(self, ref: str, model_key: str, number: int, note: str) -> None:
+        """Edit a sign-off request in place after a decision: current progress, no buttons, who decided."""
+        message, _ = self._signoff_message(model_key, number)
+        blocks = tuple(settled([b.to_dict() for b in message.blocks], note))
+        self.delivery.update(ref, replace(message, blocks=blocks))
+
+    def _signoff_message(self, model_key: str, number: int) -> tuple[Message, str | None]:
         candidate = self._candidate(model_key, number)
         with self.db.session() as s:
             model = registry.get_model(session=s, key=model_key)
@@ -246,15 +256,13 @@ class Notifier:
                                      submitted_by=version.submitted_by or version.created_by,
                                      model_card_url=self.settings.link(f"models/{model_key}/versions/{number}/card"))
             channel = model.project.channel_for("risk_manager")
-        ref = self._post(risk.signoff_request(request), channel)
-        self.refresh_home()
-        return ref
+        return risk.signoff_request(request), channel
 
     def ask_approvers(self, model_key: str, number: int, waiting: list) -> str:
         """Send the sign-off request again, naming who can give the missing sign-offs."""
         if not waiting:
             return ""
-        roles = {p.step.role for p in waiting}
+        roles = {w.role for w in waiting}
         with self.db.session() as s:
             version = registry.get_version(session=s, model_key=model_key, number=number)
             barred = {version.created_by, version.submitted_by, version.deploy_requested_by}

@@ -153,6 +153,33 @@ def models() -> None:
     _table(["model", "project", "production", "other versions", "latest checks"], rows)
 
 
+@main.command()
+@click.option("--port", type=int, default=3000, show_default=True, help="HTTP port for Slack's requests.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; put a TLS proxy in front, Slack only calls https URLs.")
+@click.option("--socket", is_flag=True, help="Socket Mode (SLACK_APP_TOKEN): no public URL needed.")
+def serve(port: int, host: str, socket: bool) -> None:
+    """Run the Slack app: commands, buttons, modals and App Home."""
+    from bot.app import build
+
+    settings = _settings()
+    try:
+        app, _ = build(settings, socket=socket)
+    except FlywheelError as exc:
+        raise Failure(str(exc)) from None
+    if socket:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+        return
+    import uvicorn
+
+    from bot.web import build_web
+
+    click.echo(f"Flywheel listening on http://{host}:{port}/slack/events")
+    uvicorn.run(build_web(app), host=host, port=port, log_level="warning")
+
+
 @main.group()
 def db() -> None:
     """Database schema commands."""

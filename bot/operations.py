@@ -85,9 +85,38 @@ class Operations:
     db: Database
     notifier: object  # bot.alerts.Notifier, kept loose so tests can build operations without Slack
     runner: Runner = field(default_factory=Runner)
+    followups: Runner = field(default_factory=lambda: Runner(ThreadPoolExecutor(2, thread_name_prefix="slack")))
     clock: Callable[[], datetime] = utcnow
+    _home_viewers: set[str] = field(default_factory=set)
+
+    def later(self, fn: Callable[..., object], *args: object) -> None:
+        """Slack follow-ups (message updates, thread replies) run after the ack, off the request thread."""
+        self.followups.submit(self._logged, fn, *args)
+
+    @staticmethod
+    def _logged(fn: Callable[..., object], *args: object) -> None:
+        try:
+            fn(*args)
+        except Exception:  # the person already has their answer; the operator needs the failure
+            log.exception("Slack follow-up %s failed", getattr(fn, "__name__", fn))
+            raise
+
+    def join(self) -> None:
+        """Wait for background work and its follow-ups (tests, clean shutdown)."""
+        self.runner.join()
+        self.followups.join()
 
     # -- reading ---------------------------------------------------------------------------
+
+    def seen_home(self, slack_id: str) -> None:
+        self._home_viewers.add(slack_id)
+
+    def home_viewers(self) -> list[str]:
+        return sorted(self._home_viewers)
+
+    def owner_of(self, model_key: str) -> str:
+        with self.db.session() as s:
+            return registry.get_model(session=s, key=model_key).owner
 
     def actor(self, slack_id: str) -> Actor:
         with self.db.session() as s:
@@ -174,9 +203,9 @@ class Operations:
             trigger = payload.get("reason") or f"retrain requested by {mention(requested_by)}"
             retrained = retrain(db=self.db, model_key=model_key, requested_by=requested_by, trigger=trigger,
                                 as_of=now - holdout, artifacts_dir=self.settings.artifacts, now=now)
-            comparison = compare_with_production(db=self.db, model_key=model_key, number=retrained.number,
+            compare_with_production(db=self.db, model_key=model_key, number=retrained.number,
                                                  window_start=now - holdout, window_end=now, now=now)
-            self.notifier.candidate_ready(retrained, comparison, alert_id=payload.get("alert"))
+            self.notifier.candidate_ready(model_key, retrained.number, alert_id=payload.get("alert"))
             with self.db.session() as s:
                 work.finish(session=s, item_id=item_id, result={"version": retrained.number}, now=self.clock())
         except FlywheelError as exc:
@@ -207,7 +236,8 @@ class Operations:
         steps = ", ".join(p.describe() for p in waiting) or "nothing: it is approved"
         return f"{model_key} v{number} submitted for sign-off by {mention(actor.slack_id)}. Waiting for: {steps}."
 
-    def sign(self, actor: Actor, model_key: str, number: int, decision: Decision, reason: str = "") -> str:
+    def sign(self, actor: Actor, model_key: str, number: int, decision: Decision, reason: str = "") -> tuple[str, bool]:
+        """Record a decision; returns the sentence to show and whether the version's review is over."""
         with refusals_audited(self.db, actor.slack_id, f"signoff.{decision.value}", f"model:{model_key}/v{number}"), \
                 self.db.session() as s:
             if actor.person is None:
@@ -221,8 +251,9 @@ class Operations:
         said = f': "{reason.strip()}"' if reason.strip() else ""
         self.notifier.refresh_home()
         if status == VersionStatus.approved:
-            self.notifier.approved(model_key, number)
-        return f"{verb} by {mention(actor.slack_id)} ({step}) at {self.clock():%H:%M} UTC{said}"
+            self.later(self.notifier.approved, model_key, number)
+        note = f"{verb} by {mention(actor.slack_id)} ({step}) at {self.clock():%H:%M} UTC{said}"
+        return note, status != VersionStatus.in_review
 
     def deploy(self, actor: Actor, model_key: str, number: int) -> str:
         subject = f"model:{model_key}/v{number}"

@@ -1,2 +1,42 @@
-"""Slack listeners. `register(app)` wires commands, actions, views, events and App Home onto the Bolt
-app built in bot/app.py; the listeners themselves arrive with the Slack app."""
+"""Slack listeners. `register(app, ops)` wires middleware, commands, actions, views, App Home and the
+error handler onto the Bolt app that bot/app.py builds."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.blocks.modals import reject_modal
+from bot.ids import ActionContext
+from bot.operations import Operations
+from handlers import actions, commands, errors, home, views
+
+
+def _user_id(body: dict) -> str | None:
+    return body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user")
+
+
+def register(app: App, ops: Operations) -> None:
+    @app.middleware
+    def resolve_actor(body: dict, context: dict, next) -> None:  # noqa: A002 - Bolt's name
+        """Resolve the Slack user to a person and roles once per request."""
+        user_id = _user_id(body)
+        if user_id:
+            context["actor"] = ops.actor(user_id)
+        next()
+
+    def open_reject(trigger_id: str, model_key: str, number: int) -> None:
+        app.client.views_open(trigger_id=trigger_id, view=reject_modal(ActionContext(model=model_key,
+                                                                                    version=number)))
+
+    commands.register(app, ops, open_reject)
+    actions.register(app, ops)
+    views.register(app, ops)
+    home.register(app, ops)
+    errors.register(app)
+
+    def refresh_homes() -> None:
+        for slack_id in ops.home_viewers():
+            ops.later(home.publish, ops, app.client, slack_id)
+
+    ops.notifier.on_change = refresh_homes
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,12 +28,23 @@ from store.models import (
 from store.registry import production_version
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A step still missing sign-offs, as plain data that outlives the failed unit of work."""
+
+    name: str
+    role: str
+    have: int
+    quorum: int
+
+
 class GovernanceBlocked(InvalidTransition):
     """Deploy refused because sign-offs are missing; `waiting` names the steps."""
 
-    def __init__(self, message: str, waiting: list[StepProgress]):
+    def __init__(self, message: str, waiting: list[StepProgress] | list[Waiting]):
         super().__init__(message)
-        self.waiting = waiting
+        self.waiting = [w if isinstance(w, Waiting) else
+                        Waiting(w.step.name, w.step.role, len(w.approvals), w.step.quorum) for w in waiting]
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,10 @@ def sign_off(*, session: Session, version: ModelVersion, person: Person, decisio
                "submitted by you" if person.slack_id == version.submitted_by else "you asked to deploy it")
         raise Forbidden(f"You can't sign off {version.label}: it was {why}. Another ML engineer or a "
                         "risk manager can.")
+    signed = next((p.step.name for p in progress(session=session, version=version)
+                   for a in p.approvals if a.person == person.slack_id), None)
+    if signed is not None:
+        raise Conflict(f"You already signed {signed} for {label}; each step needs a different person.")
     waiting = waiting_steps(session=session, version=version)
     if not waiting:
         raise InvalidTransition(f"{label} already has every sign-off it needs.")
@@ -113,9 +128,6 @@ def sign_off(*, session: Session, version: ModelVersion, person: Person, decisio
         raise Forbidden(f"{label} is waiting for {waiting[0].describe()}, which needs the "
                         f"{step.role.replace('_', ' ')} role; you have "
                         f"{', '.join(r.replace('_', ' ') for r in person.roles) or 'no roles'}.")
-    if any(s.person == person.slack_id for p in progress(session=session, version=version)
-           for s in p.approvals):
-        raise Forbidden(f"You already signed another step of {label}; each step needs a different person.")
     record = SignOff(version_id=version.id, step_id=step.id, person=person.slack_id, decision=decision,
                      reason=reason.strip(), created_at=now or utcnow())
     session.add(record)
@@ -165,15 +177,14 @@ def deploy(*, session: Session, version: ModelVersion, by: str, now: datetime | 
     if previous is not None:
         previous.status = VersionStatus.archived
         session.flush()  # the one-production index must see the old row leave first
-    version.status = VersionStatus.production
-    version.deployed_at = now or utcnow()
-    version.deployed_by = by
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"{version.model.key} changed production while you deployed; check `/flywheel status "
-                       f"{version.model.key}`.") from None
+    # Conditional on the status read above: of two deploys at once, the second changes no row.
+    moved = session.execute(
+        update(ModelVersion).where(ModelVersion.id == version.id, ModelVersion.status == VersionStatus.approved)
+        .values(status=VersionStatus.production, deployed_at=now or utcnow(), deployed_by=by)
+        .execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        raise Conflict(f"{label} was deployed by someone else a moment ago.")
+    session.refresh(version)
     audit.record(session=session, actor=by, action="version.deployed", subject=_subject(version),
                  details={"previous": previous.label if previous else None}, at=now)
     return version

@@ -290,7 +290,7 @@ def _steps(progress: Sequence[StepProgress]) -> tuple[Step, ...]:
 def _may_sign(person: Person, version: ModelVersion, progress: Sequence[StepProgress]) -> bool:
     """Whether governance.sign_off would accept this person's approval of the step now due."""
     waiting = [p for p in progress if not p.done]
-    if not waiting or person.slack_id in {version.created_by, version.submitted_by}:
+    if not waiting or person.slack_id in {version.created_by, version.submitted_by, version.deploy_requested_by}:
         return False
     signed = any(a.person == person.slack_id for p in progress for a in p.approvals)
     return person.has_role(waiting[0].step.role) and not signed
@@ -313,8 +313,7 @@ def _business(session: Session, person: Person) -> tuple[tuple[ProjectKpis, ...]
     ids = mine or [r.id for r in rows]  # a business reader who backs no project follows them all
     alerting = dict(session.execute(
         select(Model.project_id, func.count(Alert.id)).join(Alert, Alert.model_id == Model.id)
-        .where(Model.project_id.in_(ids), Alert.state != AlertState.resolved).group_by(Model.project_id)).all()) \
-        if ids else {}
+        .where(Model.project_id.in_(ids), Alert.state != AlertState.resolved).group_by(Model.project_id)).all())
     order = {project_id: i for i, project_id in enumerate(ids)}
     shown = sorted(ids, key=lambda i: (-alerting.get(i, 0), order[i]))[:MAX_PROJECTS]
     projects = {p.id: p for p in session.execute(select(Project).where(Project.id.in_(shown))).scalars()}

@@ -26,7 +26,8 @@ def request(*, session: Session, model: Model, kind: str, requested_by: str, pay
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        session.expunge(item)
+        if item in session:
+            session.expunge(item)
         live = session.execute(select(WorkItem).where(WorkItem.model_id == model.id, WorkItem.kind == kind,
                                                       WorkItem.state.in_(LIVE))).scalar_one()
         return live, False

@@ -112,3 +112,9 @@ def button(label: str, action: ActionId, ctx: ActionContext, *, style: str | Non
 def confirm(title: str, text: str, yes: str, *, danger: bool = False) -> ConfirmObject:
     return ConfirmObject(title=title, text=md(text), confirm=yes, deny="Cancel",
                          style="danger" if danger else "primary")
+
+
+def settled(blocks: list[dict[str, Any]], note: str) -> list[Block]:
+    """A posted message after someone acted on it: its buttons give way to who did what and when."""
+    kept = [b for b in Block.parse_all(blocks) if b.type != "actions"]
+    return kept + [context(note)]

@@ -79,6 +79,7 @@ def home_view(data: HomeData, *, public_url: str) -> View:
             blocks += [DividerBlock(), *section]
         if not sections:
             blocks.append(SectionBlock(text=md(NO_ROLES)))
+    # The per-section caps keep the worst case near 80 blocks; the cut is a backstop, never the plan.
     return View(type="home", blocks=blocks[:MAX_VIEW_BLOCKS])
 
 
@@ -137,7 +138,7 @@ def _step_status(step: Step) -> StepStatus:
 
 
 def _blueprint(steps: tuple[Step, ...]) -> str:
-    return " · ".join(step_line(_step_status(s)) for s in sorted(steps, key=lambda s: s.done))
+    return " · ".join(step_line(_step_status(s)) for s in steps)
 
 
 # --- greeting, and strangers ---------------------------------------------------------------------
@@ -150,7 +151,7 @@ def _greeting(data: HomeData) -> list[Block]:
                      "no open alerts on your projects")
     if data.sees(Role.ml_engineer):
         failing = sum(any(v.verdict in ("breach", "error") for v in m.verdicts) for m in data.models)
-        parts.append(f"{_plural(failing, 'model')} of yours with a failing check" if failing else
+        parts.append(f"{_plural(failing, 'model')} with a failing check" if failing else
                      "no failing checks on your models")
     pending = len(data.pending_signoffs) + data.more.pending_signoffs
     if data.sees(Role.risk_manager) or pending:
@@ -248,9 +249,11 @@ def _owned_model(model: OwnedModel, url: str) -> list[Block]:
             f"{model.production} in production" if model.production else "nothing in production yet"]
     if model.open_alerts:
         head.append(f":red_circle: {_plural(model.open_alerts, 'open alert')}")
+    if model.verdicts:
+        head.append(f"checked {_at(max(v.checked_at for v in model.verdicts))}")
     lines = [" · ".join(head)]
-    lines += [f"{VERDICT_ICONS.get(v.verdict, '')} *{CHECK_NAMES.get(v.kind, v.kind)}* "
-              f"{_clip(v.message, MAX_MESSAGE)} ({_at(v.checked_at)})" for v in model.verdicts] or [NO_CHECKS]
+    lines += [f"{VERDICT_ICONS.get(v.verdict, '')} *{CHECK_NAMES.get(v.kind, v.kind)}:* {_clip(v.message, MAX_MESSAGE)}"
+              for v in model.verdicts] or [NO_CHECKS]
     lines += [_version_line(v) for v in model.versions]
     if model.more_versions:
         lines.append(f"…and {model.more_versions} older unreleased versions.")

@@ -3,7 +3,7 @@ from datetime import datetime
 import pytest
 
 from store import audit, governance, registry
-from store.errors import Forbidden, InvalidTransition
+from store.errors import Conflict, Forbidden, InvalidTransition
 from store.governance import GovernanceBlocked
 from store.models import AuditEvent, Decision, VersionStatus
 from tests.factories import fraud_project
@@ -58,7 +58,7 @@ def test_deploy_before_sign_off_names_what_is_missing(in_review):
         governance.deploy(session=s, version=_v(s, 2), by="U0ML0001")
     assert str(blocked.value) == ("fraud-detector v2 can't be deployed yet. Waiting for: technical validation: "
                                   "0 of 1, risk review: 0 of 1.")
-    assert [p.step.role for p in blocked.value.waiting] == ["ml_engineer", "risk_manager"]
+    assert [w.role for w in blocked.value.waiting] == ["ml_engineer", "risk_manager"]
 
 
 def test_whoever_asked_for_the_retrain_cannot_sign_it_off(in_review):
@@ -81,7 +81,7 @@ def test_a_quorum_needs_distinct_people(db):
         governance.submit_for_review(session=s, version=v1, by="U0ML0001")
         governance.sign_off(session=s, version=v1, person=_person(s, "U0ML0002"), decision=Decision.approve)
         governance.sign_off(session=s, version=v1, person=_person(s, "U0RISK01"), decision=Decision.approve)
-        with pytest.raises(Forbidden):
+        with pytest.raises(Conflict, match="You already signed risk review for fraud-detector v1"):
             governance.sign_off(session=s, version=v1, person=_person(s, "U0RISK01"), decision=Decision.approve)
         progress = governance.progress(session=s, version=v1)
         assert [p.describe() for p in progress] == ["technical validation: 1 of 1", "risk review: 1 of 2"]

@@ -1,0 +1,56 @@
+"""The composition root: settings -> database, Slack client, delivery, notifier, operations, Bolt app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
+
+from bot.alerts import Notifier
+from bot.config import Settings
+from bot.operations import Operations, Runner
+from bot.slack_delivery import SlackDelivery, make_client
+from store.clock import utcnow
+from store.db import Database
+from store.errors import FlywheelError
+
+
+class SetupError(FlywheelError):
+    pass
+
+
+def missing_settings(settings: Settings, *, socket: bool = False) -> list[str]:
+    needed = {"SLACK_BOT_TOKEN": settings.slack_bot_token, "SLACK_SIGNING_SECRET": settings.slack_signing_secret}
+    if socket:
+        needed["SLACK_APP_TOKEN"] = settings.slack_app_token
+    return [name for name, value in needed.items() if value is None or not value.get_secret_value()]
+
+
+def _respond(url: str, text: str) -> None:
+    WebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
+
+
+def build(settings: Settings, *, db: Database | None = None, client: WebClient | None = None,
+          clock: Callable[[], datetime] = utcnow, socket: bool = False) -> tuple[App, Operations]:
+    """Build the Bolt app and what it works with; refuse to start without the secrets it needs."""
+    if missing := missing_settings(settings, socket=socket):
+        raise SetupError(f"can't start the Slack app: {' and '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} not set")
+    db = db or Database(settings.database_url)
+    if db.engine.dialect.name == "sqlite":
+        db.ensure_schema()
+    client = client or make_client(settings)
+    notifier = Notifier(db=db, settings=settings, delivery=SlackDelivery(client),
+                        charts_dir=settings.artifacts / "charts", respond=_respond)
+    ops = Operations(settings=settings, db=db, notifier=notifier, runner=Runner(), clock=clock)
+    # process_before_response: listeners only parse, authorize, record and ack, so the HTTP answer
+    # can wait for them; slow work and Slack follow-ups run on the operations' background threads.
+    app = App(signing_secret=settings.slack_signing_secret.get_secret_value(), client=client,
+              process_before_response=True)
+    from handlers import register  # handlers import bot modules; import here to keep the root acyclic
+
+    register(app, ops)
+    return app, ops

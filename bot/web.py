@@ -1,0 +1,25 @@
+"""HTTP surface: Slack's requests on POST /slack/events, a health check on GET /healthz."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+
+def build_web(app: App) -> Starlette:
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        # Bolt's App is synchronous: dispatch in a worker thread so one slow request never holds the loop.
+        response = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(response)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]),
+                             Route("/healthz", healthz, methods=["GET"])])

@@ -1,0 +1,131 @@
+"""Buttons and menus on Flywheel's messages.
+
+Every listener acknowledges at once (Slack shows an error after 3 seconds), records the change
+through an operation, then updates the clicked message in place or answers the clicker privately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.blocks.common import mention, settled
+from bot.blocks.modals import reject_modal
+from bot.ids import ActionContext, ActionId
+from bot.operations import Actor, Operations
+from handlers.errors import new_reference, unexpected_text
+from store.errors import FlywheelError
+from store.models import Decision
+
+
+def _context(action: dict) -> ActionContext:
+    value = action.get("value") or (action.get("selected_option") or {}).get("value")
+    return ActionContext.decode(value)
+
+
+class Clicked:
+    """The message a click came from, and the ways to answer it."""
+
+    def __init__(self, body: dict, client: WebClient, respond: Callable[..., object]):
+        self.body, self.client, self.respond = body, client, respond
+        container = body.get("container") or {}
+        self.channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+        self.ts = container.get("message_ts")
+        self.message = body.get("message") or {}
+
+    def settle(self, note: str) -> None:
+        """Replace the message's buttons with who did what and when."""
+        if not (self.channel and self.ts and self.message.get("blocks")):
+            self.tell(note)
+            return
+        blocks = [b.to_dict() for b in settled(self.message["blocks"], note)]
+        self.client.chat_update(channel=self.channel, ts=self.ts, text=self.message.get("text") or note,
+                                blocks=blocks)
+
+    def thread(self, text: str) -> None:
+        if self.channel and self.ts:
+            self.client.chat_postMessage(channel=self.channel, thread_ts=self.ts, text=text)
+        else:
+            self.tell(text)
+
+    def tell(self, text: str) -> None:
+        self.respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+def _acting(ops: Operations, ack: Ack, body: dict, client: WebClient, respond, context: dict,
+            act: Callable[[Actor, ActionContext, Clicked], Callable[[], None] | None]) -> None:
+    """Ack, act, then hand the Slack follow-up (update, thread, refusal) to a background thread."""
+    ack()
+    clicked = Clicked(body, client, respond)
+    action = body["actions"][0]
+    try:
+        follow_up = act(context["actor"], _context(action), clicked)
+    except FlywheelError as exc:
+        follow_up = lambda text=str(exc): clicked.tell(text)  # noqa: E731
+    except Exception as exc:  # noqa: BLE001 - answered with a reference, logged with the traceback
+        follow_up = lambda text=unexpected_text(new_reference(exc)): clicked.tell(text)  # noqa: E731
+    if follow_up is not None:
+        ops.later(follow_up)
+
+
+def register(app: App, ops: Operations) -> None:
+    def on(action_id: ActionId, act) -> None:
+        @app.action(action_id)
+        def listener(ack: Ack, body: dict, client: WebClient, respond, context: dict) -> None:
+            _acting(ops, ack, body, client, respond, context, act)
+
+    def acknowledge(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        note = ops.acknowledge(actor, ctx.alert)
+        return lambda: clicked.settle(note)
+
+    def snooze(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        note = ops.snooze(actor, alert_id=ctx.alert, duration=ctx.choice or "")
+        return lambda: clicked.settle(note)
+
+    def retrain(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        note = ops.request_retrain(actor, ctx.model, alert_id=ctx.alert, reason="from the alert",
+                                   response_url=clicked.body.get("response_url"))
+        return lambda: clicked.thread(f"{note} (requested by {mention(actor.slack_id)})")
+
+    def submit(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        note = ops.submit(actor, ctx.model, ctx.version)
+        return lambda: clicked.settle(note)
+
+    def approve(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        note, done = ops.sign(actor, ctx.model, ctx.version, Decision.approve)
+        return (lambda: clicked.settle(note)) if done else (lambda: clicked.thread(note))
+
+    def reject(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        # trigger_id lives for 3 seconds: the modal opens now, not in the follow-up.
+        clicked.client.views_open(trigger_id=clicked.body["trigger_id"],
+                                  view=reject_modal(ctx, channel=clicked.channel, message_ts=clicked.ts))
+        return None
+
+    def deploy(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        note = ops.deploy(actor, ctx.model, ctx.version)
+        return lambda: clicked.settle(f"Deployed by {mention(actor.slack_id)}. {note}")
+
+    def rollback(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        note = ops.rollback(actor, ctx.model)
+        return lambda: clicked.settle(note)
+
+    def ask_ml_team(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        owner = ops.owner_of(ctx.model)
+        return lambda: clicked.thread(f"{mention(owner)}, {mention(actor.slack_id)} is asking about this alert "
+                                      f"on {ctx.model}.")
+
+    on(ActionId.acknowledge, acknowledge)
+    on(ActionId.snooze, snooze)
+    on(ActionId.retrain, retrain)
+    on(ActionId.submit_for_signoff, submit)
+    on(ActionId.approve, approve)
+    on(ActionId.reject, reject)
+    on(ActionId.deploy, deploy)
+    on(ActionId.rollback, rollback)
+    on(ActionId.ask_ml_team, ask_ml_team)
+
+    for link in (ActionId.view_details, ActionId.model_card):
+        # Link buttons open their URL in the browser; Slack still sends the click, which needs an ack.
+        app.action(link)(lambda ack: ack())

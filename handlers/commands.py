@@ -1,0 +1,150 @@
+"""Slash commands: `/flywheel SUBCOMMAND ...`, `/retrain MODEL [reason]` and `/catalog QUERY`.
+
+Each listener parses, calls one operation, and acknowledges with an ephemeral answer within Slack's
+3 seconds; slow work is recorded and runs after the ack.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from slack_bolt import Ack, App
+
+from bot.blocks import replies
+from bot.blocks.common import mention
+from bot.blocks.replies import Reply
+from bot.operations import Actor, Operations
+from handlers.errors import answering
+from store import registry
+from store import status as status_store
+from store.errors import Forbidden, InvalidTransition
+from store.models import Decision, Role
+
+SUBCOMMANDS = ("help", "status", "models", "retrain", "approve", "reject", "deploy", "rollback", "subscribe",
+               "snooze", "whoami", "catalog")
+USAGE = {
+    "status": "/flywheel status MODEL", "retrain": "/flywheel retrain MODEL [reason]",
+    "approve": "/flywheel approve MODEL VERSION", "reject": "/flywheel reject MODEL VERSION [reason]",
+    "deploy": "/flywheel deploy MODEL VERSION", "rollback": "/flywheel rollback MODEL",
+    "subscribe": "/flywheel subscribe PERSONA [#channel] [PROJECT]", "snooze": "/flywheel snooze MODEL DURATION",
+    "catalog": "/flywheel catalog QUERY",
+}
+_CHANNEL = re.compile(r"<#(C[A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+class Usage(InvalidTransition):
+    """A command typed the wrong way; the message carries the usage line."""
+
+
+def _need(args: list[str], count: int, sub: str) -> None:
+    if len(args) < count:
+        raise Usage(f"`{sub}` needs more. Usage: `{USAGE[sub]}`")
+
+
+def _version(text: str, sub: str) -> int:
+    digits = text.lower().removeprefix("v")
+    if not digits.isdigit():
+        raise Usage(f"'{text}' is not a version number like 2 or v2. Usage: `{USAGE[sub]}`")
+    return int(digits)
+
+
+def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, response_url: str | None,
+             trigger_id: str | None = None, open_reject=None) -> Reply:
+    words = text.split()
+    if not words:
+        return replies.help_reply(actor.person.roles if actor.person else [])
+    sub, args = words[0].lower(), words[1:]
+    if sub not in SUBCOMMANDS:
+        close = difflib.get_close_matches(sub, SUBCOMMANDS, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else " Try `/flywheel help`."
+        return replies.plain(f"`{sub}` isn't a Flywheel command.{hint}")
+    roles = actor.person.roles if actor.person else []
+    if sub == "help":
+        return replies.help_reply(roles)
+    if sub == "whoami":
+        with ops.db.session() as s:
+            projects = status_store.projects_of(session=s, slack_id=actor.slack_id)
+        return replies.whoami_reply(actor.slack_id, actor.person.name if actor.person else None, roles, projects)
+    if sub == "models":
+        with ops.db.session() as s:
+            statuses = [status_store.model_status(session=s, key=m.key) for m in registry.list_models(session=s)]
+        return replies.models_reply(statuses)
+    if sub == "status":
+        _need(args, 1, sub)
+        with ops.db.session() as s:
+            found = status_store.model_status(session=s, key=args[0])
+        return replies.status_reply(found, ops.settings.link(f"models/{found.key}"))
+    if sub == "retrain":
+        _need(args, 1, sub)
+        return replies.plain(ops.request_retrain(actor, args[0], reason=" ".join(args[1:]),
+                                                 response_url=response_url))
+    if sub == "approve":
+        _need(args, 2, sub)
+        return replies.plain(ops.sign(actor, args[0], _version(args[1], sub), Decision.approve,
+                                      " ".join(args[2:]))[0])
+    if sub == "reject":
+        _need(args, 2, sub)
+        number = _version(args[1], sub)
+        if len(args) > 2:
+            return replies.plain(ops.sign(actor, args[0], number, Decision.reject, " ".join(args[2:]))[0])
+        if open_reject is None or trigger_id is None:
+            raise Usage(f"A rejection needs a reason. Usage: `{USAGE['reject']}`")
+        open_reject(trigger_id, args[0], number)
+        return replies.plain(f"Say why you reject {args[0]} v{number} in the form that opened.")
+    if sub == "deploy":
+        _need(args, 2, sub)
+        return replies.plain(ops.deploy(actor, args[0], _version(args[1], sub)))
+    if sub == "rollback":
+        _need(args, 1, sub)
+        return replies.plain(ops.rollback(actor, args[0]))
+    if sub == "snooze":
+        _need(args, 2, sub)
+        return replies.plain(ops.snooze(actor, model_key=args[0], duration=args[1]))
+    if sub == "subscribe":
+        _need(args, 1, sub)
+        return replies.plain(subscribe(ops, actor, args, channel_id))
+    _need(args, 1, sub)
+    return replies.plain("The catalog isn't searchable yet: it arrives with the catalog feature. "
+                         "Meanwhile `/flywheel models` lists every registered model.")
+
+
+def subscribe(ops: Operations, actor: Actor, args: list[str], channel_id: str) -> str:
+    persona, rest = args[0], args[1:]
+    channel = next((m[1] for a in rest if (m := _CHANNEL.fullmatch(a))), None) or channel_id
+    named = [a for a in rest if not _CHANNEL.fullmatch(a)]
+    with ops.db.session() as s:
+        projects = [named[0]] if named else status_store.projects_of(session=s, slack_id=actor.slack_id)
+        if not projects:
+            projects = [p.key for p in registry.list_projects(session=s)]
+        if len(projects) != 1:
+            raise Usage(f"Which project? Add its key: `/flywheel subscribe {persona} <#{channel}> PROJECT` "
+                        f"(one of {', '.join(projects) or 'no projects yet'}).")
+        project = registry.get_project(session=s, key=projects[0])
+        if not (actor.has(Role.admin) or actor.slack_id == project.owner):
+            raise Forbidden(f"Only the owner of {project.key} ({mention(project.owner)}) or an admin can "
+                            "choose where its alerts go.")
+        status_store.set_channel(session=s, project_key=project.key, persona=persona, channel=channel,
+                                 actor=actor.slack_id)
+    return f"{persona.replace('_', ' ')} alerts of {projects[0]} now go to <#{channel}>."
+
+
+def register(app: App, ops: Operations, open_reject) -> None:
+    def _run(ack: Ack, command: dict, context: dict, text: str) -> None:
+        actor: Actor = context["actor"]
+        with answering(ack) as answer:
+            answer(dispatch(ops, actor, text, channel_id=command.get("channel_id", ""),
+                            response_url=command.get("response_url"), trigger_id=command.get("trigger_id"),
+                            open_reject=open_reject))
+
+    @app.command("/flywheel")
+    def flywheel(ack: Ack, command: dict, context: dict) -> None:
+        _run(ack, command, context, command.get("text", ""))
+
+    @app.command("/retrain")
+    def retrain(ack: Ack, command: dict, context: dict) -> None:
+        _run(ack, command, context, f"retrain {command.get('text', '')}")
+
+    @app.command("/catalog")
+    def catalog(ack: Ack, command: dict, context: dict) -> None:
+        _run(ack, command, context, f"catalog {command.get('text', '')}")
