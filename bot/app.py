@@ -11,11 +11,13 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.alerts import Notifier
 from bot.config import Settings
+from bot.delivery import FolderOutbox
 from bot.operations import Operations, Runner
 from bot.slack_delivery import SlackDelivery, make_client
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError
+from store.models import Person
 
 
 class SetupError(FlywheelError):
@@ -33,6 +35,18 @@ def _respond(url: str, text: str) -> None:
     WebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
 
 
+def make_notifier(settings: Settings, db: Database, *, client: WebClient | None = None) -> Notifier:
+    """Slack when a bot token is set, otherwise the outbox folder and its HTML preview."""
+    if client is None and settings.slack_bot_token is None:
+        with db.session() as s:
+            people = {p.slack_id: p.name for p in s.query(Person)}
+        delivery = FolderOutbox(settings.outbox, people=people)
+    else:
+        delivery = SlackDelivery(client or make_client(settings))
+    return Notifier(db=db, settings=settings, delivery=delivery, charts_dir=settings.artifacts / "charts",
+                    respond=_respond)
+
+
 def build(settings: Settings, *, db: Database | None = None, client: WebClient | None = None,
           clock: Callable[[], datetime] = utcnow, socket: bool = False) -> tuple[App, Operations]:
     """Build the Bolt app and what it works with; refuse to start without the secrets it needs."""
@@ -43,8 +57,7 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
     if db.engine.dialect.name == "sqlite":
         db.ensure_schema()
     client = client or make_client(settings)
-    notifier = Notifier(db=db, settings=settings, delivery=SlackDelivery(client),
-                        charts_dir=settings.artifacts / "charts", respond=_respond)
+    notifier = make_notifier(settings, db, client=client)
     ops = Operations(settings=settings, db=db, notifier=notifier, runner=Runner(), clock=clock)
     # process_before_response: listeners only parse, authorize, record and ack, so the HTTP answer
     # can wait for them; slow work and Slack follow-ups run on the operations' background threads.

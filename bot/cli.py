@@ -113,15 +113,23 @@ def check(model: str | None, as_of: str | None, kinds: tuple[str, ...]) -> None:
     from jobs.monitor import check_all
     from store.models import CheckKind, Verdict
 
-    db = _database(_settings())
+    from bot.app import make_notifier
+
+    settings = _settings()
+    db = _database(settings)
     try:
         results = check_all(db=db, as_of=_as_of(as_of), model_key=model,
                             kinds={CheckKind(k) for k in kinds} or None)
+        notifier = make_notifier(settings, db)
+        posted = [ref for r in results for ref in notifier.on_checks(r)]
     except FlywheelError as exc:
         raise Failure(str(exc)) from None
     rows = [(r.model_key, r.version or "-", res.kind.value, res.outcome.verdict.value, res.outcome.message)
             for r in results for res in r.results]
     _table(["model", "version", "check", "verdict", "details"], rows)
+    if posted:
+        where = "Slack" if settings.slack_bot_token else f"{settings.outbox / 'index.html'}"
+        click.echo(f"{len(posted)} new alert(s) sent to {where}")
     if not rows:
         click.echo("No models registered: run `flywheel apply SPEC.yml` first.")
     if any(res.outcome.verdict == Verdict.error for r in results for res in r.results):

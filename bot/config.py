@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///flywheel.db", alias="FLYWHEEL_DATABASE_URL")
     public_url: str = Field("http://localhost:3000", alias="FLYWHEEL_PUBLIC_URL")
     artifacts: Path = Field(Path("artifacts"), alias="FLYWHEEL_ARTIFACTS")
+    outbox: Path = Field(Path("outbox"), alias="FLYWHEEL_OUTBOX")
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")

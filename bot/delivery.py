@@ -14,7 +14,10 @@ from typing import Any, Protocol
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from slack_sdk.models.blocks import Block
+
 from bot.blocks.common import Message, validate_payload
+from jobs.incidents import ChartRef
 
 PERSONA_TITLES = {"business": "Business stakeholder", "ml_engineer": "ML engineer",
                   "risk_manager": "Risk manager", "it_ops": "IT operations"}
@@ -42,9 +45,22 @@ class FolderOutbox:
         self.people = people or {}
         self.title = title
         self._posted: dict[str, _Posted] = {}
-        if self.root.exists():
-            shutil.rmtree(self.root / "messages", ignore_errors=True)
         (self.root / "messages").mkdir(parents=True, exist_ok=True)
+        for folder in sorted((self.root / "messages").iterdir()):
+            if (folder / "message.json").is_file():
+                self._load(folder)
+
+    def _load(self, folder: Path) -> None:
+        """Pick up what an earlier run posted, so its alerts can still be threaded and updated."""
+        record = json.loads((folder / "message.json").read_text())
+        number, persona, kind = folder.name.split("-", 2)
+        charts = tuple(ChartRef(path=str(folder / c["file"]), title=c["title"], alt_text=c["alt_text"])
+                       for c in record.get("charts", []))
+        message = Message(kind=kind, persona=persona, model_key=record.get("model_key", ""), text=record["text"],
+                          blocks=tuple(Block.parse_all(record["blocks"])), charts=charts,
+                          channel=record.get("channel"))
+        ref = f"{message.channel or 'outbox'}:{number}"
+        self._posted[ref] = _Posted(number, message, folder, [t["text"] for t in record.get("thread", [])])
 
     @property
     def index(self) -> Path:
@@ -78,8 +94,10 @@ class FolderOutbox:
     def _write(self, posted: _Posted) -> None:
         message = posted.message
         for chart in message.charts:
-            shutil.copyfile(chart.path, posted.folder / Path(chart.path).name)
-        record = {"channel": message.channel, **message.payload(),
+            target = posted.folder / Path(chart.path).name
+            if Path(chart.path).resolve() != target.resolve():
+                shutil.copyfile(chart.path, target)
+        record = {"channel": message.channel, "model_key": message.model_key, **message.payload(),
                   "thread": [{"text": t} for t in posted.replies],
                   "charts": [{"file": Path(c.path).name, "title": c.title, "alt_text": c.alt_text}
                              for c in message.charts]}

@@ -108,6 +108,12 @@ class Operations:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def record_command(self, actor: Actor, command: str, text: str) -> None:
+        """Every command is audited with who typed it, whatever it then does or refuses."""
+        with self.db.session() as s:
+            audit.record(session=s, actor=actor.slack_id, action="command", subject=f"slack:{command}",
+                         details={"text": text[:500]}, at=self.clock())
+
     def seen_home(self, slack_id: str) -> None:
         self._home_viewers.add(slack_id)
 

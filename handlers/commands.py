@@ -132,6 +132,7 @@ def subscribe(ops: Operations, actor: Actor, args: list[str], channel_id: str) -
 def register(app: App, ops: Operations, open_reject) -> None:
     def _run(ack: Ack, command: dict, context: dict, text: str) -> None:
         actor: Actor = context["actor"]
+        ops.record_command(actor, command.get("command", "/flywheel"), text)
         with answering(ack) as answer:
             answer(dispatch(ops, actor, text, channel_id=command.get("channel_id", ""),
                             response_url=command.get("response_url"), trigger_id=command.get("trigger_id"),

@@ -12,7 +12,9 @@ from tests.projects import append_weeks, week, week_end, write_project
 
 @pytest.fixture
 def run(tmp_path, database_url):
-    env = {"FLYWHEEL_DATABASE_URL": database_url, "FLYWHEEL_ARTIFACTS": str(tmp_path / "artifacts")}
+    env = {"FLYWHEEL_DATABASE_URL": database_url, "FLYWHEEL_ARTIFACTS": str(tmp_path / "artifacts"),
+           "FLYWHEEL_OUTBOX": str(tmp_path / "outbox"), "SLACK_BOT_TOKEN": None, "SLACK_SIGNING_SECRET": None,
+           "SLACK_APP_TOKEN": None}
     if not database_url.startswith("sqlite"):
         Database(database_url).upgrade()
 
@@ -78,3 +80,30 @@ def test_audit_verify_names_a_tampered_event(run, tmp_path, database_url):
 def test_db_upgrade_reports_the_revision(run, database_url):
     result = run("db", "upgrade")
     assert result.exit_code == 0 and f"is at revision {Database(database_url).head_revision()}" in result.output
+
+
+def test_check_sends_new_alerts_to_the_outbox_and_threads_repeats(run, tmp_path):
+    spec = write_project(tmp_path)
+    append_weeks(tmp_path, [week(w) for w in range(4)] + [week(4, shift=1.0, miss=0.6), week(5, shift=1.0, miss=0.6)])
+    run("apply", str(spec))
+    first = run("check", "default-risk", "--as-of", week_end(4).isoformat())
+    assert first.exit_code == 0 and f"new alert(s) sent to {tmp_path / 'outbox' / 'index.html'}" in first.output
+    folders = sorted(p.name for p in (tmp_path / "outbox" / "messages").iterdir())
+    assert any(name.endswith("ml_engineer-drift_alert") for name in folders)
+    again = run("check", "default-risk", "--as-of", week_end(5).isoformat())  # a new process, the same incident
+    assert "new alert(s)" not in again.output
+    assert sorted(p.name for p in (tmp_path / "outbox" / "messages").iterdir()) == folders
+    drift = next(p for p in (tmp_path / "outbox" / "messages").iterdir() if p.name.endswith("drift_alert"))
+    assert "Still breaching" in (drift / "message.json").read_text()
+
+
+def test_serve_refuses_to_start_without_its_secrets_and_names_them(run):
+    result = run("serve")
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: can't start the Slack app: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+                                     "are not set")
+    socket = CliRunner().invoke(main, ["serve", "--socket"], env={"SLACK_BOT_TOKEN": "xoxb-secret-value",
+                                                                  "SLACK_SIGNING_SECRET": "s3cret",
+                                                                  "SLACK_APP_TOKEN": None})
+    assert socket.exit_code == 1 and "SLACK_APP_TOKEN is not set" in socket.output
+    assert "xoxb-secret-value" not in socket.output and "s3cret" not in socket.output
