@@ -296,6 +296,11 @@ class Notifier:
         self.refresh_home()
         return ref
 
+    def job_failed(self, model_key: str, text: str) -> None:
+        message = Message(kind="job_failed", persona="ml_engineer", model_key=model_key, text=text,
+                          blocks=(SectionBlock(text=md(f":x: {text}")),))
+        self._post(message, self._channel(model_key, "ml_engineer"))
+
     def work_failed(self, model_key: str, text: str, *, alert_id: int | None, response_url: str | None) -> None:
         if self.say_in_thread(alert_id, text):
             return

@@ -48,7 +48,8 @@ def make_notifier(settings: Settings, db: Database, *, client: WebClient | None 
 
 
 def build(settings: Settings, *, db: Database | None = None, client: WebClient | None = None,
-          clock: Callable[[], datetime] = utcnow, socket: bool = False) -> tuple[App, Operations]:
+          clock: Callable[[], datetime] = utcnow, socket: bool = False,
+          inline_work: bool = False) -> tuple[App, Operations]:
     """Build the Bolt app and what it works with; refuse to start without the secrets it needs."""
     if missing := missing_settings(settings, socket=socket):
         raise SetupError(f"can't start the Slack app: {' and '.join(missing)} "
@@ -58,7 +59,8 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
         db.ensure_schema()
     client = client or make_client(settings)
     notifier = make_notifier(settings, db, client=client)
-    ops = Operations(settings=settings, db=db, notifier=notifier, runner=Runner(), clock=clock)
+    ops = Operations(settings=settings, db=db, notifier=notifier, runner=Runner() if inline_work else None,
+                     clock=clock)
     # process_before_response: listeners only parse, authorize, record and ack, so the HTTP answer
     # can wait for them; slow work and Slack follow-ups run on the operations' background threads.
     app = App(signing_secret=settings.slack_signing_secret.get_secret_value(), client=client,
@@ -67,3 +69,26 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
 
     register(app, ops)
     return app, ops
+
+
+def build_worker(settings: Settings, *, db: Database | None = None, client: WebClient | None = None,
+                 clock: Callable[[], datetime] = utcnow, poll_seconds: float = 2.0):
+    """The worker: scheduled checks and queued work, delivering through Slack or the outbox folder."""
+    from jobs.monitor import check_model
+    from jobs.worker import Worker
+
+    db = db or Database(settings.database_url)
+    if db.engine.dialect.name == "sqlite":
+        db.ensure_schema()
+    notifier = make_notifier(settings, db, client=client)
+    ops = Operations(settings=settings, db=db, notifier=notifier, runner=None, clock=clock)
+
+    def check(model_key: str, kind) -> None:
+        try:
+            notifier.on_checks(check_model(db=db, model_key=model_key, as_of=clock(), kinds={kind}, now=clock()))
+        except Exception as exc:  # a job failure goes to the people who can fix it, then to the log
+            notifier.job_failed(model_key, f"The scheduled {kind.value.replace('_', ' ')} check of {model_key} "
+                                           f"failed: {exc}")
+            raise
+
+    return Worker(db=db, check=check, run_work=ops.run_work, poll_seconds=poll_seconds), ops

@@ -188,6 +188,57 @@ def serve(port: int, host: str, socket: bool) -> None:
     uvicorn.run(build_web(app), host=host, port=port, log_level="warning")
 
 
+@main.command()
+@click.option("--standby/--no-standby", default=True, show_default=True,
+              help="On PostgreSQL, wait to take over when another worker leads (instead of exiting).")
+def worker(standby: bool) -> None:
+    """Fire each model's checks on its schedule and run queued work (retraining)."""
+    import signal
+
+    from bot.app import build_worker
+    from jobs.worker import WorkerRefused, leadership_for
+
+    settings = _settings()
+    runner, _ = build_worker(settings, db=_database(settings))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: runner.stop())
+    click.echo("Flywheel worker starting")
+    try:
+        runner.run(leadership_for(runner.db), block=standby)
+    except WorkerRefused as exc:
+        raise Failure(str(exc)) from None
+    click.echo("Flywheel worker stopped")
+
+
+@main.command()
+@click.option("--port", type=int, default=3000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def run(port: int, host: str) -> None:
+    """Start the Slack app and a worker together (small installs); Ctrl-C or SIGTERM stops both."""
+    import signal
+    import subprocess
+    import time
+
+    children = [subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--host", host]),
+                subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"])]
+
+    def stop(*_: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    finally:
+        stop()
+        codes = [child.wait(timeout=30) for child in children]
+    if any(code not in (0, -signal.SIGTERM) for code in codes):
+        raise Failure(f"a process stopped unexpectedly (exit codes {codes})")
+
+
 @main.group()
 def db() -> None:
     """Database schema commands."""

@@ -84,7 +84,8 @@ class Operations:
     settings: Settings
     db: Database
     notifier: object  # bot.alerts.Notifier, kept loose so tests can build operations without Slack
-    runner: Runner = field(default_factory=Runner)
+    # In-process runner for slow work (tests, `flywheel run --inline`); None: the worker process runs it.
+    runner: Runner | None = None
     followups: Runner = field(default_factory=lambda: Runner(ThreadPoolExecutor(2, thread_name_prefix="slack")))
     clock: Callable[[], datetime] = utcnow
     _home_viewers: set[str] = field(default_factory=set)
@@ -103,7 +104,8 @@ class Operations:
 
     def join(self) -> None:
         """Wait for background work and its follow-ups (tests, clean shutdown)."""
-        self.runner.join()
+        if self.runner is not None:
+            self.runner.join()
         self.followups.join()
 
     # -- reading ---------------------------------------------------------------------------
@@ -192,16 +194,22 @@ class Operations:
             item_id, requested_by = item.id, item.requested_by
         if not created:
             return f"{model_key} is already retraining (requested by {mention(requested_by)})."
-        self.runner.submit(self.run_retrain, item_id)
+        if self.runner is not None:
+            self.runner.submit(self.run_work, item_id)
         return f"Retraining {model_key}{f' ({reason})' if reason else ''}. I'll post here when v-next is ready."
 
-    def run_retrain(self, item_id: int) -> None:
+    def run_work(self, item_id: int) -> None:
+        """Execute one queued work item, exactly once: whoever claims it first runs it."""
         with self.db.session() as s:
             item = work.claim(session=s, item_id=item_id, now=self.clock())
             if item is None:
                 return
             model_key, payload, requested_by = item.model.key, dict(item.payload), item.requested_by
             window = item.model.spec.get("drift", {}).get("window", "7d")
+            kind = item.kind
+        if kind != "retrain":
+            self._work_failed(item_id, model_key, f"unknown kind of work {kind!r}", payload)
+            return
         try:
             now = self.clock()
             holdout = parse_duration(window)

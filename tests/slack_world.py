@@ -77,7 +77,7 @@ class World:
         settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_PUBLIC_URL="https://flywheel.example.com",
                             FLYWHEEL_ARTIFACTS=folder / "artifacts", SLACK_BOT_TOKEN=SecretStr(fake.token),
                             SLACK_SIGNING_SECRET=SecretStr(SECRET), FLYWHEEL_SLACK_API_URL=fake.api_url)
-        self.app, self.ops = build(settings, db=db, clock=lambda: NOW)
+        self.app, self.ops = build(settings, db=db, clock=lambda: NOW, inline_work=True)
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"

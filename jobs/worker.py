@@ -1,0 +1,229 @@
+"""`flywheel worker`: fires each model's checks on its schedule and runs the work people asked for.
+
+One worker leads at a time. On PostgreSQL the leader holds an advisory lock on its own connection;
+a standby polls for it and takes over when the leader's connection dies. On SQLite a second worker
+against the same file is refused. Jobs live in APScheduler's SQLAlchemy job store in the registry
+database, one per model and check kind, so schedules survive restarts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import Connection, select, text, update
+from sqlalchemy.engine import make_url
+
+from store import registry
+from store.db import Database
+from store.errors import FlywheelError
+from store.models import CheckKind, WorkItem, WorkState
+
+log = logging.getLogger("flywheel.worker")
+
+JOB_TABLE = "apscheduler_jobs"
+MISFIRE_GRACE_SECONDS = 15 * 60
+STANDBY_POLL_SECONDS = 10.0  # a standby notices a dead leader within this, well under a minute
+LEADER_LOCK_KEY = 0x464C5957  # "FLYW": the advisory lock id every Flywheel worker competes for
+
+
+class WorkerRefused(FlywheelError):
+    pass
+
+
+# --- leadership --------------------------------------------------------------------------------
+
+class Leadership:
+    """Who fires schedules. `acquire(block)` returns True once this process leads."""
+
+    def acquire(self, block: bool) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+
+class PostgresLeadership(Leadership):
+    def __init__(self, db: Database):
+        self.db = db
+        self._connection: Connection | None = None
+
+    def acquire(self, block: bool) -> bool:
+        stop = threading.Event()
+        while True:
+            if self._connection is None:
+                self._connection = self.db.engine.connect()
+            got = self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                           {"key": LEADER_LOCK_KEY}).scalar()
+            self._connection.commit()
+            if got:
+                return True
+            if not block:
+                return False
+            stop.wait(STANDBY_POLL_SECONDS)
+
+    def release(self) -> None:
+        if self._connection is not None:
+            # A pooled connection outlives close(): unlock explicitly. A dead process's lock goes with its
+            # connection, which is how a standby takes over after a crash.
+            self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LEADER_LOCK_KEY})
+            self._connection.commit()
+            self._connection.close()
+            self._connection = None
+
+
+class SqliteLeadership(Leadership):
+    """An exclusive lock on a file beside the database: one worker per SQLite file."""
+
+    def __init__(self, database_path: Path):
+        self.path = Path(f"{database_path}.worker.lock")
+        self._file = None
+
+    def acquire(self, block: bool) -> bool:
+        self._file = open(self.path, "a+")  # noqa: SIM115 - held open for the worker's lifetime
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            raise WorkerRefused(f"another worker ({holder}) is already running against {self.path.with_suffix('')};"
+                                " SQLite allows one worker per database file") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"pid {os.getpid()}")
+        self._file.flush()
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def leadership_for(db: Database) -> Leadership:
+    url = make_url(db.url)
+    if url.get_backend_name() == "sqlite":
+        return SqliteLeadership(Path(url.database or "flywheel.db").resolve())
+    return PostgresLeadership(db)
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlannedJob:
+    id: str
+    model_key: str
+    kind: CheckKind
+    cron: str
+
+
+def plan(db: Database) -> list[PlannedJob]:
+    """One job per model and check kind, on the cron of the model's spec."""
+    jobs = []
+    with db.session() as s:
+        for model in registry.list_models(session=s):
+            cron = model.spec.get("schedule", "0 * * * *")
+            for kind in CheckKind:
+                jobs.append(PlannedJob(f"check:{model.key}:{kind.value}", model.key, kind, cron))
+    return jobs
+
+
+def run_scheduled_check(model_key: str, kind: str) -> None:
+    """The job APScheduler calls; module level so the persistent job store can name it."""
+    Worker.current().check(model_key, CheckKind(kind))
+
+
+# --- the worker --------------------------------------------------------------------------------
+
+@dataclass
+class Worker:
+    db: Database
+    check: Callable[[str, CheckKind], None]  # runs one check and delivers its alerts
+    run_work: Callable[[int], None]  # executes one queued work item
+    poll_seconds: float = 2.0
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    scheduler: BackgroundScheduler | None = None
+
+    _current = None
+
+    @classmethod
+    def current(cls) -> Worker:
+        if cls._current is None:
+            raise RuntimeError("no worker is running in this process")
+        return cls._current
+
+    def sync_jobs(self) -> list[str]:
+        planned = {job.id: job for job in plan(self.db)}
+        for job in planned.values():
+            self.scheduler.add_job(run_scheduled_check, CronTrigger.from_crontab(job.cron, timezone="UTC"),
+                                   id=job.id, name=job.id, args=[job.model_key, job.kind.value],
+                                   replace_existing=True, coalesce=True, max_instances=1,
+                                   misfire_grace_time=MISFIRE_GRACE_SECONDS)
+        for existing in self.scheduler.get_jobs():
+            if existing.id.startswith("check:") and existing.id not in planned:
+                existing.remove()
+        return sorted(planned)
+
+    def resume_interrupted_work(self) -> int:
+        """Work a dead worker left running goes back to the queue; it runs again, once."""
+        with self.db.session() as s:
+            return s.execute(update(WorkItem).where(WorkItem.state == WorkState.running)
+                             .values(state=WorkState.queued, started_at=None)).rowcount
+
+    def queued_work(self) -> list[int]:
+        with self.db.session() as s:
+            return list(s.execute(select(WorkItem.id).where(WorkItem.state == WorkState.queued)
+                                  .order_by(WorkItem.id)).scalars())
+
+    def drain_work(self) -> int:
+        done = 0
+        for item_id in self.queued_work():
+            if self.stop_event.is_set():
+                break
+            self.run_work(item_id)
+            done += 1
+        return done
+
+    def start_scheduler(self) -> None:
+        store = SQLAlchemyJobStore(engine=self.db.engine, tablename=JOB_TABLE)
+        self.scheduler = BackgroundScheduler(jobstores={"default": store}, timezone="UTC")
+        self.scheduler.start(paused=True)
+        self.sync_jobs()
+        self.scheduler.resume()
+
+    def run(self, leadership: Leadership, *, block: bool = True) -> None:
+        """Lead (or stand by until leading), then schedule checks and drain work until stopped."""
+        log.info("waiting to lead" if block else "trying to lead")
+        if not leadership.acquire(block):
+            raise WorkerRefused("another worker leads this database")
+        Worker._current = self
+        try:
+            resumed = self.resume_interrupted_work()
+            if resumed:
+                log.warning("resuming %d piece(s) of work a previous worker left unfinished", resumed)
+            self.start_scheduler()
+            ticks = 0
+            while not self.stop_event.is_set():
+                self.drain_work()
+                ticks += 1
+                if ticks % max(1, int(60 / self.poll_seconds)) == 0:
+                    self.sync_jobs()  # specs applied since start get their schedules
+                self.stop_event.wait(self.poll_seconds)
+        finally:
+            if self.scheduler is not None:
+                self.scheduler.shutdown(wait=True)
+            Worker._current = None
+            leadership.release()
+
+    def stop(self) -> None:
+        self.stop_event.set()

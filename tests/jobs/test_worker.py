@@ -1,0 +1,146 @@
+import threading
+import time
+
+import pytest
+from sqlalchemy import inspect
+
+from jobs.worker import (
+    JOB_TABLE,
+    PostgresLeadership,
+    SqliteLeadership,
+    Worker,
+    WorkerRefused,
+    leadership_for,
+    plan,
+)
+from store import registry, work
+from store.apply import apply_spec
+from store.db import Database
+from store.models import CheckKind, WorkItem, WorkState
+from store.spec import load_spec
+from tests.conftest import PG_URL
+from tests.projects import write_project
+
+
+@pytest.fixture
+def registered(db, tmp_path):
+    with db.session() as s:
+        apply_spec(session=s, loaded=load_spec(write_project(tmp_path)))
+    return db
+
+
+def test_one_job_per_model_and_check_kind_on_the_spec_schedule(registered):
+    jobs = plan(registered)
+    assert sorted(j.id for j in jobs) == sorted(f"check:default-risk:{k.value}" for k in CheckKind)
+    assert {j.cron for j in jobs} == {"0 * * * *"}
+
+
+def test_schedules_persist_in_the_registry_database(registered):
+    worker = Worker(db=registered, check=lambda *_: None, run_work=lambda _: None)
+    worker.start_scheduler()
+    try:
+        ids = sorted(j.id for j in worker.scheduler.get_jobs())
+        assert ids == sorted(f"check:default-risk:{k.value}" for k in CheckKind)
+        job = worker.scheduler.get_job("check:default-risk:drift")
+        assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 15 * 60)
+        assert worker.sync_jobs() == ids  # re-syncing replaces, never duplicates
+        assert len(worker.scheduler.get_jobs()) == len(ids)
+    finally:
+        worker.scheduler.shutdown()
+    assert JOB_TABLE in inspect(registered.engine).get_table_names()
+
+
+def test_work_a_dead_worker_left_running_is_resumed_once(registered):
+    with registered.session() as s:
+        model = registry.get_model(session=s, key="default-risk")
+        item, _ = work.request(session=s, model=model, kind="retrain", requested_by="U0ML0001", payload={})
+        work.claim(session=s, item_id=item.id)  # a worker took it, then was killed
+    ran: list[int] = []
+
+    def run_work(item_id: int) -> None:
+        with registered.session() as s:
+            if work.claim(session=s, item_id=item_id) is not None:
+                ran.append(item_id)
+                work.finish(session=s, item_id=item_id, result={})
+
+    worker = Worker(db=registered, check=lambda *_: None, run_work=run_work, poll_seconds=0.05)
+    assert worker.resume_interrupted_work() == 1
+    worker.drain_work()
+    worker.drain_work()
+    assert ran == [item.id]
+    with registered.session() as s:
+        assert s.get(WorkItem, item.id).state == WorkState.done
+
+
+def test_two_claims_of_one_item_run_it_once(registered):
+    with registered.session() as s:
+        model = registry.get_model(session=s, key="default-risk")
+        item, _ = work.request(session=s, model=model, kind="retrain", requested_by="U0ML0001", payload={})
+    winners = []
+
+    def claim() -> None:
+        with registered.session() as s:
+            if work.claim(session=s, item_id=item.id) is not None:
+                winners.append(threading.get_ident())
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+
+
+def test_a_second_worker_on_one_sqlite_file_is_refused(tmp_path):
+    first, second = SqliteLeadership(tmp_path / "flywheel.db"), SqliteLeadership(tmp_path / "flywheel.db")
+    assert first.acquire(block=False)
+    with pytest.raises(WorkerRefused, match="one worker per database file"):
+        second.acquire(block=False)
+    first.release()
+    assert second.acquire(block=False)
+    second.release()
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs FLYWHEEL_TEST_DATABASE_URL (PostgreSQL)")
+def test_a_standby_takes_over_when_the_leader_dies(db):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    leader, standby = PostgresLeadership(db), PostgresLeadership(Database(db.url))
+    assert isinstance(leadership_for(db), PostgresLeadership)
+    assert leader.acquire(block=False)
+    assert not standby.acquire(block=False)
+    took_over = threading.Event()
+    waiting = threading.Thread(target=lambda: standby.acquire(block=True) and took_over.set(), daemon=True)
+    waiting.start()
+    time.sleep(0.5)
+    assert not took_over.is_set()
+    leader.release()  # the leader's connection dies
+    assert took_over.wait(timeout=30)
+    standby.release()
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs FLYWHEEL_TEST_DATABASE_URL (PostgreSQL)")
+def test_a_killed_leader_hands_over_to_the_standby(db):
+    import signal
+    import subprocess
+    import sys
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    script = ("import sys, time; from store.db import Database; from jobs.worker import PostgresLeadership; "
+              "assert PostgresLeadership(Database(sys.argv[1])).acquire(block=False); print('leading', flush=True); "
+              "time.sleep(600)")
+    leader = subprocess.Popen([sys.executable, "-c", script, db.url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert leader.stdout.readline().strip() == "leading"
+        standby = PostgresLeadership(db)
+        assert not standby.acquire(block=False)
+        leader.send_signal(signal.SIGKILL)
+        leader.wait(timeout=10)
+        started = time.monotonic()
+        assert standby.acquire(block=True)
+        assert time.monotonic() - started < 60
+        standby.release()
+    finally:
+        if leader.poll() is None:
+            leader.kill()
