@@ -8,7 +8,7 @@ from slack_bolt import App
 from bot.blocks.modals import reject_modal
 from bot.ids import ActionContext
 from bot.operations import Operations
-from handlers import actions, commands, errors, home, views
+from handlers import actions, catalog, commands, errors, home, views
 
 
 def _user_id(body: dict) -> str | None:
@@ -30,6 +30,7 @@ def register(app: App, ops: Operations) -> None:
 
     commands.register(app, ops, open_reject)
     actions.register(app, ops)
+    catalog.register(app, ops)
     views.register(app, ops)
     home.register(app, ops)
     errors.register(app)

@@ -15,6 +15,7 @@ from bot.blocks import replies
 from bot.blocks.common import mention
 from bot.blocks.replies import Reply
 from bot.operations import Actor, Operations
+from handlers import catalog
 from handlers.errors import answering
 from store import registry
 from store import status as status_store
@@ -104,9 +105,7 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
     if sub == "subscribe":
         _need(args, 1, sub)
         return replies.plain(subscribe(ops, actor, args, channel_id))
-    _need(args, 1, sub)
-    return replies.plain("The catalog isn't searchable yet: it arrives with the catalog feature. "
-                         "Meanwhile `/flywheel models` lists every registered model.")
+    return catalog.answer(ops, actor, " ".join(args))  # sub == "catalog"
 
 
 def subscribe(ops: Operations, actor: Actor, args: list[str], channel_id: str) -> str:

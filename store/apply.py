@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from store import audit
+from store import audit, catalog
 from store.clock import utcnow
 from store.errors import Conflict
 from store.models import Blueprint, BlueprintStep, Model, PersonaChannel, Person, Project, SignOff
@@ -120,6 +120,7 @@ def apply_spec(*, session: Session, loaded: LoadedSpec, actor: str = "flywheel",
     _blueprint(session, loaded, project, result)
     _models(session, loaded, project, result, now)
     session.flush()
+    result.changes += catalog.sync_spec(session=session, loaded=loaded, now=now)  # catalog: follows the spec
     if result.changed:
         audit.record(session=session, actor=actor, action="spec.applied", subject=f"project:{project.key}",
                      details={"file": str(loaded.path), "changes": result.changes}, at=now)

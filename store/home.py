@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from store import governance, registry
+from store import catalog, governance, registry
 from store.clock import utcnow
 from store.governance import StepProgress
 from store.models import (
@@ -40,6 +40,7 @@ MAX_VERSIONS = 4  # unreleased versions listed per model
 MAX_SIGNOFFS = 6
 MAX_GOVERNED = 8
 MAX_DEPLOYMENTS = 10
+MAX_ASSETS = 8  # the viewer's own catalog assets
 UNRELEASED = (VersionStatus.candidate, VersionStatus.in_review, VersionStatus.approved)
 
 
@@ -187,6 +188,7 @@ class More:
     models: int = 0
     pending_signoffs: int = 0
     governed: int = 0
+    assets: int = 0
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ class HomeData:
     governed: tuple[GovernedProject, ...] = ()
     deployments: tuple[RecentDeployment, ...] = ()
     more: More = More()
+    assets: tuple[catalog.Asset, ...] = ()  # the viewer's own, from the catalog
 
     @property
     def known(self) -> bool:
@@ -220,11 +223,12 @@ def home_for(*, session: Session, slack_id: str, now: datetime | None = None) ->
     pending, more_pending = _pending_signoffs(session, person)
     governed, more_governed = _governed(session, person) if person.has_role(Role.risk_manager) else ((), 0)
     deployments = _deployments(session) if person.has_role(Role.it_ops) else ()
+    assets, more_assets = catalog.owned_by(session=session, slack_id=slack_id, limit=MAX_ASSETS)
     return HomeData(slack_id=slack_id, person_name=person.name, roles=tuple(person.roles), as_of=as_of,
                     business=business, models=models, pending_signoffs=pending, governed=governed,
                     deployments=deployments,
                     more=More(business=more_business, models=more_models, pending_signoffs=more_pending,
-                              governed=more_governed))
+                              governed=more_governed, assets=more_assets), assets=assets)
 
 
 def audience(*, session: Session, model_key: str) -> tuple[str, ...]:

@@ -35,7 +35,7 @@ from jobs.expressions import Expression, parse
 from jobs.sources import ColumnKind, SourceError, SourceSpec, open_source
 
 __all__ = [
-    "BlueprintSpec", "BlueprintStepSpec", "ChannelsSpec", "DataQualitySpec", "DataSpec", "DeploySpec",
+    "BlueprintSpec", "BlueprintStepSpec", "CatalogEntrySpec", "ChannelsSpec", "DataQualitySpec", "DataSpec", "DeploySpec",
     "DriftSpec", "FeaturesSpec", "KpiAlertSpec", "KpiSpec", "LoadedSpec", "MetricAlertSpec", "ModelSpec",
     "PerformanceSpec", "PersonSpec", "ProjectInfoSpec", "ProjectSpec", "RetrainSpec", "SourceSpec",
     "SpecError", "SpecIssue", "format_duration", "load_spec", "load_specs", "parse_duration",
@@ -51,6 +51,8 @@ Metric = Literal["precision", "recall", "f1", "roc_auc", "accuracy"]
 Aggregate = Literal["count", "sum", "mean", "rate"]
 RetrainBackend = Literal["python", "webhook", "github_actions", "airflow"]
 DeployBackend = Literal["registry", "webhook"]
+CatalogKind = Literal["project", "model", "model_version", "dataset", "notebook", "repository", "dashboard",
+                      "plugin"]
 
 METRICS: tuple[str, ...] = get_args(Metric)
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -382,12 +384,48 @@ class ModelSpec(_Spec):
         return list(dict.fromkeys(ref.column for ref in _column_refs(self)))
 
 
+# ---------------------------------------------------------------- the catalog
+
+
+def _http_url(value: str) -> str:
+    _check_http_url(value)
+    return value
+
+
+class CatalogEntrySpec(_Spec):
+    """An asset the registry doesn't know (a notebook, a repository, a dashboard...), listed in the catalog.
+
+    Its key is `key`, or the title made a slug; the project is the spec's own.
+    """
+
+    kind: CatalogKind
+    title: Text
+    key: Slug | None = None
+    description: str = ""
+    owner: Text
+    tags: list[Text] = []
+    links: list[Annotated[str, AfterValidator(_http_url)]] = []
+    status: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+
+    @model_validator(mode="after")
+    def _has_key(self) -> CatalogEntrySpec:
+        if self.key is None and not self.slug:
+            raise ValueError(f"give a 'key' (like team-dashboard): the title {self.title!r} has no letters or "
+                             "digits to make one from")
+        return self
+
+    @property
+    def slug(self) -> str:
+        return self.key or re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")[:100]
+
+
 class ProjectSpec(_Spec):
     project: ProjectInfoSpec
     people: list[PersonSpec] = Field(min_length=1)
     channels: ChannelsSpec = Field(default_factory=ChannelsSpec)
     blueprint: BlueprintSpec
     models: list[ModelSpec] = Field(min_length=1)
+    catalog: list[CatalogEntrySpec] = []
 
     def person(self, slack_id: str) -> PersonSpec | None:
         return next((p for p in self.people if p.slack_id == slack_id), None)
@@ -730,14 +768,16 @@ class _Parts:
     models: list[tuple[int, ModelSpec]]
     exact: set[int]
     person_refs: list[tuple[Loc, str]]
+    catalog: list[tuple[int, CatalogEntrySpec]] = field(default_factory=list)
 
     @classmethod
     def of(cls, spec: ProjectSpec) -> _Parts:
         refs = [(("project", "owner"), spec.project.owner)]
         refs += [(("project", "sponsors", i), s) for i, s in enumerate(spec.project.sponsors)]
         refs += [(("models", i, "owner"), m.owner) for i, m in enumerate(spec.models)]
+        refs += [(("catalog", i, "owner"), c.owner) for i, c in enumerate(spec.catalog)]
         return cls(spec.project, spec.people, spec.blueprint, list(enumerate(spec.models)),
-                   set(range(len(spec.models))), refs)
+                   set(range(len(spec.models))), refs, list(enumerate(spec.catalog)))
 
     @classmethod
     def salvage(cls, data: dict[str, Any]) -> _Parts:
@@ -757,8 +797,13 @@ class _Parts:
             refs += [(("project", "sponsors", i), s) for i, s in enumerate(project["sponsors"]) if isinstance(s, str)]
         refs += [(("models", index, "owner"), raw["owner"]) for index, raw in enumerate(raw_models)
                  if isinstance(raw, dict) and isinstance(raw.get("owner"), str)]
+        raw_catalog = data.get("catalog") if isinstance(data.get("catalog"), list) else []
+        refs += [(("catalog", index, "owner"), raw["owner"]) for index, raw in enumerate(raw_catalog)
+                 if isinstance(raw, dict) and isinstance(raw.get("owner"), str)]
+        catalog = [(index, entry) for index, raw in enumerate(raw_catalog)
+                   if (entry := _try(CatalogEntrySpec, raw)) is not None]
         return cls(_try(ProjectInfoSpec, project), _try(list[PersonSpec], data.get("people")) or None,
-                   _try(BlueprintSpec, data.get("blueprint")), models, exact, refs)
+                   _try(BlueprintSpec, data.get("blueprint")), models, exact, refs, catalog)
 
 
 def _try(kind: Any, value: object) -> Any:
@@ -810,11 +855,22 @@ def _check_references(document: _Document, parts: _Parts) -> None:
         _check_unique(document, [(("blueprint", "steps", i, "name"), s.name)
                                  for i, s in enumerate(parts.blueprint.steps)], "step name")
     _check_unique(document, [(("models", index, "key"), model.key) for index, model in parts.models], "model key")
+    _check_catalog(document, parts)
     for index, model in parts.models:
         if index not in parts.exact:
             continue
         for loc, message in _model_problems(model):
             document.add(("models", index, *loc), message)
+
+
+def _check_catalog(document: _Document, parts: _Parts) -> None:
+    _check_unique(document, [(("catalog", index, "key"), entry.slug) for index, entry in parts.catalog],
+                  "catalog key")
+    model_keys = {model.key for _, model in parts.models}
+    for index, entry in parts.catalog:
+        if entry.kind == "model" and entry.slug in model_keys:
+            document.add(("catalog", index, "key"), f"'{entry.slug}' is a model of this spec, which the catalog "
+                                                     "lists already; list assets the registry doesn't know here")
 
 
 def _unknown_person(slack_id: str, people: list[PersonSpec]) -> str:

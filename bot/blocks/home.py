@@ -7,12 +7,14 @@ from datetime import datetime
 from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock, HeaderBlock, SectionBlock
 from slack_sdk.models.views import View
 
+from bot.blocks.catalog import facts, title_link
 from bot.blocks.common import button, confirm, context, day, link_button, md, mention, span
 from bot.blocks.risk import APPROVE, MODEL_CARD, REJECT, step_line
 from bot.blocks.wording import kpi_sentence, period
 from bot.ids import ActionContext, ActionId, BlockId
 from jobs.incidents import KpiFigure, StepStatus
 from store.home import (
+    MAX_ASSETS,
     MAX_DEPLOYMENTS,
     MAX_GOVERNED,
     MAX_MODELS,
@@ -64,6 +66,8 @@ NO_GOVERNED = ("No project's blueprint has a step for your roles yet. Blueprints
                "(`blueprint:`).")
 DEPLOYMENTS = "Recent deployments"
 NO_DEPLOYMENTS = "No deployments yet."
+ASSETS = "Your assets in the catalog"
+ASSETS_HINT = "People find them with `/catalog`; list yours with `/catalog owner:me`."
 
 CHECK_NAMES = {"drift": "Input drift", "performance": "Performance", "kpi": "KPIs", "data_quality": "Data quality"}
 VERDICT_ICONS = {"ok": ":white_check_mark:", "warn": ":warning:", "breach": ":red_circle:", "error": ":x:"}
@@ -96,6 +100,8 @@ def _sections(data: HomeData, url: str) -> list[list[Block]]:
         sections.append(_governed(data))
     if data.sees(Role.it_ops):
         sections.append(_deployments(data))
+    if data.assets:
+        sections.append(_assets(data))
     return sections
 
 
@@ -356,3 +362,12 @@ def _deployment(d: RecentDeployment) -> SectionBlock:
                                      "serving.", 300), "Roll back", danger=True))
     return _section(f"{name} is live · {deployed} · {before}",
                     block_id=_block_id(BlockId.home_deployment, d.model_key, d.number), accessory=accessory)
+
+
+# --- the viewer's catalog assets -----------------------------------------------------------------
+
+def _assets(data: HomeData) -> list[Block]:
+    lines = [f"{title_link(a)} · {facts(a, owner=False)}" for a in data.assets[:MAX_ASSETS]]
+    more = len(data.assets[MAX_ASSETS:]) + data.more.assets
+    return [HeaderBlock(text=ASSETS), _section("\n".join(lines)),
+            context(f"…and {more} more. {ASSETS_HINT}" if more else ASSETS_HINT)]

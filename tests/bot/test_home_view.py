@@ -119,7 +119,7 @@ def test_business_reads_money_and_open_alerts_per_project():
         "(alert above $10,000).\n"
         "• Missed fraud *2.4%* this week, against *1.7%* over the previous four weeks.\n"
         "• Chargebacks: no value this week.")
-    assert section["accessory"]["url"] == "https://flywheel.example.com/projects/card-fraud"
+    assert section["accessory"]["value"] == "https://flywheel.example.com/projects/card-fraud"
     assert section["accessory"]["action_id"] == ActionId.view_details
     assert checked["elements"][0]["text"] == "fraud-detector checked Nov 20, 14:00 UTC, owner <@U0ML0001>"
 
@@ -157,7 +157,7 @@ def test_the_ml_engineer_sees_verdicts_versions_and_what_to_do_next():
     assert deploy["action_id"] == ActionId.deploy
     assert ActionContext.decode(deploy["value"]) == ActionContext(model="fraud-detector", version=2)
     assert deploy["confirm"]["text"]["text"] == "v2 becomes the production version of fraud-detector; v1 stops serving."
-    assert details["url"] == "https://flywheel.example.com/models/fraud-detector"
+    assert details["value"] == "https://flywheel.example.com/models/fraud-detector"
 
 
 def test_a_model_with_no_checks_and_nothing_to_release_has_only_its_details_link():
@@ -183,7 +183,7 @@ def test_a_pending_sign_off_offers_approve_with_confirm_and_reject():
     assert (reject["action_id"], reject["style"], "confirm" in reject) == (ActionId.reject, "danger", False)
     for clicked in (approve, reject):
         assert ActionContext.decode(clicked["value"]) == ActionContext(model="fraud-detector", version=3)
-    assert card["url"] == "https://flywheel.example.com/models/fraud-detector/versions/3/card"
+    assert card["value"] == "https://flywheel.example.com/models/fraud-detector/versions/3/card"
 
 
 def test_the_risk_manager_sees_each_governed_project_with_its_blueprint_progress():
@@ -256,7 +256,9 @@ def test_many_items_stay_within_slacks_limit_and_say_how_many_more():
                      f"…and {n - home.MAX_GOVERNED} more projects."]
     assert "…and 7 older unreleased versions." in _part(built, home.MODELS)[0]["text"]["text"]
     assert "…and 20 more models." in _part(built, home.GOVERNED)[0]["text"]["text"]
-    values = [ActionContext.decode(b["value"]) for b in _buttons(built["blocks"]) if "value" in b]
+    pages = (ActionId.view_details, ActionId.model_card)  # their value is the page's address
+    values = [ActionContext.decode(b["value"]) for b in _buttons(built["blocks"])
+              if "value" in b and b["action_id"] not in pages]
     assert {v.model for v in values} >= {"m0", f"m{home.MAX_DEPLOYMENTS - 1}"}
     assert all(v.version is not None and v.alert is None for v in values)
 

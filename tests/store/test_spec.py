@@ -578,8 +578,8 @@ def test_yaml_alias_bomb_is_reported_not_expanded(folder: Path) -> None:
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     found = problems(write(folder, "\n".join(lines) + "\n" + SPEC.replace("tags: [fraud, payments]", "tags: *a9")))
-    assert found[:2] == ["fraud.yml:1: unknown key 'a0' (expected one of project, people, channels, blueprint, models)",
-                         "fraud.yml:2: unknown key 'a1' (expected one of project, people, channels, blueprint, models)"]
+    assert found[:2] == ["fraud.yml:1: unknown key 'a0' (expected one of project, people, channels, blueprint, models, catalog)",
+                         "fraud.yml:2: unknown key 'a1' (expected one of project, people, channels, blueprint, models, catalog)"]
     # an alias has no node of its own: the line is that of the anchored value
     assert "fraud.yml:9 project.tags[0]: expected text, got a list" in found
 
