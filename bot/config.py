@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", alias="FLYWHEEL_SLACK_API_URL")
+    # Signs the dashboard's links and session cookies (bot/dashboard/access.py); rotating it revokes them all.
+    secret_key: SecretStr | None = Field(None, alias="FLYWHEEL_SECRET_KEY")
+    link_days: float = Field(7, alias="FLYWHEEL_LINK_DAYS", gt=0, le=90)
 
     def link(self, path: str) -> str:
         return f"{self.public_url.rstrip('/')}/{path.lstrip('/')}"

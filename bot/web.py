@@ -1,4 +1,5 @@
-"""HTTP surface: Slack's requests on POST /slack/events, a health check on GET /healthz."""
+"""HTTP surface: Slack's requests on POST /slack/events, a health check on GET /healthz, and the dashboard's
+pages (bot/dashboard) on every other path when one is given."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 
-def build_web(app: App) -> Starlette:
+def build_web(app: App, *, dashboard: ASGIApp | None = None) -> Starlette:
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         # Bolt's App is synchronous: dispatch in a worker thread so one slow request never holds the loop.
@@ -21,5 +23,8 @@ def build_web(app: App) -> Starlette:
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]),
-                             Route("/healthz", healthz, methods=["GET"])])
+    routes: list[BaseRoute] = [Route("/slack/events", slack_events, methods=["POST"]),
+                               Route("/healthz", healthz, methods=["GET"])]
+    if dashboard is not None:
+        routes.append(Mount("", app=dashboard))
+    return Starlette(routes=routes)

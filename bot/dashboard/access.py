@@ -1,0 +1,158 @@
+"""Signed links and sessions: who may open a dashboard page, without a login of its own.
+
+A link is `PAGE?t=USER.EXPIRY.MAC`, where MAC is HMAC-SHA256 under FLYWHEEL_SECRET_KEY of the Slack user,
+the page's path and the expiry. It opens that page only, for that user only, until it expires. The first
+visit trades it for a session cookie (same secret, its own purpose label) and redirects to the bare URL,
+so the token leaves the address bar and the history; the session then opens any page the person's roles
+allow, for SESSION_HOURS.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from bot.config import Settings
+from store.errors import FlywheelError
+
+MIN_SECRET_CHARS = 32
+SESSION_HOURS = 12
+SESSION_COOKIE = "flywheel_session"
+TOKEN_PARAM = "t"
+_LINK, _SESSION = "flywheel-link", "flywheel-session"
+
+
+class DashboardSetupError(FlywheelError):
+    pass
+
+
+class Refusal(enum.StrEnum):
+    missing = "missing"
+    forged = "forged"
+    expired = "expired"
+    wrong_user = "wrong_user"
+
+
+class LinkRefused(FlywheelError):
+    def __init__(self, reason: Refusal, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def secret_of(settings: Settings) -> bytes:
+    """The signing key, or a refusal that says how to set one."""
+    key = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    if not key:
+        raise DashboardSetupError(
+            "can't serve or link dashboard pages: FLYWHEEL_SECRET_KEY is not set. Set it to a long random "
+            "value, e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`.")
+    if len(key) < MIN_SECRET_CHARS:
+        raise DashboardSetupError(f"FLYWHEEL_SECRET_KEY is {len(key)} characters; use at least "
+                                  f"{MIN_SECRET_CHARS} random ones.")
+    return key.encode()
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.replace(tzinfo=UTC).timestamp())
+
+
+def _moment(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
+
+
+def _mac(key: bytes, *parts: str) -> str:
+    digest = hmac.new(key, "\n".join(parts).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _split(value: str) -> tuple[str, int, str] | None:
+    user, _, rest = value.partition(".")
+    expiry, _, mac = rest.partition(".")
+    if not (user and expiry.isdigit() and mac):
+        return None
+    return user, int(expiry), mac
+
+
+@dataclass(frozen=True)
+class Session:
+    slack_id: str
+    expires: datetime
+
+
+class Signer:
+    def __init__(self, settings: Settings):
+        self._key = secret_of(settings)
+        self.public_url = settings.public_url.rstrip("/")
+        self.link_lifetime = timedelta(days=settings.link_days)
+        self.secure = self.public_url.startswith("https://")
+
+    def page_path(self, url: str) -> str:
+        """'/alerts/12' for an absolute dashboard URL or a path; a URL elsewhere is refused."""
+        if url.startswith(("http://", "https://")):
+            if not (url == self.public_url or url.startswith(self.public_url + "/")):
+                raise LinkRefused(Refusal.forged, f"{url} is not a page of this Flywheel ({self.public_url}).")
+            url = url[len(self.public_url):]
+        return "/" + urlsplit(url).path.strip("/")
+
+    def link(self, url: str, *, slack_id: str, now: datetime) -> tuple[str, datetime]:
+        """The page's URL signed for one person, and when it stops working."""
+        path = self.page_path(url)
+        expires = now + self.link_lifetime
+        token = f"{slack_id}.{_epoch(expires)}.{_mac(self._key, _LINK, slack_id, path, str(_epoch(expires)))}"
+        query = urlsplit(url).query
+        return f"{self.public_url}{path}?{query + '&' if query else ''}{TOKEN_PARAM}={token}", expires
+
+    def check_link(self, token: str, *, path: str, now: datetime) -> str:
+        """The Slack user a link was made for, or LinkRefused saying why it can't be used."""
+        parts = _split(token)
+        if parts is None:
+            raise LinkRefused(Refusal.forged, "This link is damaged: part of it is missing.")
+        user, expiry, mac = parts
+        if not hmac.compare_digest(mac, _mac(self._key, _LINK, user, self.page_path(path), str(expiry))):
+            raise LinkRefused(Refusal.forged, "This link isn't valid for this page: it was changed, or it "
+                                              "was made by another Flywheel.")
+        if _epoch(now) >= expiry:
+            raise LinkRefused(Refusal.expired, f"This link expired on {_moment(expiry):%b %d at %H:%M} UTC.")
+        return user
+
+    def session_cookie(self, slack_id: str, *, now: datetime) -> tuple[str, int]:
+        """A cookie value for this person, and its lifetime in seconds."""
+        expiry = _epoch(now + timedelta(hours=SESSION_HOURS))
+        return f"{slack_id}.{expiry}.{_mac(self._key, _SESSION, slack_id, str(expiry))}", SESSION_HOURS * 3600
+
+    def check_session(self, value: str | None, *, now: datetime) -> Session | None:
+        """The signed-in person, or None for a missing, altered or expired cookie."""
+        parts = _split(value or "")
+        if parts is None:
+            return None
+        user, expiry, mac = parts
+        if not hmac.compare_digest(mac, _mac(self._key, _SESSION, user, str(expiry))) or _epoch(now) >= expiry:
+            return None
+        return Session(user, _moment(expiry))
+
+
+def describe(path: str) -> str:
+    """What a page is, in words: 'alert 12', 'fraud-detector v2 model card'."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    if parts[:1] == ["alerts"] and len(parts) >= 2:
+        return f"alert {parts[1]}"
+    if parts[:1] == ["models"] and len(parts) >= 4:
+        return f"{parts[1]} v{parts[3]}" + (" model card" if parts[4:5] in (["card"], ["card.md"]) else "")
+    if parts[:1] == ["models"] and len(parts) >= 2:
+        return parts[1]
+    if parts[:1] == ["projects"]:
+        return f"project {parts[1]}" if len(parts) >= 2 else "your portfolio"
+    if parts[:1] == ["catalog"]:
+        return "the catalog"
+    return "the Flywheel dashboard"
+
+
+def model_of(path: str) -> str | None:
+    """The model a page is about, to name in the way to get a fresh link."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    return parts[1] if parts[:1] == ["models"] and len(parts) >= 2 else None

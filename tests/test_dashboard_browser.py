@@ -1,0 +1,146 @@
+"""The demo's links opened in a real headless Chromium: each persona follows the View details / Model card
+button of their message, lands on the page with its charts loaded and its key figures shown, at a laptop's
+and a phone's width. Screenshots go to build/test-artifacts/dashboard (or FLYWHEEL_TEST_ARTIFACTS).
+
+Needs Playwright for Python and a Chromium binary (Debian's `chromium`; FLYWHEEL_CHROMIUM names another);
+skipped, saying which is missing, without them. `playwright install` is never needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from bot.config import Settings
+from bot.dashboard.access import Signer
+from bot.dashboard.app import build_dashboard
+from bot.demo import run_demo
+from store.db import Database
+
+CHROMIUM = os.environ.get("FLYWHEEL_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SECRET = "browser-test-secret-0123456789abcdef"
+READER = {"business": "U0BIZ001", "ml_engineer": "U0ML0001", "risk_manager": "U0RISK01", "it_ops": "U0OPS001"}
+ARTIFACTS = Path(os.environ.get("FLYWHEEL_TEST_ARTIFACTS", Path(__file__).parent.parent / "build" / "test-artifacts"))
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
+                               "(pip install 'playwright>=1.45'; no `playwright install` needed)")
+if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set FLYWHEEL_CHROMIUM)",
+                allow_module_level=True)
+
+# What each message's button must lead to: (header words, figures that must be on the page).
+EXPECTED = {
+    "ml_engineer-performance_alert": ("Performance alert on fraud-detector v1", ["Recall", "below the line"]),
+    "ml_engineer-drift_alert": ("Input drift alert on fraud-detector v1", ["card_age_days", "Wasserstein", "drifted"]),
+    "business-kpi_alert": ("Business KPIs alert on fraud-detector v1", ["Fraud amount missed", "$"]),
+    "ml_engineer-candidate": ("Model card: fraud-detector v2", ["Against v1 on the same labelled window", "Recall"]),
+    "risk_manager-signoff_request": ("Model card: fraud-detector v2", ["technical validation", "Noor", "Recall"]),
+    "it_ops-deployment": ("fraud-detector", ["In production", "v2", "version deployed"]),
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The demo's registry behind the dashboard on a real port; the demo's messages link to it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    out = tmp_path_factory.mktemp("demo") / "flywheel-demo"
+    report = run_demo(out, rows_per_week=20_000, public_url=base, log=lambda *_: None)
+    settings = Settings(FLYWHEEL_DATABASE_URL=f"sqlite:///{out / 'flywheel.db'}", FLYWHEEL_PUBLIC_URL=base,
+                        FLYWHEEL_SECRET_KEY=SECRET, FLYWHEEL_ARTIFACTS=out / "artifacts")
+    db = Database(settings.database_url)
+    last_check = max(w["as_of"] for w in report.weeks) + timedelta(days=1)  # after the demo's deploy
+    server = uvicorn.Server(uvicorn.Config(build_dashboard(settings, db, clock=lambda: last_check,
+                                                           charts_dir=out / "charts"), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield out, Signer(settings), last_check
+    server.should_exit = True
+    thread.join(timeout=10)
+    db.dispose()
+
+
+def _links(out: Path) -> list[tuple[str, str, str]]:
+    """(message, persona, page URL) of every View details / Model card button the demo posted."""
+    found = []
+    for folder in sorted((out / "preview" / "messages").iterdir()):
+        message = json.loads((folder / "message.json").read_text())
+        _, persona, kind = folder.name.split("-", 2)
+        for block in message["blocks"]:
+            for element in block.get("elements", []) if block["type"] == "actions" else []:
+                if element.get("action_id") in ("flywheel.view_details", "flywheel.model_card"):
+                    found.append((f"{persona}-{kind}", persona, element["value"]))
+    return found
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_api.sync_playwright() as playwright:
+        yield playwright
+
+
+def _browser(playwright, width: int):
+    # A new empty profile per browser: no cookie, cache or state from anything else.
+    return playwright.chromium.launch_persistent_context(
+        tempfile.mkdtemp(prefix="flywheel-chromium-"), executable_path=CHROMIUM, args=FLAGS, headless=True,
+        viewport={"width": width, "height": 900})
+
+
+def test_each_persona_follows_their_link_to_a_page_with_its_charts_and_figures(served, chromium):
+    out, signer, now = served
+    links = _links(out)
+    assert {name for name, _, _ in links} == set(EXPECTED), links
+    folder = ARTIFACTS / "dashboard"
+    folder.mkdir(parents=True, exist_ok=True)
+    for width, device in ((1366, "laptop"), (390, "phone")):
+        for name, persona, page_url in links:
+            browser = _browser(chromium, width)
+            try:
+                page = browser.new_page()
+                signed, _ = signer.link(page_url, slack_id=READER[persona], now=now)
+                response = page.goto(signed)
+                assert response is not None and response.ok, f"{name}: {response and response.status}"
+                assert "t=" not in page.url, "the token stays out of the address bar"
+                header, figures = EXPECTED[name]
+                assert header in page.inner_text("h1"), f"{name}: {page.inner_text('h1')}"
+                body = page.inner_text("main").lower()  # labels are upper-cased by the style sheet
+                for figure in figures:
+                    assert figure.lower() in body, f"{name}: {figure!r} not shown"
+                images = page.eval_on_selector_all("img", "els => els.map(e => [e.src, e.complete, e.naturalWidth])")
+                assert all(done and w > 0 for _, done, w in images), f"{name}: a chart did not load: {images}"
+                charts = len(images) + page.locator("svg.chart").count()
+                assert charts > 0 or name.endswith("signoff_request"), f"{name}: no chart"
+                wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+                assert not wide, f"{name}: the page scrolls sideways at {width} px"
+                page.screenshot(path=str(folder / f"{device}-{name}.png"), full_page=True)
+            finally:
+                browser.close()
+
+
+def test_a_browser_without_a_link_is_told_how_to_get_one(served, chromium):
+    _, signer, _ = served
+    base = signer.public_url
+    browser = _browser(chromium, 1366)
+    try:
+        page = browser.new_page()
+        response = page.goto(f"{base}/models/fraud-detector")
+        assert response.status == 401
+        assert "/flywheel status fraud-detector" in page.inner_text("main")
+        page.screenshot(path=str(ARTIFACTS / "dashboard" / "refused.png"), full_page=True)
+    finally:
+        browser.close()
