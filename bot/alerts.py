@@ -38,7 +38,8 @@ from store import governance, monitoring, registry
 from store.clock import utcnow
 from store.db import Database
 from store.errors import InvalidTransition
-from store.models import Alert, CheckKind, Decision, Model, ModelVersion, Person
+from store.outbox import REF_PREFIX as OUTBOX_PREFIX
+from store.models import Alert, AlertState, CheckKind, Decision, Model, ModelVersion, Person
 
 
 @dataclass
@@ -72,6 +73,8 @@ class Notifier:
             alert = s.get(Alert, alert_id)
             if alert is None or not alert.message_ts:
                 return None
+            if alert.message_ts.startswith(OUTBOX_PREFIX):
+                return alert.message_ts
             return f"{alert.channel}:{alert.message_ts}"
 
     def refresh_home(self) -> None:
@@ -92,19 +95,47 @@ class Notifier:
                                                  f"check passed for the window ending {checked.window_end:%b %d %H:%M} UTC.")
                 continue
             if not result.alert_is_new:
-                if ref := self.thread_of(result.alert_id):
-                    self.delivery.reply(ref, f"Still breaching ({checked.window_end:%b %d}): {result.outcome.message}")
+                self._repeat(checked, result, kpi_result)
                 continue
             message = self._alert_message(checked, result, kpi_result)
             with self.db.session() as s:
                 alert = s.get(Alert, result.alert_id)
                 ref = self._post(message, alert.channel)
-                channel, _, ts = ref.partition(":")
+                if ref.startswith(OUTBOX_PREFIX):  # queued: the sender swaps in the real timestamp
+                    channel, ts = alert.channel or "", ref
+                else:
+                    channel, _, ts = ref.partition(":")
                 monitoring.mark_posted(session=s, alert=alert, channel=channel, message_ts=ts)
             posted.append(ref)
         if posted:
             self.refresh_home()
         return posted
+
+    def _repeat(self, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None) -> None:
+        """The same incident again: edit its message in place and say what moved, in its thread.
+
+        Snoozed alerts stay silent until their snooze ends; acknowledged ones get no more reminders.
+        """
+        as_of = checked.window_end
+        with self.db.session() as s:
+            alert = s.get(Alert, result.alert_id)
+            model = s.get(Model, alert.model_id)
+            earlier = monitoring.check_history(session=s, model=model, kind=result.kind, before=as_of, limit=1)
+            previous = dict(earlier[-1].figures) if earlier else {}
+            snoozed = alert.state == AlertState.snoozed
+            if snoozed and alert.snoozed_until and alert.snoozed_until > as_of:
+                return
+            if snoozed:
+                alert.state, alert.snoozed_until = AlertState.open, None
+            quiet, channel = alert.state == AlertState.acknowledged, alert.channel
+        ref = self.thread_of(result.alert_id)
+        if ref is None:
+            return
+        self.delivery.update(ref, replace(self._alert_message(checked, result, kpi_result), channel=channel))
+        if not quiet:
+            ended = "Snooze ended. " if snoozed else ""
+            self.delivery.reply(ref, f"{ended}Still {_VERBS[result.kind]} ({as_of:%b %d}): "
+                                     f"{moved(result.kind, previous, result.outcome.figures) or result.outcome.message}")
 
     def _alert_message(self, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None
                        ) -> Message:
@@ -324,6 +355,30 @@ class Notifier:
         ref = self._post(it_ops.deployment_notice(deployment), channel)
         self.refresh_home()
         return ref
+
+
+_VERBS = {CheckKind.drift: "drifting", CheckKind.kpi: "breaching", CheckKind.performance: "below the line",
+          CheckKind.data_quality: "failing"}
+
+
+def moved(kind: CheckKind, before: dict, now: dict) -> str:
+    """'card_age_days 0.21 -> 0.26': each breaching figure, last run's value then this run's."""
+    def pairs(figures: dict, breaching: bool) -> dict[str, tuple[str, float, str | None]]:
+        if kind == CheckKind.drift:
+            return {f["feature"]: (f["feature"], f["statistic"], None) for f in figures.get("features", [])
+                    if f["drifted"] or not breaching}
+        if kind == CheckKind.kpi:
+            return {k["name"]: (k["label"], k["value"], k["unit"]) for k in figures.get("kpis", [])
+                    if (k["breached"] or not breaching) and k["value"] is not None}
+        if kind == CheckKind.performance:
+            names = figures.get("breaches", []) if breaching else figures.get("metrics", {})
+            return {m: (m, figures["metrics"][m], None) for m in names}
+        return {}
+
+    old, new = pairs(before, breaching=False), pairs(now, breaching=True)
+    return ", ".join(
+        f"{label} {charts.format_value(old[key][1], unit) + ' -> ' if key in old else ''}"
+        f"{charts.format_value(value, unit)}" for key, (label, value, unit) in new.items())
 
 
 def _parse(value: str | None) -> datetime | None:

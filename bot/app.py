@@ -12,6 +12,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.alerts import Notifier
 from bot.config import Settings
 from bot.delivery import FolderOutbox
+from bot.outbox import OutboxDelivery, OutboxSender
 from bot.operations import Operations, Runner
 from bot.slack_delivery import SlackDelivery, make_client
 from store.clock import utcnow
@@ -35,12 +36,16 @@ def _respond(url: str, text: str) -> None:
     WebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
 
 
-def make_notifier(settings: Settings, db: Database, *, client: WebClient | None = None) -> Notifier:
-    """Slack when a bot token is set, otherwise the outbox folder and its HTML preview."""
+def make_notifier(settings: Settings, db: Database, *, client: WebClient | None = None,
+                  queued: bool = False, clock: Callable[[], datetime] = utcnow) -> Notifier:
+    """Slack when a bot token is set (through the outbox table when `queued`, for the worker to
+    send), otherwise the outbox folder and its HTML preview."""
     if client is None and settings.slack_bot_token is None:
         with db.session() as s:
             people = {p.slack_id: p.name for p in s.query(Person)}
         delivery = FolderOutbox(settings.outbox, people=people)
+    elif queued:
+        delivery = OutboxDelivery(db, clock)
     else:
         delivery = SlackDelivery(client or make_client(settings))
     return Notifier(db=db, settings=settings, delivery=delivery, charts_dir=settings.artifacts / "charts",
@@ -49,7 +54,7 @@ def make_notifier(settings: Settings, db: Database, *, client: WebClient | None 
 
 def build(settings: Settings, *, db: Database | None = None, client: WebClient | None = None,
           clock: Callable[[], datetime] = utcnow, socket: bool = False,
-          inline_work: bool = False) -> tuple[App, Operations]:
+          inline_work: bool = False, queued: bool = False) -> tuple[App, Operations]:
     """Build the Bolt app and what it works with; refuse to start without the secrets it needs."""
     if missing := missing_settings(settings, socket=socket):
         raise SetupError(f"can't start the Slack app: {' and '.join(missing)} "
@@ -58,7 +63,7 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
     if db.engine.dialect.name == "sqlite":
         db.ensure_schema()
     client = client or make_client(settings)
-    notifier = make_notifier(settings, db, client=client)
+    notifier = make_notifier(settings, db, client=client, queued=queued, clock=clock)
     ops = Operations(settings=settings, db=db, notifier=notifier, runner=Runner() if inline_work else None,
                      clock=clock)
     # process_before_response: listeners only parse, authorize, record and ack, so the HTTP answer
@@ -80,8 +85,14 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
     db = db or Database(settings.database_url)
     if db.engine.dialect.name == "sqlite":
         db.ensure_schema()
-    notifier = make_notifier(settings, db, client=client)
+    notifier = make_notifier(settings, db, client=client, queued=True, clock=clock)
     ops = Operations(settings=settings, db=db, notifier=notifier, runner=None, clock=clock)
+    sender = None
+    if settings.slack_bot_token is not None or client is not None:
+        # The outbox retries on its own schedule; the SDK's retry handlers would sleep inside a pass.
+        plain = client or WebClient(token=settings.slack_bot_token.get_secret_value(),
+                                    base_url=settings.slack_api_url, timeout=15)
+        sender = OutboxSender(db, SlackDelivery(plain), clock)
 
     def check(model_key: str, kind) -> None:
         try:
@@ -91,4 +102,5 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
                                            f"failed: {exc}")
             raise
 
-    return Worker(db=db, check=check, run_work=ops.run_work, poll_seconds=poll_seconds), ops
+    return Worker(db=db, check=check, run_work=ops.run_work, poll_seconds=poll_seconds,
+                  send_outbox=sender.send_due if sender else None), ops

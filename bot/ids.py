@@ -20,6 +20,11 @@ class ActionId(enum.StrEnum):
     model_card = "flywheel.model_card"
     deploy = "flywheel.deploy"
     rollback = "flywheel.rollback"
+    useful = "flywheel.feedback.useful"
+    noise = "flywheel.feedback.noise"
+    catalog_more = "flywheel.catalog.more"
+    catalog_previous = "flywheel.catalog.previous"
+    catalog_share = "flywheel.catalog.share"
 
 
 class BlockId(enum.StrEnum):
@@ -35,6 +40,9 @@ class BlockId(enum.StrEnum):
     home_model = "flywheel.home.model"
     home_signoff = "flywheel.home.signoff"
     home_deployment = "flywheel.home.deployment"
+    # A catalog reply lists several results: each gets this plus ":<position>".
+    catalog_result = "flywheel.catalog.result"
+    catalog_pages = "flywheel.catalog.pages"
 
 
 class CallbackId(enum.StrEnum):
@@ -59,4 +67,23 @@ class ActionContext(BaseModel):
 
     @classmethod
     def decode(cls, value: str) -> ActionContext:
+        return cls.model_validate_json(value)
+
+
+class CatalogContext(BaseModel):
+    """What a catalog button needs: the search as typed and where its page starts, or the asset to share."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    query: str | None = Field(None, alias="q")
+    offset: int = Field(0, alias="o", ge=0)
+    asset: str | None = Field(None, alias="k")
+
+    def encode(self) -> str:
+        # Unescaped: Slack counts a button value's 2,000 characters, not its JSON escapes.
+        return json.dumps(self.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True),
+                          separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def decode(cls, value: str) -> CatalogContext:
         return cls.model_validate_json(value)

@@ -180,6 +180,16 @@ class Operations:
                          details={"until": until.isoformat(), "alerts": [a.id for a in alerts]}, at=self.clock())
         return f"Snoozed by {mention(actor.slack_id)} until {until:%a %H:%M} UTC"
 
+    def feedback(self, actor: Actor, alert_id: int, *, noise: bool) -> str:
+        with refusals_audited(self.db, actor.slack_id, "alert.feedback", f"alert:{alert_id}"), \
+                self.db.session() as s:
+            if actor.person is None:
+                raise Forbidden("You're not set up in Flywheel yet, so your feedback can't be counted.")
+            monitoring.record_feedback(session=s, alert_id=alert_id, person=actor.slack_id, noise=noise,
+                                       now=self.clock())
+        return ("Marked as noise. Thanks: `flywheel report noise` shows which thresholds alert too often."
+                if noise else "Marked as useful. Thanks.")
+
     # -- retrain ---------------------------------------------------------------------------
 
     def request_retrain(self, actor: Actor, model_key: str, *, reason: str = "", alert_id: int | None = None,
@@ -215,18 +225,27 @@ class Operations:
             holdout = parse_duration(window)
             # The latest window is held out: the candidate is compared with production on data it never saw.
             trigger = payload.get("reason") or f"retrain requested by {mention(requested_by)}"
-            retrained = retrain(db=self.db, model_key=model_key, requested_by=requested_by, trigger=trigger,
-                                as_of=now - holdout, artifacts_dir=self.settings.artifacts, now=now)
-            compare_with_production(db=self.db, model_key=model_key, number=retrained.number,
-                                                 window_start=now - holdout, window_end=now, now=now)
-            self.notifier.candidate_ready(model_key, retrained.number, alert_id=payload.get("alert"))
+            # A worker killed after registering the version resumes from there, not with a second version.
+            number = self._registered_by(model_key, item_id)
+            if number is None:
+                number = retrain(db=self.db, model_key=model_key, requested_by=requested_by, trigger=trigger,
+                                 as_of=now - holdout, artifacts_dir=self.settings.artifacts, now=now,
+                                 work_item=item_id).number
+            compare_with_production(db=self.db, model_key=model_key, number=number,
+                                    window_start=now - holdout, window_end=now, now=now)
+            self.notifier.candidate_ready(model_key, number, alert_id=payload.get("alert"))
             with self.db.session() as s:
-                work.finish(session=s, item_id=item_id, result={"version": retrained.number}, now=self.clock())
+                work.finish(session=s, item_id=item_id, result={"version": number}, now=self.clock())
         except FlywheelError as exc:
             self._work_failed(item_id, model_key, str(exc), payload)
         except Exception as exc:  # keep the traceback for the operator; tell the asker what happened
             log.exception("retrain of %s failed", model_key)
             self._work_failed(item_id, model_key, f"{exc.__class__.__name__}: {exc}", payload)
+
+    def _registered_by(self, model_key: str, item_id: int) -> int | None:
+        with self.db.session() as s:
+            return next((v.number for v in registry.get_model(session=s, key=model_key).versions
+                         if v.parameters.get("work_item") == item_id), None)
 
     def _work_failed(self, item_id: int, model_key: str, error: str, payload: dict) -> None:
         with self.db.session() as s:

@@ -28,9 +28,12 @@ class DeliveryError(FlywheelError):
     """Slack refused a call or could not be reached. `ref` is set when the message itself was posted
     and only something after it (a chart upload) failed, so the caller must not post it again."""
 
-    def __init__(self, message: str, *, ref: str | None = None):
+    def __init__(self, message: str, *, ref: str | None = None, transient: bool = False,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.ref = ref
+        self.transient = transient  # worth trying again later: rate limits, 5xx, timeouts, no connection
+        self.retry_after = retry_after  # what Slack asked for with a 429
 
 
 def make_client(settings: Settings, *, timeout: int = TIMEOUT_SECONDS) -> WebClient:
@@ -100,6 +103,7 @@ class SlackDelivery:
 
     def _call(self, method: str, channel: str, call: Callable[[], SlackResponse]) -> SlackResponse:
         # The SDK's exception is not chained into ours: it holds the request, Authorization header included.
+        transient, retry_after = True, None
         try:
             return call()
         except SlackApiError as exc:
@@ -108,11 +112,16 @@ class SlackDelivery:
             code = response.get("error") or f"HTTP {response.status_code}"
             details = (response.get("response_metadata") or {}).get("messages") or []
             reason = f"{code} ({'; '.join(details)})" if details else code
+            transient = response.status_code == 429 or response.status_code >= 500
+            if response.status_code == 429:
+                retry_after = float((response.headers or {}).get("Retry-After")
+                                    or (response.headers or {}).get("retry-after") or 1)
         except TimeoutError:
             reason = f"no answer within {self.client.timeout} s (the message may have been posted)"
         except (SlackClientError, OSError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
-        raise DeliveryError(self._redact(f"{method} to {channel} failed: {reason}")) from None
+        raise DeliveryError(self._redact(f"{method} to {channel} failed: {reason}"), transient=transient,
+                            retry_after=retry_after) from None
 
     def _redact(self, text: str) -> str:
         return text.replace(self.client.token, "[token]") if self.client.token else text

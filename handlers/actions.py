@@ -11,8 +11,9 @@ from collections.abc import Callable
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.blocks.common import mention, settled
+from bot.blocks.common import mention, notice_modal, page_link, settled
 from bot.blocks.modals import reject_modal
+from bot.dashboard.access import Signer, describe
 from bot.ids import ActionContext, ActionId
 from bot.operations import Actor, Operations
 from handlers.errors import new_reference, unexpected_text
@@ -116,6 +117,14 @@ def register(app: App, ops: Operations) -> None:
         return lambda: clicked.thread(f"{mention(owner)}, {mention(actor.slack_id)} is asking about this alert "
                                       f"on {ctx.model}.")
 
+    def feedback(noise: bool):
+        def act(actor: Actor, ctx: ActionContext, clicked: Clicked):
+            note = ops.feedback(actor, ctx.alert, noise=noise)
+            return lambda: clicked.tell(note)
+        return act
+
+    on(ActionId.useful, feedback(False))
+    on(ActionId.noise, feedback(True))
     on(ActionId.acknowledge, acknowledge)
     on(ActionId.snooze, snooze)
     on(ActionId.retrain, retrain)
@@ -126,6 +135,27 @@ def register(app: App, ops: Operations) -> None:
     on(ActionId.rollback, rollback)
     on(ActionId.ask_ml_team, ask_ml_team)
 
+    def open_page(ack: Ack, body: dict, client: WebClient, respond, context: dict) -> None:
+        """View details / Model card: answer the clicker alone with a dashboard link signed for them."""
+        ack()
+        action, actor = body["actions"][0], context["actor"]
+        if not action.get("value"):
+            return  # the signed link's own button: the browser opens it, there is nothing to answer
+        try:
+            if actor.person is None:
+                raise FlywheelError("You're not set up in Flywheel yet, so the dashboard has nothing to show you. "
+                                    "Ask an admin to add you to a project spec's people.")
+            signer = Signer(ops.settings)
+            url, expires = signer.link(action["value"], slack_id=actor.slack_id, now=ops.clock())
+            text, blocks = page_link(url, describe(signer.page_path(action["value"])), expires,
+                                     ActionId(action["action_id"]))
+        except FlywheelError as exc:
+            text, blocks = str(exc), []
+        if body.get("response_url"):
+            ops.later(lambda: respond(text=text, blocks=[b.to_dict() for b in blocks] or None,
+                                      response_type="ephemeral", replace_original=False))
+        else:  # App Home: no message to answer under, and trigger_id lives for 3 seconds
+            client.views_open(trigger_id=body["trigger_id"], view=notice_modal(blocks or text))
+
     for link in (ActionId.view_details, ActionId.model_card):
-        # Link buttons open their URL in the browser; Slack still sends the click, which needs an ack.
-        app.action(link)(lambda ack: ack())
+        app.action(link)(open_page)

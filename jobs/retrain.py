@@ -59,7 +59,7 @@ def _entrypoint(text: str):
 
 def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as_of: datetime,
             artifacts_dir: Path, training_window: timedelta = DEFAULT_TRAINING_WINDOW,
-            now: datetime | None = None) -> Retrained:
+            now: datetime | None = None, work_item: int | None = None) -> Retrained:
     """Train a new candidate on the labelled rows of the window ending at as_of and register it."""
     as_of, now = to_utc_naive(as_of), now or utcnow()
     with db.session() as s:
@@ -88,7 +88,9 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
         version = registry.register_version(
             session=s, model_key=model_key, created_by=requested_by, artifact_uri=result.artifact_uri,
             train_start=start, train_end=as_of, metrics=dict(result.metrics),
-            parameters={**dict(result.parameters), "trigger": trigger}, parent=parent, now=now)
+            parameters={**dict(result.parameters), "trigger": trigger,
+                        **({"work_item": work_item} if work_item is not None else {})},
+            parent=parent, now=now)
     return Retrained(model_key, version.number, start, as_of, dict(result.metrics), requested_by, trigger)
 
 

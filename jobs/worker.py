@@ -151,6 +151,7 @@ class Worker:
     check: Callable[[str, CheckKind], None]  # runs one check and delivers its alerts
     run_work: Callable[[int], None]  # executes one queued work item
     poll_seconds: float = 2.0
+    send_outbox: Callable[[], int] | None = None  # delivers queued Slack messages, when Slack is configured
     stop_event: threading.Event = field(default_factory=threading.Event)
     scheduler: BackgroundScheduler | None = None
 
@@ -215,6 +216,11 @@ class Worker:
             ticks = 0
             while not self.stop_event.is_set():
                 self.drain_work()
+                if self.send_outbox is not None:
+                    try:
+                        self.send_outbox()
+                    except Exception:  # the outbox keeps its rows; the next pass tries again
+                        log.exception("sending the Slack outbox failed")
                 ticks += 1
                 if ticks % max(1, int(60 / self.poll_seconds)) == 0:
                     self.sync_jobs()  # specs applied since start get their schedules

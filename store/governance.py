@@ -130,9 +130,10 @@ def sign_off(*, session: Session, version: ModelVersion, person: Person, decisio
                         f"{', '.join(r.replace('_', ' ') for r in person.roles) or 'no roles'}.")
     record = SignOff(version_id=version.id, step_id=step.id, person=person.slack_id, decision=decision,
                      reason=reason.strip(), created_at=now or utcnow())
-    session.add(record)
+    session.flush()  # pending changes first: the savepoint below must hold only this insert
     try:
         with session.begin_nested():
+            session.add(record)
             session.flush()
     except IntegrityError:
         raise Conflict(f"You already signed {step.name} for {label}.") from None

@@ -343,6 +343,50 @@ class WorkItem(Base):
     model: Mapped[Model] = relationship()
 
 
+class AlertFeedback(Base):
+    """A person's verdict on an alert: useful or noise. Their latest vote counts."""
+
+    __tablename__ = "alert_feedback"
+    __table_args__ = (UniqueConstraint("alert_id", "person"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    person: Mapped[str] = mapped_column(String(32))
+    noise: Mapped[bool]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    alert: Mapped[Alert] = relationship()
+
+
+class OutboxState(enum.StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+class OutboxMessage(Base):
+    """A Slack message, reply or update written before it is sent; the worker sends each row once.
+
+    `parent_id` is the post a reply or update belongs to, so thread order survives an outage.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # post | reply | update
+    channel: Mapped[str | None] = mapped_column(String(64))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    target_ref: Mapped[str | None] = mapped_column(String(64))  # CHANNEL:TS when the parent was sent elsewhere
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.pending)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_ref: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
 class AuditEvent(Base):
     """Append-only; each row carries the hash of the one before it."""
 
@@ -367,3 +411,6 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+from store import catalog_models  # noqa: E402,F401 - the catalog's tables, so Base.metadata holds them

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from store import audit
 from store.clock import utcnow
-from store.models import Alert, AlertState, CheckKind, CheckRun, Model, ModelVersion, Verdict
+from store.errors import NotFound
+from store.models import Alert, AlertFeedback, AlertState, CheckKind, CheckRun, Model, ModelVersion, Verdict
 
 
 def record_check_run(*, session: Session, model: Model, version: ModelVersion | None, kind: CheckKind,
@@ -105,3 +107,52 @@ def mark_posted(*, session: Session, alert: Alert, channel: str, message_ts: str
     alert.channel = channel
     alert.message_ts = message_ts
     session.flush()
+
+
+def record_feedback(*, session: Session, alert_id: int, person: str, noise: bool,
+                    now: datetime | None = None) -> None:
+    """A person marks an alert useful or noise; asking again changes their vote, never adds one."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(f"Alert {alert_id} no longer exists.")
+    vote = session.execute(select(AlertFeedback).where(AlertFeedback.alert_id == alert_id,
+                                                       AlertFeedback.person == person)).scalar_one_or_none()
+    if vote is None:
+        session.add(AlertFeedback(alert_id=alert_id, person=person, noise=noise, created_at=now or utcnow()))
+    else:
+        vote.noise, vote.created_at = noise, now or utcnow()
+    session.flush()
+    audit.record(session=session, actor=person, action="alert.feedback", subject=f"model:{alert.model.key}",
+                 details={"alert": alert_id, "noise": noise}, at=now)
+
+
+@dataclass(frozen=True)
+class NoiseRow:
+    model: str
+    kind: str
+    subject: str  # a feature, KPI, metric or data problem
+    alerts: int
+    noise: int
+    useful: int
+
+    @property
+    def noise_share(self) -> float:
+        votes = self.noise + self.useful
+        return self.noise / votes if votes else 0.0
+
+
+def noise_report(*, session: Session) -> list[NoiseRow]:
+    """Per model and breaching feature or KPI: how many alerts, and how people judged them."""
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    votes = session.execute(select(AlertFeedback.alert_id, AlertFeedback.noise)).all()
+    by_alert: dict[int, list[bool]] = {}
+    for alert_id, noise in votes:
+        by_alert.setdefault(alert_id, []).append(noise)
+    for alert, model_key in session.execute(select(Alert, Model.key).join(Model, Alert.model_id == Model.id)):
+        for subject in alert.subjects or ["(none)"]:
+            row = counts.setdefault((model_key, alert.kind.value, subject), [0, 0, 0])
+            row[0] += 1
+            row[1] += sum(by_alert.get(alert.id, []))
+            row[2] += sum(not v for v in by_alert.get(alert.id, []))
+    rows = [NoiseRow(m, k, s, *c) for (m, k, s), c in counts.items()]
+    return sorted(rows, key=lambda r: (-r.noise_share, -r.noise, r.model, r.subject))

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from store import audit
+from store import audit, catalog
 from store.clock import utcnow
 from store.errors import Conflict, InvalidTransition, NotFound
 from store.models import Evaluation, Model, ModelVersion, Person, Project, VersionStatus
@@ -93,21 +93,24 @@ def register_version(*, session: Session, model_key: str, created_by: str, artif
     model = get_model(session=session, key=model_key)
     number = (session.execute(select(func.max(ModelVersion.number))
                               .where(ModelVersion.model_id == model.id)).scalar() or 0) + 1
-    version = ModelVersion(model=model, number=number, status=VersionStatus.candidate,
+    version = ModelVersion(model_id=model.id, number=number, status=VersionStatus.candidate,
                            artifact_uri=artifact_uri, train_start=train_start, train_end=train_end,
                            parameters=parameters or {}, metrics=metrics or {}, created_by=created_by,
                            created_at=now or utcnow(), parent_id=parent.id if parent else None)
-    session.add(version)
+    session.flush()  # pending changes first: the savepoint below must hold only this insert
     try:
         with session.begin_nested():
+            session.add(version)
             session.flush()
     except IntegrityError:
         raise Conflict(f"{model.key} v{number} was registered by someone else at the same time; "
                        "try again.") from None
+    session.expire(model, ["versions"])  # the new version shows in model.versions from here on
     audit.record(session=session, actor=created_by, action="version.registered",
                  subject=f"model:{model.key}/v{number}",
                  details={"artifact_uri": artifact_uri, "metrics": metrics or {},
                           "parent": parent.label if parent else None}, at=now)
+    catalog.index_version(session=session, version=version)  # catalog: every version is listed
     return version
 
 

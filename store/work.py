@@ -21,9 +21,10 @@ def request(*, session: Session, model: Model, kind: str, requested_by: str, pay
     """Queue one piece of work; if the same kind is already live for the model, return that one."""
     item = WorkItem(kind=kind, model_id=model.id, requested_by=requested_by, payload=payload,
                     state=WorkState.queued, created_at=now or utcnow())
-    session.add(item)
+    session.flush()  # pending changes first: the savepoint below must hold only this insert
     try:
         with session.begin_nested():
+            session.add(item)
             session.flush()
     except IntegrityError:
         if item in session:

@@ -43,9 +43,10 @@ def test_each_persona_gets_its_message(demo):
     messages = _messages(out)
     assert {"business-kpi_alert", "ml_engineer-drift_alert", "ml_engineer-candidate",
             "risk_manager-signoff_request", "it_ops-deployment"} <= set(messages)
-    kpi = messages["business-kpi_alert"]
-    assert kpi["blocks"][0]["text"]["text"].startswith("Missed fraud is up ")
+    kpi = messages["business-kpi_alert"]  # edited in place each week; the thread keeps the history
+    assert kpi["blocks"][0]["text"]["text"].endswith(" this week · Card fraud detection")
     assert "Fraud amount missed *$" in kpi["blocks"][1]["text"]["text"]
+    assert kpi["thread"][0]["text"].startswith("Still breaching (Nov 09): Missed fraud ")
     drift = messages["ml_engineer-drift_alert"]
     assert drift["blocks"][1]["fields"][0]["text"].startswith("*card_age_days*\nWasserstein ")
     assert "1 of 7 features" in drift["blocks"][0]["text"]["text"]

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import ActionsBlock, HeaderBlock, SectionBlock
 
-from bot.blocks.common import Message, button, chart_blocks, context, day, link_button, md, mention, when
+from bot.blocks.common import (
+    Message,
+    button,
+    chart_blocks,
+    context,
+    day,
+    feedback_buttons,
+    link_button,
+    md,
+    mention,
+    when,
+)
 from bot.blocks.wording import kpi_headline, kpi_sentence
 from bot.ids import ActionContext, ActionId, BlockId
 from jobs.incidents import KpiIncident
@@ -33,6 +44,7 @@ def kpi_alert(incident: KpiIncident, *, baseline_windows: int) -> Message:
         ActionsBlock(block_id=BlockId.kpi_actions, elements=[
             link_button(VIEW_DETAILS, incident.details_url, ActionId.view_details),
             button(ASK_ML_TEAM, ActionId.ask_ml_team, ctx),
+            *feedback_buttons(ctx),
         ]),
     ]
     text = f"{headline} ({model.project_name}). " + body.replace("*", "")

@@ -14,7 +14,9 @@ from slack_sdk.models.blocks import (
     ImageBlock,
     MarkdownTextObject,
     PlainTextObject,
+    SectionBlock,
 )
+from slack_sdk.models.views import View
 
 from bot.ids import ActionContext, ActionId
 from jobs.incidents import ChartRef
@@ -101,7 +103,26 @@ def chart_blocks(charts: tuple[ChartRef, ...]) -> list[Block]:
 
 
 def link_button(label: str, url: str, action: ActionId) -> ButtonElement:
-    return ButtonElement(text=label, url=url, action_id=action)
+    """A button that opens a dashboard page. A message in a channel has many readers and one URL would
+    open for all of them, so the page's address rides in the value and the click is answered, to the
+    person who clicked alone, with a link signed for them (page_link below; bot/dashboard/access.py)."""
+    return ButtonElement(text=label, value=url, action_id=action)
+
+
+OPEN_PAGE = "Open"
+
+
+def page_link(url: str, page: str, expires: datetime, action: ActionId) -> tuple[str, list[Block]]:
+    """The answer to a link_button click: text and blocks carrying the link signed for the clicker."""
+    text = f"Your link to {page}. It opens for you only, until {expires:%b %d %H:%M} UTC."
+    return text, [SectionBlock(text=md(text), accessory=ButtonElement(text=OPEN_PAGE, url=url, action_id=action,
+                                                                      style="primary"))]
+
+
+def notice_modal(blocks: list[Block] | str) -> View:
+    """A small modal for an answer where there is no message to reply under (App Home)."""
+    blocks = [SectionBlock(text=md(blocks))] if isinstance(blocks, str) else blocks
+    return View(type="modal", title="Flywheel", close="Close", blocks=blocks)
 
 
 def button(label: str, action: ActionId, ctx: ActionContext, *, style: str | None = None,
@@ -118,3 +139,13 @@ def settled(blocks: list[dict[str, Any]], note: str) -> list[Block]:
     """A posted message after someone acted on it: its buttons give way to who did what and when."""
     kept = [b for b in Block.parse_all(blocks) if b.type != "actions"]
     return kept + [context(note)]
+
+
+USEFUL, NOISE = "Useful", "Noise"
+
+
+def feedback_buttons(ctx: ActionContext) -> list[ButtonElement]:
+    """Was this alert worth it? The votes tune thresholds (`flywheel report noise`)."""
+    if ctx.alert is None:
+        return []
+    return [button(USEFUL, ActionId.useful, ctx), button(NOISE, ActionId.noise, ctx)]

@@ -7,6 +7,7 @@ from slack_sdk.models.blocks import ActionsBlock, HeaderBlock, Option, SectionBl
 from bot.blocks.common import (
     Message,
     button,
+    feedback_buttons,
     chart_blocks,
     confirm,
     context,
@@ -43,6 +44,7 @@ def alert_actions(model: ModelRef, details_url: str) -> ActionsBlock:
             options=[Option(text=label, value=ctx.model_copy(update={"choice": key}).encode())
                      for key, label in SNOOZE_CHOICES.items()]),
         link_button(VIEW_DETAILS, details_url, ActionId.view_details),
+        *feedback_buttons(ctx),
     ])
 
 

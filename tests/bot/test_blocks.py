@@ -54,8 +54,11 @@ def test_business_alert_speaks_money_and_change():
     assert blocks[2]["type"] == "image" and blocks[2]["alt_text"] == CHART.alt_text
     assert blocks[3]["elements"][0]["text"] == ("fraud-detector v1 · owner <@U0ML0001> · checked Mon 06:00 UTC · "
                                                 "labels complete to Nov 19")
-    view, ask = _buttons(message)
-    assert view["url"] == "https://flywheel.example.com/alerts/12" and ask["action_id"] == ActionId.ask_ml_team
+    view, ask, useful, noise = _buttons(message)
+    assert (useful["action_id"], noise["action_id"]) == (ActionId.useful, ActionId.noise)
+    # The page travels in the value: the click is answered with a link signed for whoever clicked.
+    assert view["value"] == "https://flywheel.example.com/alerts/12" and "url" not in view
+    assert ask["action_id"] == ActionId.ask_ml_team
     assert message.text.startswith("Missed fraud is up 41% this week")
     validate_payload(message.payload())
 
@@ -77,7 +80,8 @@ def test_drift_alert_names_features_with_statistic_and_threshold():
                                                         "*feature_1*\nWasserstein 0.22 (alert 0.15)"]
     assert "The other 5 features are stable" in blocks[2]["text"]["text"]
     assert "Missed fraud is up 41%" in blocks[3]["text"]["text"]
-    retrain, ack, snooze, view = _buttons(message)
+    retrain, ack, snooze, view, useful, noise = _buttons(message)
+    assert ActionContext.decode(noise["value"]).alert == 12
     assert (retrain["action_id"], retrain["style"], ack["action_id"]) == (ActionId.retrain, "primary",
                                                                          ActionId.acknowledge)
     assert [ActionContext.decode(o["value"]).choice for o in snooze["options"]] == ["1h", "4h", "24h", "7d"]
@@ -125,7 +129,7 @@ def test_signoff_request_shows_governance_context_and_what_is_missing():
     assert fields[3] == "*Blueprint*\nRisk review: 0 of 1 · Technical validation: done by <@U0ML0002>"
     approve, reject, card = _buttons(message)
     assert approve["confirm"]["title"]["text"] == "Approve v2?" and reject["style"] == "danger"
-    assert card["url"] == "https://f.example.com/card"
+    assert card["value"] == "https://f.example.com/card" and "url" not in card
     assert message.text.endswith("Waiting for: Risk review: 0 of 1.")
     validate_payload(message.payload())
 

@@ -94,7 +94,7 @@ def test_check_sends_new_alerts_to_the_outbox_and_threads_repeats(run, tmp_path)
     assert "new alert(s)" not in again.output
     assert sorted(p.name for p in (tmp_path / "outbox" / "messages").iterdir()) == folders
     drift = next(p for p in (tmp_path / "outbox" / "messages").iterdir() if p.name.endswith("drift_alert"))
-    assert "Still breaching" in (drift / "message.json").read_text()
+    assert "Still drifting" in (drift / "message.json").read_text()
 
 
 def test_serve_refuses_to_start_without_its_secrets_and_names_them(run):

@@ -1,0 +1,543 @@
+"""Time from request to HTTP response for Slack's requests to a real `flywheel serve` process.
+
+The script prepares a registry with the fraud model (SQLite file in a temporary folder, or a fresh
+PostgreSQL database it creates and drops), runs a fake Slack Web API in-process, posts a drift alert
+through the app's own notifier, then starts `python -m bot.cli serve` (the `flywheel serve` entry
+point) on 127.0.0.1 and sends it requests signed exactly as Slack signs them, `--concurrency` at a
+time (closed loop: each of the workers sends its next request when the last one is answered), after
+a warm-up. Printed per mix: p50, p90, p99 and max milliseconds, requests per second, the server's
+CPU milliseconds per request (its Slack follow-ups included), the other load (cores kept busy by
+every other process meanwhile: other jobs on a shared machine, and PostgreSQL's own processes),
+errors (a status other than 200, or no answer) and wrong answers (200 with an unexpected body).
+
+Slack shows the user an error when the answer takes over 3,000 ms; Flywheel's target is a p99 under
+100 ms at 50 concurrent requests on 2 cores. GET /healthz, which does no Slack work, is the
+harness's own floor on this machine.
+
+    python benchmarks/bench_ack.py                                   # SQLite, 1,000 requests per mix
+    python benchmarks/bench_ack.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    python benchmarks/bench_ack.py --mixes status acknowledge --requests 500 --concurrency 10
+    python benchmarks/bench_ack.py --profile /tmp/ack.txt            # py-spy samples of the server
+
+Traffic goes only to 127.0.0.1. The server, the fake Slack, the temporary folder and the PostgreSQL
+database are removed on exit, Ctrl-C and failure alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.slack_fake import FakeSlack, action_body, block_action, command_body, sign  # noqa: E402
+from tests.slack_world import ELI, MODEL, NOW, register_fraud_model, write_fraud_data  # noqa: E402
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+FORM = "application/x-www-form-urlencoded"
+SERVER_START_SECONDS = 60
+REQUEST_TIMEOUT = 30.0
+QUIET_SECONDS = 1.0  # the fake Slack saw no call for this long: the last mix's follow-ups are done
+
+
+class BenchError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str
+    method: str
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Sample:
+    kind: str
+    seconds: float
+    status: int  # 0: no answer
+    right: bool
+
+
+@dataclass(frozen=True)
+class PostedAlert:
+    channel: str
+    ts: str
+    blocks: list[dict]  # as first posted: clicks carry these, not the message after Acknowledge settled it
+
+
+@dataclass(frozen=True)
+class Mix:
+    name: str
+    label: str
+    kinds: tuple[str, ...]
+
+
+MIXES = {
+    "healthz": Mix("healthz", "GET /healthz (no Slack work: the floor)", ("healthz",)),
+    "status": Mix("status", f"/flywheel status {MODEL}", ("status",)),
+    "help": Mix("help", "/flywheel help", ("help",)),
+    "typo": Mix("typo", "/flywheel stauts (unknown command)", ("typo",)),
+    "acknowledge": Mix("acknowledge", "Acknowledge on the drift alert", ("acknowledge",)),
+    "view_details": Mix("view_details", "View details (link button)", ("view_details",)),
+}
+MIXES["all"] = Mix("all", "all five, interleaved", ("status", "help", "typo", "acknowledge", "view_details"))
+
+
+# -- preparing the registry, the fake Slack and the alert -----------------------------------------
+
+@contextmanager
+def database(server_url: str | None, folder: Path) -> Iterator[str]:
+    """A SQLite file in `folder`, or a fresh database on the given PostgreSQL server, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if server_url is None:
+        yield f"sqlite:///{folder / 'registry.db'}"
+        return
+    url = make_url(server_url)
+    if url.get_backend_name() != "postgresql":
+        raise BenchError(f"--database-url must be a PostgreSQL URL, got the {url.get_backend_name()} backend")
+    if url.host is not None and url.host not in LOOPBACK:  # None: a Unix socket, local too
+        raise BenchError(f"--database-url must point at this machine (127.0.0.1), not {url.host}")
+    name = f"flywheel_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def prepare_registry(url: str, folder: Path) -> None:
+    from store.db import Database
+
+    write_fraud_data(folder)
+    db = Database(url)
+    try:
+        db.upgrade()
+        register_fraud_model(db, folder)
+    finally:
+        db.dispose()
+
+
+def app_env(url: str, folder: Path, fake: FakeSlack, secret: str) -> dict[str, str]:
+    """The settings the app reads from its environment; every path inside the temporary folder."""
+    return {"FLYWHEEL_DATABASE_URL": url, "FLYWHEEL_ARTIFACTS": str(folder / "artifacts"),
+            "FLYWHEEL_OUTBOX": str(folder / "outbox"), "FLYWHEEL_SECRET_KEY": secrets.token_urlsafe(32),
+            "SLACK_BOT_TOKEN": fake.token, "SLACK_SIGNING_SECRET": secret, "FLYWHEEL_SLACK_API_URL": fake.api_url}
+
+
+def post_alert(env: dict[str, str], fake: FakeSlack) -> PostedAlert:
+    """Run the checks and let the app's own notifier post the alerts; returns the first with an Acknowledge button."""
+    from bot.app import build
+    from bot.config import Settings
+    from bot.ids import ActionId
+    from jobs.monitor import check_model
+
+    _, ops = build(Settings(**env), clock=lambda: NOW)
+    try:
+        posted = ops.notifier.on_checks(check_model(db=ops.db, model_key=MODEL, as_of=NOW, now=NOW))
+        ops.join()
+    finally:
+        ops.db.dispose()
+    for ref in posted:
+        channel, _, ts = ref.partition(":")
+        blocks = fake.messages[(channel, ts)].get("blocks") or []
+        if any(e.get("action_id") == ActionId.acknowledge for b in blocks for e in b.get("elements", [])):
+            return PostedAlert(channel, ts, blocks)
+    raise BenchError(f"the checks posted no alert with an Acknowledge button (posted: {posted or 'nothing'})")
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stop(process: subprocess.Popen, *, grace: float = 15.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown; py-spy writes its output
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def served(env: dict[str, str], folder: Path) -> Iterator[tuple[int, subprocess.Popen, Path]]:
+    """`flywheel serve` in its own process (own session, so a Ctrl-C reaches only this script)."""
+    port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("FLYWHEEL_", "SLACK_"))}
+    log = folder / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
+                                    "--port", str(port)], cwd=ROOT, env={**inherited, **env}, stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise BenchError(f"`flywheel serve` exited with code {process.returncode} before answering:\n"
+                                 f"{tail(log)}")
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:
+                    if answer.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError(f"`flywheel serve` did not answer /healthz within {SERVER_START_SECONDS} s:\n"
+                                 f"{tail(log)}")
+            time.sleep(0.1)
+        yield port, process, log
+    finally:
+        stop(process)
+
+
+@contextmanager
+def profiled(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy samples of the server's threads while they run on a CPU, as collapsed stacks."""
+    if out is None:
+        yield
+        return
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise BenchError("--profile needs py-spy: pip install py-spy")
+    process = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--threads",
+                                "--format", "raw", "--output", str(out), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        time.sleep(1.0)
+        if process.poll() is not None:
+            raise BenchError(f"py-spy stopped at once: {process.stderr.read().decode().strip()}")
+        yield
+    finally:
+        stop(process, grace=60)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds so far of a process, its threads and its child processes (uvicorn's
+    workers, say), from /proc (Linux); None elsewhere."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stats[int(entry.parent.name)] = entry.read_text().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue  # a process that ended meanwhile
+    if pid not in stats:
+        return None
+    tree, grown = {pid}, True
+    while grown:
+        found = {child for child, fields in stats.items() if int(fields[1]) in tree} - tree  # fields[1]: ppid
+        tree |= found
+        grown = bool(found)
+    ticks = sum(int(stats[member][11]) + int(stats[member][12]) for member in tree)  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all processes have used since boot, summed over the cores (Linux), else None."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuMeter:
+    """CPU used by the server, and by everything else on the machine but this script: the noise."""
+
+    server_pid: int
+    server: float | None = None
+    others: float | None = None  # in cores: 1.0 is one core kept busy the whole time
+    _start: tuple[float | None, ...] = ()
+
+    def _now(self) -> tuple[float | None, ...]:
+        return cpu_seconds(self.server_pid), cpu_seconds(os.getpid()), machine_busy_seconds(), time.monotonic()
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._now()
+        if None in end or None in self._start:
+            return
+        # This script's tree holds the server (and py-spy): what is left is everybody else.
+        server, ours, busy, wall = (b - a for a, b in zip(self._start, end, strict=True))
+        self.server, self.others = server, max(0.0, busy - ours) / wall
+
+
+def tail(log: Path, lines: int = 20) -> str:
+    text = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+    return "\n".join(text[-lines:]) or "(no output)"
+
+
+def code_version() -> str:
+    """The commit the server runs, so runs before and after a change can be told apart."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except OSError:
+        return "unknown code (no git)"
+    return f"code at {commit or 'an unknown commit'}{' with uncommitted changes' if dirty else ''}"
+
+
+def wait_quiet(fake: FakeSlack, limit: float = 120.0) -> None:
+    """Let the follow-ups of the last mix (message updates to Slack) finish before the next one starts."""
+    deadline = time.monotonic() + limit
+    seen, since = len(fake.calls), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if len(fake.calls) != seen:
+            seen, since = len(fake.calls), time.monotonic()
+        elif time.monotonic() - since >= QUIET_SECONDS:
+            return
+
+
+# -- requests as Slack sends them ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+
+    def text(self) -> str:
+        """The `text` of a JSON answer; empty for anything else."""
+        return json.loads(self.body).get("text", "") if self.content_type.startswith("application/json") else ""
+
+
+def expected(kind: str) -> Callable[[Answer], bool]:
+    return {
+        "healthz": lambda a: a.body == b"ok",
+        "status": lambda a: a.text().startswith(f"{MODEL}: v1 in production"),
+        "help": lambda a: a.text().startswith("What you can do with /flywheel"),
+        "typo": lambda a: a.text() == "`stauts` isn't a Flywheel command. Did you mean `status`?",
+        "acknowledge": lambda a: a.body == b"",
+        "view_details": lambda a: a.body == b"",
+    }[kind]
+
+
+def build_request(kind: str, fake: FakeSlack, alert: PostedAlert) -> Request:
+    if kind == "healthz":
+        return Request(kind, "GET")
+    commands = {"status": f"status {MODEL}", "help": "help", "typo": f"stauts {MODEL}"}
+    if kind in commands:
+        return Request(kind, "POST", command_body("/flywheel", commands[kind], user_id=ELI,
+                                                  response_url=fake.response_url()))
+    element = next(e for b in alert.blocks for e in b.get("elements", [])
+                   if e.get("action_id") == f"flywheel.{kind}")
+    payload = block_action(element["action_id"], element.get("value", ""), user_id=ELI, channel_id=alert.channel,
+                           message_ts=alert.ts, response_url=fake.response_url(), message_blocks=alert.blocks)
+    if "value" not in element:  # a link button's click carries no value
+        payload["actions"][0].pop("value")
+    return Request(kind, "POST", action_body(payload))
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection to the server. httpx spent 1 to 2.5 ms of client CPU per
+    request at 50 in flight on the development VM, as much as the server's own work on 2 cores; this
+    costs a small fraction of that, so the figures are the server's rather than the client's."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def send(self, request: Request, headers: dict[str, str]) -> Answer:
+        if self.streams is None:
+            self.streams = await asyncio.open_connection("127.0.0.1", self.port)
+        reader, writer = self.streams
+        path = "/healthz" if request.method == "GET" else "/slack/events"
+        lines = [f"{request.method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}",
+                 f"Content-Length: {len(request.body)}", *(f"{k}: {v}" for k, v in headers.items())]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + request.body)
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
+        if "content-length" not in fields:
+            raise ConnectionError(f"an answer without Content-Length: {head[0]}")
+        body = await reader.readexactly(int(fields["content-length"]))
+        if fields.get("connection", "").lower() == "close":
+            self.close()
+        return Answer(int(head[0].split(" ", 2)[1]), fields.get("content-type", ""), body)
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+async def send_all(port: int, requests: list[Request], concurrency: int, secret: str) -> tuple[list[Sample], float]:
+    """`concurrency` workers, each on its own connection, send the requests in order until none is left."""
+    checks = {kind: expected(kind) for kind in {r.kind for r in requests}}
+    samples: list[Sample] = []
+    queue = iter(requests)
+
+    async def worker() -> None:
+        connection = Connection(port)
+        try:
+            for request in queue:
+                # Signed at send time, as Slack does: the timestamp is part of the signature.
+                headers = {} if request.method == "GET" else {"Content-Type": FORM, **sign(request.body, secret)}
+                start = time.perf_counter()
+                try:
+                    answer = await asyncio.wait_for(connection.send(request, headers), REQUEST_TIMEOUT)
+                except (OSError, ValueError, asyncio.IncompleteReadError):  # TimeoutError is an OSError
+                    samples.append(Sample(request.kind, time.perf_counter() - start, 0, False))
+                    connection.close()
+                    continue
+                samples.append(Sample(request.kind, time.perf_counter() - start, answer.status,
+                                      answer.status == 200 and checks[request.kind](answer)))
+        finally:
+            connection.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return samples, time.perf_counter() - began
+
+
+# -- report -------------------------------------------------------------------------------------
+
+def percentile(sorted_ms: list[float], q: float) -> float:
+    """Nearest rank: the smallest value with at least q% of the samples at or below it."""
+    return sorted_ms[max(0, math.ceil(q / 100 * len(sorted_ms)) - 1)]
+
+
+def row(label: str, samples: list[Sample], seconds: float | None, cpu: CpuMeter | None = None) -> list[str]:
+    ms = sorted(s.seconds * 1000 for s in samples)
+    errors = sum(s.status != 200 for s in samples)
+    wrong = sum(s.status == 200 and not s.right for s in samples)
+    rate = f"{len(samples) / seconds:.0f}" if seconds else ""
+    per_request = f"{cpu.server * 1000 / len(samples):.2f}" if cpu and cpu.server is not None else ""
+    others = f"{cpu.others:.2f}" if cpu and cpu.others is not None else ""
+    return [label, str(len(samples)), *(f"{percentile(ms, q):.1f}" for q in (50, 90, 99)), f"{ms[-1]:.1f}",
+            rate, per_request, others, str(errors), str(wrong)]
+
+
+def print_table(rows: list[list[str]]) -> None:
+    headers = ["mix", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "req/s", "server CPU ms/req",
+               "other load", "errors", "wrong"]
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        print("| " + " | ".join(cells) + " |")
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+def run(args: argparse.Namespace, stack: ExitStack) -> None:
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flywheel-bench-ack-")))
+    secret = secrets.token_hex(16)
+    began = time.perf_counter()
+    url = stack.enter_context(database(args.database_url, folder))
+    prepare_registry(url, folder)
+    fake = stack.enter_context(FakeSlack(token=f"xoxb-bench-{secrets.token_hex(4)}"))
+    env = app_env(url, folder, fake, secret)
+    alert = post_alert(env, fake)
+    port, server, log = stack.enter_context(served(env, folder))
+    kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+    print(f"Registry on {kind}; `flywheel serve` (pid {server.pid}, {code_version()}) on 127.0.0.1:{port}; "
+          f"prepared in {time.perf_counter() - began:.1f} s. {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.2f}.")
+    print(f"{args.requests} requests per mix after {args.warmup} warm-up, {args.concurrency} in flight. Server CPU "
+          "includes the Slack follow-ups; other load is the cores that other processes kept busy meanwhile.\n")
+    rows = []
+    with profiled(server.pid, args.profile):
+        for name in args.mixes:
+            mix = MIXES[name]
+            for count in (args.warmup, args.requests):  # the warm-up's samples are dropped
+                requests = [build_request(mix.kinds[i % len(mix.kinds)], fake, alert) for i in range(count)]
+                with CpuMeter(server.pid) as cpu:
+                    samples, seconds = asyncio.run(send_all(port, requests, args.concurrency, secret))
+                    wait_quiet(fake)  # the follow-ups' CPU counts too: it is part of what a click costs
+                if server.poll() is not None:
+                    raise BenchError(f"the server exited with code {server.returncode} during {name}:\n{tail(log)}")
+            rows.append(row(mix.label, samples, seconds, cpu))
+            if len(mix.kinds) > 1:
+                rows += [row(f"  of which {k}", [s for s in samples if s.kind == k], None) for k in mix.kinds]
+    print_table(rows)
+    updates = Counter(c.method for c in fake.calls)
+    print(f"\nLoad average {os.getloadavg()[0]:.2f} at the end. The fake Slack received "
+          f"{', '.join(f'{n} {m}' for m, n in sorted(updates.items()))}.")
+    problems = [line for line in log.read_text(errors="replace").splitlines()
+                if line.startswith(("ERROR", "CRITICAL", "Traceback"))]
+    if problems:
+        print(f"The server logged {len(problems)} error(s); the last lines:\n{tail(log)}")
+    if args.profile:
+        print(f"py-spy samples (collapsed stacks, one thread per line prefix): {args.profile}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1000, help="measured requests per mix (default 1000)")
+    parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests before each mix (default 100)")
+    parser.add_argument("--concurrency", type=int, default=50, help="requests in flight at once (default 50)")
+    parser.add_argument("--database-url", help="a PostgreSQL server on 127.0.0.1, e.g. "
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test; a fresh database is created there "
+                        "and dropped (default: a temporary SQLite file)")
+    parser.add_argument("--mixes", nargs="+", choices=list(MIXES), default=list(MIXES),
+                        help="which mixes to run, in order (default: all)")
+    parser.add_argument("--profile", type=Path, help="record the server with py-spy into this file while measuring")
+    args = parser.parse_args(argv)
+    for name in ("requests", "concurrency"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be 0 or more, got {args.warmup}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the server, the database and the folder are cleaned up either way;
+    # SIGINT is set too, since a shell starts background jobs with it ignored.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with ExitStack() as stack:
+            run(args, stack)
+    except KeyboardInterrupt:
+        print("\nInterrupted; the server is stopped and the temporary data removed.", file=sys.stderr)
+        return 130
+    except BenchError as exc:
+        print(f"bench_ack: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

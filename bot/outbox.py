@@ -1,0 +1,126 @@
+"""Slack through the outbox: the notifier writes rows; the worker's sender delivers them.
+
+Each row is sent once and marked sent in the same step. Rate limits wait for Retry-After, server
+errors and timeouts back off exponentially, and a reply or update waits for the message it belongs
+to, so threads keep their order through an outage. Posts to one channel go out at most about once a
+second. A crash between Slack accepting a message and the row being marked sent can repeat that one
+message on restart: the window is one Web API call wide.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from slack_sdk.models.blocks import Block
+
+from bot.blocks.common import Message, validate_payload
+from bot.slack_delivery import DeliveryError, SlackDelivery
+from jobs.incidents import ChartRef
+from store import outbox
+from store.clock import utcnow
+from store.db import Database
+
+log = logging.getLogger("flywheel.outbox")
+
+PACE = timedelta(seconds=1)  # Slack's posting limit is about one message a second per channel
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+def _payload(message: Message) -> dict:
+    return {"kind": message.kind, "persona": message.persona, "model_key": message.model_key,
+            "text": message.text, "blocks": [b.to_dict() for b in message.blocks],
+            "charts": [{"path": c.path, "title": c.title, "alt_text": c.alt_text, "url": c.url}
+                       for c in message.charts]}
+
+
+def _message(payload: dict, channel: str | None) -> Message:
+    return Message(kind=payload["kind"], persona=payload["persona"], model_key=payload["model_key"],
+                   text=payload["text"], blocks=tuple(Block.parse_all(payload["blocks"])), channel=channel,
+                   charts=tuple(ChartRef(**c) for c in payload["charts"]))
+
+
+@dataclass
+class OutboxDelivery:
+    """The `Delivery` protocol, writing rows instead of calling Slack. References are `outbox:N`."""
+
+    db: Database
+    clock: Callable[[], datetime] = utcnow
+
+    def post(self, message: Message) -> str:
+        validate_payload(message.payload())
+        with self.db.session() as s:
+            row = outbox.enqueue(session=s, kind="post", channel=message.channel, payload=_payload(message),
+                                 now=self.clock())
+            return outbox.ref_of(row.id)
+
+    def reply(self, thread: str, text: str) -> str:
+        with self.db.session() as s:
+            row = outbox.enqueue(session=s, kind="reply", channel=None, payload={"text": text}, thread=thread,
+                                 now=self.clock())
+            return outbox.ref_of(row.id)
+
+    def update(self, ref: str, message: Message) -> None:
+        validate_payload(message.payload())
+        with self.db.session() as s:
+            outbox.enqueue(session=s, kind="update", channel=message.channel, payload=_payload(message),
+                           thread=ref, now=self.clock())
+
+
+@dataclass
+class OutboxSender:
+    db: Database
+    slack: SlackDelivery  # a client without the SDK's retry handlers: the outbox does its own retrying
+    clock: Callable[[], datetime] = utcnow
+    _last_post: dict[str, datetime] = field(default_factory=dict)
+
+    def send_due(self) -> int:
+        """One pass over what is due; returns how many rows were sent."""
+        now, sent = self.clock(), 0
+        with self.db.session() as s:
+            rows = [(r.id, r.kind, r.channel) for r in outbox.due(session=s, now=now)]
+        for row_id, kind, channel in rows:
+            if kind == "post" and channel and now - self._last_post.get(channel, datetime.min) < PACE:
+                continue  # paced: the next pass takes it
+            if self._send(row_id, now):
+                sent += 1
+                if kind == "post" and channel:
+                    self._last_post[channel] = now
+        return sent
+
+    def _send(self, row_id: int, now: datetime) -> bool:
+        with self.db.session() as s:
+            row = s.get(outbox.OutboxMessage, row_id)
+            if row.state != outbox.OutboxState.pending or outbox.pending_before(session=s, row=row):
+                return False
+            where = outbox.target(session=s, row=row)
+            if row.kind != "post" and where is None:
+                return False  # its message is not in Slack yet
+            kind, channel, payload, attempts = row.kind, row.channel, dict(row.payload), row.attempts
+        try:
+            if kind == "post":
+                ref = self.slack.post(_message(payload, channel))
+            elif kind == "reply":
+                ref = self.slack.reply(where, payload["text"])
+            else:
+                self.slack.update(where, _message(payload, channel))
+                ref = where
+        except DeliveryError as exc:
+            with self.db.session() as s:
+                if exc.ref:  # the message went out, only a chart upload failed: never post it twice
+                    outbox.mark_sent(session=s, row_id=row_id, sent_ref=exc.ref, now=now)
+                    log.warning("outbox %s sent without a chart: %s", row_id, exc)
+                    return True
+                if exc.transient:
+                    wait = timedelta(seconds=exc.retry_after) if exc.retry_after else \
+                        min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 10)))
+                    outbox.retry_later(session=s, row_id=row_id, error=str(exc), at=now + wait)
+                else:
+                    outbox.mark_failed(session=s, row_id=row_id, error=str(exc))
+                    log.error("outbox %s failed for good: %s", row_id, exc)
+            return False
+        with self.db.session() as s:
+            outbox.mark_sent(session=s, row_id=row_id, sent_ref=ref, now=now)
+        return True
