@@ -7,6 +7,7 @@ sentence for the person who asked. Refusals raise typed domain errors and are au
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from store.spec import parse_duration
 log = logging.getLogger(__name__)
 
 SNOOZE_LIMIT = timedelta(days=30)
+ACTOR_TTL_SECONDS = 30.0  # a role change in a spec reaches Slack within this
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Operations:
     followups: Runner = field(default_factory=lambda: Runner(ThreadPoolExecutor(2, thread_name_prefix="slack")))
     clock: Callable[[], datetime] = utcnow
     _home_viewers: set[str] = field(default_factory=set)
+    _actors: dict[str, tuple[float, Actor]] = field(default_factory=dict)
 
     def later(self, fn: Callable[..., object], *args: object) -> None:
         """Slack follow-ups (message updates, thread replies) run after the ack, off the request thread."""
@@ -127,11 +130,18 @@ class Operations:
             return registry.get_model(session=s, key=model_key).owner
 
     def actor(self, slack_id: str) -> Actor:
-        with self.db.session() as s:
+        """Who is asking, resolved once per request; cached briefly so acks need no database read."""
+        now = time.monotonic()
+        cached = self._actors.get(slack_id)
+        if cached is not None and now - cached[0] < ACTOR_TTL_SECONDS:
+            return cached[1]
+        with self.db.read() as s:
             person = registry.get_person(session=s, slack_id=slack_id)
             if person is not None:
                 s.expunge(person)
-        return Actor(slack_id, person)
+        actor = Actor(slack_id, person)
+        self._actors[slack_id] = (now, actor)
+        return actor
 
     # -- alerts ----------------------------------------------------------------------------
 

@@ -64,16 +64,16 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
     if sub == "help":
         return replies.help_reply(roles)
     if sub == "whoami":
-        with ops.db.session() as s:
+        with ops.db.read() as s:
             projects = status_store.projects_of(session=s, slack_id=actor.slack_id)
         return replies.whoami_reply(actor.slack_id, actor.person.name if actor.person else None, roles, projects)
     if sub == "models":
-        with ops.db.session() as s:
+        with ops.db.read() as s:
             statuses = [status_store.model_status(session=s, key=m.key) for m in registry.list_models(session=s)]
         return replies.models_reply(statuses)
     if sub == "status":
         _need(args, 1, sub)
-        with ops.db.session() as s:
+        with ops.db.read() as s:
             found = status_store.model_status(session=s, key=args[0])
         return replies.status_reply(found, ops.settings.link(f"models/{found.key}"))
     if sub == "retrain":
@@ -131,7 +131,8 @@ def subscribe(ops: Operations, actor: Actor, args: list[str], channel_id: str) -
 def register(app: App, ops: Operations, open_reject) -> None:
     def _run(ack: Ack, command: dict, context: dict, text: str) -> None:
         actor: Actor = context["actor"]
-        ops.record_command(actor, command.get("command", "/flywheel"), text)
+        # Audited after the ack: the audit chain's lock would otherwise queue every command behind the last.
+        ops.later(ops.record_command, actor, command.get("command", "/flywheel"), text)
         with answering(ack) as answer:
             answer(dispatch(ops, actor, text, channel_id=command.get("channel_id", ""),
                             response_url=command.get("response_url"), trigger_id=command.get("trigger_id"),

@@ -33,6 +33,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection) -> None:
+    # Reads take no write lock, so status and lookups never queue behind a writer.
+    read = connection.get_execution_options().get("flywheel_read", False)
+    connection.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -45,7 +51,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # IMMEDIATE takes the write lock up front: two units of work queue instead of one failing with
         # "database is locked" when both upgrade from reading to writing.
-        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(parsed, pool_pre_ping=True)
 
@@ -96,6 +102,16 @@ class Database:
             session.rollback()
             raise
         finally:
+            session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A unit of work that only reads: no write lock on SQLite, and it never commits."""
+        session = Session(self.engine.execution_options(flywheel_read=True), expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            session.rollback()
             session.close()
 
     def dispose(self) -> None:

@@ -73,3 +73,14 @@ def test_a_failed_unit_of_work_writes_nothing(db):
         raise RuntimeError("boom")
     with db.session() as s:
         assert registry.list_models(session=s) == []
+
+
+def test_a_read_unit_of_work_sees_committed_data_and_writes_nothing(db):
+    with db.session() as s:
+        fraud_project(s)
+    with db.read() as s:
+        model = registry.get_model(session=s, key="fraud-detector")
+        model.description = "changed inside a read"
+        s.flush()
+    with db.session() as s:
+        assert registry.get_model(session=s, key="fraud-detector").description == "Scores card transactions"
