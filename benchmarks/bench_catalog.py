@@ -150,7 +150,7 @@ def run(db: Database, queries: int, warmup: int, pool: dict, seed: int) -> list[
         for n in range(warmup + queries):
             query = make()
             began = time.perf_counter()
-            with db.session() as s:
+            with db.read() as s:
                 found = catalog.search(session=s, query=query)
             elapsed = (time.perf_counter() - began) * 1000
             if n >= warmup:
@@ -171,7 +171,7 @@ def matches(db: Database, word: str) -> int:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 @contextmanager

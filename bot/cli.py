@@ -377,7 +377,7 @@ def catalog_search(words: tuple[str, ...], limit: int) -> None:
     query = " ".join(words)
     database = _database(_settings())
     try:
-        with database.session() as s:
+        with database.read() as s:
             found = catalog_store.search(session=s, query=query, limit=limit)
     except FlywheelError as exc:
         raise Failure(str(exc)) from None

@@ -22,7 +22,7 @@ from store.errors import FlywheelError
 def answer(ops: Operations, actor: Actor, text: str) -> Reply:
     if not text.strip():
         return blocks.help_reply()
-    with ops.db.session() as s:
+    with ops.db.read() as s:
         found = catalog.search(session=s, query=text, viewer=actor.slack_id)
     return blocks.results_reply(found, public_url=ops.settings.public_url)
 
@@ -45,7 +45,7 @@ def register(app: App, ops: Operations) -> None:
         actor: Actor = context["actor"]
 
         def build(ctx: CatalogContext) -> dict:
-            with ops.db.session() as s:
+            with ops.db.read() as s:
                 found = catalog.search(session=s, query=ctx.query or "", offset=ctx.offset, viewer=actor.slack_id)
             return {**blocks.results_reply(found, public_url=ops.settings.public_url).kwargs(),
                     "replace_original": True}

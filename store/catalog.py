@@ -4,14 +4,13 @@ repositories, dashboards and plugins people declare, each with its owner, search
 Registry assets follow the registry: `sync_spec` runs at the end of every apply and `index_version` when
 a version is registered. A model's or a version's status is read from the registry when a search asks,
 so a deploy or a rollback needs no sync. The text index (migration 0003) is kept in step by the database
-itself: SQLite's FTS5 (bm25, Porter stemming) through triggers, PostgreSQL's weighted tsvector (ts_rank,
-English stemming) as a generated column. `search` is the one way in, on either database.
+itself: SQLite's FTS5 table through triggers, PostgreSQL's tsvectors as generated columns; the queries
+on it are in store/catalog_index.py. `search` is the one way in, on either database.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
 import html
 import re
 from collections.abc import Iterable, Sequence
@@ -20,11 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Select, and_, column, delete, func, literal_column, or_, select
-from sqlalchemy import table as sql_table
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from store import audit, registry
+from store import catalog_index as text_index
+from store.catalog_index import WORD_PARTS
 from store.catalog_models import AssetKind, AssetOrigin, CatalogAsset, CatalogTag
 from store.clock import utcnow
 from store.errors import Conflict, FlywheelError, NotFound
@@ -32,7 +32,6 @@ from store.models import Model, ModelVersion, Person, Project, VersionStatus
 from store.spec import CatalogEntrySpec, LoadedSpec
 
 PAGE = 5
-PREFIX_FROM = 4
 MAX_QUERY = 500
 MAX_SUGGESTIONS = 4
 FILTERS = ("kind", "tag", "owner", "project", "status")
@@ -53,11 +52,8 @@ he her here hers herself him himself his how i if in into is it its itself just 
 now of off on once only or other our ours ourselves out over own same she should so some such than that the their
 theirs them themselves then there these they this those through to too under until up very was we were what when
 where which while who whom why will with you your yours yourself yourselves""".split())
-# bm25 weights, in the column order of the catalog_fts table (migration 0003): a title word says most.
-BM25_WEIGHTS = (8.0, 1.0, 4.0, 2.0, 2.0, 1.5)  # title, description, tags, owner_name, project_name, kind
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-_PARTS = re.compile(r"[^\W_]+")
 
 
 class InvalidQuery(FlywheelError):
@@ -106,7 +102,7 @@ def parse_query(text: str) -> Query:
             found[name].append(_filter_value(name, value))
         elif _MENTION.fullmatch(token) or (token.startswith("@") and len(token) > 1):
             found["owner"].append(token)
-        elif _PARTS.search(token) and token.lower().strip(".,;!?") not in STOPWORDS:
+        elif WORD_PARTS.search(token) and token.lower().strip(".,;!?") not in STOPWORDS:
             found["words"].append(token)
     return Query(text=text, words=tuple(found["words"]), kinds=tuple(dict.fromkeys(found["kind"])),
                  tags=tuple(dict.fromkeys(found["tag"])), owners=tuple(dict.fromkeys(found["owner"])),
@@ -191,134 +187,16 @@ def search(*, session: Session, query: str | Query, limit: int = PAGE, offset: i
     """
     q = query if isinstance(query, Query) else parse_query(query)
     if not q.words and not q.filtered:
-        raise InvalidQuery(f"'{q.text}' has only words too common to search for; try words from a title or "
-                           "a description, or a filter like kind:model or tag:nlp.")
+        raise InvalidQuery(f"Nothing to search for in '{q.text}': its words are too common. Try words from a "
+                           "title or a description, or a filter like kind:model or tag:nlp.")
     filters = _filters(session, q, viewer)
-    selective = bool(q.owners or q.projects or q.tags)
-    ids, has_more, partial = _page(session, q.words, filters, selective, limit, offset)
+    ids, has_more, partial = text_index.page(session, q.words, filters, limit, offset)
     assets = _load(session, ids)
     if assets or offset:
         return SearchResult(q, assets, offset, has_more, partial)
-    unfiltered = bool(q.words and q.filtered and _page(session, q.words, [], False, 1, 0)[0])
+    unfiltered = bool(q.words and q.filtered and text_index.page(session, q.words, [], 1, 0)[0])
     return SearchResult(q, (), offset, False, suggestions=_suggestions(session, q),
                         unfiltered_matches=unfiltered)
-
-
-@dataclass(frozen=True)
-class _Tier:
-    """Assets holding every word of `holds` (all in the title, or anywhere but not all in the title),
-    and not every word of any group in `lacks`. Tiers are shown in order, each ranked on its own."""
-
-    holds: tuple[str, ...]
-    in_title: bool
-    lacks: tuple[tuple[str, ...], ...] = ()
-
-
-def _page(session: Session, words: Sequence[str], filters: list[ColumnElement[bool]], selective: bool,
-          limit: int, offset: int) -> tuple[list[int], bool, bool]:
-    """ids on the page, whether more follow, and whether the first page holds no asset with every word.
-
-    Tiers: every word in the title; every word; then, rarest word first, each word in the title and
-    anywhere. A tier is read only when those before it run out before the page does, so a word in a
-    third of the assets is ranked among the titles holding it, not among all of them.
-    """
-    if not words:
-        query = select(CatalogAsset.id).where(*filters).order_by(CatalogAsset.updated_at.desc(),
-                                                                  CatalogAsset.id.desc())
-        ids = list(session.execute(query.limit(limit + 1).offset(offset)).scalars())
-        return ids[:limit], len(ids) > limit, False
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    ranked = functools.partial(_sqlite_ranked if sqlite else _postgres_ranked, words, filters, selective=selective)
-    every = tuple(words)
-    tiers = [_Tier(every, True), _Tier(every, False)]
-    ids: list[int] = []
-    skip, partial = offset, False
-    while tiers and len(ids) <= limit:
-        tier = tiers.pop(0)
-        query = ranked(tier)
-        passed = session.execute(select(func.count()).select_from(query.subquery())).scalar_one() if skip else 0
-        if skip and passed <= skip:
-            skip -= passed
-        else:
-            found = list(session.execute(query.limit(limit + 1 - len(ids)).offset(skip)).scalars())
-            partial = partial or (tier.holds != every and not ids and not offset and bool(found))
-            ids, skip = ids + found, 0
-        if not tiers and len(words) > 1 and tier.holds == every:
-            rarest = sorted(words, key=lambda w: _frequency(session, w, sqlite))
-            for k, word in enumerate(rarest):
-                lacks = (every, *((w,) for w in rarest[:k]))
-                tiers += [_Tier((word,), True, lacks), _Tier((word,), False, lacks)]
-    return ids[:limit], len(ids) > limit, partial
-
-
-RARITY_CAP = 2000  # counting stops here: past it a word is common, and exact counts cost a scan
-
-
-def _frequency(session: Session, word: str, sqlite: bool) -> int:
-    if sqlite:
-        holding = select(literal_column("1")).select_from(sql_table("catalog_fts")).where(
-            literal_column("catalog_fts").op("MATCH")(_fts_phrase(word)))
-    else:
-        holding = select(literal_column("1")).select_from(CatalogAsset).where(
-            literal_column("catalog_assets.catalog_fts").op("@@")(_tsquery([word], "&")))
-    return session.execute(select(func.count()).select_from(holding.limit(RARITY_CAP).subquery())).scalar_one()
-
-
-def _prefix(word: str) -> bool:
-    # Stems alone don't join "predicts" and "predictor": a word of 4 letters or more also matches as the
-    # start of longer ones (stemmed first, so "forecasting" finds "forecasts" and "forecaster").
-    return len(word) >= PREFIX_FROM
-
-
-def _fts_phrase(word: str) -> str:
-    # A quoted FTS5 string is tokenized like the indexed text: "card-fraud" is the phrase "card fraud".
-    return '"' + word.replace('"', '""') + '"' + ("*" if _prefix(_PARTS.findall(word)[-1]) else "")
-
-
-def _fts_all(words: Sequence[str]) -> str:
-    return "(" + " AND ".join(_fts_phrase(w) for w in words) + ")"
-
-
-def _sqlite_ranked(words: Sequence[str], filters: list[ColumnElement[bool]], tier: _Tier, *,
-                   selective: bool) -> Select:
-    a = CatalogAsset
-    holds = _fts_all(tier.holds)
-    expression = f"title : {holds}" if tier.in_title else f"{holds} NOT (title : {holds})"
-    for group in tier.lacks:
-        expression = f"({expression}) NOT {_fts_all(group)}"
-    # The words not required still count in bm25: an asset holding more of them ranks higher.
-    expression = f"({expression}) AND ({' OR '.join(_fts_phrase(w) for w in words)})"
-    fts = sql_table("catalog_fts", column("rowid"))
-    matches = literal_column("catalog_fts").op("MATCH")(expression)
-    rank = func.bm25(literal_column("catalog_fts"), *BM25_WEIGHTS)
-    if selective:
-        # A filter on owner, project or tag leaves a few hundred assets: look each up in the index
-        # instead of walking every asset that holds a common word.
-        rank = select(rank).select_from(fts).where(matches, fts.c.rowid == a.id).scalar_subquery()
-        ranked = select(a.id, rank.label("rank")).where(*filters).subquery()
-        return select(ranked.c.id).where(ranked.c.rank.is_not(None)).order_by(ranked.c.rank, ranked.c.id.desc())
-    return select(a.id).select_from(fts.join(a, a.id == fts.c.rowid)).where(matches, *filters) \
-        .order_by(rank, a.updated_at.desc(), a.id.desc())
-
-
-def _tsquery(words: Sequence[str], joiner: str) -> ColumnElement[Any]:
-    # "loan-feature" as the words it joins (the parser keeps hyphenated compounds whole otherwise); each
-    # part is letters and digits only, so nothing typed is read as tsquery syntax.
-    english = literal_column("'english'::regconfig")
-    terms = [func.to_tsquery(english, " & ".join(f"{t}:*" if _prefix(t) else t for t in _PARTS.findall(w)))
-             for w in words]
-    return functools.reduce(lambda x, y: x.op("&&" if joiner == "&" else "||")(y), terms)
-
-
-def _postgres_ranked(words: Sequence[str], filters: list[ColumnElement[bool]], tier: _Tier, *,
-                     selective: bool) -> Select:
-    a = CatalogAsset
-    document, title = literal_column("catalog_assets.catalog_fts"), literal_column("catalog_assets.catalog_fts_title")
-    holds = _tsquery(tier.holds, "&")
-    where = [title.op("@@")(holds)] if tier.in_title else [document.op("@@")(holds), ~title.op("@@")(holds)]
-    where += [~document.op("@@")(_tsquery(group, "&")) for group in tier.lacks]
-    rank = func.ts_rank(document, _tsquery(words, "|"))
-    return select(a.id).where(*where, *filters).order_by(rank.desc(), a.updated_at.desc(), a.id.desc())
 
 
 def _filters(session: Session, q: Query, viewer: str | None) -> list[ColumnElement[bool]]:
@@ -345,7 +223,7 @@ def _filters(session: Session, q: Query, viewer: str | None) -> list[ColumnEleme
 def _status_is(status: str) -> ColumnElement[bool]:
     a, v = CatalogAsset, ModelVersion
     declared = a.status == status  # stored lower-cased; registry assets have none of their own
-    if status not in {s.value for s in VersionStatus}:
+    if status not in set(VersionStatus):
         return declared
     return or_(declared,
                and_(a.kind == AssetKind.model_version, a.version_id.in_(select(v.id).where(v.status == status))),
@@ -380,24 +258,31 @@ def _handles(name: str) -> set[str]:
 
 
 def _suggestions(session: Session, q: Query) -> tuple[Suggestion, ...]:
-    """Known tags and titles closest to what was typed, for a search that found nothing."""
-    typed = [t for t in q.tags] + [w.lower().strip(".,;!?") for w in q.words]
+    """Known tags and titles closest to what was typed, for a search that found nothing.
+
+    Candidates share the typed word's first letters (read through indexes), plus every project's name:
+    difflib then picks the close ones.
+    """
+    typed = [*q.tags, *(w.lower().strip(".,;!?") for w in q.words)]
+    typed = [w for w in typed if len(w) >= 3 and WORD_PARTS.fullmatch(w[:3])]
     if not typed:
         return ()
-    tags = list(session.execute(select(CatalogTag.tag).distinct().limit(5000)).scalars())
-    prefixes = {w[:3] for w in typed if len(w) >= 3}
-    title_rows = select(CatalogAsset.title).where(or_(
-        CatalogAsset.kind.in_([AssetKind.project, AssetKind.model]),
-        *(func.lower(CatalogAsset.title).contains(p, autoescape=True) for p in prefixes))).limit(500)
-    titles = list(dict.fromkeys(session.execute(title_rows).scalars()))
+    tags: set[str] = set()
+    for start in {w[:2] for w in typed}:
+        after = start[:-1] + chr(ord(start[-1]) + 1)
+        tags.update(session.execute(select(CatalogTag.tag).where(CatalogTag.tag >= start, CatalogTag.tag < after)
+                                    .distinct().limit(1000)).scalars())
+    titles = set(session.execute(select(Project.name)).scalars())
+    starting = text_index.title_starts(session, {w[:3] for w in typed})
+    titles.update(session.execute(select(CatalogAsset.title).where(starting).limit(300)).scalars())
     by_word: dict[str, set[str]] = {}
     for title in titles:
         for word in re.findall(r"\w+", title.lower()):
             by_word.setdefault(word, set()).add(title)
     found: list[Suggestion] = []
     for word in typed:
-        found += [Suggestion("tag", t) for t in difflib.get_close_matches(word, tags, n=2, cutoff=0.7)]
-        for close in difflib.get_close_matches(word, list(by_word), n=2, cutoff=0.75):
+        found += [Suggestion("tag", t) for t in difflib.get_close_matches(word, sorted(tags), n=2, cutoff=0.7)]
+        for close in difflib.get_close_matches(word, sorted(by_word), n=2, cutoff=0.75):
             found += [Suggestion("title", t) for t in sorted(by_word[close])[:2]]
     return tuple(dict.fromkeys(found))[:MAX_SUGGESTIONS]
 
@@ -549,7 +434,6 @@ def sync_project(*, session: Session, project: Project, now: datetime) -> None:
     models = list(session.execute(select(Model).where(Model.project_id == project.id).order_by(Model.key)
                                   .options(selectinload(Model.versions))).scalars())
     names = _names(session, [project.owner, *(m.owner for m in models)])
-    existing = _existing(session, CatalogAsset.project_key == project.key, CatalogAsset.origin == AssetOrigin.registry)
     wanted: dict[str, dict[str, Any]] = {f"project:{project.key}": dict(
         kind=AssetKind.project, title=project.name, description=_sentences(project.description, project.initiative),
         owner=project.owner, tags=list(project.tags), updated_at=project.updated_at, created_at=project.created_at)}
@@ -560,6 +444,11 @@ def sync_project(*, session: Session, project: Project, now: datetime) -> None:
         for version in model.versions:
             wanted[_version_key(model, version)] = _version_values(model, version)
     wanted.update(_datasets(project, models, now))
+    # An entry added by hand under a key the registry now needs gives way: the registry is the source of
+    # truth for projects, models, versions and datasets.
+    existing = _existing(session, or_(and_(CatalogAsset.project_key == project.key,
+                                           CatalogAsset.origin == AssetOrigin.registry),
+                                      CatalogAsset.key.in_(list(wanted))))
     for key, values in wanted.items():
         values.update(origin=AssetOrigin.registry, project_key=project.key, project_name=project.name,
                       owner_name=names.get(values["owner"], ""))

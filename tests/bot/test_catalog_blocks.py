@@ -173,10 +173,10 @@ def test_the_app_home_lists_the_viewers_assets():
     assert headers[-1] == home.ASSETS
     section, note = built["blocks"][-2:]
     assert section["text"]["text"].splitlines() == [
-        "*<https://github.com/acme/fin/blob/main/topics.ipynb|Feedback topics &lt;draft&gt; &amp; notes>* · "
-        "notebook · Finance text analytics · changed Nov 20, 2026",
-        "*review-sentiment* · model · Finance text analytics · v3 in production · `nlp` `reviews` · "
-        "changed Nov 20, 2026"]
+        ("*<https://github.com/acme/fin/blob/main/topics.ipynb|Feedback topics &lt;draft&gt; &amp; notes>* · "
+         "notebook · Finance text analytics · changed Nov 20, 2026"),
+        ("*review-sentiment* · model · Finance text analytics · v3 in production · `nlp` `reviews` · "
+         "changed Nov 20, 2026")]
     assert note["elements"][0]["text"] == f"…and 3 more. {home.ASSETS_HINT}"
 
 

@@ -11,7 +11,7 @@ from store.apply import apply_spec
 from store.catalog_models import CatalogAsset, CatalogTag
 from store.errors import Conflict, NotFound
 from store.home import home_for
-from store.models import AuditEvent, Decision
+from store.models import AuditEvent, Decision, Person
 from store.spec import SpecError, load_spec
 from tests.projects import write_project
 
@@ -301,7 +301,7 @@ def test_a_query_that_cannot_run_says_how_to_write_it(db, applied):
         _search(db, "kind:modle")
     with pytest.raises(catalog.InvalidQuery, match=r"`tag:` needs a value, like tag:nlp"):
         _search(db, "fraud tag:")
-    with pytest.raises(catalog.InvalidQuery, match="only words too common"):
+    with pytest.raises(catalog.InvalidQuery, match="Nothing to search for in 'the of and': its words are too"):
         _search(db, "the of and")
     with pytest.raises(catalog.InvalidQuery, match="at most 500 characters; yours has 501"):
         _search(db, "x" * 501)
@@ -316,7 +316,8 @@ def test_odd_characters_in_words_are_searched_not_parsed(db, applied):
 # --- adding by hand ------------------------------------------------------------------------------
 
 def test_adding_by_hand_checks_like_a_spec(db, applied):
-    with db.session() as s, pytest.raises(catalog.InvalidAsset, match=r"links\[0\]: expected an http\(s\) URL, got 'ftp"):
+    bad_link = r"links\[0\]: expected an http\(s\) URL, got 'ftp"
+    with db.session() as s, pytest.raises(catalog.InvalidAsset, match=bad_link):
         catalog.add_asset(session=s, kind="notebook", title="X", owner=ELI, actor=ELI, links=["ftp://x"])
     with db.session() as s, pytest.raises(catalog.InvalidAsset, match="'notebok' is not a kind of asset"):
         catalog.add_asset(session=s, kind="notebok", title="X", owner=ELI, actor=ELI)
@@ -345,6 +346,18 @@ def test_adding_the_same_key_again_updates_it(db, applied):
                                     project="loans", tags=["finance", "weekly"], now=NOW + timedelta(days=1))
     assert (same[1], updated[1]) == ("unchanged", "updated")
     assert _keys(_search(db, "tag:weekly")) == ["dashboard:loans/fraud-losses"]
+
+
+def test_the_registry_takes_over_a_key_added_by_hand(db, tmp_path):
+    with db.session() as s:
+        s.add(Person(slack_id=ELI, name="Eli", roles=["ml_engineer"]))
+    with db.session() as s:
+        catalog.add_asset(session=s, kind="model", title="default-risk", owner=ELI, actor=ELI,
+                          description="Our loan model, before Flywheel managed it")
+    _apply(db, write_project(tmp_path))
+    [model] = _search(db, "kind:model").assets
+    assert (model.key, model.origin, model.description) == ("model:default-risk", "registry",
+                                                            "Scores loan applications")
 
 
 def test_a_spec_cannot_take_a_key_added_by_hand(db, tmp_path):
