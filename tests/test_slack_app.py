@@ -4,33 +4,13 @@ import json
 import threading
 import time
 
-import pytest
 
 from bot.blocks.modals import REASON_REQUIRED
 from bot.ids import ActionContext, ActionId, BlockId, CallbackId
 from jobs.monitor import check_model
 from store import audit, registry
 from store.models import AuditEvent, SignOff, VersionStatus, WorkItem
-from tests.slack_fake import FakeSlack
-from tests.slack_world import DANA, ELI, MODEL, NOOR, NOW, OMAR, RITA, SECRET, World, register_fraud_model, \
-    write_fraud_data
-
-
-@pytest.fixture(scope="module")
-def data_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fraud")
-    write_fraud_data(folder)
-    return folder
-
-
-@pytest.fixture
-def world(db, data_folder):
-    register_fraud_model(db, data_folder)
-    with FakeSlack() as fake:
-        world = World(db, data_folder, fake)
-        yield world
-        world.close()
-        assert fake.invalid == [], "the app sent a payload Slack would refuse"
+from tests.slack_world import DANA, ELI, MODEL, NOOR, NOW, OMAR, RITA, SECRET
 
 
 def _versions(world):

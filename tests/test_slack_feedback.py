@@ -1,6 +1,5 @@
 """Useful / Noise on alerts, counted once per person, and the report that tunes thresholds."""
 
-import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
@@ -8,25 +7,7 @@ from bot.ids import ActionId
 from jobs.monitor import check_model
 from store import monitoring
 from store.models import AlertFeedback, AuditEvent
-from tests.slack_fake import FakeSlack
-from tests.slack_world import DANA, ELI, MODEL, NOOR, NOW, World, register_fraud_model, write_fraud_data
-
-
-@pytest.fixture(scope="module")
-def data_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fraud-feedback")
-    write_fraud_data(folder)
-    return folder
-
-
-@pytest.fixture
-def world(db, data_folder):
-    register_fraud_model(db, data_folder)
-    with FakeSlack() as fake:
-        world = World(db, data_folder, fake)
-        yield world
-        world.close()
-        assert fake.invalid == []
+from tests.slack_world import DANA, ELI, MODEL, NOOR, NOW
 
 
 def test_votes_count_once_per_person_and_feed_the_noise_report(world):

@@ -3,7 +3,6 @@
 import threading
 import time
 
-import pytest
 from pydantic import SecretStr
 
 from bot.app import build_worker
@@ -13,14 +12,7 @@ from jobs.worker import leadership_for
 from store import registry
 from store.models import OutboxMessage, OutboxState, WorkItem, WorkState
 from tests.slack_fake import FakeSlack
-from tests.slack_world import ELI, MODEL, NOW, register_fraud_model, write_fraud_data
-
-
-@pytest.fixture(scope="module")
-def data_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fraud-worker")
-    write_fraud_data(folder)
-    return folder
+from tests.slack_world import ELI, MODEL, NOW, register_fraud_model
 
 
 def _wait(condition, seconds=120):
@@ -32,10 +24,10 @@ def _wait(condition, seconds=120):
     return False
 
 
-def test_queued_retrain_runs_once_and_its_news_reaches_slack_through_the_outbox(db, data_folder, tmp_path):
-    register_fraud_model(db, data_folder)
+def test_queued_retrain_runs_once_and_its_news_reaches_slack_through_the_outbox(db, fraud_data, tmp_path):
+    register_fraud_model(db, fraud_data)
     with FakeSlack() as fake:
-        settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_ARTIFACTS=data_folder / "artifacts",
+        settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_ARTIFACTS=fraud_data / "artifacts",
                             SLACK_BOT_TOKEN=SecretStr(fake.token), FLYWHEEL_SLACK_API_URL=fake.api_url)
         worker, ops = build_worker(settings, db=db, clock=lambda: NOW, poll_seconds=0.1)
         with db.session() as s:
@@ -68,13 +60,13 @@ def leadership_for_file(folder):
     return SqliteLeadership(folder / "worker.db")
 
 
-def test_a_worker_killed_after_registering_resumes_without_a_second_version(db, data_folder, tmp_path):
+def test_a_worker_killed_after_registering_resumes_without_a_second_version(db, fraud_data, tmp_path):
     from jobs.retrain import retrain
     from store import work
 
-    register_fraud_model(db, data_folder)
+    register_fraud_model(db, fraud_data)
     with FakeSlack() as fake:
-        settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_ARTIFACTS=data_folder / "artifacts",
+        settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_ARTIFACTS=fraud_data / "artifacts",
                             SLACK_BOT_TOKEN=SecretStr(fake.token), FLYWHEEL_SLACK_API_URL=fake.api_url)
         worker, ops = build_worker(settings, db=db, clock=lambda: NOW, poll_seconds=0.1)
         with db.session() as s:
@@ -88,7 +80,7 @@ def test_a_worker_killed_after_registering_resumes_without_a_second_version(db, 
         from datetime import timedelta
 
         retrain(db=db, model_key=MODEL, requested_by=ELI, trigger="drift", as_of=NOW - timedelta(days=7),
-                artifacts_dir=data_folder / "artifacts", now=NOW, work_item=item.id)
+                artifacts_dir=fraud_data / "artifacts", now=NOW, work_item=item.id)
         thread = threading.Thread(target=worker.run, args=(leadership_for_file(tmp_path),), daemon=True)
         thread.start()
         try:
