@@ -1,0 +1,22 @@
+"""Retrain and deploy backends (external runs, callbacks)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-26
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
