@@ -11,23 +11,28 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
 
 from bot.blocks.common import mention
 from bot.config import Settings
 from jobs.retrain import compare_with_production, retrain
 from store import audit, governance, monitoring, registry, work
+from store import status as status_store
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, InvalidTransition, NotFound
-from store.models import Alert, AlertState, Decision, ModelVersion, Person, Role, VersionStatus
+from store.models import Alert, AlertState, Decision, Model, ModelVersion, Person, Role, VersionStatus
 from store.spec import parse_duration
+from store.status import ModelStatus
 
 log = logging.getLogger(__name__)
 
 SNOOZE_LIMIT = timedelta(days=30)
 ACTOR_TTL_SECONDS = 30.0  # a role change in a spec reaches Slack within this
+STATUS_CACHE_SIZE = 1000
 
 
 @dataclass
@@ -69,6 +74,14 @@ class Runner:
         self.pending.clear()
 
 
+@dataclass(frozen=True)
+class _CachedStatus:
+    stamp: tuple[int, int]  # status_store.freshness when it was read
+    status: ModelStatus
+    commits: int  # the database's own commit count when last confirmed
+    checked: float  # monotonic seconds when last confirmed
+
+
 @contextmanager
 def refusals_audited(db: Database, actor: str, action: str, subject: str) -> Iterator[None]:
     """Refused attempts are audited in their own unit of work: the failed one rolls back."""
@@ -92,6 +105,13 @@ class Operations:
     clock: Callable[[], datetime] = utcnow
     _home_viewers: set[str] = field(default_factory=set)
     _actors: dict[str, tuple[float, Actor]] = field(default_factory=dict)
+    status_recheck_seconds: float = 1.0  # how soon a change made by another process (the worker) shows
+    _statuses: dict[str, _CachedStatus] = field(default_factory=dict)
+    commands_audit: audit.AuditQueue | None = None
+
+    def __post_init__(self) -> None:
+        if self.commands_audit is None:
+            self.commands_audit = audit.AuditQueue(self.db)
 
     def later(self, fn: Callable[..., object], *args: object) -> None:
         """Slack follow-ups (message updates, thread replies) run after the ack, off the request thread."""
@@ -110,14 +130,32 @@ class Operations:
         if self.runner is not None:
             self.runner.join()
         self.followups.join()
+        self.commands_audit.drain()
 
     # -- reading ---------------------------------------------------------------------------
 
     def record_command(self, actor: Actor, command: str, text: str) -> None:
-        """Every command is audited with who typed it, whatever it then does or refuses."""
-        with self.db.session() as s:
-            audit.record(session=s, actor=actor.slack_id, action="command", subject=f"slack:{command}",
-                         details={"text": text[:500]}, at=self.clock())
+        """Every command is audited with who typed it, whatever it then does or refuses. Batched: under a
+        burst a commit per command would cost more than answering it."""
+        self.commands_audit.put(actor=actor.slack_id, action="command", subject=f"slack:{command}",
+                                details={"text": text[:500]}, at=self.clock())
+
+    def status(self, model_key: str) -> ModelStatus:
+        """A model's status, reused while nothing it shows has changed (people ask in bursts during an
+        incident, and the answer must fit in Slack's ack). A change made by this process is seen at once;
+        one made by the worker within `status_recheck_seconds`."""
+        now, commits = time.monotonic(), self.db.commits
+        cached = self._statuses.get(model_key)
+        if cached is not None and cached.commits == commits and now - cached.checked < self.status_recheck_seconds:
+            return cached.status
+        with self.db.read() as s:
+            stamp = status_store.freshness(session=s)
+            if cached is None or cached.stamp != stamp:
+                cached = _CachedStatus(stamp, status_store.model_status(session=s, key=model_key), commits, now)
+        if len(self._statuses) >= STATUS_CACHE_SIZE:
+            self._statuses.clear()
+        self._statuses[model_key] = replace(cached, commits=commits, checked=now)
+        return cached.status
 
     def seen_home(self, slack_id: str) -> None:
         self._home_viewers.add(slack_id)
@@ -156,12 +194,17 @@ class Operations:
                 self.db.session() as s:
             if actor.person is None:
                 raise Forbidden("You're not set up in Flywheel yet, so you can't acknowledge alerts.")
-            alert = self._alert(s, alert_id)
-            if alert.state == AlertState.resolved:
+            # Two narrow statements, not ORM objects: this runs inside Slack's ack for every click.
+            found = s.execute(select(Alert.state, Model.key).join(Model, Model.id == Alert.model_id)
+                              .where(Alert.id == alert_id)).one_or_none()
+            if found is None:
+                raise NotFound(f"Alert {alert_id} no longer exists.")
+            if found.state == AlertState.resolved:
                 raise InvalidTransition("This alert is already resolved.")
-            alert.state, alert.updated_at = AlertState.acknowledged, self.clock()
+            s.execute(update(Alert).where(Alert.id == alert_id)
+                      .values(state=AlertState.acknowledged, updated_at=self.clock()))
             audit.record(session=s, actor=actor.slack_id, action="alert.acknowledged",
-                         subject=f"model:{alert.model.key}", details={"alert": alert_id}, at=self.clock())
+                         subject=f"model:{found.key}", details={"alert": alert_id}, at=self.clock())
         return f"Acknowledged by {mention(actor.slack_id)} at {self.clock():%H:%M} UTC"
 
     def snooze(self, actor: Actor, *, alert_id: int | None = None, model_key: str | None = None,

@@ -7,6 +7,7 @@ Each listener parses, calls one operation, and acknowledges with an ephemeral an
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 
 from slack_bolt import Ack, App
@@ -21,6 +22,7 @@ from store import registry
 from store import status as status_store
 from store.errors import Forbidden, InvalidTransition
 from store.models import Decision, Role
+from store.status import ModelStatus
 
 SUBCOMMANDS = ("help", "status", "models", "retrain", "approve", "reject", "deploy", "rollback", "subscribe",
                "snooze", "whoami", "catalog")
@@ -73,9 +75,8 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
         return replies.models_reply(statuses)
     if sub == "status":
         _need(args, 1, sub)
-        with ops.db.read() as s:
-            found = status_store.model_status(session=s, key=args[0])
-        return replies.status_reply(found, ops.settings.link(f"models/{found.key}"))
+        found = ops.status(args[0])
+        return _status_reply(found, ops.settings.link(f"models/{found.key}"))
     if sub == "retrain":
         _need(args, 1, sub)
         return replies.plain(ops.request_retrain(actor, args[0], reason=" ".join(args[1:]),
@@ -128,11 +129,16 @@ def subscribe(ops: Operations, actor: Actor, args: list[str], channel_id: str) -
     return f"{persona.replace('_', ' ')} alerts of {projects[0]} now go to <#{channel}>."
 
 
+@functools.lru_cache(maxsize=256)
+def _status_reply(status: ModelStatus, details_url: str) -> Reply:
+    # A status is an immutable value: the same one always reads the same, so it is built once.
+    return replies.status_reply(status, details_url)
+
+
 def register(app: App, ops: Operations, open_reject) -> None:
     def _run(ack: Ack, command: dict, context: dict, text: str) -> None:
         actor: Actor = context["actor"]
-        # Audited after the ack: the audit chain's lock would otherwise queue every command behind the last.
-        ops.later(ops.record_command, actor, command.get("command", "/flywheel"), text)
+        ops.record_command(actor, command.get("command", "/flywheel"), text)
         with answering(ack) as answer:
             answer(dispatch(ops, actor, text, channel_id=command.get("channel_id", ""),
                             response_url=command.get("response_url"), trigger_id=command.get("trigger_id"),

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from store.clock import utcnow
 from store.models import AuditEvent, AuditHead
+
+log = logging.getLogger("flywheel.audit")
 
 GENESIS = "0" * 64
 
@@ -27,23 +32,21 @@ def _digest(*, seq: int, at: datetime, actor: str, action: str, subject: str,
 
 
 def record(*, session: Session, actor: str, action: str, subject: str,
-           details: dict[str, Any] | None = None, at: datetime | None = None) -> AuditEvent:
+           details: dict[str, Any] | None = None, at: datetime | None = None) -> None:
     """Append one event in the caller's unit of work; it commits or rolls back with it."""
-    # Writing the head first takes the row lock (PostgreSQL) or the write lock (SQLite) before
-    # reading it, so two writers can never link to the same previous event.
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
+    # Bumping the head first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading
+    # it, so two writers can never link to the same previous event.
     seq, prev_hash = session.execute(
-        select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == 1)).one()
+        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
+        .returning(AuditHead.seq, AuditHead.last_hash)).one()
     details = json.loads(json.dumps(details or {}, default=str))
     at = at or utcnow()
     digest = _digest(seq=seq, at=at, actor=actor, action=action, subject=subject,
                      details=details, prev_hash=prev_hash)
-    event = AuditEvent(seq=seq, at=at, actor=actor, action=action, subject=subject,
-                       details=details, prev_hash=prev_hash, hash=digest)
-    session.add(event)
+    # Plain INSERTs, not ORM objects: an event is never read back in the unit of work that writes it.
+    session.execute(insert(AuditEvent).values(seq=seq, at=at, actor=actor, action=action, subject=subject,
+                                              details=details, prev_hash=prev_hash, hash=digest))
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
-    session.flush()
-    return event
 
 
 @dataclass(frozen=True)
@@ -90,3 +93,64 @@ def events_for(*, session: Session, subject_prefix: str, limit: int = 200) -> li
     return list(session.execute(
         select(AuditEvent).where(AuditEvent.subject.startswith(subject_prefix))
         .order_by(AuditEvent.seq.desc()).limit(limit)).scalars())
+
+
+@dataclass(frozen=True)
+class Pending:
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+    at: datetime
+
+
+class AuditQueue:
+    """Events that need no unit of work of their own (a command was typed), appended in batches.
+
+    One thread writes whatever has queued up in a single transaction: under a burst of commands that is
+    one commit for many events instead of one each. Events still queued when the process is killed are
+    lost; `drain()` on shutdown writes the rest.
+    """
+
+    def __init__(self, db, *, batch: int = 500):
+        self.db, self.batch = db, batch
+        self._queue: queue.SimpleQueue[Pending] = queue.SimpleQueue()
+        self._unwritten = 0
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def put(self, *, actor: str, action: str, subject: str, details: dict[str, Any] | None = None,
+            at: datetime | None = None) -> None:
+        with self._changed:
+            self._unwritten += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
+                self._thread.start()
+        self._queue.put(Pending(actor, action, subject, details or {}, at or utcnow()))
+
+    def _run(self) -> None:
+        while True:
+            events = [self._queue.get()]
+            while len(events) < self.batch:
+                try:
+                    events.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(events)
+            with self._changed:
+                self._unwritten -= len(events)
+                self._changed.notify_all()
+
+    def _write(self, events: list[Pending]) -> None:
+        try:
+            with self.db.session() as s:
+                for e in events:
+                    record(session=s, actor=e.actor, action=e.action, subject=e.subject, details=e.details, at=e.at)
+        except Exception:  # the callers have long had their answers; the operator needs to know
+            log.exception("could not write %d audit event(s): %s", len(events),
+                          ", ".join(f"{e.action} by {e.actor}" for e in events[:10]))
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until everything queued so far is written (tests, shutdown)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._unwritten == 0, timeout)

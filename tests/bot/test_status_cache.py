@@ -1,0 +1,66 @@
+"""`/flywheel status` answers from a cached status only while nothing it shows has changed."""
+
+from datetime import datetime
+
+import pytest
+
+from bot.config import Settings
+from bot.operations import Operations
+from store import monitoring, registry
+from store.db import Database
+from store.errors import NotFound
+from store.models import CheckKind, Verdict
+from tests.factories import fraud_project
+
+NOW = datetime(2026, 11, 9, 8, 0)
+
+
+def _check(db, verdict, message):
+    with db.session() as s:
+        model = registry.get_model(session=s, key="fraud-detector")
+        monitoring.record_check_run(session=s, model=model, version=None, kind=CheckKind.drift, window_start=NOW,
+                                    window_end=NOW, as_of=NOW, figures={}, verdict=verdict, message=message)
+
+
+@pytest.fixture
+def ops(db):
+    with db.session() as s:
+        fraud_project(s)
+    return Operations(settings=Settings(), db=db, notifier=None, clock=lambda: NOW)
+
+
+def test_a_change_made_in_this_process_shows_at_once(ops, db):
+    assert ops.status("fraud-detector").verdicts == ()
+    _check(db, Verdict.breach, "card_age_days drifted")
+    assert ops.status("fraud-detector").verdicts == (("drift", "breach", "card_age_days drifted"),)
+
+
+def test_a_change_made_by_another_process_shows_once_the_recheck_is_due(ops, db):
+    ops.status_recheck_seconds = 3600.0
+    assert ops.status("fraud-detector").verdicts == ()
+    worker = Database(db.url)  # another engine and pool: what the worker process writes through
+    try:
+        _check(worker, Verdict.ok, "no drift")
+    finally:
+        worker.dispose()
+    assert ops.status("fraud-detector").verdicts == ()  # cached, and not yet due for a recheck
+    ops.status_recheck_seconds = 0.0
+    assert ops.status("fraud-detector").verdicts == (("drift", "ok", "no drift"),)
+
+
+def test_an_audited_change_such_as_a_new_version_refreshes_the_status(ops, db):
+    ops.status_recheck_seconds = 0.0
+    assert ops.status("fraud-detector").versions == ()
+    worker = Database(db.url)
+    try:
+        with worker.session() as s:
+            registry.register_version(session=s, model_key="fraud-detector", created_by="U0ML0001",
+                                      artifact_uri="file:///m.joblib")
+    finally:
+        worker.dispose()
+    assert [(v.label, v.status) for v in ops.status("fraud-detector").versions] == [("v1", "candidate")]
+
+
+def test_an_unknown_model_is_named_with_a_suggestion(ops):
+    with pytest.raises(NotFound, match="No model called fraud-detecter. Did you mean fraud-detector"):
+        ops.status("fraud-detecter")
