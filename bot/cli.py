@@ -161,6 +161,20 @@ def models() -> None:
     _table(["model", "project", "production", "other versions", "latest checks"], rows)
 
 
+def _socket_mode_refusal(error: str) -> str:
+    where = "Basic Information > App-Level Tokens"
+    if error == "not_allowed_token_type":
+        return (f"SLACK_APP_TOKEN is not an app-level token ({error}): use the xapp-... token from {where}, "
+                "not the bot token")
+    if error == "missing_scope":
+        return f"SLACK_APP_TOKEN lacks the connections:write scope ({error}): add it under {where}"
+    if error in ("invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"):
+        return (f"Slack refused SLACK_APP_TOKEN ({error}): create an app-level token with the "
+                f"connections:write scope under {where} and set SLACK_APP_TOKEN to it")
+    return (f"Slack refused to open a Socket Mode connection ({error}): check SLACK_APP_TOKEN and that "
+            "Socket Mode is enabled in the app's settings")
+
+
 @main.command()
 @click.option("--port", type=int, default=3000, show_default=True, help="HTTP port for Slack's requests.")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -177,13 +191,22 @@ def serve(port: int, host: str, socket: bool) -> None:
         raise Failure(str(exc)) from None
     if socket:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from slack_sdk.errors import SlackApiError
 
-        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+        # slack_sdk's built-in client; it asks app.client (FLYWHEEL_SLACK_API_URL) for each WebSocket URL.
+        handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+        try:
+            handler.start()  # connects, then blocks; reconnects on its own when Slack refreshes the link
+        except SlackApiError as exc:
+            raise Failure(_socket_mode_refusal(str(exc.response.get("error")))) from None
+        except KeyboardInterrupt:
+            handler.close()
         return
     import gc
 
     import uvicorn
 
+    from bot.api import build_api
     from bot.dashboard.access import DashboardSetupError
     from bot.dashboard.app import build_dashboard
     from bot.web import build_web

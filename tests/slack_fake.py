@@ -7,6 +7,12 @@ helpers that build requests to the app signed exactly as Slack signs them.
 Every call is recorded (`calls`, `calls_to`), every Block Kit payload is parsed back with slack_sdk's
 models (refusals land in `invalid`), and `fail` injects rate limits, server errors, late answers and
 Slack error codes.
+
+Socket Mode too: `apps.connections.open` with the app-level token (`app_token`) hands out a one-use
+WebSocket URL served by `socket_mode`, which says hello, carries envelopes to the app and collects
+its acks:
+
+    ack = fake.socket_mode.request("slash_commands", command_payload("/flywheel", "help", ...))
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -78,8 +86,10 @@ class _Answer:
 
 class FakeSlack:
     def __init__(self, *, token: str = "xoxb-test", users: dict[str, dict[str, Any]] | None = None,
-                 channels: dict[str, dict[str, Any]] | None = None):
+                 channels: dict[str, dict[str, Any]] | None = None, app_token: str = "xapp-1-A0FLYWHEEL-1-test"):
         self.token = token
+        self.app_token = app_token  # the app-level token apps.connections.open accepts
+        self.socket_mode = SocketModeServer()
         self.users = dict(users or {})
         self.channels = dict(channels or {})  # unknown ids answer as a public channel named after the id
         self.calls: list[Call] = []
@@ -108,6 +118,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self.socket_mode.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -175,6 +186,8 @@ class FakeSlack:
                 return self._respond(f"{self._base}{path}", params)
             if kind != "api":
                 return _Answer(404, "not found")
+            if name == "apps.connections.open":  # the one method that takes the app-level token
+                return _Answer(body=self._open_connection(_token_of(params, headers)))
             if not self._authorized(params, headers):
                 return _Answer(body={"ok": False, "error": "invalid_auth"})
             handler = getattr(self, "_api_" + name.replace(".", "_"), None)
@@ -252,6 +265,15 @@ class FakeSlack:
         if self.messages.pop((params.get("channel", ""), params.get("ts", "")), None) is None:
             return {"ok": False, "error": "message_not_found"}
         return {"ok": True, "channel": params["channel"], "ts": params["ts"]}
+
+    def _api_chat_getPermalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = params.get("channel", ""), params.get("message_ts", "")
+        message = self.messages.get((channel, ts))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        thread = f"?thread_ts={message['thread_ts']}&cid={channel}" if message.get("thread_ts") else ""
+        return {"ok": True, "channel": channel,
+                "permalink": f"https://flywheel-test.slack.com/archives/{channel}/p{ts.replace('.', '')}{thread}"}
 
     def _store_view(self, method: str, view: Any, view_id: str | None = None) -> dict[str, Any]:
         if refused := self._refused(method, view_problem(view)):
@@ -337,6 +359,21 @@ class FakeSlack:
             return _Answer(400, "invalid_blocks")
         self.responses[url].append(params)
         return _Answer(body="ok")
+
+    def _open_connection(self, token: str) -> dict[str, Any]:
+        # Slack answers apps.connections.open only for an app-level token (xapp-) of the app.
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if not token.startswith("xapp-"):
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if not hmac.compare_digest(token.encode(), self.app_token.encode()):
+            return {"ok": False, "error": "invalid_auth"}
+        return {"ok": True, "url": self.socket_mode.new_url()}
+
+
+def _token_of(params: dict[str, Any], headers: dict[str, str]) -> str:
+    bearer = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+    return bearer.removeprefix("Bearer ").strip() if bearer else params.get("token", "")
 
 
 def blocks_problem(raw: Any) -> str | None:
@@ -517,3 +554,176 @@ def event_body(event: dict[str, Any]) -> bytes:
         "event_id": f"Ev{time.time_ns()}", "event_time": int(time.time()), "event": event,
         "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
     }).encode()
+
+
+# -- Socket Mode ------------------------------------------------------------------------------------
+
+ENVELOPE_TYPES = ("slash_commands", "interactive", "events_api")
+
+
+@dataclass
+class SocketLink:
+    """One WebSocket connection the app opened with a URL from apps.connections.open."""
+    number: int
+    ticket: str
+    connection: Any  # websockets.sync.server.ServerConnection
+    received: list[dict[str, Any]] = field(default_factory=list)  # the app's frames, in order
+    open: bool = True
+
+
+class SocketModeServer:
+    """Slack's end of Socket Mode (https://docs.slack.dev/apis/events-api/using-socket-mode) on the
+    `websockets` library's threaded server, started by the first apps.connections.open.
+
+    Each URL works once. On connect the app gets `hello`; `send` pushes an envelope to the newest
+    open connection, `wait_for_ack` returns the app's `{"envelope_id", "payload"?}`; `disconnect`
+    asks the app to reconnect as Slack does before it refreshes a connection, `close` drops it."""
+
+    def __init__(self) -> None:
+        self.links: list[SocketLink] = []
+        self.acks: dict[str, dict[str, Any]] = {}  # envelope id -> the app's ack
+        self.refused: list[str] = []  # paths presented with an unknown or already used ticket
+        self._tickets: set[str] = set()
+        self._changed = threading.Condition()
+        self._server: Any = None
+        self._base = ""
+
+    def new_url(self) -> str:
+        if self._server is None:
+            self._start()
+        ticket = uuid.uuid4().hex
+        with self._changed:
+            self._tickets.add(ticket)
+        return f"{self._base}/link/?ticket={ticket}&app_id={APP_ID}"
+
+    def _start(self) -> None:
+        from websockets.sync.server import serve  # imported here: only Socket Mode tests need it
+
+        self._server = serve(self._serve, "127.0.0.1", 0, process_request=self._admit, compression=None,
+                             close_timeout=1)
+        host, port = self._server.socket.getsockname()[:2]
+        self._base = f"ws://{host}:{port}"
+        threading.Thread(target=self._server.serve_forever, name="fake-slack-socket-mode", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self.close()
+            self._server.shutdown()
+            self._server = None
+
+    # -- the app's side of the wire (server threads) -----------------------------------------
+
+    def _admit(self, connection: Any, request: Any) -> Any:
+        ticket = _ticket(request.path)
+        with self._changed:
+            if ticket in self._tickets:
+                self._tickets.discard(ticket)
+                return None
+            self.refused.append(request.path)
+        return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid or used ticket\n")
+
+    def _serve(self, connection: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        with self._changed:
+            link = SocketLink(len(self.links) + 1, _ticket(connection.request.path), connection)
+            live = 1 + sum(other.open for other in self.links)
+        try:
+            connection.send(json.dumps({
+                "type": "hello", "num_connections": live, "connection_info": {"app_id": APP_ID},
+                "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},
+            }))
+            with self._changed:
+                self.links.append(link)
+                self._changed.notify_all()
+            for raw in connection:
+                try:
+                    frame = json.loads(raw)
+                except (TypeError, ValueError):
+                    frame = {"not_json": raw}
+                with self._changed:
+                    link.received.append(frame)
+                    if isinstance(frame, dict) and isinstance(frame.get("envelope_id"), str):
+                        self.acks[frame["envelope_id"]] = frame
+                    self._changed.notify_all()
+        except ConnectionClosed:
+            pass  # the app hung up, as it does when it replaces a connection
+        finally:
+            with self._changed:
+                link.open = False
+                self._changed.notify_all()
+
+    # -- test controls -----------------------------------------------------------------------
+
+    def open_links(self) -> list[SocketLink]:
+        with self._changed:
+            return [link for link in self.links if link.open]
+
+    def _wait(self, ready: Callable[[], Any], what: str, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while (found := ready()) is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"Socket Mode: {what} (waited {timeout:.0f} s; "
+                                         f"{len(self.links)} connection(s) so far, refused {self.refused})")
+                self._changed.wait(left)
+            return found
+
+    def wait_for_link(self, number: int = 1, *, timeout: float = 30) -> SocketLink:
+        """The newest open connection, once the app has opened at least `number` in all."""
+        def ready() -> SocketLink | None:
+            live = [link for link in self.links if link.open]
+            return live[-1] if len(self.links) >= number and live else None
+        return self._wait(ready, f"the app never had connection {number} open", timeout)
+
+    def send(self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool | None = None,
+             envelope_id: str | None = None) -> str:
+        """Push an envelope to the newest open connection; returns its envelope id."""
+        if kind not in ENVELOPE_TYPES:
+            raise ValueError(f"envelope type {kind!r} is not one of {ENVELOPE_TYPES}")
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id or str(uuid.uuid4()), "type": kind, "payload": payload,
+            "accepts_response_payload": kind != "events_api" if accepts_response_payload is None
+            else accepts_response_payload,
+        }
+        if kind == "events_api":
+            envelope.update(retry_attempt=0, retry_reason="")
+        self.wait_for_link().connection.send(json.dumps(envelope))
+        return envelope["envelope_id"]
+
+    def wait_for_ack(self, envelope_id: str, *, timeout: float = 30) -> dict[str, Any]:
+        return self._wait(lambda: self.acks.get(envelope_id), f"no ack for envelope {envelope_id}", timeout)
+
+    def request(self, kind: str, payload: dict[str, Any], **options: Any) -> dict[str, Any]:
+        """Send an envelope and return the app's ack."""
+        timeout = options.pop("timeout", 30)
+        return self.wait_for_ack(self.send(kind, payload, **options), timeout=timeout)
+
+    def disconnect(self, reason: str = "refresh_requested") -> None:
+        """Tell every open connection it is going away; the app should open a new one."""
+        message = json.dumps({"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}})
+        for link in self.open_links():
+            link.connection.send(message)
+
+    def close(self, code: int = 1001, reason: str = "") -> None:
+        """Close every open connection with a close frame, without warning the app first."""
+        for link in self.open_links():
+            link.connection.close(code, reason)
+
+
+def _ticket(path: str) -> str:
+    return dict(parse_qsl(urlsplit(path).query)).get("ticket", "")
+
+
+def command_payload(command: str, text: str, *, user_id: str, channel_id: str = "C0ML", response_url: str,
+                    trigger_id: str = "1700000000.111.trigger") -> dict[str, str]:
+    """A slash command as a Socket Mode envelope carries it: the fields of `command_body` as JSON."""
+    body = command_body(command, text, user_id=user_id, channel_id=channel_id, response_url=response_url,
+                        trigger_id=trigger_id)
+    return dict(parse_qsl(body.decode(), keep_blank_values=True))
+
+
+def event_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """An Events API callback as a Socket Mode envelope carries it: the body of `event_body`."""
+    return json.loads(event_body(event))
