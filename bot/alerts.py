@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot import charts
 from bot.blocks import business, it_ops, ml_engineer, risk
+from bot.blocks import digest as digest_blocks
 from bot.blocks.common import Message, md, mention, settled, span
 from slack_sdk.models.blocks import SectionBlock
 
@@ -34,12 +35,24 @@ from jobs.incidents import (
 from jobs.checks import metric_rule
 from jobs.monitor import CheckResult, ModelChecks, load_spec
 from jobs.retrain import stored_comparison
-from store import governance, monitoring, registry
+from store import digests, governance, monitoring, registry
 from store.clock import utcnow
 from store.db import Database
 from store.errors import InvalidTransition
 from store.outbox import REF_PREFIX as OUTBOX_PREFIX
-from store.models import Alert, AlertState, CheckKind, Decision, Model, ModelVersion, Person
+from store.outbox import ref_of as outbox_ref
+from store.models import Alert, AlertState, CheckKind, Decision, Digest, Model, ModelVersion, Person, WorkItem
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where an alert's news goes: its own message, or the storm digest that carries it."""
+
+    thread: str  # replies go here: the alert's message, or the digest's
+    full: str | None  # the alert's full message to edit: its own, the copy in the digest's thread, or the
+    # digested post a click will send
+    digest_id: int | None
+    model_key: str
 
 
 @dataclass
@@ -66,16 +79,30 @@ class Notifier:
         return self.delivery.post(replace(message, channel=channel))
 
     def thread_of(self, alert_id: int | None) -> str | None:
-        """Where an alert's message went, as CHANNEL:TS, read from the registry."""
+        """Where news of an alert goes, as CHANNEL:TS (or an outbox ref until sent), read from the
+        registry: the alert's message, or the storm digest that carries it."""
+        place = self._place(alert_id)
+        return place.thread if place else None
+
+    def _place(self, alert_id: int | None) -> _Place | None:
         if alert_id is None:
             return None
-        with self.db.session() as s:
+        with self.db.read() as s:
             alert = s.get(Alert, alert_id)
-            if alert is None or not alert.message_ts:
+            if alert is None:
                 return None
-            if alert.message_ts.startswith(OUTBOX_PREFIX):
-                return alert.message_ts
-            return f"{alert.channel}:{alert.message_ts}"
+            if alert.digest is not None:
+                if not alert.digest.message_ref:
+                    return None
+                full = alert.digest_thread_ref
+                if full is None and (row := digests.full_message_row(session=s, alert_id=alert.id)) is not None:
+                    full = outbox_ref(row.id)
+                return _Place(alert.digest.message_ref, full, alert.digest_id, alert.model.key)
+            if not alert.message_ts:
+                return None
+            ref = alert.message_ts if alert.message_ts.startswith(OUTBOX_PREFIX) else \
+                f"{alert.channel}:{alert.message_ts}"
+            return _Place(ref, ref, None, alert.model.key)
 
     def refresh_home(self) -> None:
         if self.on_change is not None:
@@ -84,37 +111,64 @@ class Notifier:
     # -- checks ------------------------------------------------------------------------------
 
     def on_checks(self, checked: ModelChecks) -> list[str]:
-        """Post new alerts, thread updates of repeated ones, and say when an alert resolves."""
+        """Post new alerts, thread updates of repeated ones, and say when an alert resolves.
+
+        Alerts to a channel subscribed to the daily digest wait for it; an alert a storm digest
+        carries gets its news in the digest's thread.
+        """
         posted = []
         kpi_result = checked.result(CheckKind.kpi)
         for result in checked.results:
             if result.alert_id is None:
                 for alert_id in result.resolved_alerts:
-                    if ref := self.thread_of(alert_id):
-                        self.delivery.reply(ref, f":white_check_mark: Resolved: {result.kind.value.replace('_', ' ')} "
-                                                 f"check passed for the window ending {checked.window_end:%b %d %H:%M} UTC.")
+                    self._tell(alert_id, f":white_check_mark: Resolved: {result.kind.value.replace('_', ' ')} "
+                                         f"check passed for the window ending {checked.window_end:%b %d %H:%M} UTC.")
                 continue
-            if not result.alert_is_new:
-                self._repeat(checked, result, kpi_result)
-                continue
-            message = self._alert_message(checked, result, kpi_result)
-            with self.db.session() as s:
-                alert = s.get(Alert, result.alert_id)
-                ref = self._post(message, alert.channel)
-                if ref.startswith(OUTBOX_PREFIX):  # queued: the sender swaps in the real timestamp
-                    channel, ts = alert.channel or "", ref
-                else:
-                    channel, _, ts = ref.partition(":")
-                monitoring.mark_posted(session=s, alert=alert, channel=channel, message_ts=ts)
-            posted.append(ref)
+            if result.alert_is_new:
+                ref = self._announce(checked, result, kpi_result)
+            else:
+                ref = self._repeat(checked, result, kpi_result)
+            if ref:
+                posted.append(ref)
         if posted:
             self.refresh_home()
         return posted
 
-    def _repeat(self, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None) -> None:
+    def _announce(self, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None) -> str | None:
+        """Post an alert's message, unless its channel takes the daily digest instead."""
+        with self.db.read() as s:
+            alert = s.get(Alert, result.alert_id)
+            if digests.held_for_daily(session=s, alert=alert):
+                return None
+            channel = alert.channel
+        message = self._alert_message(checked, result, kpi_result)
+        # The alert id lets the outbox hold the post briefly, so a storm becomes one digest.
+        ref = self._post(replace(message, metadata={**message.metadata, "alert_id": result.alert_id}), channel)
+        if ref.startswith(OUTBOX_PREFIX):  # queued: the sender swaps in the real timestamp
+            posted_in, ts = channel or "", ref
+        else:
+            posted_in, _, ts = ref.partition(":")
+        with self.db.session() as s:
+            monitoring.mark_posted(session=s, alert=s.get(Alert, result.alert_id), channel=posted_in, message_ts=ts)
+        return ref
+
+    def _reply(self, place: _Place, text: str) -> None:
+        # Many models share a digest's thread: say which one the news is about.
+        self.delivery.reply(place.thread, f"*{place.model_key}* · {text}" if place.digest_id else text)
+
+    def _tell(self, alert_id: int, text: str) -> None:
+        if (place := self._place(alert_id)) is None:
+            return
+        self._reply(place, text)
+        if place.digest_id is not None:
+            self._refresh_digest(place.digest_id)
+
+    def _repeat(self, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None) -> str | None:
         """The same incident again: edit its message in place and say what moved, in its thread.
 
         Snoozed alerts stay silent until their snooze ends; acknowledged ones get no more reminders.
+        An alert never posted (its channel took the daily digest, and may have switched back) is
+        announced now if its channel takes alerts as they happen.
         """
         as_of = checked.window_end
         with self.db.session() as s:
@@ -124,18 +178,61 @@ class Notifier:
             previous = dict(earlier[-1].figures) if earlier else {}
             snoozed = alert.state == AlertState.snoozed
             if snoozed and alert.snoozed_until and alert.snoozed_until > as_of:
-                return
+                return None
             if snoozed:
                 alert.state, alert.snoozed_until = AlertState.open, None
             quiet, channel = alert.state == AlertState.acknowledged, alert.channel
-        ref = self.thread_of(result.alert_id)
-        if ref is None:
-            return
-        self.delivery.update(ref, replace(self._alert_message(checked, result, kpi_result), channel=channel))
+        place = self._place(result.alert_id)
+        if place is None:
+            return self._announce(checked, result, kpi_result)
+        message = replace(self._alert_message(checked, result, kpi_result), channel=channel)
+        if place.full:
+            self.delivery.update(place.full, message)
+        if place.digest_id is not None:
+            self._refresh_digest(place.digest_id)
         if not quiet:
             ended = "Snooze ended. " if snoozed else ""
-            self.delivery.reply(ref, f"{ended}Still {_VERBS[result.kind]} ({as_of:%b %d}): "
-                                     f"{moved(result.kind, previous, result.outcome.figures) or result.outcome.message}")
+            self._reply(place, f"{ended}Still {_VERBS[result.kind]} ({as_of:%b %d}): "
+                               f"{moved(result.kind, previous, result.outcome.figures) or result.outcome.message}")
+        return None
+
+    # -- digests -----------------------------------------------------------------------------
+
+    def _refresh_digest(self, digest_id: int) -> None:
+        """A storm digest's lines show its alerts as they are now (figures, acknowledged, resolved)."""
+        with self.db.read() as s:
+            digest = s.get(Digest, digest_id)
+            lines = digests.storm_lines(session=s, digest=digest)
+            ref, channel, made = digest.message_ref, digest.channel, digest.created_at
+        if ref:
+            self.delivery.update(ref, replace(digest_blocks.storm_digest(lines, gathered_at=made), channel=channel))
+
+    def open_in_digest(self, alert_id: int, *, now: datetime) -> digests.Opened:
+        """A storm digest's "Open thread": the model's full alerts go into the digest's thread, once."""
+        with self.db.session() as s:
+            return digests.open_thread(session=s, alert_id=alert_id, now=now)
+
+    def daily_digest(self, now: datetime) -> list[str]:
+        """Each business channel subscribed with `digest` gets the last day's KPI alerts in one message
+        at the digest hour. A channel with nothing to report gets nothing; a period is sent once."""
+        until = now.replace(hour=self.settings.digest_hour, minute=0, second=0, microsecond=0)
+        if until > now:
+            until -= timedelta(days=1)
+        since = until - timedelta(days=1)
+        with self.db.read() as s:
+            report = digests.daily_report(session=s, since=since, until=until)
+        posted = []
+        for channel in report:
+            message = digest_blocks.daily_digest(channel, since=since, until=until, details_url=self.settings.link)
+            if message is None:
+                continue
+            ref = self._post(message, channel.channel)
+            with self.db.session() as s:
+                digests.record_daily(session=s, channel=channel.channel, persona=channel.persona, since=since,
+                                     until=until, message_ref=ref, alert_ids=[a.alert_id for a in channel.alerts],
+                                     now=now)
+            posted.append(ref)
+        return posted
 
     def _alert_message(self, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None
                        ) -> Message:
@@ -251,10 +348,26 @@ class Notifier:
             return registry.get_model(session=s, key=model_key).project.channel_for(persona)
 
     def say_in_thread(self, alert_id: int | None, text: str) -> bool:
-        if ref := self.thread_of(alert_id):
-            self.delivery.reply(ref, text)
-            return True
-        return False
+        if (place := self._place(alert_id)) is None:
+            return False
+        self._reply(place, text)
+        return True
+
+    def origin_alert(self, model_key: str, number: int) -> int | None:
+        """The alert a version was trained to answer (through the retrain request that made it), so its
+        sign-offs and deployment are told in that alert's thread."""
+        with self.db.read() as s:
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            if (alert_id := version.parameters.get("alert")) is not None:
+                return int(alert_id)
+            item_id = version.parameters.get("work_item")
+            item = s.get(WorkItem, item_id) if item_id is not None else None
+            alert_id = (item.payload or {}).get("alert") if item is not None else None
+            return int(alert_id) if alert_id is not None else None
+
+    def signed(self, model_key: str, number: int, note: str) -> bool:
+        """A sign-off given or refused, in the thread of the alert the version answers."""
+        return self.say_in_thread(self.origin_alert(model_key, number), f"Sign-off on {model_key} v{number}: {note}")
 
     def candidate_ready(self, model_key: str, number: int, *, alert_id: int | None) -> str:
         message = ml_engineer.candidate_ready(self._candidate(model_key, number))
@@ -314,6 +427,8 @@ class Notifier:
             ref = self._model_ref(model, version)
             channel = model.project.channel_for("ml_engineer")
         ref = self._post(ml_engineer.ready_to_deploy(ref, signers), channel)
+        self.say_in_thread(self.origin_alert(model_key, number),
+                           f"{model_key} v{number} has every sign-off its blueprint asks for and can be deployed.")
         self.refresh_home()
         return ref
 
@@ -324,6 +439,10 @@ class Notifier:
             ref, channel = self._model_ref(model, version), model.project.channel_for("it_ops")
         ref = self._post(it_ops.rollback_notice(ref, stopped=from_label, by=by, at=version.deployed_at or utcnow(),
                                                 details_url=self.settings.link(f"models/{model_key}")), channel)
+        stopped = int(from_label.lstrip("v")) if from_label.lstrip("v").isdigit() else None
+        if stopped is not None:
+            self.say_in_thread(self.origin_alert(model_key, stopped),
+                               f"{model_key} {from_label} was rolled back by {mention(by)}: v{number} is live again.")
         self.refresh_home()
         return ref
 
@@ -353,6 +472,9 @@ class Notifier:
                                     details_url=self.settings.link(f"models/{model_key}"))
             channel = model.project.channel_for("it_ops")
         ref = self._post(it_ops.deployment_notice(deployment), channel)
+        self.say_in_thread(self.origin_alert(model_key, number),
+                           f"{model_key} v{number} is live, deployed by {mention(deployment.deployed_by)} at "
+                           f"{deployment.deployed_at:%H:%M} UTC" + (f"; {previous} stopped." if previous else "."))
         self.refresh_home()
         return ref
 

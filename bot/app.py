@@ -12,13 +12,13 @@ from slack_sdk.webhook import WebhookClient
 from bot.alerts import Notifier
 from bot.config import Settings
 from bot.delivery import FolderOutbox
-from bot.outbox import OutboxDelivery, OutboxSender
+from bot.outbox import OutboxDelivery, OutboxSender, StormPolicy
 from bot.operations import Operations, Runner
 from bot.slack_delivery import SlackDelivery, make_client
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError
-from store.models import Person
+from store.models import CheckKind, Person, Verdict
 
 
 class SetupError(FlywheelError):
@@ -76,6 +76,16 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
     return app, ops
 
 
+AUTO_RETRAIN_ON = (CheckKind.drift, CheckKind.performance, CheckKind.kpi)
+_BREACHES = {CheckKind.drift: "input drift on", CheckKind.performance: "performance below its line on",
+             CheckKind.kpi: "a business KPI breach on"}
+
+
+def breach_reason(kind: CheckKind, subjects: tuple[str, ...]) -> str:
+    """Why Flywheel retrained on its own, as the candidate and sign-off messages say it."""
+    return f"retrained automatically after {_BREACHES[kind]} {', '.join(subjects) or 'the model'}"
+
+
 def build_worker(settings: Settings, *, db: Database | None = None, client: WebClient | None = None,
                  clock: Callable[[], datetime] = utcnow, poll_seconds: float = 2.0):
     """The worker: scheduled checks and queued work, delivering through Slack or the outbox folder."""
@@ -92,15 +102,21 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
         # The outbox retries on its own schedule; the SDK's retry handlers would sleep inside a pass.
         plain = client or WebClient(token=settings.slack_bot_token.get_secret_value(),
                                     base_url=settings.slack_api_url, timeout=15)
-        sender = OutboxSender(db, SlackDelivery(plain), clock)
+        sender = OutboxSender(db, SlackDelivery(plain), clock, storm=StormPolicy.from_settings(settings))
 
     def check(model_key: str, kind) -> None:
         try:
-            notifier.on_checks(check_model(db=db, model_key=model_key, as_of=clock(), kinds={kind}, now=clock()))
+            checked = check_model(db=db, model_key=model_key, as_of=clock(), kinds={kind}, now=clock())
+            notifier.on_checks(checked)
+            for result in checked.results:
+                if result.outcome.verdict == Verdict.breach and result.kind in AUTO_RETRAIN_ON:
+                    ops.auto_retrain(model_key, breach_reason(result.kind, result.outcome.subjects),
+                                     alert_id=result.alert_id)
         except Exception as exc:  # a job failure goes to the people who can fix it, then to the log
             notifier.job_failed(model_key, f"The scheduled {kind.value.replace('_', ' ')} check of {model_key} "
                                            f"failed: {exc}")
             raise
 
     return Worker(db=db, check=check, run_work=ops.run_work, poll_seconds=poll_seconds,
-                  send_outbox=sender.send_due if sender else None), ops
+                  send_outbox=sender.send_due if sender else None, sweep=ops.expire_overdue_work,
+                  daily_digest=lambda: notifier.daily_digest(clock()), digest_hour=settings.digest_hour), ops

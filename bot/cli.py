@@ -218,7 +218,8 @@ def serve(port: int, host: str, socket: bool) -> None:
     gc.collect()
     gc.freeze()  # the long-lived objects built so far need no more collecting: steadier page times
     click.echo(f"Flywheel listening on http://{host}:{port}/slack/events, pages under {settings.public_url}")
-    uvicorn.run(build_web(app, dashboard=dashboard), host=host, port=port, log_level="warning")
+    uvicorn.run(build_web(app, dashboard=dashboard, api=build_api(settings, ops.db)), host=host, port=port,
+                log_level="warning")
     ops.join()  # after a clean stop: the last follow-ups and queued audit events are written
 
 

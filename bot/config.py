@@ -22,6 +22,31 @@ class Settings(BaseSettings):
     # Signs the dashboard's links and session cookies (bot/dashboard/access.py); rotating it revokes them all.
     secret_key: SecretStr | None = Field(None, alias="FLYWHEEL_SECRET_KEY")
     link_days: float = Field(7, alias="FLYWHEEL_LINK_DAYS", gt=0, le=90)
+    # Alert posts to a channel wait this many seconds for others of the same check cycle; more than
+    # `storm_threshold` models among them go out as one digest message (bot/outbox.py).
+    storm_window: float = Field(60, alias="FLYWHEEL_STORM_WINDOW", ge=0, le=3600)
+    storm_threshold: int = Field(5, alias="FLYWHEEL_STORM_THRESHOLD", ge=1)
+    # Hour (UTC) the daily digest of business channels subscribed with `digest` goes out.
+    digest_hour: int = Field(9, alias="FLYWHEEL_DIGEST_HOUR", ge=0, le=23)
+
+    # Retrain and deploy backends (jobs/backends). The worker signs webhooks with the secret; trainers
+    # call POST /api/versions on the web process with the API token.
+    api_token: SecretStr | None = Field(None, alias="FLYWHEEL_API_TOKEN")
+    webhook_secret: SecretStr | None = Field(None, alias="FLYWHEEL_WEBHOOK_SECRET")
+    github_token: SecretStr | None = Field(None, alias="FLYWHEEL_GITHUB_TOKEN")
+    github_api_url: str = Field("https://api.github.com", alias="FLYWHEEL_GITHUB_API_URL")
+    airflow_username: str | None = Field(None, alias="FLYWHEEL_AIRFLOW_USERNAME")
+    airflow_password: SecretStr | None = Field(None, alias="FLYWHEEL_AIRFLOW_PASSWORD")
+    airflow_token: SecretStr | None = Field(None, alias="FLYWHEEL_AIRFLOW_TOKEN")
+    backend_timeout: float = Field(10, alias="FLYWHEEL_BACKEND_TIMEOUT", gt=0, le=300)
+    backend_attempts: int = Field(3, alias="FLYWHEEL_BACKEND_ATTEMPTS", ge=1, le=10)
+    backend_backoff: float = Field(1.0, alias="FLYWHEEL_BACKEND_BACKOFF", ge=0, le=60)
+    # A dispatched retrain that never called back stops blocking new ones after this long.
+    training_timeout_hours: float = Field(24, alias="FLYWHEEL_TRAINING_TIMEOUT_HOURS", gt=0)
+
+    @property
+    def callback_url(self) -> str:
+        return self.link("api/versions")
 
     def link(self, path: str) -> str:
         return f"{self.public_url.rstrip('/')}/{path.lstrip('/')}"

@@ -25,6 +25,7 @@ class ActionId(enum.StrEnum):
     catalog_more = "flywheel.catalog.more"
     catalog_previous = "flywheel.catalog.previous"
     catalog_share = "flywheel.catalog.share"
+    digest_thread = "flywheel.digest.thread"  # a storm digest's "Open thread": the model's full alert
 
 
 class BlockId(enum.StrEnum):
@@ -43,6 +44,9 @@ class BlockId(enum.StrEnum):
     # A catalog reply lists several results: each gets this plus ":<position>".
     catalog_result = "flywheel.catalog.result"
     catalog_pages = "flywheel.catalog.pages"
+    # A digest has a line per model: each gets one of these plus ":<model>".
+    digest_line = "flywheel.digest.line"
+    digest_model = "flywheel.digest.model"
 
 
 class CallbackId(enum.StrEnum):

@@ -5,6 +5,10 @@ errors and timeouts back off exponentially, and a reply or update waits for the 
 to, so threads keep their order through an outage. Posts to one channel go out at most about once a
 second. A crash between Slack accepting a message and the row being marked sent can repeat that one
 message on restart: the window is one Web API call wide.
+
+Alert posts are held for a gather window. When the window has passed with no new alert for the
+channel, more than `threshold` models among the held posts become one storm digest (the posts are
+never sent on their own); otherwise they go out one by one as usual.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import Block
 
+from bot.blocks import digest as digest_blocks
 from bot.blocks.common import Message, validate_payload
+from bot.config import Settings
 from bot.slack_delivery import DeliveryError, SlackDelivery
 from jobs.incidents import ChartRef
-from store import outbox
+from store import digests, outbox
 from store.clock import utcnow
 from store.db import Database
 
@@ -27,6 +33,23 @@ log = logging.getLogger("flywheel.outbox")
 
 PACE = timedelta(seconds=1)  # Slack's posting limit is about one message a second per channel
 MAX_BACKOFF = timedelta(minutes=5)
+MAX_HOLD_WINDOWS = 5  # a cycle that keeps alerting holds its first posts at most this many windows
+
+
+@dataclass(frozen=True)
+class StormPolicy:
+    """How long alert posts wait for the rest of their check cycle, and how many models make a storm."""
+
+    window: timedelta = timedelta(seconds=60)
+    threshold: int = 5  # more models than this in one channel: one digest
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StormPolicy:
+        return cls(timedelta(seconds=settings.storm_window), settings.storm_threshold)
+
+    def gathered(self, created: list[datetime], now: datetime) -> bool:
+        """Quiet for a window since the last alert, or the first has waited long enough."""
+        return now >= max(created) + self.window or now >= min(created) + self.window * MAX_HOLD_WINDOWS
 
 
 def _payload(message: Message) -> dict:
@@ -50,10 +73,13 @@ class OutboxDelivery:
     clock: Callable[[], datetime] = utcnow
 
     def post(self, message: Message) -> str:
+        """An alert's post (`metadata["alert_id"]`) is held, so a storm can become one digest."""
         validate_payload(message.payload())
+        alert_id = message.metadata.get("alert_id")
         with self.db.session() as s:
             row = outbox.enqueue(session=s, kind="post", channel=message.channel, payload=_payload(message),
-                                 now=self.clock())
+                                 now=self.clock(), alert_id=alert_id,
+                                 held=alert_id is not None and message.channel is not None)
             return outbox.ref_of(row.id)
 
     def reply(self, thread: str, text: str) -> str:
@@ -62,9 +88,20 @@ class OutboxDelivery:
                                  now=self.clock())
             return outbox.ref_of(row.id)
 
-    def update(self, ref: str, message: Message) -> None:
+    def reply_message(self, thread: str, message: Message) -> str:
+        """A whole message (blocks, charts) as a reply in a thread."""
         validate_payload(message.payload())
         with self.db.session() as s:
+            row = outbox.enqueue(session=s, kind="reply", channel=None, payload=_payload(message), thread=thread,
+                                 now=self.clock())
+            return outbox.ref_of(row.id)
+
+    def update(self, ref: str, message: Message) -> None:
+        """Edit a message; one not posted yet (held, or kept by a digest) just takes the new content."""
+        validate_payload(message.payload())
+        with self.db.session() as s:
+            if outbox.replace_unsent(session=s, ref=ref, payload=_payload(message)):
+                return
             outbox.enqueue(session=s, kind="update", channel=message.channel, payload=_payload(message),
                            thread=ref, now=self.clock())
 
@@ -74,11 +111,13 @@ class OutboxSender:
     db: Database
     slack: SlackDelivery  # a client without the SDK's retry handlers: the outbox does its own retrying
     clock: Callable[[], datetime] = utcnow
+    storm: StormPolicy = field(default_factory=StormPolicy)
     _last_post: dict[str, datetime] = field(default_factory=dict)
 
     def send_due(self) -> int:
         """One pass over what is due; returns how many rows were sent."""
         now, sent = self.clock(), 0
+        self.gather(now)
         with self.db.session() as s:
             rows = [(r.id, r.kind, r.channel) for r in outbox.due(session=s, now=now)]
         for row_id, kind, channel in rows:
@@ -89,6 +128,44 @@ class OutboxSender:
                 if kind == "post" and channel:
                     self._last_post[channel] = now
         return sent
+
+    def gather(self, now: datetime) -> list[int]:
+        """Release held alert posts whose cycle is over, or fold a storm of them into one digest.
+
+        Returns the ids of the digests made. Each channel is decided in its own unit of work: the
+        digest's post is queued in the same one that marks the alert posts digested.
+        """
+        with self.db.session() as s:
+            digests.adopt_children(session=s)
+            channels = [c for c, rows in outbox.held_by_channel(session=s).items()
+                        if self.storm.gathered([r.created_at for r in rows], now)]
+        made = []
+        for channel in channels:
+            try:
+                if (digest_id := self._gather_channel(channel, now)) is not None:
+                    made.append(digest_id)
+            except Exception:  # a digest that cannot be built must not keep the alerts from going out
+                log.exception("the storm digest for %s failed; its alerts go out one by one", channel)
+                with self.db.session() as s:
+                    outbox.release(session=s, rows=outbox.held_by_channel(session=s).get(channel, []))
+        return made
+
+    def _gather_channel(self, channel: str, now: datetime) -> int | None:
+        with self.db.session() as s:
+            rows = outbox.held_by_channel(session=s).get(channel, [])
+            if not rows:
+                return None
+            if len(digests.held_models(session=s, rows=rows)) <= self.storm.threshold:
+                outbox.release(session=s, rows=rows)
+                return None
+            digest = digests.fold_storm(session=s, channel=channel, rows=rows, now=now)
+            message = digest_blocks.storm_digest(digests.storm_lines(session=s, digest=digest), gathered_at=now)
+            validate_payload(message.payload())
+            post = outbox.enqueue(session=s, kind="post", channel=channel, payload=_payload(message), now=now)
+            digest.message_ref = outbox.ref_of(post.id)
+            digests.adopt_children(session=s)
+            log.info("storm: %d alerts for %s folded into digest %s", len(rows), channel, digest.id)
+            return digest.id
 
     def _send(self, row_id: int, now: datetime) -> bool:
         with self.db.session() as s:
@@ -102,6 +179,8 @@ class OutboxSender:
         try:
             if kind == "post":
                 ref = self.slack.post(_message(payload, channel))
+            elif kind == "reply" and payload.get("blocks"):
+                ref = self.slack.reply_message(where, _message(payload, None))
             elif kind == "reply":
                 ref = self.slack.reply(where, payload["text"])
             else:

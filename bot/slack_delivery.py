@@ -75,6 +75,17 @@ class SlackDelivery:
                             lambda: self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text))
         return f"{posted['channel']}:{posted['ts']}"
 
+    def reply_message(self, thread: str, message: Message) -> str:
+        """A whole message (blocks, charts) as a reply in a thread: a storm digest's per-model alert."""
+        channel, ts = _split(thread)
+        message, uploads = self._prepare(message)
+        posted = self._call("chat.postMessage", channel, lambda: self.client.chat_postMessage(
+            channel=channel, thread_ts=ts, **message.payload()))
+        ref = f"{posted['channel']}:{posted['ts']}"
+        for chart in uploads:
+            self._upload(chart, posted["channel"], ts, ref)
+        return ref
+
     def update(self, ref: str, message: Message) -> None:
         """Replace the message's text and blocks; charts already in its thread stay where they are."""
         channel, ts = _split(ref)

@@ -1,5 +1,5 @@
-"""HTTP surface: Slack's requests on POST /slack/events, a health check on GET /healthz, and the dashboard's
-pages (bot/dashboard) on every other path when one is given."""
+"""HTTP surface: Slack's requests on POST /slack/events, a health check on GET /healthz, the trainers' API
+under /api (bot/api.py) and the dashboard's pages (bot/dashboard) on every other path, when given."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 
-def build_web(app: App, *, dashboard: ASGIApp | None = None) -> Starlette:
+def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None = None) -> Starlette:
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         # Bolt's App is synchronous: dispatch in a worker thread so one slow request never holds the loop.
@@ -25,6 +25,8 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None) -> Starlette:
 
     routes: list[BaseRoute] = [Route("/slack/events", slack_events, methods=["POST"]),
                                Route("/healthz", healthz, methods=["GET"])]
+    if api is not None:
+        routes.append(Mount("/api", app=api))
     if dashboard is not None:
         routes.append(Mount("", app=dashboard))
     return Starlette(routes=routes)

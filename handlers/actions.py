@@ -12,6 +12,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.blocks.common import mention, notice_modal, page_link, settled
+from bot.blocks.digest import thread_answer
 from bot.blocks.modals import reject_modal
 from bot.dashboard.access import Signer, describe
 from bot.ids import ActionContext, ActionId
@@ -31,10 +32,13 @@ class Clicked:
 
     def __init__(self, body: dict, client: WebClient, respond: Callable[..., object]):
         self.body, self.client, self.respond = body, client, respond
+        self.response_url = body.get("response_url")
         container = body.get("container") or {}
         self.channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
         self.ts = container.get("message_ts")
         self.message = body.get("message") or {}
+        # A message that is itself a thread reply (a digest's per-model alert) answers in its parent's thread.
+        self.thread_ts = container.get("thread_ts") or self.message.get("thread_ts") or self.ts
 
     def settle(self, note: str) -> None:
         """Replace the message's buttons with who did what and when."""
@@ -47,7 +51,7 @@ class Clicked:
 
     def thread(self, text: str) -> None:
         if self.channel and self.ts:
-            self.client.chat_postMessage(channel=self.channel, thread_ts=self.ts, text=text)
+            self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
         else:
             self.tell(text)
 
@@ -105,17 +109,31 @@ def register(app: App, ops: Operations) -> None:
         return None
 
     def deploy(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        note = ops.deploy(actor, ctx.model, ctx.version)
+        note = ops.deploy(actor, ctx.model, ctx.version, response_url=clicked.response_url)
+        if note.startswith("Deploying"):  # a deploy webhook runs it: say who asked, not that it is done
+            return lambda: clicked.settle(f"Deploy asked by {mention(actor.slack_id)}. {note}")
         return lambda: clicked.settle(f"Deployed by {mention(actor.slack_id)}. {note}")
 
     def rollback(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        note = ops.rollback(actor, ctx.model)
+        note = ops.rollback(actor, ctx.model, response_url=clicked.response_url)
         return lambda: clicked.settle(note)
 
     def ask_ml_team(actor: Actor, ctx: ActionContext, clicked: Clicked):
         owner = ops.owner_of(ctx.model)
         return lambda: clicked.thread(f"{mention(owner)}, {mention(actor.slack_id)} is asking about this alert "
                                       f"on {ctx.model}.")
+
+    def open_digest_thread(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        """A storm digest's per-model button: the full alert in the digest's thread, once."""
+        opened = ops.notifier.open_in_digest(ctx.alert, now=ops.clock())
+
+        def answer() -> None:
+            permalink = None
+            if opened.posted and not opened.queued_now:
+                channel, _, ts = opened.posted.partition(":")
+                permalink = clicked.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+            clicked.tell(thread_answer(opened.model_key, queued_now=opened.queued_now, permalink=permalink))
+        return answer
 
     def feedback(noise: bool):
         def act(actor: Actor, ctx: ActionContext, clicked: Clicked):
@@ -134,6 +152,7 @@ def register(app: App, ops: Operations) -> None:
     on(ActionId.deploy, deploy)
     on(ActionId.rollback, rollback)
     on(ActionId.ask_ml_team, ask_ml_team)
+    on(ActionId.digest_thread, open_digest_thread)
 
     def open_page(ack: Ack, body: dict, client: WebClient, respond, context: dict) -> None:
         """View details / Model card: answer the clicker alone with a dashboard link signed for them."""

@@ -21,7 +21,7 @@ from handlers.errors import answering
 from store import registry
 from store import status as status_store
 from store.errors import Forbidden, InvalidTransition
-from store.models import Decision, Role
+from store.models import ChannelDelivery, Decision, Role
 from store.status import ModelStatus
 
 SUBCOMMANDS = ("help", "status", "models", "retrain", "approve", "reject", "deploy", "rollback", "subscribe",
@@ -30,7 +30,8 @@ USAGE = {
     "status": "/flywheel status MODEL", "retrain": "/flywheel retrain MODEL [reason]",
     "approve": "/flywheel approve MODEL VERSION", "reject": "/flywheel reject MODEL VERSION [reason]",
     "deploy": "/flywheel deploy MODEL VERSION", "rollback": "/flywheel rollback MODEL",
-    "subscribe": "/flywheel subscribe PERSONA [#channel] [PROJECT]", "snooze": "/flywheel snooze MODEL DURATION",
+    "subscribe": "/flywheel subscribe PERSONA [#channel] [PROJECT] [immediate|digest]",
+    "snooze": "/flywheel snooze MODEL DURATION",
     "catalog": "/flywheel catalog QUERY",
 }
 _CHANNEL = re.compile(r"<#(C[A-Z0-9]+)(?:\|[^>]*)?>")
@@ -96,10 +97,10 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
         return replies.plain(f"Say why you reject {args[0]} v{number} in the form that opened.")
     if sub == "deploy":
         _need(args, 2, sub)
-        return replies.plain(ops.deploy(actor, args[0], _version(args[1], sub)))
+        return replies.plain(ops.deploy(actor, args[0], _version(args[1], sub), response_url=response_url))
     if sub == "rollback":
         _need(args, 1, sub)
-        return replies.plain(ops.rollback(actor, args[0]))
+        return replies.plain(ops.rollback(actor, args[0], response_url=response_url))
     if sub == "snooze":
         _need(args, 2, sub)
         return replies.plain(ops.snooze(actor, model_key=args[0], duration=args[1]))
@@ -109,24 +110,52 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
     return catalog.answer(ops, actor, " ".join(args))  # sub == "catalog"
 
 
+_MODES = tuple(d.value for d in ChannelDelivery)
+# Words people reach for when they mean a mode; said back to them with the two that work.
+_MODE_LIKE = _MODES + ("daily", "instant", "immediately", "now", "live", "realtime", "summary", "weekly")
+_NOT_A_MODE = "not a way to deliver alerts: use `digest` (one message a day) or `immediate` (as they happen)."
+
+
+def _delivery(named: list[str]) -> str | None:
+    """Take the delivery mode off the end of the words after the channel; refuse a word that is one
+    badly spelt, or a word too many."""
+    mode = named.pop().lower() if named and named[-1].lower() in _MODES else None
+    if len(named) == 2 and mode is None:
+        raise Usage(f"'{named[1]}' is {_NOT_A_MODE} Usage: `{USAGE['subscribe']}`")
+    if len(named) > 1:
+        raise Usage(f"'{named[1]}' is one word too many. Usage: `{USAGE['subscribe']}`")
+    return mode
+
+
+def _mode_word(ops: Operations, word: str) -> bool:
+    """A lone word that is no project but reads like a mode ('daily', 'digets')."""
+    if not difflib.get_close_matches(word.lower(), _MODE_LIKE, n=1, cutoff=0.75):
+        return False
+    with ops.db.read() as s:
+        return word not in {p.key for p in registry.list_projects(session=s)}
+
+
 def subscribe(ops: Operations, actor: Actor, args: list[str], channel_id: str) -> str:
     persona, rest = args[0], args[1:]
     channel = next((m[1] for a in rest if (m := _CHANNEL.fullmatch(a))), None) or channel_id
     named = [a for a in rest if not _CHANNEL.fullmatch(a)]
+    mode = _delivery(named)
+    if named and _mode_word(ops, named[0]):
+        raise Usage(f"'{named[0]}' is {_NOT_A_MODE} Usage: `{USAGE['subscribe']}`")
     with ops.db.session() as s:
         projects = [named[0]] if named else status_store.projects_of(session=s, slack_id=actor.slack_id)
         if not projects:
             projects = [p.key for p in registry.list_projects(session=s)]
         if len(projects) != 1:
-            raise Usage(f"Which project? Add its key: `/flywheel subscribe {persona} <#{channel}> PROJECT` "
-                        f"(one of {', '.join(projects) or 'no projects yet'}).")
+            raise Usage(f"Which project? Add its key: `/flywheel subscribe {persona} <#{channel}> PROJECT"
+                        f"{' ' + mode if mode else ''}` (one of {', '.join(projects) or 'no projects yet'}).")
         project = registry.get_project(session=s, key=projects[0])
         if not (actor.has(Role.admin) or actor.slack_id == project.owner):
             raise Forbidden(f"Only the owner of {project.key} ({mention(project.owner)}) or an admin can "
                             "choose where its alerts go.")
-        status_store.set_channel(session=s, project_key=project.key, persona=persona, channel=channel,
-                                 actor=actor.slack_id)
-    return f"{persona.replace('_', ' ')} alerts of {projects[0]} now go to <#{channel}>."
+        delivery = status_store.set_channel(session=s, project_key=project.key, persona=persona, channel=channel,
+                                            actor=actor.slack_id, delivery=mode)
+    return replies.subscribed(persona, projects[0], channel, delivery, ops.settings.digest_hour)
 
 
 @functools.lru_cache(maxsize=256)

@@ -2,8 +2,9 @@
 
 The `python` backend calls `package.module:function(data=..., numeric=..., categorical=..., label=...,
 window_start=..., window_end=..., artifacts_dir=..., name=...)`, which returns an object with
-`artifact_uri`, `metrics` and `parameters` (jobs.training.TrainResult). The other backends call the
-team's own systems and belong with the worker (they register the version when training finishes).
+`artifact_uri`, `metrics` and `parameters` (jobs.training.TrainResult). The other backends start a run
+on the team's own systems (jobs/backends); the trainer registers what it produced through the callback
+API, `register_trained_version`, which queues the comparison with production for the worker.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import select
 
+from bot.blocks.common import mention
 from jobs.metrics import classification_metrics
 from jobs.monitor import load_spec
 from jobs.sources import open_source
 from jobs.training import load_model, score
-from store import audit, registry
+from store import audit, registry, work
 from store.clock import to_utc_naive, utcnow
 from store.db import Database
-from store.errors import FlywheelError, InvalidTransition
-from store.models import ModelVersion
+from store.errors import Conflict, FlywheelError, InvalidTransition, NotFound
+from store.models import Model, ModelVersion, WorkState
+from store.spec import ModelSpec
 
 DEFAULT_TRAINING_WINDOW = timedelta(days=28)
 COMPARED_METRICS = ("recall", "precision", "roc_auc")
@@ -43,6 +47,31 @@ class Retrained:
     metrics: dict[str, Any]
     requested_by: str
     trigger: str
+
+
+def retrain_trigger(reason: str, requested_by: str) -> str:
+    """Why a version was trained, as the candidate and sign-off messages say it."""
+    return reason or f"retrain requested by {mention(requested_by)}"
+
+
+def training_window(spec: ModelSpec, now: datetime,
+                    length: timedelta = DEFAULT_TRAINING_WINDOW) -> tuple[datetime, datetime]:
+    """The labelled window to train on. The latest drift window is held out: the candidate is compared
+    with production on data it never saw."""
+    end = to_utc_naive(now) - spec.drift.window
+    return end - length, end
+
+
+def evaluation_window(spec: ModelSpec, now: datetime, train_end: datetime | None) -> tuple[datetime, datetime]:
+    """The latest labelled window that the version was not trained on."""
+    end = to_utc_naive(now)
+    start = end - spec.drift.window
+    if train_end is not None and train_end > start:
+        start = train_end
+    if start >= end:
+        raise RetrainError(f"{spec.key} was trained on data up to {train_end:%Y-%m-%d %H:%M} UTC, so there is no "
+                           "later labelled window to compare it with production on yet.")
+    return start, end
 
 
 def _entrypoint(text: str):
@@ -160,3 +189,67 @@ def stored_comparison(*, db: Database, model_key: str, number: int) -> Compariso
             if champion else None
         return Comparison(model_key, champion.label if champion else None, challenger.label, mine.window_start,
                           mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics))
+
+
+@dataclass(frozen=True)
+class Registered:
+    model_key: str
+    number: int
+    created: bool  # False: a repeated callback, answered with the version the first one registered
+    work_item: int | None
+    evaluation: int | None  # the evaluate work item queued for the worker
+
+
+def _same_callback(model: Model, work_item: int | None, artifact_uri: str) -> ModelVersion | None:
+    for version in model.versions:
+        if work_item is not None and version.parameters.get("work_item") == work_item:
+            return version
+        if work_item is None and version.artifact_uri == artifact_uri:
+            return version
+    return None
+
+
+def register_trained_version(*, db: Database, model_key: str, artifact_uri: str, metrics: dict[str, Any],
+                             parameters: dict[str, Any], train_start: datetime | None, train_end: datetime | None,
+                             work_item: int | None = None, registered_by: str = "api",
+                             now: datetime | None = None) -> Registered:
+    """Register what an external trainer produced, finish its retrain and queue the comparison, once.
+
+    A repeated callback (same work item, or without one the same artifact) returns the first version.
+    The model's row is locked for the unit of work, so two callbacks at once register one version.
+    """
+    now = now or utcnow()
+    with db.session() as s:
+        s.execute(select(Model.id).where(Model.key == model_key).with_for_update())
+        model = registry.get_model(session=s, key=model_key)  # NotFound names the closest model
+        item = None
+        if work_item is not None:
+            item = work.lock(session=s, item_id=work_item)
+            if item is None or item.model_id != model.id or item.kind != "retrain":
+                raise NotFound(f"Work item {work_item} is not a retrain of {model_key}.")
+        existing = _same_callback(model, work_item, artifact_uri)
+        if existing is not None:
+            return Registered(model_key, existing.number, False, work_item, None)
+        if item is not None and item.state == WorkState.done:
+            raise Conflict(f"Work item {work_item} of {model_key} already finished with "
+                           f"v{item.result.get('version', '?')}.")
+        requested_by = item.requested_by if item is not None else registered_by
+        payload = dict(item.payload) if item is not None else {}
+        trigger = retrain_trigger(payload.get("reason") or "", requested_by) if item is not None \
+            else "registered by a trainer through the Flywheel API"
+        version = registry.register_version(
+            session=s, model_key=model_key, created_by=requested_by, artifact_uri=artifact_uri,
+            train_start=train_start, train_end=train_end, metrics=dict(metrics),
+            parameters={**parameters, "trigger": trigger,
+                        **({"work_item": work_item} if work_item is not None else {})},
+            parent=registry.production_version(session=s, model=model), now=now)
+        if item is not None:
+            work.finish(session=s, item_id=item.id, result={**item.result, "version": version.number}, now=now)
+        evaluation = work.request_evaluation(
+            session=s, model=model, requested_by=requested_by, now=now,
+            entry={"number": version.number, "alert": payload.get("alert"),
+                   "response_url": payload.get("response_url")})
+        audit.record(session=s, actor=registered_by, action="version.called_back",
+                     subject=f"model:{model_key}/{version.label}", at=now,
+                     details={"work": work_item, "evaluation": evaluation.id, "artifact_uri": artifact_uri})
+        return Registered(model_key, version.number, True, work_item, evaluation.id)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -22,7 +24,9 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, select, text, update
 from sqlalchemy.engine import make_url
 
-from store import registry
+from store import registry, ticks
+from store.clock import utcnow
+from store.schedule import cron_trigger
 from store.db import Database
 from store.errors import FlywheelError
 from store.models import CheckKind, WorkItem, WorkState
@@ -31,6 +35,7 @@ log = logging.getLogger("flywheel.worker")
 
 JOB_TABLE = "apscheduler_jobs"
 MISFIRE_GRACE_SECONDS = 15 * 60
+TICKS_KEPT = timedelta(days=7)
 STANDBY_POLL_SECONDS = 10.0  # a standby notices a dead leader within this, well under a minute
 LEADER_LOCK_KEY = 0x464C5957  # "FLYW": the advisory lock id every Flywheel worker competes for
 
@@ -138,9 +143,34 @@ def plan(db: Database) -> list[PlannedJob]:
     return jobs
 
 
-def run_scheduled_check(model_key: str, kind: str) -> None:
+def latest_tick(cron: str, now: datetime) -> datetime:
+    """The latest time at or before `now` when `cron` fires: the firing a (possibly late) run belongs to."""
+    trigger = cron_trigger(cron)
+    aware = now.replace(tzinfo=timezone.utc)
+    for lookback in (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=32),
+                     timedelta(days=367)):
+        fire = trigger.get_next_fire_time(None, aware - lookback)
+        if fire is not None and fire <= aware:
+            while (following := trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))) is not None \
+                    and following <= aware:
+                fire = following
+            return fire.astimezone(timezone.utc).replace(tzinfo=None)
+    raise ValueError(f"cron {cron!r} has not fired in the year before {now:%Y-%m-%d %H:%M}")
+
+
+def run_scheduled_check(model_key: str, kind: str, cron: str = "0 * * * *") -> None:
     """The job APScheduler calls; module level so the persistent job store can name it."""
-    Worker.current().check(model_key, CheckKind(kind))
+    Worker.current().fire(model_key, CheckKind(kind), cron)
+
+
+DAILY_DIGEST_JOB = "digest:daily"
+
+
+def run_daily_digest() -> None:
+    """The daily digest of business channels subscribed with `digest` (bot/alerts.py daily_digest)."""
+    worker = Worker.current()
+    if worker.daily_digest is not None:
+        worker.daily_digest()
 
 
 # --- the worker --------------------------------------------------------------------------------
@@ -152,7 +182,11 @@ class Worker:
     run_work: Callable[[int], None]  # executes one queued work item
     poll_seconds: float = 2.0
     send_outbox: Callable[[], int] | None = None  # delivers queued Slack messages, when Slack is configured
+    sweep: Callable[[], object] | None = None  # once a minute: fails work whose external trainer went quiet
+    daily_digest: Callable[[], object] | None = None  # posts the business channels' daily digests
+    digest_hour: int = 9  # UTC
     stop_event: threading.Event = field(default_factory=threading.Event)
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     scheduler: BackgroundScheduler | None = None
 
     _current = None
@@ -166,14 +200,69 @@ class Worker:
     def sync_jobs(self) -> list[str]:
         planned = {job.id: job for job in plan(self.db)}
         for job in planned.values():
-            self.scheduler.add_job(run_scheduled_check, CronTrigger.from_crontab(job.cron, timezone="UTC"),
-                                   id=job.id, name=job.id, args=[job.model_key, job.kind.value],
+            trigger = cron_trigger(job.cron)
+            args = [job.model_key, job.kind.value, job.cron]
+            existing = self.scheduler.get_job(job.id)
+            # Only new or changed schedules are (re)added: adding reschedules from now, which would drop
+            # the firing a worker that was down has yet to catch up on (misfire grace).
+            if existing is not None and str(existing.trigger) == str(trigger) and list(existing.args) == args:
+                continue
+            self.scheduler.add_job(run_scheduled_check, trigger, id=job.id, name=job.id, args=args,
                                    replace_existing=True, coalesce=True, max_instances=1,
                                    misfire_grace_time=MISFIRE_GRACE_SECONDS)
         for existing in self.scheduler.get_jobs():
             if existing.id.startswith("check:") and existing.id not in planned:
                 existing.remove()
+        if self.daily_digest is not None:
+            trigger = CronTrigger(hour=self.digest_hour, minute=0, timezone="UTC")
+            existing = self.scheduler.get_job(DAILY_DIGEST_JOB)
+            # Replaced only when the hour changed: replacing reschedules from now, and a worker back
+            # up at 09:05 must still send the 09:00 digest it missed (misfire grace).
+            if existing is None or str(existing.trigger) != str(trigger):
+                self.scheduler.add_job(run_daily_digest, trigger, id=DAILY_DIGEST_JOB, name=DAILY_DIGEST_JOB,
+                                       replace_existing=True, coalesce=True, max_instances=1,
+                                       misfire_grace_time=MISFIRE_GRACE_SECONDS)
+        elif self.scheduler.get_job(DAILY_DIGEST_JOB) is not None:
+            self.scheduler.remove_job(DAILY_DIGEST_JOB)
         return sorted(planned)
+
+    def fire(self, model_key: str, kind: CheckKind, cron: str) -> bool:
+        """Run one scheduled check once per firing; False when this firing already ran or is running."""
+        tick = latest_tick(cron, utcnow())
+        with self.db.session() as s:
+            claimed = ticks.claim(session=s, model_key=model_key, kind=kind.value, tick=tick, worker=self.name)
+        if claimed is None:
+            log.info("check %s:%s of %s already ran", model_key, kind.value, tick)
+            return False
+        self._run_tick(claimed)
+        return True
+
+    def _run_tick(self, tick: ticks.Tick) -> None:
+        error = ""
+        try:
+            self.check(tick.model_key, CheckKind(tick.kind))
+        except Exception as exc:  # reported by `check` to the model's channel; recorded here for the record
+            error = f"{exc.__class__.__name__}: {exc}"
+            raise
+        finally:
+            with self.db.session() as s:
+                ticks.finish(session=s, tick_id=tick.id, error=error)
+
+    def resume_interrupted_checks(self) -> int:
+        """Checks a dead worker left half-done run again, once, before new firings."""
+        with self.db.session() as s:
+            left = ticks.left_running(session=s, worker=self.name)
+            ticks.prune(session=s, older_than=TICKS_KEPT)
+        for tick in left:
+            if self.stop_event.is_set():
+                break
+            log.warning("re-running the %s check of %s (firing %s) a previous worker left unfinished",
+                        tick.kind, tick.model_key, tick.tick)
+            try:
+                self._run_tick(tick)
+            except Exception:
+                log.exception("re-running the %s check of %s failed", tick.kind, tick.model_key)
+        return len(left)
 
     def resume_interrupted_work(self) -> int:
         """Work a dead worker left running goes back to the queue; it runs again, once."""
@@ -213,7 +302,8 @@ class Worker:
             if resumed:
                 log.warning("resuming %d piece(s) of work a previous worker left unfinished", resumed)
             self.start_scheduler()
-            ticks = 0
+            self.resume_interrupted_checks()
+            passes = 0
             while not self.stop_event.is_set():
                 self.drain_work()
                 if self.send_outbox is not None:
@@ -221,9 +311,14 @@ class Worker:
                         self.send_outbox()
                     except Exception:  # the outbox keeps its rows; the next pass tries again
                         log.exception("sending the Slack outbox failed")
-                ticks += 1
-                if ticks % max(1, int(60 / self.poll_seconds)) == 0:
+                passes += 1
+                if passes % max(1, int(60 / self.poll_seconds)) == 0:
                     self.sync_jobs()  # specs applied since start get their schedules
+                    if self.sweep is not None:
+                        try:
+                            self.sweep()
+                        except Exception:  # the next minute tries again
+                            log.exception("sweeping overdue work failed")
                 self.stop_event.wait(self.poll_seconds)
         finally:
             if self.scheduler is not None:

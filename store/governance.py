@@ -159,9 +159,8 @@ def note_deploy_request(*, session: Session, version: ModelVersion, by: str, rea
     session.flush()
 
 
-def deploy(*, session: Session, version: ModelVersion, by: str, now: datetime | None = None) -> ModelVersion:
-    """Make an approved version the model's production version; the previous one is archived."""
-    session.refresh(version, with_for_update=True)  # two deploys at once: the second sees the first
+def ensure_deployable(*, session: Session, version: ModelVersion) -> None:
+    """Raise unless the version may go to production now (approved, not already there)."""
     label = f"{version.model.key} {version.label}"
     if version.status == VersionStatus.rejected:
         raise InvalidTransition(f"{label} was rejected and can't be deployed.")
@@ -174,6 +173,13 @@ def deploy(*, session: Session, version: ModelVersion, by: str, now: datetime | 
                                     waiting)
         missing = ", ".join(p.describe() for p in waiting)
         raise GovernanceBlocked(f"{label} can't be deployed yet. Waiting for: {missing}.", waiting)
+
+
+def deploy(*, session: Session, version: ModelVersion, by: str, now: datetime | None = None) -> ModelVersion:
+    """Make an approved version the model's production version; the previous one is archived."""
+    session.refresh(version, with_for_update=True)  # two deploys at once: the second sees the first
+    label = f"{version.model.key} {version.label}"
+    ensure_deployable(session=session, version=version)
     previous = production_version(session=session, model=version.model)
     if previous is not None:
         previous.status = VersionStatus.archived
@@ -191,9 +197,8 @@ def deploy(*, session: Session, version: ModelVersion, by: str, now: datetime | 
     return version
 
 
-def rollback(*, session: Session, model_version: ModelVersion, by: str,
-             now: datetime | None = None) -> ModelVersion:
-    """Return production to the version that served before `model_version` (the current one)."""
+def rollback_target(*, session: Session, model_version: ModelVersion) -> ModelVersion:
+    """The version that served before `model_version` (the current one): where a rollback returns."""
     model = model_version.model
     if model_version.status != VersionStatus.production:
         raise InvalidTransition(f"{model.key} {model_version.label} is not in production.")
@@ -205,6 +210,14 @@ def rollback(*, session: Session, model_version: ModelVersion, by: str,
         .order_by(ModelVersion.deployed_at.desc()).limit(1)).scalar_one_or_none()
     if earlier is None:
         raise InvalidTransition(f"{model.key} has no earlier production version to roll back to.")
+    return earlier
+
+
+def rollback(*, session: Session, model_version: ModelVersion, by: str,
+             now: datetime | None = None) -> ModelVersion:
+    """Return production to the version that served before `model_version` (the current one)."""
+    model = model_version.model
+    earlier = rollback_target(session=session, model_version=model_version)
     model_version.status = VersionStatus.archived
     session.flush()
     earlier.status = VersionStatus.production

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -133,6 +134,11 @@ class Project(Base):
         return next((c.channel for c in self.channels if c.persona == str(persona)), None)
 
 
+class ChannelDelivery(enum.StrEnum):
+    immediate = "immediate"  # each alert as it happens
+    digest = "digest"  # one message a day (business channels)
+
+
 class PersonaChannel(Base):
     __tablename__ = "persona_channels"
     __table_args__ = (UniqueConstraint("project_id", "persona"),)
@@ -141,6 +147,8 @@ class PersonaChannel(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     persona: Mapped[str] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(64))
+    delivery: Mapped[ChannelDelivery] = mapped_column(_enum(ChannelDelivery), default=ChannelDelivery.immediate,
+                                                      server_default=ChannelDelivery.immediate.value)
 
     project: Mapped[Project] = relationship(back_populates="channels")
 
@@ -287,9 +295,14 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+    # Set when a storm folded this alert into a digest message: its news goes to the digest's thread.
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id"), index=True)
+    # The alert's full message posted on demand in the digest's thread (outbox ref until sent, then CHANNEL:TS).
+    digest_thread_ref: Mapped[str | None] = mapped_column(String(64))
 
     check_run: Mapped[CheckRun] = relationship()
     model: Mapped[Model] = relationship()
+    digest: Mapped[Digest | None] = relationship()
 
 
 class SignOff(Base):
@@ -311,6 +324,7 @@ class SignOff(Base):
 class WorkState(enum.StrEnum):
     queued = "queued"
     running = "running"
+    dispatched = "dispatched"  # handed to an external trainer; live until it calls back /api/versions
     done = "done"
     failed = "failed"
 
@@ -324,8 +338,8 @@ class WorkItem(Base):
     __tablename__ = "work_items"
     __table_args__ = (
         Index("uq_work_items_one_live", "model_id", "kind", unique=True,
-              sqlite_where=text("state IN ('queued', 'running')"),
-              postgresql_where=text("state IN ('queued', 'running')")),
+              sqlite_where=text("state IN ('queued', 'running', 'dispatched')"),
+              postgresql_where=text("state IN ('queued', 'running', 'dispatched')")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -362,6 +376,7 @@ class OutboxState(enum.StrEnum):
     pending = "pending"
     sent = "sent"
     failed = "failed"
+    digested = "digested"  # an alert post a storm digest replaced: never sent on its own
 
 
 class OutboxMessage(Base):
@@ -386,6 +401,50 @@ class OutboxMessage(Base):
     sent_ref: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # The alert a post announces. Such posts are held briefly (`held`) so a storm becomes one digest.
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    held: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class DigestKind(enum.StrEnum):
+    storm = "storm"  # many models breaching at once in one channel
+    daily = "daily"  # a business channel's once-a-day summary
+
+
+class Digest(Base):
+    """One digest message in a channel. A daily digest covers [period_start, period_end) once."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("kind", "channel", "period_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[DigestKind] = mapped_column(_enum(DigestKind))
+    channel: Mapped[str] = mapped_column(String(64))
+    persona: Mapped[str] = mapped_column(String(20))
+    message_ref: Mapped[str | None] = mapped_column(String(64))  # outbox ref until sent, then CHANNEL:TS
+    alert_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # storm: its lines, in order
+    period_start: Mapped[datetime | None]
+    period_end: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CheckTick(Base):
+    """One scheduled firing of one model's check, claimed before it runs: two workers firing the same
+    tick run it once, and a tick a dead worker left running is run again by the next leader."""
+
+    __tablename__ = "check_ticks"
+    __table_args__ = (UniqueConstraint("model_key", "kind", "tick"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    tick: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(10))  # running, done, failed
+    worker: Mapped[str] = mapped_column(String(100))  # host:pid of the process that claimed it
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str] = mapped_column(Text, default="")
+
 
 class AuditEvent(Base):
     """Append-only; each row carries the hash of the one before it."""

@@ -1,4 +1,8 @@
-"""The Slack outbox: rows written in the caller's unit of work, sent later by the worker."""
+"""The Slack outbox: rows written in the caller's unit of work, sent later by the worker.
+
+Alert posts are written `held`: the sender waits a moment for the rest of the check cycle, then
+releases them one by one or folds them into a storm digest (store/digests.py).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from store.clock import utcnow
-from store.models import Alert, OutboxMessage, OutboxState
+from store.models import Alert, Digest, OutboxMessage, OutboxState
 
 REF_PREFIX = "outbox:"
 
@@ -23,12 +27,17 @@ def row_id_of(ref: str) -> int | None:
 
 
 def enqueue(*, session: Session, kind: str, channel: str | None, payload: dict[str, Any],
-            thread: str | None = None, now: datetime | None = None) -> OutboxMessage:
-    """Queue a post, or a reply/update to `thread` (an outbox ref or a CHANNEL:TS already sent)."""
+            thread: str | None = None, now: datetime | None = None, alert_id: int | None = None,
+            held: bool = False) -> OutboxMessage:
+    """Queue a post, or a reply/update to `thread` (an outbox ref or a CHANNEL:TS already sent).
+
+    A `held` post (an alert's) waits for the sender to release it or fold it into a digest.
+    """
     parent = row_id_of(thread) if thread else None
     row = OutboxMessage(kind=kind, channel=channel, payload=payload, parent_id=parent,
                         target_ref=None if parent else thread, state=OutboxState.pending,
-                        next_attempt_at=now or utcnow(), created_at=now or utcnow())
+                        next_attempt_at=now or utcnow(), created_at=now or utcnow(), alert_id=alert_id,
+                        held=held)
     session.add(row)
     session.flush()
     return row
@@ -36,9 +45,38 @@ def enqueue(*, session: Session, kind: str, channel: str | None, payload: dict[s
 
 def due(*, session: Session, now: datetime, limit: int = 200) -> list[OutboxMessage]:
     return list(session.execute(
-        select(OutboxMessage).where(OutboxMessage.state == OutboxState.pending,
+        select(OutboxMessage).where(OutboxMessage.state == OutboxState.pending, OutboxMessage.held.is_(False),
                                     OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.id).limit(limit)).scalars())
+
+
+def held_by_channel(*, session: Session) -> dict[str, list[OutboxMessage]]:
+    """Alert posts still held, per channel, oldest first."""
+    found: dict[str, list[OutboxMessage]] = {}
+    for row in session.execute(select(OutboxMessage).where(
+            OutboxMessage.state == OutboxState.pending, OutboxMessage.held.is_(True)).order_by(OutboxMessage.id)
+            ).scalars():
+        found.setdefault(row.channel or "", []).append(row)
+    return found
+
+
+def release(*, session: Session, rows: list[OutboxMessage]) -> None:
+    """Held posts go out on their own, in the order they were written."""
+    for row in rows:
+        row.held = False
+    session.flush()
+
+
+def replace_unsent(*, session: Session, ref: str, payload: dict[str, Any]) -> bool:
+    """An update to a message not posted yet (held, or kept by a digest to post on demand) replaces
+    what will be posted. Conditional, so a row the sender released meanwhile gets a normal update."""
+    row_id = row_id_of(ref)
+    if row_id is None:
+        return False
+    unsent = ((OutboxMessage.state == OutboxState.pending) & OutboxMessage.held.is_(True)) | \
+        (OutboxMessage.state == OutboxState.digested)
+    return session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, unsent)
+                           .values(payload=payload)).rowcount == 1
 
 
 def pending_before(*, session: Session, row: OutboxMessage) -> bool:
@@ -63,9 +101,13 @@ def mark_sent(*, session: Session, row_id: int, sent_ref: str | None, now: datet
     row = session.get(OutboxMessage, row_id)
     row.state, row.sent_ref, row.sent_at, row.attempts = OutboxState.sent, sent_ref, now, row.attempts + 1
     if row.kind == "post" and sent_ref:
-        # Alerts remember the outbox ref until their message exists; then its real timestamp.
+        # Alerts and digests remember the outbox ref until their message exists; then where it is.
         _, _, ts = sent_ref.partition(":")
         session.execute(update(Alert).where(Alert.message_ts == ref_of(row_id)).values(message_ts=ts))
+        session.execute(update(Digest).where(Digest.message_ref == ref_of(row_id)).values(message_ref=sent_ref))
+    if row.kind == "reply" and sent_ref:
+        session.execute(update(Alert).where(Alert.digest_thread_ref == ref_of(row_id))
+                        .values(digest_thread_ref=sent_ref))
     session.flush()
 
 

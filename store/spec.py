@@ -17,7 +17,6 @@ from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -33,6 +32,7 @@ from pydantic import (
 
 from jobs.expressions import Expression, parse
 from jobs.sources import ColumnKind, SourceError, SourceSpec, open_source
+from store.schedule import cron_trigger
 
 __all__ = [
     "BlueprintSpec", "BlueprintStepSpec", "CatalogEntrySpec", "ChannelsSpec", "DataQualitySpec", "DataSpec", "DeploySpec",
@@ -98,7 +98,7 @@ def _duration(value: object) -> timedelta:
 def _cron(value: str) -> str:
     text = " ".join(value.split())
     try:
-        CronTrigger.from_crontab(text, timezone=UTC)
+        cron_trigger(text, timezone=UTC)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"invalid cron schedule {value!r}: {exc}") from None
     return text

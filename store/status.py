@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from store import audit, governance, registry
 from store.errors import InvalidTransition
+from store.models import ChannelDelivery
 from store.models import (PERSONAS, Alert, AlertState, AuditHead, CheckKind, CheckRun, Model, ModelVersion, PersonaChannel,
                           Project, Role, VersionStatus)
 
@@ -78,19 +79,36 @@ def freshness(*, session: Session) -> tuple[int, int]:
 _SHOWN = (VersionStatus.production, VersionStatus.candidate, VersionStatus.in_review, VersionStatus.approved)
 
 
-def set_channel(*, session: Session, project_key: str, persona: str, channel: str, actor: str) -> None:
+def set_channel(*, session: Session, project_key: str, persona: str, channel: str, actor: str,
+                delivery: ChannelDelivery | str | None = None) -> ChannelDelivery:
+    """Point a persona's alerts at a channel; `delivery` None keeps the channel's current mode.
+
+    Returns the mode in force. Only business channels take a daily digest: the other personas act on
+    alerts (retrain, sign off, roll back), so theirs arrive as they happen.
+    """
     if persona not in {p.value for p in PERSONAS}:
         raise InvalidTransition(f"'{persona}' is not a persona; use one of "
                                 f"{', '.join(p.value for p in PERSONAS)}.")
+    if delivery is not None and delivery not in {d.value for d in ChannelDelivery}:
+        raise InvalidTransition(f"'{delivery}' is not a way to deliver alerts; use "
+                                f"{' or '.join(d.value for d in ChannelDelivery)}.")
+    if delivery == ChannelDelivery.digest and persona != Role.business:
+        raise InvalidTransition(f"Only business channels can take a daily digest; {persona.replace('_', ' ')} "
+                                "alerts need acting on, so they arrive as they happen.")
     project = registry.get_project(session=session, key=project_key)
     existing = next((c for c in project.channels if c.persona == persona), None)
     if existing:
         existing.channel = channel
+        if delivery is not None:
+            existing.delivery = ChannelDelivery(delivery)
     else:
-        project.channels.append(PersonaChannel(persona=persona, channel=channel))
+        existing = PersonaChannel(persona=persona, channel=channel,
+                                  delivery=ChannelDelivery(delivery or ChannelDelivery.immediate))
+        project.channels.append(existing)
     session.flush()
     audit.record(session=session, actor=actor, action="channel.subscribed", subject=f"project:{project.key}",
-                 details={"persona": persona, "channel": channel})
+                 details={"persona": persona, "channel": channel, "delivery": existing.delivery.value})
+    return existing.delivery
 
 
 def projects_of(*, session: Session, slack_id: str) -> list[str]:

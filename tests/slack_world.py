@@ -36,32 +36,32 @@ SCENARIO = synthetic.Scenario(start=datetime(2026, 9, 21), weeks=6, rows_per_wee
 NOW = SCENARIO.week_start(SCENARIO.weeks + 1)
 
 
-def write_fraud_data(folder: Path) -> Path:
+def write_fraud_data(folder: Path, scenario: synthetic.Scenario = SCENARIO) -> Path:
     """Reference and six production weeks scored by v1; returns the spec path and leaves v1's artifact."""
     (folder / "data").mkdir(parents=True, exist_ok=True)
     spec = folder / "card-fraud.yml"
     spec.write_text(resources.files("bot").joinpath("demo_spec", "card-fraud.yml").read_text())
     features = dict(numeric=list(synthetic.NUMERIC_FEATURES), categorical=list(synthetic.CATEGORICAL_FEATURES))
-    v1 = training.train(synthetic.generate_week(SCENARIO, 0), **features, label=synthetic.LABEL,
+    v1 = training.train(synthetic.generate_week(scenario, 0), **features, label=synthetic.LABEL,
                         artifacts_dir=folder / "artifacts", name="fraud-detector-v1")
     model = training.load_model(v1.artifact_uri)
-    training.score(model, synthetic.generate_week(SCENARIO, 0)).to_parquet(folder / "data" / "reference.parquet")
+    training.score(model, synthetic.generate_week(scenario, 0)).to_parquet(folder / "data" / "reference.parquet")
     with sqlite3.connect(folder / "data" / "transactions.db") as connection:
-        for week in range(1, SCENARIO.weeks + 1):
-            training.score(model, synthetic.generate_week(SCENARIO, week)).to_sql(
+        for week in range(1, scenario.weeks + 1):
+            training.score(model, synthetic.generate_week(scenario, week)).to_sql(
                 "scored_transactions", connection, if_exists="append", index=False)
     (folder / "v1.json").write_text(json.dumps({"uri": v1.artifact_uri, "metrics": v1.metrics}))
     return spec
 
 
-def register_fraud_model(db: Database, folder: Path) -> None:
+def register_fraud_model(db: Database, folder: Path, scenario: synthetic.Scenario = SCENARIO) -> None:
     v1 = json.loads((folder / "v1.json").read_text())
     with db.session() as s:
         apply_spec(session=s, loaded=load_spec(folder / "card-fraud.yml"))
         version = registry.register_version(session=s, model_key=MODEL, created_by=ELI, artifact_uri=v1["uri"],
-                                            metrics=v1["metrics"], train_start=SCENARIO.week_start(0),
-                                            train_end=SCENARIO.week_start(1), now=SCENARIO.week_start(1))
-        registry.adopt_as_production(session=s, version=version, actor=ELI, now=SCENARIO.week_start(1))
+                                            metrics=v1["metrics"], train_start=scenario.week_start(0),
+                                            train_end=scenario.week_start(1), now=scenario.week_start(1))
+        registry.adopt_as_production(session=s, version=version, actor=ELI, now=scenario.week_start(1))
 
 
 @dataclass
@@ -72,12 +72,13 @@ class Sent:
 
 
 class World:
-    def __init__(self, db: Database, folder: Path, fake: FakeSlack):
+    def __init__(self, db: Database, folder: Path, fake: FakeSlack, *, queued: bool = False):
         self.db, self.folder, self.fake = db, folder, fake
         settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_PUBLIC_URL="https://flywheel.example.com",
                             FLYWHEEL_ARTIFACTS=folder / "artifacts", SLACK_BOT_TOKEN=SecretStr(fake.token),
                             SLACK_SIGNING_SECRET=SecretStr(SECRET), FLYWHEEL_SLACK_API_URL=fake.api_url)
-        self.app, self.ops = build(settings, db=db, clock=lambda: NOW, inline_work=True)
+        # queued: messages go through the outbox table, as `flywheel serve` sends them with a worker
+        self.app, self.ops = build(settings, db=db, clock=lambda: NOW, inline_work=True, queued=queued)
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"

@@ -77,6 +77,17 @@ def test_the_fraud_story_through_slack(world):
     world.ops.join()
     assert _versions(world) == {1: VersionStatus.production, 2: VersionStatus.archived}
     world.posted("C0OPS", f"{MODEL} rolled back to v1")
+
+    # The drift alert's thread tells the whole story in order, for whoever was watching that alert.
+    story = [m["text"] for m in sorted(world.fake.thread(*alert), key=lambda m: float(m["ts"]))]
+    told = [next(i for i, t in enumerate(story) if t.startswith(start)) for start in (
+        f"Retraining {MODEL}", f"{MODEL} v2 is ready for review",
+        f"Sign-off on {MODEL} v2: Approved by <@{NOOR}> (technical validation)",
+        f"Sign-off on {MODEL} v2: Approved by <@{RITA}> (risk review)",
+        f"{MODEL} v2 has every sign-off its blueprint asks for",
+        f"{MODEL} v2 is live, deployed by <@{ELI}>",
+        f"{MODEL} v2 was rolled back by <@{OMAR}>: v1 is live again.")]
+    assert told == sorted(told)
     with world.db.session() as s:
         assert audit.verify(session=s).whole
         actions = [e.action for e in s.query(AuditEvent).order_by(AuditEvent.seq)]

@@ -23,7 +23,8 @@ COMMANDS = (
     ("reject MODEL VERSION", "reject a version, with a reason", "signer"),
     ("deploy MODEL VERSION", "put an approved version in production", "ml_engineer"),
     ("rollback MODEL", "return production to the previous version", "it_ops"),
-    ("subscribe PERSONA [#channel] [PROJECT]", "send a persona's alerts to a channel", None),
+    ("subscribe PERSONA [#channel] [PROJECT] [immediate|digest]",
+     "send a persona's alerts to a channel; a business channel can take one digest a day instead", None),
 )
 VERDICT_ICON = {"ok": ":white_check_mark:", "warn": ":warning:", "breach": ":red_circle:", "error": ":x:"}
 
@@ -52,6 +53,11 @@ def help_reply(roles: list[str], command: str = "/flywheel") -> Reply:
     note = f"\n_{hidden} more need a role you don't have._" if hidden else ""
     return Reply(f"What you can do with {command}:\n{lines}{note}",
                  (SectionBlock(text=md(f"*What you can do with {command}*\n{lines}{note}")),))
+
+
+def subscribed(persona: str, project: str, channel: str, delivery: str, digest_hour: int) -> str:
+    how = f"as a daily digest at {digest_hour:02d}:00 UTC" if delivery == "digest" else "as they happen"
+    return f"{persona.replace('_', ' ')} alerts of {project} now go to <#{channel}> {how}."
 
 
 def usage(problem: str, usage_line: str) -> Reply:

@@ -302,7 +302,14 @@ def test_bad_cron(folder: Path) -> None:
     text = edit(SPEC, 'schedule: "0 * * * *"', 'schedule: "0 * * *"')
     assert problems(write(folder, text)) == [
         f"fraud.yml:{line_of(text, 'schedule')} models[0].schedule: invalid cron schedule '0 * * *': "
-        "Wrong number of fields; got 4, expected 5"]
+        "a cron schedule has 5 fields (minute hour day month weekday), got 4"]
+
+
+def test_a_bad_day_of_week_is_named(folder: Path) -> None:
+    text = edit(SPEC, 'schedule: "0 * * * *"', 'schedule: "0 6 * * 8"')
+    assert problems(write(folder, text)) == [
+        f"fraud.yml:{line_of(text, 'schedule')} models[0].schedule: invalid cron schedule '0 6 * * 8': "
+        "'8' is not a day of the week (0-7 or sun-sat)"]
 
 
 def test_bad_duration(folder: Path) -> None:
