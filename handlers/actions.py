@@ -11,7 +11,7 @@ from collections.abc import Callable
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.blocks.common import mention, notice_modal, page_link, settled
+from bot.blocks.common import Message, mention, notice_modal, page_link, settled
 from bot.blocks.digest import thread_answer
 from bot.blocks.modals import reject_modal
 from bot.dashboard.access import Signer, describe
@@ -30,8 +30,10 @@ def _context(action: dict) -> ActionContext:
 class Clicked:
     """The message a click came from, and the ways to answer it."""
 
-    def __init__(self, body: dict, client: WebClient, respond: Callable[..., object]):
-        self.body, self.client, self.respond = body, client, respond
+    def __init__(self, body: dict, client: WebClient, respond: Callable[..., object], delivery=None):
+        # `delivery`: the notifier's. Under `flywheel serve` that is the outbox, so an edit or a thread reply
+        # a click causes is written first and sent (retried, in order) by the worker like every other message.
+        self.body, self.client, self.respond, self.delivery = body, client, respond, delivery
         self.response_url = body.get("response_url")
         container = body.get("container") or {}
         self.channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
@@ -45,15 +47,22 @@ class Clicked:
         if not (self.channel and self.ts and self.message.get("blocks")):
             self.tell(note)
             return
-        blocks = [b.to_dict() for b in settled(self.message["blocks"], note)]
-        self.client.chat_update(channel=self.channel, ts=self.ts, text=self.message.get("text") or note,
-                                blocks=blocks)
+        blocks = settled(self.message["blocks"], note)
+        text = self.message.get("text") or note
+        if self.delivery is not None:
+            self.delivery.update(f"{self.channel}:{self.ts}", Message(kind="settled", persona="", model_key="",
+                                                                     text=text, blocks=tuple(blocks),
+                                                                     channel=self.channel))
+            return
+        self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=[b.to_dict() for b in blocks])
 
     def thread(self, text: str) -> None:
-        if self.channel and self.ts:
-            self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
-        else:
+        if not (self.channel and self.ts):
             self.tell(text)
+        elif self.delivery is not None:
+            self.delivery.reply(f"{self.channel}:{self.thread_ts}", text)
+        else:
+            self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
 
     def tell(self, text: str) -> None:
         self.respond(text=text, response_type="ephemeral", replace_original=False)
@@ -63,7 +72,7 @@ def _acting(ops: Operations, ack: Ack, body: dict, client: WebClient, respond, c
             act: Callable[[Actor, ActionContext, Clicked], Callable[[], None] | None]) -> None:
     """Ack, act, then hand the Slack follow-up (update, thread, refusal) to a background thread."""
     ack()
-    clicked = Clicked(body, client, respond)
+    clicked = Clicked(body, client, respond, getattr(ops.notifier, "delivery", None))
     action = body["actions"][0]
     try:
         follow_up = act(context["actor"], _context(action), clicked)

@@ -36,6 +36,7 @@ log = logging.getLogger("flywheel.worker")
 JOB_TABLE = "apscheduler_jobs"
 MISFIRE_GRACE_SECONDS = 15 * 60
 TICKS_KEPT = timedelta(days=7)
+OUTBOX_POLL_SECONDS = 0.5  # how soon a queued message (a click's update, an alert) leaves for Slack
 STANDBY_POLL_SECONDS = 10.0  # a standby notices a dead leader within this, well under a minute
 LEADER_LOCK_KEY = 0x464C5957  # "FLYW": the advisory lock id every Flywheel worker competes for
 
@@ -297,6 +298,11 @@ class Worker:
         if not leadership.acquire(block):
             raise WorkerRefused("another worker leads this database")
         Worker._current = self
+        sender = None
+        if self.send_outbox is not None:
+            # Its own thread: a retrain or a long check cycle must not hold up alerts and click updates.
+            sender = threading.Thread(target=self._send_outbox_until_stopped, name="outbox", daemon=True)
+            sender.start()
         try:
             resumed = self.resume_interrupted_work()
             if resumed:
@@ -306,11 +312,6 @@ class Worker:
             passes = 0
             while not self.stop_event.is_set():
                 self.drain_work()
-                if self.send_outbox is not None:
-                    try:
-                        self.send_outbox()
-                    except Exception:  # the outbox keeps its rows; the next pass tries again
-                        log.exception("sending the Slack outbox failed")
                 passes += 1
                 if passes % max(1, int(60 / self.poll_seconds)) == 0:
                     self.sync_jobs()  # specs applied since start get their schedules
@@ -321,10 +322,23 @@ class Worker:
                             log.exception("sweeping overdue work failed")
                 self.stop_event.wait(self.poll_seconds)
         finally:
+            self.stop_event.set()
             if self.scheduler is not None:
                 self.scheduler.shutdown(wait=True)
+            if sender is not None:
+                sender.join(timeout=60)
             Worker._current = None
             leadership.release()
+
+    def _send_outbox_until_stopped(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                sent = self.send_outbox()
+            except Exception:  # the outbox keeps its rows; the next pass tries again
+                log.exception("sending the Slack outbox failed")
+                sent = 0
+            if not sent:
+                self.stop_event.wait(OUTBOX_POLL_SECONDS)
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -1,0 +1,56 @@
+"""Under `flywheel serve` a click's Slack follow-ups (the settled message, a thread reply) are written to
+the outbox and sent by the worker's sender, so they are retried and ordered like every other message."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from slack_sdk import WebClient
+
+from bot.ids import ActionId
+from bot.outbox import OutboxSender, StormPolicy
+from bot.slack_delivery import SlackDelivery
+from jobs.monitor import check_model
+from store.models import OutboxMessage, OutboxState
+from tests.fleet import Clock, drain
+from tests.slack_fake import FakeSlack
+from tests.slack_world import ELI, MODEL, NOW, World, register_fraud_model
+
+
+@pytest.fixture
+def queued_world(db, fraud_data):
+    register_fraud_model(db, fraud_data)
+    with FakeSlack() as fake:
+        app = World(db, fraud_data, fake, queued=True)
+        yield app
+        app.close()
+        assert fake.invalid == []
+
+
+def test_an_acknowledge_click_is_settled_through_the_outbox_even_while_slack_is_failing(queued_world):
+    world = queued_world
+    clock = Clock(NOW)
+    sender = OutboxSender(world.db, SlackDelivery(WebClient(token=world.fake.token, base_url=world.fake.api_url,
+                                                            timeout=5)), clock, storm=StormPolicy(window=timedelta(0)))
+    world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
+    drain(sender, clock)
+    alert = world.posted("C0ML", f"Input drift on {MODEL} v1")
+
+    world.fake.fail("chat.update", status=500, times=2)  # Slack is having a bad minute
+    assert world.click(ActionId.acknowledge, alert, ELI).status == 200
+    world.ops.join()
+    assert world.fake.calls_to("chat.update") == []  # written, not yet sent: the worker sends it
+    with world.db.session() as s:
+        (row,) = [r for r in s.query(OutboxMessage) if r.kind == "update"]
+        assert (row.state, row.target_ref) == (OutboxState.pending, f"{alert[0]}:{alert[1]}")
+
+    for _ in range(6):  # backoff 1 s, 2 s after the two failures
+        sender.send_due()
+        clock.advance(seconds=2)
+    assert len(world.fake.calls_to("chat.update")) == 3  # two refused, then the one that took
+    blocks = json.dumps(world.fake.messages[alert]["blocks"])
+    assert f"Acknowledged by <@{ELI}>" in blocks and '"type": "actions"' not in blocks
+    with world.db.session() as s:
+        assert {r.state for r in s.query(OutboxMessage)} == {OutboxState.sent}
