@@ -33,13 +33,26 @@ SECRETS = (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET)
 STARTUP_SECONDS = 120  # importing the app and connecting, on a busy 2-core machine
 
 
-def _serve(fake: FakeSlack, database_url: str, folder: Path, *, app_token: str = APP_TOKEN) -> subprocess.Popen:
+def _env(fake: FakeSlack, database_url: str, folder: Path, app_token: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SLACK_", "FLYWHEEL_")) and "proxy" not in k.lower()}
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=app_token, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                FLYWHEEL_SLACK_API_URL=fake.api_url, FLYWHEEL_DATABASE_URL=database_url,
                FLYWHEEL_PUBLIC_URL="https://flywheel.example.com", FLYWHEEL_ARTIFACTS=str(folder / "artifacts"),
                FLYWHEEL_OUTBOX=str(folder / "outbox"), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    return env
+
+
+def _worker(fake: FakeSlack, database_url: str, folder: Path) -> subprocess.Popen:
+    """The worker beside the app, as installs run it: it sends what the app writes to the outbox."""
+    with (folder / "worker.out").open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=folder,
+                                env=_env(fake, database_url, folder, APP_TOKEN), stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+def _serve(fake: FakeSlack, database_url: str, folder: Path, *, app_token: str = APP_TOKEN) -> subprocess.Popen:
+    env = _env(fake, database_url, folder, app_token)
     with (folder / "serve.out").open("wb") as out, (folder / "serve.err").open("wb") as err:
         # -v: log at INFO, so the secrets check below covers what an operator would see when debugging.
         return subprocess.Popen([sys.executable, "-m", "bot.cli", "-v", "serve", "--socket"], cwd=folder, env=env,
@@ -96,10 +109,18 @@ def socket_app(db, fraud_data, tmp_path):
     register_fraud_model(db, fraud_data)
     with FakeSlack(token=BOT_TOKEN, app_token=APP_TOKEN) as fake:
         app = SocketApp(fake, _serve(fake, db.url, tmp_path), tmp_path)
+        worker = _worker(fake, db.url, tmp_path)
         try:
             _connected(app)
             yield app
         finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=60)
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait(timeout=30)
             app.process.send_signal(signal.SIGINT)  # Ctrl-C: the handler closes its connection and exits
             try:
                 app.process.wait(timeout=30)
