@@ -32,12 +32,14 @@ def _digest(*, seq: int, at: datetime, actor: str, action: str, subject: str,
 
 
 def record(*, session: Session, actor: str, action: str, subject: str,
-           details: dict[str, Any] | None = None, at: datetime | None = None) -> None:
-    """Append one event in the caller's unit of work; it commits or rolls back with it."""
+           details: dict[str, Any] | None = None, at: datetime | None = None, changes: bool = True) -> None:
+    """Append one event in the caller's unit of work; it commits or rolls back with it. `changes=False`
+    for events that record without changing anything (a command typed), so caches stay valid."""
     # Bumping the head first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading
     # it, so two writers can never link to the same previous event.
+    bump = {"seq": AuditHead.seq + 1, **({"changed_seq": AuditHead.seq + 1} if changes else {})}
     seq, prev_hash = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
+        update(AuditHead).where(AuditHead.id == 1).values(**bump)
         .returning(AuditHead.seq, AuditHead.last_hash)).one()
     details = json.loads(json.dumps(details or {}, default=str))
     at = at or utcnow()
@@ -105,7 +107,8 @@ class Pending:
 
 
 class AuditQueue:
-    """Events that need no unit of work of their own (a command was typed), appended in batches.
+    """Events that need no unit of work of their own and change nothing (a command was typed), appended
+    in batches.
 
     One thread writes whatever has queued up in a single transaction: under a burst of commands that is
     one commit for many events instead of one each. Events still queued when the process is killed are
@@ -145,7 +148,8 @@ class AuditQueue:
         try:
             with self.db.session() as s:
                 for e in events:
-                    record(session=s, actor=e.actor, action=e.action, subject=e.subject, details=e.details, at=e.at)
+                    record(session=s, actor=e.actor, action=e.action, subject=e.subject, details=e.details,
+                           at=e.at, changes=False)
         except Exception:  # the callers have long had their answers; the operator needs to know
             log.exception("could not write %d audit event(s): %s", len(events),
                           ", ".join(f"{e.action} by {e.actor}" for e in events[:10]))

@@ -470,6 +470,9 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+    # The seq of the latest event that changed something (not a command merely typed): what cached
+    # views such as `/flywheel status` check to know they are still current.
+    changed_seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
 from store import catalog_models  # noqa: E402,F401 - the catalog's tables, so Base.metadata holds them

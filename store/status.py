@@ -68,9 +68,9 @@ def model_status(*, session: Session, key: str) -> ModelStatus:
 
 
 def freshness(*, session: Session) -> tuple[int, int]:
-    """Changes whenever a status could: every version, sign-off and alert change is audited, and every
-    check writes a run. Two primary-key lookups, so a cached status is checked in well under a millisecond."""
-    audit_seq = select(AuditHead.seq).where(AuditHead.id == 1).scalar_subquery()
+    """Changes whenever a status could: every version, sign-off and alert change is audited (commands
+    typed are audited too but change nothing), and every check writes a run. Two primary-key lookups, so a cached status is checked in well under a millisecond."""
+    audit_seq = select(AuditHead.changed_seq).where(AuditHead.id == 1).scalar_subquery()
     last_run = select(func.max(CheckRun.id)).scalar_subquery()
     seq, run = session.execute(select(audit_seq, last_run)).one()
     return seq or 0, run or 0

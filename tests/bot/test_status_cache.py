@@ -64,3 +64,17 @@ def test_an_audited_change_such_as_a_new_version_refreshes_the_status(ops, db):
 def test_an_unknown_model_is_named_with_a_suggestion(ops):
     with pytest.raises(NotFound, match="No model called fraud-detecter. Did you mean fraud-detector"):
         ops.status("fraud-detecter")
+
+
+def test_commands_typed_in_a_burst_do_not_invalidate_the_cached_status(ops, db):
+    ops.status_recheck_seconds = 0.0  # every call checks the freshness stamp
+    first = ops.status("fraud-detector")
+    for _ in range(20):
+        ops.commands_audit.put(actor="U0ML0001", action="command", subject="slack:/flywheel",
+                               details={"text": "status fraud-detector"})
+    assert ops.commands_audit.drain(timeout=30)
+    assert ops.status("fraud-detector") is first  # audited, but nothing a status shows changed
+    with db.session() as s:
+        registry.register_version(session=s, model_key="fraud-detector", created_by="U0ML0001",
+                                  artifact_uri="file:///m.joblib")
+    assert ops.status("fraud-detector") is not first
