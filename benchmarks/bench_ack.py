@@ -18,6 +18,12 @@ harness's own floor on this machine.
     python benchmarks/bench_ack.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
     python benchmarks/bench_ack.py --mixes status acknowledge --requests 500 --concurrency 10
     python benchmarks/bench_ack.py --profile /tmp/ack.txt            # py-spy samples of the server
+    python benchmarks/bench_ack.py --with-cycle --cycle-data /tmp/flywheel-cycle-data  # while a worker checks
+
+With --with-cycle, benchmarks/bench_cycle.py runs in its own process against the same registry: it
+adds its models (200 by default, 100k-row windows) and checks them through the worker's own path,
+cycle after cycle, for as long as the requests are measured; the requests start once its first
+cycle has begun. Its cycles are printed at the end, with the cores it kept busy meanwhile.
 
 Traffic goes only to 127.0.0.1. The server, the fake Slack, the temporary folder and the PostgreSQL
 database are removed on exit, Ctrl-C and failure alike.
@@ -57,6 +63,8 @@ FORM = "application/x-www-form-urlencoded"
 SERVER_START_SECONDS = 60
 REQUEST_TIMEOUT = 30.0
 QUIET_SECONDS = 1.0  # the fake Slack saw no call for this long: the last mix's follow-ups are done
+CYCLE_READY_SECONDS = 900  # bench_cycle writes its data first (about 80 s for 10 teams) unless kept
+CYCLE_READY = "bench_cycle: checking"  # what bench_cycle prints when its first cycle starts
 
 
 class BenchError(Exception):
@@ -327,6 +335,55 @@ def wait_quiet(fake: FakeSlack, limit: float = 120.0) -> None:
             return
 
 
+@contextmanager
+def cycling(args: argparse.Namespace, url: str, folder: Path) -> Iterator[subprocess.Popen | None]:
+    """bench_cycle checking its models cycle after cycle, in its own process, against the same registry."""
+    if not args.with_cycle:
+        yield None
+        return
+    log = folder / "cycle.log"
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_cycle.py"), "--use-database", url, "--cycles", "0",
+               "--models", str(args.cycle_models), "--workers", str(args.cycle_workers)]
+    if args.cycle_data:
+        command += ["--data-dir", str(args.cycle_data)]
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("FLYWHEEL_", "SLACK_"))}
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=inherited, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + CYCLE_READY_SECONDS
+        while CYCLE_READY not in log.read_text(errors="replace"):
+            if process.poll() is not None:
+                raise BenchError(f"bench_cycle exited with code {process.returncode} before checking:\n{tail(log)}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"bench_cycle did not start checking within {CYCLE_READY_SECONDS} s:\n{tail(log)}")
+            time.sleep(0.5)
+        yield process
+    finally:
+        stop(process, grace=60)
+
+
+def checks_recorded(url: str) -> int:
+    """Check runs in the registry so far: bench_cycle's progress, whether or not a cycle has ended."""
+    from sqlalchemy import func, select
+
+    from store.db import Database
+    from store.models import CheckRun
+
+    db = Database(url)
+    try:
+        with db.read() as s:
+            return s.execute(select(func.count(CheckRun.id))).scalar_one()
+    finally:
+        db.dispose()
+
+
+def cycle_lines(folder: Path) -> list[str]:
+    log = folder / "cycle.log"
+    return [line for line in log.read_text(errors="replace").splitlines()
+            if line.startswith(("cycle ", "  verdicts", "  FAILED"))] if log.exists() else []
+
+
 # -- requests as Slack sends them ----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -468,6 +525,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     fake = stack.enter_context(FakeSlack(token=f"xoxb-bench-{secrets.token_hex(4)}"))
     env = app_env(url, folder, fake, secret)
     alert = post_alert(env, fake)
+    cycle = stack.enter_context(cycling(args, url, folder))
     port, server, log = stack.enter_context(served(env, folder))
     kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(f"Registry on {kind}; `flywheel serve` (pid {server.pid}, {code_version()}) on 127.0.0.1:{port}; "
@@ -475,6 +533,10 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
           f"{os.getloadavg()[0]:.2f}.")
     print(f"{args.requests} requests per mix after {args.warmup} warm-up, {args.concurrency} in flight. Server CPU "
           "includes the Slack follow-ups; other load is the cores that other processes kept busy meanwhile.\n")
+    if cycle is not None:
+        print(f"bench_cycle (pid {cycle.pid}) is checking {args.cycle_models} models against the same registry.\n")
+    cycle_cpu0, cycle_wall0 = (cpu_seconds(cycle.pid), time.monotonic()) if cycle is not None else (None, 0.0)
+    checked0 = checks_recorded(url) if cycle is not None else 0
     rows = []
     with profiled(server.pid, args.profile):
         for name in args.mixes:
@@ -490,6 +552,18 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
             if len(mix.kinds) > 1:
                 rows += [row(f"  of which {k}", [s for s in samples if s.kind == k], None) for k in mix.kinds]
     print_table(rows)
+    if cycle is not None:
+        cycle_cpu1, cycle_wall1, checked1 = cpu_seconds(cycle.pid), time.monotonic(), checks_recorded(url)
+        minutes = (cycle_wall1 - cycle_wall0) / 60
+        busy = f", keeping {(cycle_cpu1 - cycle_cpu0) / (cycle_wall1 - cycle_wall0):.2f} cores busy" \
+            if None not in (cycle_cpu0, cycle_cpu1) else ""
+        if cycle.poll() is not None:
+            raise BenchError(f"bench_cycle exited with code {cycle.returncode} during the measurement:\n"
+                             f"{tail(folder / 'cycle.log')}")
+        # Each of its models has four checks (drift, KPIs, performance, data quality).
+        print(f"\nMeanwhile bench_cycle recorded {checked1 - checked0:,} checks in {minutes * 60:.0f} s, "
+              f"{(checked1 - checked0) / 4 / minutes:.0f} models a minute{busy}. Its cycles so far:")
+        print("\n".join(cycle_lines(folder)) or "(none finished yet)")
     updates = Counter(c.method for c in fake.calls)
     print(f"\nLoad average {os.getloadavg()[0]:.2f} at the end. The fake Slack received "
           f"{', '.join(f'{n} {m}' for m, n in sorted(updates.items()))}.")
@@ -512,10 +586,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mixes", nargs="+", choices=list(MIXES), default=list(MIXES),
                         help="which mixes to run, in order (default: all)")
     parser.add_argument("--profile", type=Path, help="record the server with py-spy into this file while measuring")
+    parser.add_argument("--with-cycle", action="store_true",
+                        help="measure while benchmarks/bench_cycle.py checks its models against the same registry")
+    parser.add_argument("--cycle-models", type=int, default=200, help="models bench_cycle checks (default 200)")
+    parser.add_argument("--cycle-workers", type=int, default=1, help="bench_cycle's worker processes (default 1)")
+    parser.add_argument("--cycle-data", type=Path, help="where bench_cycle keeps its data between runs "
+                        "(default: written afresh into the temporary folder)")
     args = parser.parse_args(argv)
-    for name in ("requests", "concurrency"):
+    for name in ("requests", "concurrency", "cycle_models", "cycle_workers"):
         if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.warmup < 0:
         parser.error(f"--warmup must be 0 or more, got {args.warmup}")
     return args

@@ -6,7 +6,7 @@ raising alerts) is jobs/monitor.py's job.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ import pandas as pd
 from bot.charts import format_value  # money and rates read the same in messages and charts
 from jobs.expressions import parse
 from jobs.metrics import MetricsError, classification_metrics
-from jobs.statistics import METHOD_LABELS, drift_report
+from jobs.statistics import METHOD_LABELS, PreparedReference, drift_report
 from store.models import CheckKind, Verdict
 
 
@@ -50,9 +50,12 @@ def _figure(value: float) -> str:
 
 # --- drift ------------------------------------------------------------------------------------
 
-def drift(reference: pd.DataFrame, current: pd.DataFrame, *, numeric: Sequence[str],
+def drift(reference: pd.DataFrame | PreparedReference, current: pd.DataFrame, *, numeric: Sequence[str],
           categorical: Sequence[str], numeric_method: str, categorical_method: str,
-          thresholds: Mapping[str, float], alpha: float) -> CheckOutcome:
+          thresholds: Mapping[str, float], alpha: float,
+          reference_values: Callable[[list[str]], pd.DataFrame] | None = None) -> CheckOutcome:
+    """Drift of every feature. A prepared reference holds no rows: `reference_values(features)` reads the
+    reference columns the charts of a breach show (only then)."""
     overrides = {k: v for k, v in thresholds.items() if k != "default"}
     report = drift_report(reference, current, numeric=numeric, categorical=categorical,
                           numeric_method=numeric_method, categorical_method=categorical_method,
@@ -74,7 +77,10 @@ def drift(reference: pd.DataFrame, current: pd.DataFrame, *, numeric: Sequence[s
                             f"no drift in {len(report.features)} features", figures)
     described = ", ".join(f"{f.feature} {METHOD_LABELS[f.method]} {_figure(f.statistic)} (alert {_figure(f.threshold)})"
                           for f in drifted)
-    evidence = {f.feature: (reference[f.feature], current[f.feature]) for f in drifted[:2]}
+    shown = [f.feature for f in drifted[:2]]
+    if isinstance(reference, PreparedReference):
+        reference = reference_values(shown) if reference_values is not None else None
+    evidence = {name: (reference[name], current[name]) for name in shown} if reference is not None else {}
     return CheckOutcome(CheckKind.drift, Verdict.breach,
                         f"{len(drifted)} of {len(report.features)} features drifted: {described}",
                         figures, tuple(f.feature for f in drifted), evidence)
@@ -82,11 +88,22 @@ def drift(reference: pd.DataFrame, current: pd.DataFrame, *, numeric: Sequence[s
 
 # --- business KPIs ----------------------------------------------------------------------------
 
-def kpi_value(kpi: Any, frame: pd.DataFrame) -> float | None:
-    """One KPI over one window; None when it is undefined (no rows, an empty denominator)."""
+def kpi_value(kpi: Any, frame: pd.DataFrame, masks: dict | None = None) -> float | None:
+    """One KPI over one window; None when it is undefined (no rows, an empty denominator).
+
+    `masks` remembers clauses already evaluated on this frame (KPIs often share a `where`)."""
     if frame.empty:
         return None
-    mask = parse(kpi.where).evaluate(frame) if kpi.where else np.ones(len(frame), dtype=bool)
+
+    def evaluate(text: str) -> np.ndarray:
+        if masks is None:
+            return parse(text).evaluate(frame)
+        key = (text, id(frame))  # the caller keeps the frame alive while `masks` lives
+        if key not in masks:
+            masks[key] = parse(text).evaluate(frame)
+        return masks[key]
+
+    mask = evaluate(kpi.where) if kpi.where else np.ones(len(frame), dtype=bool)
     if kpi.aggregate == "count":
         return float(mask.sum())
     if kpi.aggregate == "sum":
@@ -95,7 +112,7 @@ def kpi_value(kpi: Any, frame: pd.DataFrame) -> float | None:
         values = pd.to_numeric(frame.loc[mask, kpi.column], errors="coerce").dropna()
         return float(values.mean()) if len(values) else None
     if kpi.aggregate == "rate":
-        of = parse(kpi.of).evaluate(frame)
+        of = evaluate(kpi.of)
         denominator = int(of.sum())
         return float((mask & of).sum() / denominator) if denominator else None
     raise ValueError(f"unknown aggregate {kpi.aggregate!r}")
@@ -120,9 +137,10 @@ def kpis(specs: Sequence[Any], windows: Mapping[str, Sequence[tuple[datetime, pd
     if not specs or any(not windows[k.name] or windows[k.name][-1][1].empty for k in specs):
         return error(CheckKind.kpi, "the current window has no rows, so no KPI can be computed")
     results, breached = [], []
+    masks: dict = {}
     for kpi in specs:
         unit = kpi_unit(kpi)
-        history = [(start, kpi_value(kpi, frame)) for start, frame in windows[kpi.name]]
+        history = [(start, kpi_value(kpi, frame, masks)) for start, frame in windows[kpi.name]]
         value = history[-1][1]
         a = kpi.alert
         n = a.baseline_windows if a else 4

@@ -7,18 +7,21 @@ verdict `error` with a message, and the other models are still checked.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from jobs import checks
 from jobs.checks import CheckOutcome
 from jobs.expressions import ExpressionError
 from jobs.metrics import MetricsError
-from jobs.sources import SourceError, open_source
-from jobs.statistics import DriftInputError
+from jobs.sources import Source, SourceError, open_source
+from jobs.statistics import DriftInputError, PreparedReference, prepare_reference
 from store import monitoring, registry
 from store.clock import to_utc_naive, utcnow
 from store.db import Database
@@ -59,15 +62,29 @@ def load_spec(model: Model) -> ModelSpec:
     return ModelSpec.model_validate(model.spec)
 
 
+def _window_rows(times: pd.Series, bounds: list[tuple[datetime, datetime]]) -> list[slice | np.ndarray]:
+    """Which rows fall in each [start, end): a slice when the times are in order (files usually are),
+    else a mask. Either keeps the rows' order, so sums add up the same as before."""
+    values = times.to_numpy()
+    edges = [(np.datetime64(start), np.datetime64(end)) for start, end in bounds]
+    if len(values) and not np.isnat(values).any() and bool(np.all(values[1:] >= values[:-1])):
+        return [slice(int(np.searchsorted(values, start, "left")), int(np.searchsorted(values, end, "left")))
+                for start, end in edges]
+    return [(values >= start) & (values < end) for start, end in edges]
+
+
 def _windows(frame: pd.DataFrame, time_column: str, as_of: datetime, length: timedelta,
              count: int) -> list[tuple[datetime, pd.DataFrame]]:
     """Split a frame into `count` consecutive windows ending at as_of, oldest first."""
-    times = frame[time_column]
-    out = []
-    for i in range(count, 0, -1):
-        start, end = as_of - i * length, as_of - (i - 1) * length
-        out.append((start, frame[(times >= start) & (times < end)]))
-    return out
+    bounds = [(as_of - i * length, as_of - (i - 1) * length) for i in range(count, 0, -1)]
+    rows = _window_rows(frame[time_column], bounds)
+    return [(start, frame.iloc[r] if isinstance(r, slice) else frame[r]) for (start, _), r in zip(bounds, rows)]
+
+
+def _window_counts(times: pd.Series, as_of: datetime, length: timedelta, count: int) -> list[int]:
+    bounds = [(as_of - i * length, as_of - (i - 1) * length) for i in range(count, 0, -1)]
+    return [r.stop - r.start if isinstance(r, slice) else int(np.count_nonzero(r))
+            for r in _window_rows(times, bounds)]
 
 
 def _kpi_columns(kpi) -> list[str]:
@@ -85,51 +102,102 @@ def _run_kind(kind: CheckKind, spec: ModelSpec, fn) -> CheckOutcome:
         return checks.error(kind, f"unexpected {exc.__class__.__name__}: {exc}")
 
 
+# A model's reference window does not change between cycles: its features are kept summarised (sorted
+# values, category counts) per reference and feature list, and summarised again when a file changes.
+# Checks come round in a cycle, where least-recently-used eviction would keep nothing useful once the
+# references outgrow the budget; so the first ones to fit stay, and the others are summarised each time.
+REFERENCE_CACHE_BYTES = 256 * 1024 * 1024
+_references: dict[Hashable, tuple[Hashable, PreparedReference]] = {}
+_references_lock = threading.Lock()
+
+
+def _prepared_reference(source: Source, numeric: list[str], categorical: list[str]) -> PreparedReference:
+    fingerprint = source.fingerprint()
+    key = (source.describe(), tuple(numeric), tuple(categorical))
+    if fingerprint is not None:
+        with _references_lock:
+            held = _references.get(key)
+        if held is not None and held[0] == fingerprint:
+            return held[1]
+    prepared = prepare_reference(source.read([*numeric, *categorical]), numeric=numeric, categorical=categorical)
+    if fingerprint is not None:
+        with _references_lock:
+            _references.pop(key, None)  # an earlier version of these files
+            if prepared.nbytes <= REFERENCE_CACHE_BYTES - sum(p.nbytes for _, p in _references.values()):
+                _references[key] = (fingerprint, prepared)
+    return prepared
+
+
 def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_metrics: dict[str, Any],
                    kinds: set[CheckKind]) -> list[CheckOutcome]:
-    """Run the checks of one model; never raises for bad data, each problem becomes an error outcome."""
+    """Run the checks of one model; never raises for bad data, each problem becomes an error outcome.
+
+    Each kind reads only the columns and rows it judges (a worker runs one kind per job); the reads of
+    all the kinds asked for happen first, so a source that cannot be read fails every one of them."""
     data = spec.data
     length = spec.drift.window
     baseline_n = max([k.alert.baseline_windows for k in spec.kpis if k.alert]
                      + [spec.data_quality.baseline_windows])
     count = max(baseline_n + 1, TREND_WINDOWS)
-    longest = max([length] + [k.window for k in spec.kpis] + ([spec.performance.window] if spec.performance else []))
-    # Every column for the windows the checks judge; only the KPI columns for the trailing history.
-    kpi_columns = [data.timestamp, *(c for k in spec.kpis for c in _kpi_columns(k))]
+    features = [*spec.features.numeric, *spec.features.categorical]
+    plan = [CheckKind.drift, CheckKind.kpi, CheckKind.performance, CheckKind.data_quality]
+    if not spec.kpis:
+        plan.remove(CheckKind.kpi)
+    if not data.label or spec.performance is None:
+        plan.remove(CheckKind.performance)
+    wanted = [kind for kind in plan if kind in kinds]
+    ts = data.timestamp
+    production: Source | None = None
+
+    def rows(columns: list[str], start: datetime, end: datetime) -> pd.DataFrame:
+        return production.read(list(dict.fromkeys([ts, *columns])), time_column=ts, start=start, end=end)
+
+    frames: dict[str, pd.DataFrame] = {}
     try:
         production = open_source(data.production, base_dir)
-        frame = production.read(spec.columns(), time_column=data.timestamp, start=as_of - longest, end=as_of)
-        history = production.read(list(dict.fromkeys(kpi_columns)), time_column=data.timestamp,
-                                  start=as_of - count * longest, end=as_of - longest)
+        production.check_columns(spec.columns(), time_column=ts)  # a missing column fails every kind, as before
+        if CheckKind.drift in wanted or CheckKind.data_quality in wanted:
+            frames["current"] = rows(features, as_of - length, as_of)
+        if CheckKind.kpi in wanted:
+            kpi_span = max([length] + [count * k.window for k in spec.kpis])
+            columns = [c for k in spec.kpis for c in _kpi_columns(k)] + ([data.label] if data.label else [])
+            frames["kpi"] = rows(columns, as_of - kpi_span, as_of)
+        if CheckKind.performance in wanted:
+            columns = [data.label, data.prediction, *([data.score] if data.score else [])]
+            frames["performance"] = rows(columns, as_of - spec.performance.window, as_of)
+        if CheckKind.data_quality in wanted:
+            frames["earlier"] = rows([], as_of - (baseline_n + 1) * length, as_of - length)
     except EXPECTED as exc:
         return [checks.error(kind, f"cannot read production data: {exc}") for kind in sorted(kinds)]
-    history = pd.concat([history, frame[history.columns]], ignore_index=True) if len(frame) else history
-    windows = _windows(history, data.timestamp, as_of, length, count)
-    current = frame[frame[data.timestamp] >= as_of - length]
-    outcomes = []
-    features = [*spec.features.numeric, *spec.features.categorical]
 
     def drift() -> CheckOutcome:
+        current = frames["current"]
         if current.empty:
-            return checks.error(CheckKind.drift, f"no production rows between {windows[-1][0]:%Y-%m-%d %H:%M} "
+            return checks.error(CheckKind.drift, f"no production rows between {as_of - length:%Y-%m-%d %H:%M} "
                                 f"and {as_of:%Y-%m-%d %H:%M} UTC")
-        reference = open_source(data.reference, base_dir).read(features)
-        return checks.drift(reference, current, numeric=spec.features.numeric,
+        reference = open_source(data.reference, base_dir)
+        prepared = _prepared_reference(reference, spec.features.numeric, spec.features.categorical)
+        return checks.drift(prepared, current, numeric=spec.features.numeric,
                             categorical=spec.features.categorical, numeric_method=spec.drift.numeric_method,
                             categorical_method=spec.drift.categorical_method,
-                            thresholds=spec.drift.thresholds, alpha=spec.drift.alpha)
+                            thresholds=spec.drift.thresholds, alpha=spec.drift.alpha,
+                            reference_values=lambda shown: reference.read(shown))
 
     def kpi() -> CheckOutcome:
-        outcome = checks.kpis(spec.kpis, {k.name: _windows(history, data.timestamp, as_of, k.window, count)
-                                          for k in spec.kpis})
+        history = frames["kpi"]
+        by_length = {}  # KPIs of one window length share its window frames (and their evaluated clauses)
+        for k in spec.kpis:
+            if k.window not in by_length:
+                by_length[k.window] = _windows(history, ts, as_of, k.window, count)
+        outcome = checks.kpis(spec.kpis, {k.name: by_length[k.window] for k in spec.kpis})
+        current = history.iloc[_window_rows(history[ts], [(as_of - length, as_of)])[0]]
         if data.label and data.label in current and current[data.label].notna().any():
-            latest = current.loc[current[data.label].notna(), data.timestamp].max()
+            latest = current.loc[current[data.label].notna(), ts].max()
             outcome.figures["labels_complete_to"] = pd.Timestamp(latest).to_pydatetime().isoformat()
         return outcome
 
     def performance() -> CheckOutcome:
-        start = as_of - spec.performance.window
-        labelled = frame[frame[data.timestamp] >= start]
+        labelled = frames["performance"]
         if labelled.empty:
             return checks.error(CheckKind.performance, "no production rows in this window")
         return checks.performance(labelled, label=data.label, prediction=data.prediction, score=data.score,
@@ -139,30 +207,24 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
     def quality() -> CheckOutcome:
         reference_schema = open_source(data.reference, base_dir).schema()
         return checks.data_quality(
-            current, features=features, baseline_rows=[len(f) for _, f in windows[-1 - baseline_n:-1]],
+            frames["current"], features=features,
+            baseline_rows=_window_counts(frames["earlier"][ts], as_of - length, length, baseline_n),
             reference_schema=reference_schema, current_schema=production.schema(),
             max_null_share=spec.data_quality.max_null_share,
             min_rows_vs_baseline_pct=spec.data_quality.min_rows_vs_baseline_pct)
 
-    plan = {CheckKind.drift: drift, CheckKind.kpi: kpi, CheckKind.performance: performance,
-            CheckKind.data_quality: quality}
-    if not spec.kpis:
-        plan.pop(CheckKind.kpi)
-    if not data.label or spec.performance is None:
-        plan.pop(CheckKind.performance)
-    for kind, fn in plan.items():
-        if kind in kinds:
-            outcomes.append(_run_kind(kind, spec, fn))
-    return outcomes
+    run = {CheckKind.drift: drift, CheckKind.kpi: kpi, CheckKind.performance: performance,
+           CheckKind.data_quality: quality}
+    return [_run_kind(kind, spec, run[kind]) for kind in wanted]
 
 
 def check_model(*, db: Database, model_key: str, as_of: datetime, kinds: set[CheckKind] | None = None,
                 now: datetime | None = None) -> ModelChecks:
     as_of, now = to_utc_naive(as_of), now or utcnow()
     kinds = kinds or set(CheckKind)
-    with db.session() as s:
+    with db.read() as s:  # no write lock while the data is read and judged
         model = registry.get_model(session=s, key=model_key)
-        spec = load_spec(model)
+        model_id, spec = model.id, load_spec(model)
         version = registry.production_version(session=s, model=model)
         version_label = version.label if version else None
         training_metrics = dict(version.metrics) if version else {}
@@ -171,9 +233,9 @@ def check_model(*, db: Database, model_key: str, as_of: datetime, kinds: set[Che
     window_start = as_of - spec.drift.window
     results = []
     with db.session() as s:
-        model = registry.get_model(session=s, key=model_key)
+        model = s.get(Model, model_id) or registry.get_model(session=s, key=model_key)
         version = registry.production_version(session=s, model=model)
-        channels = {c.persona: c.channel for c in model.project.channels}
+        channels = None
         for outcome in outcomes:
             run = monitoring.record_check_run(
                 session=s, model=model, version=version, kind=outcome.kind, window_start=window_start,
@@ -185,6 +247,8 @@ def check_model(*, db: Database, model_key: str, as_of: datetime, kinds: set[Che
                                            window_end=as_of, metrics=outcome.figures["metrics"],
                                            rows=outcome.figures["labelled_rows"], now=now)
             if outcome.verdict == Verdict.breach:
+                if channels is None:  # only a breach needs them: two queries fewer for a passing check
+                    channels = {c.persona: c.channel for c in model.project.channels}
                 persona = PERSONA_FOR[outcome.kind]
                 alert, new = monitoring.raise_alert(session=s, run=run, persona=persona,
                                                     subjects=outcome.subjects, channel=channels.get(persona),

@@ -1,7 +1,9 @@
 """Model data sources: Parquet/CSV files (pyarrow datasets) and SQL tables or queries (SQLAlchemy).
 
 A source reads only the columns asked for and only the rows of one time window; both are pushed
-down to pyarrow or the database. Nothing is cached but database engines.
+down to pyarrow or the database. Cached per process: database engines, and the opened pyarrow
+dataset of a file set (its footer or header, reopened whenever a file's size or mtime changes).
+Rows are never cached.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import functools
 import glob
 import os
 import re
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -36,6 +41,9 @@ _SUFFIX_FORMATS: dict[str, FileFormat] = {
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _SAMPLE_ROWS = 100
+_TIME_LABEL = "__flywheel_time"
+_JULIANDAY_STEP = timedelta(milliseconds=1)
+_DATASETS_KEPT = 64  # opened file sets; a worker checking many models reopens each one every cycle otherwise
 
 
 class SourceError(Exception):
@@ -102,6 +110,17 @@ class Source(ABC):
         Naive datetimes are taken as UTC; datetime columns come back as naive UTC datetime64.
         """
 
+    def fingerprint(self) -> Hashable | None:
+        """Something equal for two opens of unchanged data, for caching what is derived from it; None
+        when the data can change unseen (a database)."""
+        return None
+
+    def check_columns(self, columns: Sequence[str], *, time_column: str | None = None) -> None:
+        """Raise the SourceError a read of these columns over a time window would raise for a missing
+        column or a time column that holds no date-times, without reading any row."""
+        window = datetime.min if time_column else None
+        self._checked(columns, time_column, window, None)
+
     def _checked(self, columns: Sequence[str], time_column: str | None,
                  start: datetime | None, end: datetime | None) -> tuple[list[str], dict[str, ColumnKind]]:
         wanted = list(dict.fromkeys(columns))
@@ -158,6 +177,9 @@ class FileSource(Source):
     def schema(self) -> dict[str, ColumnKind]:
         return {field.name: _arrow_kind(field.type) for field in self._dataset().schema}
 
+    def fingerprint(self) -> Hashable:
+        return _files_fingerprint(self._files()), self._format
+
     def read(self, columns: Sequence[str], *, time_column: str | None = None,
              start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
         dataset = self._dataset()
@@ -195,6 +217,19 @@ class FileSource(Source):
 
     def _dataset(self) -> ds.Dataset:
         files = self._files()
+        key = (_files_fingerprint(files), self._format)
+        with _datasets_lock:
+            if (dataset := _datasets.get(key)) is not None:
+                _datasets.move_to_end(key)
+                return dataset
+        dataset = self._open(files)
+        with _datasets_lock:
+            _datasets[key] = dataset
+            while len(_datasets) > _DATASETS_KEPT:
+                _datasets.popitem(last=False)
+        return dataset
+
+    def _open(self, files: list[str]) -> ds.Dataset:
         file_format = self._format or _suffix_format(files[0])
         if file_format is None:
             raise SourceError(
@@ -207,6 +242,22 @@ class FileSource(Source):
             return ds.dataset(files, format=dataset_format)
         except (pa.ArrowException, OSError) as exc:
             raise SourceError(f"cannot read {self.describe()} as {file_format}: {_first_line(exc)}") from exc
+
+
+_datasets: OrderedDict[Hashable, ds.Dataset] = OrderedDict()
+_datasets_lock = threading.Lock()
+
+
+def _files_fingerprint(files: list[str]) -> tuple:
+    """Each file's name, size and modification time: a rewritten file opens afresh."""
+    out = []
+    for name in files:
+        try:
+            stat = os.stat(name)
+        except OSError as exc:
+            raise SourceError(f"cannot read {name}: {_first_line(exc)}") from exc
+        out.append((name, stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
 
 
 def _suffix_format(name: str) -> FileFormat | None:
@@ -276,12 +327,24 @@ class SqlSource(Source):
                 # SQLite keeps date-times as text in many layouts; pandas parses them all below
                 column = sa.type_coerce(column, sa.String)
             selected.append(column.label(name))
+        # SQLite's bounds are compared in julianday() (milliseconds) and widened: check them exactly here
+        recheck = sqlite and time_column is not None and (start is not None or end is not None)
+        time_label = time_column if time_column in wanted else _TIME_LABEL
+        if recheck and time_label == _TIME_LABEL:
+            selected.append(sa.type_coerce(columns_of[time_column], sa.String).label(_TIME_LABEL))
         statement = sa.select(*selected)
         if time_column is not None:
             statement = statement.where(*self._time_window(columns_of[time_column], time_column, start, end))
 
         rows, keys = self._run(statement)
         frame = pd.DataFrame.from_records(rows, columns=keys, coerce_float=True)
+        if recheck:
+            try:
+                frame[time_label] = _to_naive_utc(frame[time_label])
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise SourceError(f"{self.describe()}: column '{time_column}' holds values that are not datetime: "
+                                  f"{_first_line(exc)}") from None
+            frame = _exactly_within(frame, time_label, start, end)
         return _normalise(frame, {name: kinds[name] for name in wanted}, self.describe())
 
     def _time_window(self, column: sa.ColumnElement, name: str,
@@ -299,6 +362,8 @@ class SqlSource(Source):
                 day = sa.literal(((value.date() - timedelta(days=1)) if lower else (value.date() + timedelta(days=2)))
                                  .isoformat(), sa.String)
                 conditions.append(column >= day if lower else column < day)
+                # julianday() keeps milliseconds only: widen by one and let read() recheck the rows exactly
+                value = value - _JULIANDAY_STEP if lower else value + _JULIANDAY_STEP
                 left = sa.func.julianday(column)
                 right = sa.func.julianday(sa.literal(value.isoformat(sep=" "), sa.String))
             else:
@@ -448,6 +513,17 @@ def _normalise(frame: pd.DataFrame, kinds: dict[str, ColumnKind], source: str) -
             raise SourceError(f"{source}: column '{name}' holds values that are not {kind}: "
                               f"{_first_line(exc)}") from None
     return frame[list(kinds)]
+
+
+def _exactly_within(frame: pd.DataFrame, time_column: str, start: datetime | None,
+                    end: datetime | None) -> pd.DataFrame:
+    values = frame[time_column].to_numpy()
+    keep = np.ones(len(values), dtype=bool)
+    if start is not None:
+        keep &= values >= np.datetime64(_naive_utc(start))
+    if end is not None:
+        keep &= values < np.datetime64(_naive_utc(end))
+    return frame if keep.all() else frame[keep].reset_index(drop=True)
 
 
 def _to_naive_utc(column: pd.Series) -> pd.Series:

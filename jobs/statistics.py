@@ -155,8 +155,8 @@ def _ks_from_sorted(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     return statistic, _ks_pvalue(ref, cur, statistic)
 
 
-def _wasserstein_from_sorted(ref: np.ndarray, distance: float) -> float:
-    return distance / max(float(np.std(ref)), _STD_FLOOR)
+def _wasserstein_from_sorted(ref: np.ndarray, distance: float, std: float | None = None) -> float:
+    return distance / max(float(np.std(ref)) if std is None else std, _STD_FLOOR)
 
 
 def _quantile_bin_counts(ref: np.ndarray, cur: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -326,8 +326,77 @@ def _categorical_column(frame: pd.DataFrame, feature: str, window: str) -> _Cate
     return counts
 
 
-def _numeric_drift(plan: _Plan, reference: pd.DataFrame, current: pd.DataFrame, gate: float) -> FeatureDrift:
-    ref, ref_missing = _numeric_column(reference, plan.feature, "reference")
+@dataclass(frozen=True)
+class _ReferenceFeature:
+    summary: np.ndarray | _CategoryCounts | None  # sorted finite values, or category counts
+    missing: int
+    std: float | None  # of the sorted values, computed once
+    error: str | None  # raised as a DriftInputError when the feature is compared, as the frame itself would
+
+
+@dataclass(frozen=True)
+class PreparedReference:
+    """A reference window reduced to what comparisons need: each numeric feature's sorted finite values
+    and each categorical feature's counts. Prepared once, it serves every later comparison with the same
+    figures as the frame itself; problems with a feature are raised when that feature is compared."""
+
+    rows: int
+    columns: frozenset[str]
+    features: Mapping[tuple[str, str], _ReferenceFeature]  # (feature, "numeric" | "categorical")
+
+    @property
+    def nbytes(self) -> int:
+        total = 0
+        for prepared in self.features.values():
+            if isinstance(prepared.summary, np.ndarray):
+                total += prepared.summary.nbytes
+            elif prepared.summary is not None:
+                total += prepared.summary.counts.nbytes + 64 * len(prepared.summary.categories)
+        return total
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+def prepare_reference(reference: pd.DataFrame, *, numeric: Sequence[str],
+                      categorical: Sequence[str]) -> PreparedReference:
+    """Summarise the reference window once for many `drift_report` calls against it."""
+    features: dict[tuple[str, str], _ReferenceFeature] = {}
+    for kind, names in (("numeric", numeric), ("categorical", categorical)):
+        for feature in names:
+            if feature not in reference.columns:
+                continue  # drift_report names absent features itself
+            try:
+                if kind == "numeric":
+                    values, missing = _numeric_column(reference, feature, "reference")
+                    features[feature, kind] = _ReferenceFeature(values, missing, float(np.std(values)), None)
+                else:
+                    counts = _categorical_column(reference, feature, "reference")
+                    features[feature, kind] = _ReferenceFeature(counts, counts.missing, None, None)
+            except DriftInputError as error:
+                features[feature, kind] = _ReferenceFeature(None, 0, None, str(error))
+    return PreparedReference(len(reference), frozenset(reference.columns), features)
+
+
+def _prepared(reference: PreparedReference, feature: str, kind: str) -> _ReferenceFeature:
+    try:
+        prepared = reference.features[feature, kind]
+    except KeyError:
+        raise ValueError(f"the prepared reference has no {kind} feature '{feature}'; prepare it with that feature") \
+            from None
+    if prepared.error is not None:
+        raise DriftInputError(prepared.error)
+    return prepared
+
+
+def _numeric_drift(plan: _Plan, reference: pd.DataFrame | PreparedReference, current: pd.DataFrame,
+                   gate: float) -> FeatureDrift:
+    if isinstance(reference, PreparedReference):
+        prepared = _prepared(reference, plan.feature, "numeric")
+        ref, ref_missing, ref_std = prepared.summary, prepared.missing, prepared.std
+    else:
+        ref, ref_missing = _numeric_column(reference, plan.feature, "reference")
+        ref_std = None
     cur, cur_missing = _numeric_column(current, plan.feature, "current")
     if plan.method == "psi":
         ref_counts, cur_counts = _quantile_bin_counts(ref, cur, PSI_BINS)
@@ -336,13 +405,17 @@ def _numeric_drift(plan: _Plan, reference: pd.DataFrame, current: pd.DataFrame, 
     else:
         ks, distance = _ecdf_comparison(ref, cur)
         p_value = _ks_pvalue(ref, cur, ks)
-        statistic = p_value if plan.method == "ks" else _wasserstein_from_sorted(ref, distance)
+        statistic = p_value if plan.method == "ks" else _wasserstein_from_sorted(ref, distance, ref_std)
     return _verdict(plan, statistic, p_value, gate, (ref.size + ref_missing, cur.size + cur_missing),
                     (ref_missing, cur_missing), ())
 
 
-def _categorical_drift(plan: _Plan, reference: pd.DataFrame, current: pd.DataFrame, gate: float) -> FeatureDrift:
-    ref = _categorical_column(reference, plan.feature, "reference")
+def _categorical_drift(plan: _Plan, reference: pd.DataFrame | PreparedReference, current: pd.DataFrame,
+                       gate: float) -> FeatureDrift:
+    if isinstance(reference, PreparedReference):
+        ref = _prepared(reference, plan.feature, "categorical").summary
+    else:
+        ref = _categorical_column(reference, plan.feature, "reference")
     cur = _categorical_column(current, plan.feature, "current")
     ref_counts, cur_counts, unseen = _aligned_counts(ref, cur)
     p_value = _chi_square_from_counts(ref_counts, cur_counts)[1]
@@ -387,7 +460,8 @@ def _check_threshold(value: float, method: str, where: str) -> float:
     return value
 
 
-def _check_frames(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str]) -> None:
+def _check_frames(reference: pd.DataFrame | PreparedReference, current: pd.DataFrame,
+                  features: Sequence[str]) -> None:
     for window, frame in (("reference", reference), ("current", current)):
         if len(frame) == 0:
             raise DriftInputError(f"the {window} window is empty (0 rows)")
@@ -427,7 +501,7 @@ def _plans(numeric: Sequence[str], categorical: Sequence[str], numeric_method: s
     return plans
 
 
-def drift_report(reference: pd.DataFrame, current: pd.DataFrame, *, numeric: Sequence[str],
+def drift_report(reference: pd.DataFrame | PreparedReference, current: pd.DataFrame, *, numeric: Sequence[str],
                  categorical: Sequence[str], numeric_method: str = "wasserstein",
                  categorical_method: str = "jensen_shannon", thresholds: Mapping[str, float] | None = None,
                  default_threshold: float | None = None, alpha: float = 0.05) -> DriftReport:
@@ -435,7 +509,8 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, *, numeric: Seq
 
     thresholds: per-feature overrides, in the unit of the feature's method. default_threshold: one
     threshold for every feature without an override. alpha: family-wise false-alert level of the
-    significance gate, and the default family-wise level of the p-value methods.
+    significance gate, and the default family-wise level of the p-value methods. `reference` may be a
+    PreparedReference (see prepare_reference) of the same window: the figures are the same.
     """
     if not 0 < alpha < 1:
         raise DriftInputError(f"alpha must be between 0 and 1, got {alpha}")
