@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from bot.blocks.common import mention
 from bot.config import Settings
@@ -33,6 +34,9 @@ from store.status import ModelStatus
 log = logging.getLogger(__name__)
 
 SNOOZE_LIMIT = timedelta(days=30)
+
+# Writes what shows a change (a clicked message's edit) in the change's own unit of work, given the note.
+WrittenWith = Callable[[Session, str], None]
 ACTOR_TTL_SECONDS = 30.0  # a role change in a spec reaches Slack within this
 AUTOMATIC = "flywheel"  # who asks when Flywheel retrains on its own
 STATUS_CACHE_SIZE = 1000
@@ -204,37 +208,42 @@ class Operations:
             raise NotFound(f"Alert {alert_id} no longer exists.")
         return alert
 
-    def acknowledge(self, actor: Actor, alert_id: int) -> str:
-        with refusals_audited(self.db, actor.slack_id, "alert.acknowledge", f"alert:{alert_id}"), \
-                self.db.session() as s:
+    # Alert clicks are the most frequent writes and arrive in bursts (a channel acknowledging a storm):
+    # each runs as a short unit of work committed together with the others queued (Database.together).
+
+    def acknowledge(self, actor: Actor, alert_id: int, *, also: WrittenWith | None = None) -> str:
+        """`also(session, note)` writes what shows the change (the clicked message's edit, through the
+        outbox) in the same unit of work, so both commit or neither does."""
+        now = self.clock()
+        note = f"Acknowledged by {mention(actor.slack_id)} at {now:%H:%M} UTC"
+
+        def work(s: Session) -> None:
+            model_key = monitoring.acknowledge(session=s, alert_id=alert_id, now=now)
+            audit.record(session=s, actor=actor.slack_id, action="alert.acknowledged",
+                         subject=f"model:{model_key}", details={"alert": alert_id}, at=now)
+            if also is not None:
+                also(s, note)
+
+        with refusals_audited(self.db, actor.slack_id, "alert.acknowledge", f"alert:{alert_id}"):
             if actor.person is None:
                 raise Forbidden("You're not set up in Flywheel yet, so you can't acknowledge alerts.")
-            # Two narrow statements, not ORM objects: this runs inside Slack's ack for every click.
-            found = s.execute(select(Alert.state, Model.key).join(Model, Model.id == Alert.model_id)
-                              .where(Alert.id == alert_id)).one_or_none()
-            if found is None:
-                raise NotFound(f"Alert {alert_id} no longer exists.")
-            if found.state == AlertState.resolved:
-                raise InvalidTransition("This alert is already resolved.")
-            s.execute(update(Alert).where(Alert.id == alert_id)
-                      .values(state=AlertState.acknowledged, updated_at=self.clock()))
-            audit.record(session=s, actor=actor.slack_id, action="alert.acknowledged",
-                         subject=f"model:{found.key}", details={"alert": alert_id}, at=self.clock())
-        return f"Acknowledged by {mention(actor.slack_id)} at {self.clock():%H:%M} UTC"
+            self.db.together(work)
+        return note
 
     def snooze(self, actor: Actor, *, alert_id: int | None = None, model_key: str | None = None,
-               duration: str) -> str:
+               duration: str, also: WrittenWith | None = None) -> str:
         try:
             length = parse_duration(duration)
         except ValueError:
             raise InvalidTransition(f"'{duration}' is not a duration; try 1h, 4h, 24h or 7d.") from None
         if length > SNOOZE_LIMIT:
             raise InvalidTransition("Snooze for 30 days at most; acknowledge the alert to stop reminders instead.")
-        until = self.clock() + length
+        now = self.clock()
+        until = now + length
+        note = f"Snoozed by {mention(actor.slack_id)} until {until:%a %H:%M} UTC"
         subject = f"alert:{alert_id}" if alert_id else f"model:{model_key}"
-        with refusals_audited(self.db, actor.slack_id, "alert.snooze", subject), self.db.session() as s:
-            if actor.person is None:
-                raise Forbidden("You're not set up in Flywheel yet, so you can't snooze alerts.")
+
+        def work(s: Session) -> None:
             if alert_id is not None:
                 alerts = [self._alert(s, alert_id)]
             else:
@@ -243,18 +252,25 @@ class Operations:
                 if not alerts:
                     raise InvalidTransition(f"{model.key} has no open alerts to snooze.")
             for alert in alerts:
-                alert.state, alert.snoozed_until, alert.updated_at = AlertState.snoozed, until, self.clock()
+                alert.state, alert.snoozed_until, alert.updated_at = AlertState.snoozed, until, now
             audit.record(session=s, actor=actor.slack_id, action="alert.snoozed", subject=subject,
-                         details={"until": until.isoformat(), "alerts": [a.id for a in alerts]}, at=self.clock())
-        return f"Snoozed by {mention(actor.slack_id)} until {until:%a %H:%M} UTC"
+                         details={"until": until.isoformat(), "alerts": [a.id for a in alerts]}, at=now)
+            if also is not None:
+                also(s, note)
+
+        with refusals_audited(self.db, actor.slack_id, "alert.snooze", subject):
+            if actor.person is None:
+                raise Forbidden("You're not set up in Flywheel yet, so you can't snooze alerts.")
+            self.db.together(work)
+        return note
 
     def feedback(self, actor: Actor, alert_id: int, *, noise: bool) -> str:
-        with refusals_audited(self.db, actor.slack_id, "alert.feedback", f"alert:{alert_id}"), \
-                self.db.session() as s:
+        now = self.clock()
+        with refusals_audited(self.db, actor.slack_id, "alert.feedback", f"alert:{alert_id}"):
             if actor.person is None:
                 raise Forbidden("You're not set up in Flywheel yet, so your feedback can't be counted.")
-            monitoring.record_feedback(session=s, alert_id=alert_id, person=actor.slack_id, noise=noise,
-                                       now=self.clock())
+            self.db.together(lambda s: monitoring.record_feedback(session=s, alert_id=alert_id,
+                                                                  person=actor.slack_id, noise=noise, now=now))
         return ("Marked as noise. Thanks: `flywheel report noise` shows which thresholds alert too often."
                 if noise else "Marked as useful. Thanks.")
 

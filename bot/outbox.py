@@ -14,11 +14,14 @@ never sent on their own); otherwise they go out one by one as usual.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from slack_sdk.models.blocks import Block
+from sqlalchemy.orm import Session
 
 from bot.blocks import digest as digest_blocks
 from bot.blocks.common import Message, validate_payload
@@ -77,33 +80,50 @@ class OutboxDelivery:
         validate_payload(message.payload())
         alert_id = message.metadata.get("alert_id")
         with self.db.session() as s:
-            row = outbox.enqueue(session=s, kind="post", channel=message.channel, payload=_payload(message),
-                                 now=self.clock(), alert_id=alert_id,
-                                 held=alert_id is not None and message.channel is not None)
-            return outbox.ref_of(row.id)
+            return outbox.ref_of(outbox.enqueue(
+                session=s, kind="post", channel=message.channel, payload=_payload(message), now=self.clock(),
+                alert_id=alert_id, held=alert_id is not None and message.channel is not None))
 
-    def reply(self, thread: str, text: str) -> str:
-        with self.db.session() as s:
-            row = outbox.enqueue(session=s, kind="reply", channel=None, payload={"text": text}, thread=thread,
-                                 now=self.clock())
-            return outbox.ref_of(row.id)
+    def reply(self, thread: str, text: str, *, session: Session | None = None) -> str:
+        with self._unit(session) as s:
+            return outbox.ref_of(outbox.enqueue(session=s, kind="reply", channel=None, payload={"text": text},
+                                                thread=thread, now=self.clock()))
 
     def reply_message(self, thread: str, message: Message) -> str:
         """A whole message (blocks, charts) as a reply in a thread."""
         validate_payload(message.payload())
         with self.db.session() as s:
-            row = outbox.enqueue(session=s, kind="reply", channel=None, payload=_payload(message), thread=thread,
-                                 now=self.clock())
-            return outbox.ref_of(row.id)
+            return outbox.ref_of(outbox.enqueue(session=s, kind="reply", channel=None, payload=_payload(message),
+                                                thread=thread, now=self.clock()))
 
-    def update(self, ref: str, message: Message) -> None:
-        """Edit a message; one not posted yet (held, or kept by a digest) just takes the new content."""
+    def update(self, ref: str, message: Message, *, session: Session | None = None) -> None:
+        """Edit a message; one not posted yet (held, or kept by a digest) just takes the new content.
+
+        With `session`, the row is written in the caller's unit of work: a change and the edit that shows
+        it commit together."""
         validate_payload(message.payload())
-        with self.db.session() as s:
-            if outbox.replace_unsent(session=s, ref=ref, payload=_payload(message)):
+        self._edit(ref, message.channel, _payload(message), session)
+
+    def edit(self, ref: str, *, channel: str | None, text: str, blocks: list[dict[str, Any]],
+             session: Session | None = None) -> None:
+        """`update` with Block Kit JSON the caller has checked (a clicked message's settled blocks)."""
+        self._edit(ref, channel, {"kind": "settled", "persona": "", "model_key": "", "text": text,
+                                  "blocks": blocks, "charts": []}, session)
+
+    def _edit(self, ref: str, channel: str | None, payload: dict[str, Any], session: Session | None) -> None:
+        with self._unit(session) as s:
+            if outbox.replace_unsent(session=s, ref=ref, payload=payload):
                 return
-            outbox.enqueue(session=s, kind="update", channel=message.channel, payload=_payload(message),
-                           thread=ref, now=self.clock())
+            outbox.enqueue(session=s, kind="update", channel=channel, payload=payload, thread=ref,
+                           now=self.clock())
+
+    @contextmanager
+    def _unit(self, session: Session | None) -> Iterator[Session]:
+        if session is not None:
+            yield session
+        else:
+            with self.db.session() as s:
+                yield s
 
 
 @dataclass
@@ -162,7 +182,7 @@ class OutboxSender:
             message = digest_blocks.storm_digest(digests.storm_lines(session=s, digest=digest), gathered_at=now)
             validate_payload(message.payload())
             post = outbox.enqueue(session=s, kind="post", channel=channel, payload=_payload(message), now=now)
-            digest.message_ref = outbox.ref_of(post.id)
+            digest.message_ref = outbox.ref_of(post)
             digests.adopt_children(session=s)
             log.info("storm: %d alerts for %s folded into digest %s", len(rows), channel, digest.id)
             return digest.id

@@ -10,13 +10,15 @@ from collections.abc import Callable
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from sqlalchemy.orm import Session
 
-from bot.blocks.common import Message, mention, notice_modal, page_link, settled
+from bot.blocks.common import mention, notice_modal, page_link, settled_json
 from bot.blocks.digest import thread_answer
 from bot.blocks.modals import reject_modal
 from bot.dashboard.access import Signer, describe
 from bot.ids import ActionContext, ActionId
-from bot.operations import Actor, Operations
+from bot.operations import Actor, Operations, WrittenWith
+from bot.outbox import OutboxDelivery
 from handlers.errors import new_reference, unexpected_text
 from store.errors import FlywheelError
 from store.models import Decision
@@ -44,17 +46,32 @@ class Clicked:
 
     def settle(self, note: str) -> None:
         """Replace the message's buttons with who did what and when."""
-        if not (self.channel and self.ts and self.message.get("blocks")):
+        if not self._settleable:
             self.tell(note)
             return
-        blocks = settled(self.message["blocks"], note)
-        text = self.message.get("text") or note
-        if self.delivery is not None:
-            self.delivery.update(f"{self.channel}:{self.ts}", Message(kind="settled", persona="", model_key="",
-                                                                     text=text, blocks=tuple(blocks),
-                                                                     channel=self.channel))
-            return
-        self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=[b.to_dict() for b in blocks])
+        text, blocks = self.message.get("text") or note, settled_json(self.message["blocks"], note)
+        if isinstance(self.delivery, OutboxDelivery):
+            self.delivery.edit(f"{self.channel}:{self.ts}", channel=self.channel, text=text, blocks=blocks)
+        else:
+            self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
+
+    @property
+    def _settleable(self) -> bool:
+        return bool(self.channel and self.ts and self.message.get("blocks"))
+
+    @property
+    def settle_within(self) -> WrittenWith | None:
+        """When follow-ups go through the outbox: settles the message inside the operation's own unit of
+        work, so the change and the edit that shows it commit together, in one write instead of two.
+        None otherwise (no outbox, or nothing to edit): `settle` after the ack then."""
+        if not (isinstance(self.delivery, OutboxDelivery) and self._settleable):
+            return None
+
+        def write(session: Session, note: str) -> None:
+            self.delivery.edit(f"{self.channel}:{self.ts}", channel=self.channel,
+                               text=self.message.get("text") or note,
+                               blocks=settled_json(self.message["blocks"], note), session=session)
+        return write
 
     def thread(self, text: str) -> None:
         if not (self.channel and self.ts):
@@ -91,12 +108,14 @@ def register(app: App, ops: Operations) -> None:
             _acting(ops, ack, body, client, respond, context, act)
 
     def acknowledge(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        note = ops.acknowledge(actor, ctx.alert)
-        return lambda: clicked.settle(note)
+        within = clicked.settle_within
+        note = ops.acknowledge(actor, ctx.alert, also=within)
+        return None if within else lambda: clicked.settle(note)
 
     def snooze(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        note = ops.snooze(actor, alert_id=ctx.alert, duration=ctx.choice or "")
-        return lambda: clicked.settle(note)
+        within = clicked.settle_within
+        note = ops.snooze(actor, alert_id=ctx.alert, duration=ctx.choice or "", also=within)
+        return None if within else lambda: clicked.settle(note)
 
     def retrain(actor: Actor, ctx: ActionContext, clicked: Clicked):
         note = ops.request_retrain(actor, ctx.model, alert_id=ctx.alert, reason="from the alert",

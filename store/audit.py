@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.clock import utcnow
@@ -31,24 +31,67 @@ def _digest(*, seq: int, at: datetime, actor: str, action: str, subject: str,
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Pending:
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+    at: datetime
+    changes: bool = True
+
+
+_PENDING = "flywheel.audit"  # the session.info key of a unit of work's events not yet appended
+
+_HEAD, _EVENTS = AuditHead.__table__, AuditEvent.__table__
+# Built once: every click appends, and building a statement costs more than running it.
+_BUMP = (update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + bindparam("count"))
+         .returning(_HEAD.c.seq, _HEAD.c.last_hash))
+_APPEND = insert(_EVENTS)
+_LINK = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("digest"))
+_LINK_CHANGED = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("digest"),
+                                                            changed_seq=bindparam("changed"))
+
+
 def record(*, session: Session, actor: str, action: str, subject: str,
            details: dict[str, Any] | None = None, at: datetime | None = None, changes: bool = True) -> None:
-    """Append one event in the caller's unit of work; it commits or rolls back with it. `changes=False`
-    for events that record without changing anything (a command typed), so caches stay valid."""
-    # Bumping the head first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading
-    # it, so two writers can never link to the same previous event.
-    bump = {"seq": AuditHead.seq + 1, **({"changed_seq": AuditHead.seq + 1} if changes else {})}
-    seq, prev_hash = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(**bump)
-        .returning(AuditHead.seq, AuditHead.last_hash)).one()
+    """Add one event to the caller's unit of work; it is appended when the unit commits and vanishes if
+    it rolls back. `changes=False` for events that record without changing anything (a command typed),
+    so caches stay valid."""
     details = json.loads(json.dumps(details or {}, default=str))
-    at = at or utcnow()
-    digest = _digest(seq=seq, at=at, actor=actor, action=action, subject=subject,
-                     details=details, prev_hash=prev_hash)
-    # Plain INSERTs, not ORM objects: an event is never read back in the unit of work that writes it.
-    session.execute(insert(AuditEvent).values(seq=seq, at=at, actor=actor, action=action, subject=subject,
-                                              details=details, prev_hash=prev_hash, hash=digest))
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
+    session.info.setdefault(_PENDING, []).append(Pending(actor, action, subject, details, at or utcnow(), changes))
+
+
+@event.listens_for(Session, "before_commit")
+def _append_pending(session: Session) -> None:
+    """Append a unit of work's events as it commits: the head is locked (the row on PostgreSQL; SQLite
+    has one writer anyway) only from here to the commit, not for the whole unit, so a long unit of work
+    (a check cycle) never holds up a click; and however many events, it is one bump, one insert, one link.
+    Bumping first takes the lock before the head is read, so two writers never link to the same event."""
+    pending: list[Pending] = session.info.pop(_PENDING, None) or []
+    if not pending:
+        return
+    session.flush()  # the unit's own writes first, so the head stays locked for as short as can be
+    connection = session.connection()
+    last, digest = connection.execute(_BUMP, {"count": len(pending)}).one()
+    rows, changed = [], None
+    for seq, e in enumerate(pending, start=last - len(pending) + 1):
+        prev_hash, digest = digest, _digest(seq=seq, at=e.at, actor=e.actor, action=e.action,
+                                            subject=e.subject, details=e.details, prev_hash=digest)
+        rows.append({"seq": seq, "at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject,
+                     "details": e.details, "prev_hash": prev_hash, "hash": digest})
+        changed = seq if e.changes else changed
+    connection.execute(_APPEND, rows)
+    if changed is None:
+        connection.execute(_LINK, {"digest": digest})
+    else:
+        connection.execute(_LINK_CHANGED, {"digest": digest, "changed": changed})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the unit of work ended (committed or rolled back), not a savepoint
+        session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True)
@@ -97,15 +140,6 @@ def events_for(*, session: Session, subject_prefix: str, limit: int = 200) -> li
         .order_by(AuditEvent.seq.desc()).limit(limit)).scalars())
 
 
-@dataclass(frozen=True)
-class Pending:
-    actor: str
-    action: str
-    subject: str
-    details: dict[str, Any]
-    at: datetime
-
-
 class AuditQueue:
     """Events that need no unit of work of their own and change nothing (a command was typed), appended
     in batches.
@@ -129,7 +163,7 @@ class AuditQueue:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
                 self._thread.start()
-        self._queue.put(Pending(actor, action, subject, details or {}, at or utcnow()))
+        self._queue.put(Pending(actor, action, subject, details or {}, at or utcnow(), changes=False))
 
     def _run(self) -> None:
         while True:

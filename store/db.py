@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import fcntl
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
-from threading import RLock
+from typing import Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -78,16 +83,136 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+class WriterLock:
+    """SQLite's one writer, taken in turn by the threads of this process and by the other processes on
+    the same file (web processes, the worker).
+
+    Without it writers meet SQLite's busy handler, which sleeps up to 100 ms between tries and makes
+    the tail of every burst of clicks seconds long. A thread lock queues this process's threads; an
+    flock on a file beside the database queues the processes, and the kernel wakes the next one as soon
+    as it is free (and frees it if its holder dies). Re-entrant per thread.
+    """
+
+    def __init__(self, database: Path):
+        self._threads = threading.RLock()
+        self._depth = threading.local()
+        self._path = database.with_name(database.name + ".writer-lock")
+        self._file = None
+        self._pid = 0  # a forked child shares the parent's open file, and so its lock: it opens its own
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        depth = getattr(self._depth, "n", 0)
+        if depth == 0:
+            try:
+                if self._file is None or self._pid != os.getpid():
+                    self._file = open(self._path, "a+b")  # noqa: SIM115 - kept open: the lock lives on it
+                    self._pid = os.getpid()
+                fcntl.flock(self._file, fcntl.LOCK_EX)
+            except BaseException:
+                self._threads.release()
+                raise
+        self._depth.n = depth + 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth.n -= 1
+        if self._depth.n == 0:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class _Shared(Generic[T]):
+    work: Callable[[Session], T]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: T | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Short units of work from many threads, committed together (group commit).
+
+    One thread takes whatever has queued and runs it in a single unit of work: under a burst of clicks
+    that is one begin, one audit append and one commit for many, and one writer instead of a queue of
+    threads handing the write lock around. Each caller still waits for the commit, so what it answers is
+    on disk. A unit that raises is taken out and the rest run again without it, so one refusal never
+    costs the others their change; units must therefore touch nothing but the session. Only short units
+    belong here: a slow one holds up everyone queued behind it.
+    """
+
+    def __init__(self, db: Database, *, batch: int = 64):
+        self.db, self.batch = db, batch
+        self._queue: queue.SimpleQueue[_Shared] = queue.SimpleQueue()
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        if self._thread is None:
+            with self._started:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._serve, name="group-commit", daemon=True)
+                    self._thread.start()
+        shared = _Shared(work)
+        self._queue.put(shared)
+        shared.done.wait()
+        if shared.error is not None:
+            raise shared.error
+        return shared.result
+
+    def _serve(self) -> None:
+        while True:
+            units = [self._queue.get()]
+            while len(units) < self.batch:
+                try:
+                    units.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(units)
+
+    def _commit(self, units: list[_Shared]) -> None:
+        while units:
+            failed: _Shared | None = None
+            try:
+                with self.db.session() as s:
+                    for unit in units:
+                        try:
+                            unit.result = unit.work(s)
+                        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+                            failed, unit.error = unit, exc
+                            raise
+            except BaseException as exc:  # noqa: BLE001 - every caller hears how its unit ended
+                if failed is None:  # the commit itself failed: nothing of this batch was written
+                    for unit in units:
+                        unit.error = exc
+                        unit.done.set()
+                    return
+                failed.done.set()
+                units = [u for u in units if u is not failed]
+                continue
+            for unit in units:
+                unit.done.set()
+            return
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer at a time. Threads of this process queue on a lock, in turn, instead of
-        # in SQLite's busy handler, which sleeps up to 100 ms between tries and makes the tail of every
-        # burst of clicks seconds long. Other processes (the worker) still meet the busy handler.
-        self._write_lock = RLock() if self.engine.dialect.name == "sqlite" else None
+        database = self.engine.url.database
+        on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._write_lock = WriterLock(Path(database).resolve()) if on_file else \
+            threading.RLock() if self.engine.dialect.name == "sqlite" else None
         self.commits = 0  # units of work this process committed: a cheap "did anything change here?"
+        self._group = GroupCommit(self)
 
     def describe(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -114,20 +239,22 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back everything on any error."""
-        if self._write_lock is not None:
-            self._write_lock.acquire()
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-            self.commits += 1
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-            if self._write_lock is not None:
-                self._write_lock.release()
+        with self._write_lock or nullcontext():
+            session = self._sessions()
+            try:
+                yield session
+                session.commit()
+                self.commits += 1
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+    def together(self, work: Callable[[Session], T]) -> T:
+        """Run a short unit of work in one shared with other threads' (see GroupCommit); returns its
+        result or raises its error once the shared unit has committed."""
+        return self._group.run(work)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -141,3 +268,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if isinstance(self._write_lock, WriterLock):
+            self._write_lock.close()

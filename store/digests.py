@@ -245,10 +245,10 @@ def open_thread(*, session: Session, alert_id: int, now: datetime) -> Opened:
         if full is None:
             continue
         savepoint = session.begin_nested()
-        row = outbox.enqueue(session=session, kind="reply", channel=None, payload=dict(full.payload),
-                             thread=digest.message_ref, now=now)
+        row_id = outbox.enqueue(session=session, kind="reply", channel=None, payload=dict(full.payload),
+                                thread=digest.message_ref, now=now)
         claimed = session.execute(update(Alert).where(Alert.id == sibling.id, Alert.digest_thread_ref.is_(None))
-                                  .values(digest_thread_ref=outbox.ref_of(row.id))).rowcount
+                                  .values(digest_thread_ref=outbox.ref_of(row_id))).rowcount
         if claimed:
             savepoint.commit()
             queued = True

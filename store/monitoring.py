@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from store import audit
 from store.clock import utcnow
-from store.errors import NotFound
+from store.errors import InvalidTransition, NotFound
 from store.models import Alert, AlertFeedback, AlertState, CheckKind, CheckRun, Model, ModelVersion, Verdict
 
 
@@ -101,6 +101,26 @@ def live_alerts(*, session: Session, model: Model | None = None) -> list[Alert]:
     if model is not None:
         query = query.where(Alert.model_id == model.id)
     return list(session.execute(query.order_by(Alert.created_at)).scalars())
+
+
+_ALERTS, _MODELS = Alert.__table__, Model.__table__
+# Built once: Acknowledge is the most clicked button, and building a statement costs more than running it.
+_ALERT_STATE = (select(_ALERTS.c.state, _MODELS.c.key).join(_MODELS, _MODELS.c.id == _ALERTS.c.model_id)
+                .where(_ALERTS.c.id == bindparam("alert_id")))
+_ACKNOWLEDGE = (update(_ALERTS).where(_ALERTS.c.id == bindparam("alert_id"))
+                .values(state=AlertState.acknowledged, updated_at=bindparam("now")))
+
+
+def acknowledge(*, session: Session, alert_id: int, now: datetime) -> str:
+    """Mark an alert acknowledged (reminders stop); returns its model's key. A resolved alert stays resolved."""
+    connection = session.connection()
+    found = connection.execute(_ALERT_STATE, {"alert_id": alert_id}).one_or_none()
+    if found is None:
+        raise NotFound(f"Alert {alert_id} no longer exists.")
+    if found.state == AlertState.resolved:
+        raise InvalidTransition("This alert is already resolved.")
+    connection.execute(_ACKNOWLEDGE, {"alert_id": alert_id, "now": now})
+    return found.key
 
 
 def mark_posted(*, session: Session, alert: Alert, channel: str, message_ts: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from store.clock import utcnow
@@ -26,21 +26,24 @@ def row_id_of(ref: str) -> int | None:
     return int(ref.removeprefix(REF_PREFIX)) if ref.startswith(REF_PREFIX) else None
 
 
+_INSERT = insert(OutboxMessage.__table__)
+
+
 def enqueue(*, session: Session, kind: str, channel: str | None, payload: dict[str, Any],
             thread: str | None = None, now: datetime | None = None, alert_id: int | None = None,
-            held: bool = False) -> OutboxMessage:
-    """Queue a post, or a reply/update to `thread` (an outbox ref or a CHANNEL:TS already sent).
+            held: bool = False) -> int:
+    """Queue a post, or a reply/update to `thread` (an outbox ref or a CHANNEL:TS already sent); returns
+    the row's id.
 
     A `held` post (an alert's) waits for the sender to release it or fold it into a digest.
     """
     parent = row_id_of(thread) if thread else None
-    row = OutboxMessage(kind=kind, channel=channel, payload=payload, parent_id=parent,
-                        target_ref=None if parent else thread, state=OutboxState.pending,
-                        next_attempt_at=now or utcnow(), created_at=now or utcnow(), alert_id=alert_id,
-                        held=held)
-    session.add(row)
-    session.flush()
-    return row
+    now = now or utcnow()
+    # A Core insert: every click that updates its message writes one, inside Slack's ack.
+    return session.connection().execute(_INSERT, {
+        "kind": kind, "channel": channel, "payload": payload, "parent_id": parent,
+        "target_ref": None if parent else thread, "state": OutboxState.pending, "next_attempt_at": now,
+        "created_at": now, "alert_id": alert_id, "held": held}).inserted_primary_key[0]
 
 
 def due(*, session: Session, now: datetime, limit: int = 200) -> list[OutboxMessage]:

@@ -141,6 +141,14 @@ def settled(blocks: list[dict[str, Any]], note: str) -> list[Block]:
     return kept + [context(note)]
 
 
+def settled_json(blocks: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
+    """`settled` for a clicked message's blocks as Slack sends them back with the click. They are the
+    blocks Flywheel posted (checked then), so they are kept as they are; only the note is new, and checked."""
+    note_block = context(note)
+    note_block.validate_json()
+    return [b for b in blocks if b.get("type") != "actions"] + [note_block.to_dict()]
+
+
 USEFUL, NOISE = "Useful", "Noise"
 
 
