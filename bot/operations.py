@@ -113,6 +113,17 @@ def refusals_audited(db: Database, actor: str, action: str, subject: str) -> Ite
         raise
 
 
+@dataclass(frozen=True)
+class Deploy:
+    """What a deploy request did: moved production now (registry backend), asked the deploy webhook to
+    (the worker moves it when the team's system answers), or found a deploy already under way."""
+
+    LIVE, ASKED, ALREADY_ASKED = "live", "asked", "already_asked"
+
+    note: str
+    outcome: str
+
+
 @dataclass
 class Operations:
     settings: Settings
@@ -483,7 +494,7 @@ class Operations:
         if approved:
             self.notifier.approved(model_key, number)
 
-    def deploy(self, actor: Actor, model_key: str, number: int, *, response_url: str | None = None) -> str:
+    def deploy(self, actor: Actor, model_key: str, number: int, *, response_url: str | None = None) -> Deploy:
         """Governance is checked before the ack. The `registry` backend moves production now; the `webhook`
         backend records a deploy for the worker, which calls the team's system and then moves it."""
         subject = f"model:{model_key}/v{number}"
@@ -513,13 +524,15 @@ class Operations:
         if queued is not None:
             item_id, created, live_number, asked_by = queued
             if not created:
-                return f"A deploy of {model_key} v{live_number} is already under way (asked by {mention(asked_by)})."
+                return Deploy(f"A deploy of {model_key} v{live_number} is already under way "
+                              f"(asked by {mention(asked_by)}).", Deploy.ALREADY_ASKED)
             if self.runner is not None:
                 self.runner.submit(self.run_work, item_id)
-            return (f"Deploying {model_key} v{number} through its deploy webhook. IT operations will be told when "
-                    f"it is live; until then production stays {previous_label or 'empty'}.")
+            return Deploy(f"Deploying {model_key} v{number} through its deploy webhook. IT operations will be told "
+                          f"when it is live; until then production stays {previous_label or 'empty'}.", Deploy.ASKED)
         self.notifier.deployed(model_key, number, previous=previous_label)
-        return f"{model_key} v{number} is live. Previous production version: {previous_label or 'none'}."
+        return Deploy(f"{model_key} v{number} is live. Previous production version: {previous_label or 'none'}.",
+                      Deploy.LIVE)
 
     def rollback(self, actor: Actor, model_key: str, *, response_url: str | None = None) -> str:
         queued = None

@@ -17,7 +17,7 @@ from bot.blocks.digest import thread_answer
 from bot.blocks.modals import reject_modal
 from bot.dashboard.access import Signer, describe
 from bot.ids import ActionContext, ActionId
-from bot.operations import Actor, Operations, WrittenWith
+from bot.operations import Actor, Deploy, Operations, WrittenWith
 from bot.outbox import OutboxDelivery
 from handlers.errors import new_reference, unexpected_text
 from store.errors import FlywheelError
@@ -137,10 +137,12 @@ def register(app: App, ops: Operations) -> None:
         return None
 
     def deploy(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        note = ops.deploy(actor, ctx.model, ctx.version, response_url=clicked.response_url)
-        if note.startswith("Deploying"):  # a deploy webhook runs it: say who asked, not that it is done
-            return lambda: clicked.settle(f"Deploy asked by {mention(actor.slack_id)}. {note}")
-        return lambda: clicked.settle(f"Deployed by {mention(actor.slack_id)}. {note}")
+        deploy = ops.deploy(actor, ctx.model, ctx.version, response_url=clicked.response_url)
+        if deploy.outcome == Deploy.ALREADY_ASKED:  # someone else's deploy is running: this message stays
+            return lambda: clicked.tell(deploy.note)
+        if deploy.outcome == Deploy.ASKED:  # a deploy webhook runs it: say who asked, not that it is done
+            return lambda: clicked.settle(f"Deploy asked by {mention(actor.slack_id)}. {deploy.note}")
+        return lambda: clicked.settle(f"Deployed by {mention(actor.slack_id)}. {deploy.note}")
 
     def rollback(actor: Actor, ctx: ActionContext, clicked: Clicked):
         note = ops.rollback(actor, ctx.model, response_url=clicked.response_url)

@@ -97,7 +97,7 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
         return replies.plain(f"Say why you reject {args[0]} v{number} in the form that opened.")
     if sub == "deploy":
         _need(args, 2, sub)
-        return replies.plain(ops.deploy(actor, args[0], _version(args[1], sub), response_url=response_url))
+        return replies.plain(ops.deploy(actor, args[0], _version(args[1], sub), response_url=response_url).note)
     if sub == "rollback":
         _need(args, 1, sub)
         return replies.plain(ops.rollback(actor, args[0], response_url=response_url))

@@ -72,11 +72,11 @@ class Sent:
 
 
 class World:
-    def __init__(self, db: Database, folder: Path, fake: FakeSlack, *, queued: bool = False):
+    def __init__(self, db: Database, folder: Path, fake: FakeSlack, *, queued: bool = False, **settings: object):
         self.db, self.folder, self.fake = db, folder, fake
         settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_PUBLIC_URL="https://flywheel.example.com",
                             FLYWHEEL_ARTIFACTS=folder / "artifacts", SLACK_BOT_TOKEN=SecretStr(fake.token),
-                            SLACK_SIGNING_SECRET=SecretStr(SECRET), FLYWHEEL_SLACK_API_URL=fake.api_url)
+                            SLACK_SIGNING_SECRET=SecretStr(SECRET), FLYWHEEL_SLACK_API_URL=fake.api_url, **settings)
         # queued: messages go through the outbox table, as `flywheel serve` sends them with a worker
         self.app, self.ops = build(settings, db=db, clock=lambda: NOW, inline_work=True, queued=queued)
         self._sock = socket.socket()

@@ -2,18 +2,25 @@
 production moves only when the team's system said yes, and IT operations hear of every move."""
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
+from pydantic import SecretStr
+
+from bot.ids import ActionId
+from bot.operations import Deploy
 
 from jobs.backends.signing import verify_signature
 from jobs.retrain import compare_with_production
 from store import governance, registry
 from store.errors import Forbidden
 from store.models import Decision, VersionStatus, WorkItem, WorkState
+from tests.fleet import top_level
 from tests.backend_world import WEBHOOK_SECRET, actor, make_worker, outbox_messages, set_spec
 from tests.receiver import Answer, Receiver
-from tests.slack_world import ELI, MODEL, NOOR, NOW, OMAR, RITA, register_fraud_model
+from tests.slack_fake import FakeSlack
+from tests.slack_world import ELI, MODEL, NOOR, NOW, OMAR, RITA, World, register_fraud_model
 
 
 def approved_v2(db, fraud_data) -> None:
@@ -50,11 +57,11 @@ def deploying(db, fraud_data, tmp_path):
 def test_a_deploy_moves_production_only_after_the_webhook_said_yes_and_it_ops_hear_of_it(db, deploying):
     serving, worker, ops, outbox = deploying
     reply = ops.deploy(actor(db, ELI), MODEL, 2)
-    assert reply == (f"Deploying {MODEL} v2 through its deploy webhook. IT operations will be told when it is live; "
-                     "until then production stays v1.")
+    assert reply == Deploy(f"Deploying {MODEL} v2 through its deploy webhook. IT operations will be told when it is "
+                           "live; until then production stays v1.", Deploy.ASKED)
     assert production(db) == "v1" and work_items(db) == [("deploy", WorkState.queued)]
     assert ops.deploy(actor(db, NOOR), MODEL, 2) == \
-        f"A deploy of {MODEL} v2 is already under way (asked by <@{ELI}>)."
+        Deploy(f"A deploy of {MODEL} v2 is already under way (asked by <@{ELI}>).", Deploy.ALREADY_ASKED)
 
     assert worker.drain_work() == 1
     got = serving.requests[0]
@@ -127,3 +134,46 @@ def test_governance_still_answers_before_the_ack(db, deploying, fraud_data):
     with pytest.raises(Forbidden, match="that needs the ml engineer role"):
         ops.deploy(actor(db, OMAR), MODEL, 2)
     assert work_items(db) == [] and serving.requests == []
+
+
+def test_the_deploy_button_says_who_asked_and_a_second_click_is_told_it_is_under_way(db, fraud_data):
+    """Through Slack: the clicked message says "Deploy asked by", not "Deployed", while the team's system
+    works; someone clicking another Deploy button meanwhile is told privately and that message keeps its
+    buttons."""
+    register_fraud_model(db, fraud_data)
+    approved_v2(db, fraud_data)
+    answered = threading.Event()
+
+    def slow_deploy(_request):
+        answered.wait(30)
+        return Answer(200)
+
+    with Receiver() as system, FakeSlack() as fake:
+        system.default = slow_deploy
+        set_spec(db, deploy={"backend": "webhook", "url": f"{system.url}/deploy"})
+        world = World(db, fraud_data, fake, FLYWHEEL_WEBHOOK_SECRET=SecretStr(WEBHOOK_SECRET),
+                      FLYWHEEL_BACKEND_BACKOFF=0)
+        try:
+            world.ops.notifier.approved(MODEL, 2)
+            world.ops.notifier.approved(MODEL, 2)  # posted twice (a second approval round, say): two buttons
+            first, other = [("C0ML", ts) for ts, m in top_level(fake, "C0ML")
+                            if m["blocks"][0]["text"]["text"] == f"{MODEL} v2 is approved"]
+
+            world.click(ActionId.deploy, first, ELI)
+            second = world.click(ActionId.deploy, other, NOOR)
+            assert [r["text"] for r in world.fake.responses.get(second.response_url, [])] == []
+            answered.set()
+            world.ops.join()
+
+            settled = json.dumps(fake.messages[first]["blocks"])
+            assert f"Deploy asked by <@{ELI}>. Deploying {MODEL} v2 through its deploy webhook" in settled
+            assert "Deployed by" not in settled
+            assert [r["text"] for r in world.responses(second.response_url)] == \
+                [f"A deploy of {MODEL} v2 is already under way (asked by <@{ELI}>)."]
+            assert any(b["type"] == "actions" for b in fake.messages[other]["blocks"])
+            assert production(db) == "v2" and work_items(db) == [("deploy", WorkState.done)]
+            assert len(system.requests) == 1
+        finally:
+            answered.set()
+            world.close()
+        assert fake.invalid == []
