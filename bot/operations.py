@@ -159,6 +159,7 @@ class Operations:
         """Wait for background work and its follow-ups (tests, clean shutdown)."""
         if self.runner is not None:
             self.runner.join()
+        self.db.drain_submitted()  # queued clicks committed; the follow-ups they asked for are queued
         self.followups.join()
         self.commands_audit.drain()
 
@@ -219,42 +220,57 @@ class Operations:
             raise NotFound(f"Alert {alert_id} no longer exists.")
         return alert
 
-    # Alert clicks are the most frequent writes and arrive in bursts (a channel acknowledging a storm):
-    # each runs as a short unit of work committed together with the others queued (Database.together).
+    # Alert clicks are the most frequent writes and come in bursts (a channel acknowledging a storm). Each
+    # is checked at once, then queued as a short unit of work for the next group commit (Database.submit);
+    # the future gives the note once it is committed, or the refusal. They start no work, so the click
+    # handler acks Slack without waiting for the commit; commands wait for it.
 
-    def acknowledge(self, actor: Actor, alert_id: int, *, also: WrittenWith | None = None) -> str:
+    def _queued(self, work: Callable[[Session], str], *, actor: Actor, action: str, subject: str) -> Future[str]:
+        def audit_refusal(done: Future[str]) -> None:
+            if isinstance(refusal := done.exception(), FlywheelError):  # audited like every refusal
+                self.commands_audit.put(actor=actor.slack_id, action=f"{action}.refused", subject=subject,
+                                        details={"reason": str(refusal)}, at=self.clock())
+        future = self.db.submit(work)
+        future.add_done_callback(audit_refusal)
+        return future
+
+    def acknowledge(self, actor: Actor, alert_id: int, *, also: WrittenWith | None = None) -> Future[str]:
         """`also(session, note)` writes what shows the change (the clicked message's edit, through the
         outbox) in the same unit of work, so both commit or neither does."""
         now = self.clock()
         note = f"Acknowledged by {mention(actor.slack_id)} at {now:%H:%M} UTC"
 
-        def work(s: Session) -> None:
+        def work(s: Session) -> str:
             model_key = monitoring.acknowledge(session=s, alert_id=alert_id, now=now)
             audit.record(session=s, actor=actor.slack_id, action="alert.acknowledged",
                          subject=f"model:{model_key}", details={"alert": alert_id}, at=now)
             if also is not None:
                 also(s, note)
+            return note
 
         with refusals_audited(self.db, actor.slack_id, "alert.acknowledge", f"alert:{alert_id}"):
             if actor.person is None:
                 raise Forbidden("You're not set up in Flywheel yet, so you can't acknowledge alerts.")
-            self.db.together(work)
-        return note
+        return self._queued(work, actor=actor, action="alert.acknowledge", subject=f"alert:{alert_id}")
 
     def snooze(self, actor: Actor, *, alert_id: int | None = None, model_key: str | None = None,
-               duration: str, also: WrittenWith | None = None) -> str:
-        try:
-            length = parse_duration(duration)
-        except ValueError:
-            raise InvalidTransition(f"'{duration}' is not a duration; try 1h, 4h, 24h or 7d.") from None
-        if length > SNOOZE_LIMIT:
-            raise InvalidTransition("Snooze for 30 days at most; acknowledge the alert to stop reminders instead.")
+               duration: str, also: WrittenWith | None = None) -> Future[str]:
+        subject = f"alert:{alert_id}" if alert_id else f"model:{model_key}"
+        with refusals_audited(self.db, actor.slack_id, "alert.snooze", subject):
+            if actor.person is None:
+                raise Forbidden("You're not set up in Flywheel yet, so you can't snooze alerts.")
+            try:
+                length = parse_duration(duration)
+            except ValueError:
+                raise InvalidTransition(f"'{duration}' is not a duration; try 1h, 4h, 24h or 7d.") from None
+            if length > SNOOZE_LIMIT:
+                raise InvalidTransition("Snooze for 30 days at most; acknowledge the alert to stop reminders "
+                                        "instead.")
         now = self.clock()
         until = now + length
         note = f"Snoozed by {mention(actor.slack_id)} until {until:%a %H:%M} UTC"
-        subject = f"alert:{alert_id}" if alert_id else f"model:{model_key}"
 
-        def work(s: Session) -> None:
+        def work(s: Session) -> str:
             if alert_id is not None:
                 alerts = [self._alert(s, alert_id)]
             else:
@@ -268,22 +284,23 @@ class Operations:
                          details={"until": until.isoformat(), "alerts": [a.id for a in alerts]}, at=now)
             if also is not None:
                 also(s, note)
+            return note
 
-        with refusals_audited(self.db, actor.slack_id, "alert.snooze", subject):
-            if actor.person is None:
-                raise Forbidden("You're not set up in Flywheel yet, so you can't snooze alerts.")
-            self.db.together(work)
-        return note
+        return self._queued(work, actor=actor, action="alert.snooze", subject=subject)
 
-    def feedback(self, actor: Actor, alert_id: int, *, noise: bool) -> str:
+    def feedback(self, actor: Actor, alert_id: int, *, noise: bool) -> Future[str]:
         now = self.clock()
+        note = ("Marked as noise. Thanks: `flywheel report noise` shows which thresholds alert too often."
+                if noise else "Marked as useful. Thanks.")
+
+        def work(s: Session) -> str:
+            monitoring.record_feedback(session=s, alert_id=alert_id, person=actor.slack_id, noise=noise, now=now)
+            return note
+
         with refusals_audited(self.db, actor.slack_id, "alert.feedback", f"alert:{alert_id}"):
             if actor.person is None:
                 raise Forbidden("You're not set up in Flywheel yet, so your feedback can't be counted.")
-            self.db.together(lambda s: monitoring.record_feedback(session=s, alert_id=alert_id,
-                                                                  person=actor.slack_id, noise=noise, now=now))
-        return ("Marked as noise. Thanks: `flywheel report noise` shows which thresholds alert too often."
-                if noise else "Marked as useful. Thanks.")
+        return self._queued(work, actor=actor, action="alert.feedback", subject=f"alert:{alert_id}")
 
     # -- retrain ---------------------------------------------------------------------------
 

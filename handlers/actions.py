@@ -2,11 +2,15 @@
 
 Every listener acknowledges at once (Slack shows an error after 3 seconds), records the change
 through an operation, then updates the clicked message in place or answers the clicker privately.
+Clicks that start work (retrain, deploy, rollback) and sign-offs commit before Slack gets its answer;
+alert clicks (Acknowledge, Snooze, Useful / Noise) are checked, queued for the next group commit and
+answered at once, their change, audit event and message edit committed together moments later.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
@@ -101,6 +105,21 @@ def _acting(ops: Operations, ack: Ack, body: dict, client: WebClient, respond, c
         ops.later(follow_up)
 
 
+def _when_committed(ops: Operations, queued: Future[str], clicked: Clicked,
+                    then: Callable[[str], None] | None) -> None:
+    """An alert click queued for the group commit: Slack has had its ack; once the change is committed
+    `then(note)` follows (unless the edit was written with the change), or the clicker hears the refusal."""
+    def answer(done: Future[str]) -> None:
+        problem = done.exception()
+        if isinstance(problem, FlywheelError):
+            ops.later(clicked.tell, str(problem))
+        elif problem is not None:
+            ops.later(clicked.tell, unexpected_text(new_reference(problem)))
+        elif then is not None:
+            ops.later(then, done.result())
+    queued.add_done_callback(answer)
+
+
 def register(app: App, ops: Operations) -> None:
     def on(action_id: ActionId, act) -> None:
         @app.action(action_id)
@@ -109,13 +128,13 @@ def register(app: App, ops: Operations) -> None:
 
     def acknowledge(actor: Actor, ctx: ActionContext, clicked: Clicked):
         within = clicked.settle_within
-        note = ops.acknowledge(actor, ctx.alert, also=within)
-        return None if within else lambda: clicked.settle(note)
+        _when_committed(ops, ops.acknowledge(actor, ctx.alert, also=within), clicked,
+                        then=None if within else clicked.settle)
 
     def snooze(actor: Actor, ctx: ActionContext, clicked: Clicked):
         within = clicked.settle_within
-        note = ops.snooze(actor, alert_id=ctx.alert, duration=ctx.choice or "", also=within)
-        return None if within else lambda: clicked.settle(note)
+        _when_committed(ops, ops.snooze(actor, alert_id=ctx.alert, duration=ctx.choice or "", also=within),
+                        clicked, then=None if within else clicked.settle)
 
     def retrain(actor: Actor, ctx: ActionContext, clicked: Clicked):
         note = ops.request_retrain(actor, ctx.model, alert_id=ctx.alert, reason="from the alert",
@@ -167,8 +186,7 @@ def register(app: App, ops: Operations) -> None:
 
     def feedback(noise: bool):
         def act(actor: Actor, ctx: ActionContext, clicked: Clicked):
-            note = ops.feedback(actor, ctx.alert, noise=noise)
-            return lambda: clicked.tell(note)
+            _when_committed(ops, ops.feedback(actor, ctx.alert, noise=noise), clicked, then=clicked.tell)
         return act
 
     on(ActionId.useful, feedback(False))

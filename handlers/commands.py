@@ -103,7 +103,7 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
         return replies.plain(ops.rollback(actor, args[0], response_url=response_url))
     if sub == "snooze":
         _need(args, 2, sub)
-        return replies.plain(ops.snooze(actor, model_key=args[0], duration=args[1]))
+        return replies.plain(ops.snooze(actor, model_key=args[0], duration=args[1]).result())
     if sub == "subscribe":
         _need(args, 1, sub)
         return replies.plain(subscribe(ops, actor, args, channel_id))

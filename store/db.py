@@ -7,10 +7,10 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -129,43 +129,39 @@ class WriterLock:
 T = TypeVar("T")
 
 
-@dataclass(eq=False)
-class _Shared(Generic[T]):
-    work: Callable[[Session], T]
-    done: threading.Event = field(default_factory=threading.Event)
-    result: T | None = None
-    error: BaseException | None = None
-
-
 class GroupCommit:
     """Short units of work from many threads, committed together (group commit).
 
     One thread takes whatever has queued and runs it in a single unit of work: under a burst of clicks
     that is one begin, one audit append and one commit for many, and one writer instead of a queue of
-    threads handing the write lock around. Each caller still waits for the commit, so what it answers is
-    on disk. A unit that raises is taken out and the rest run again without it, so one refusal never
-    costs the others their change; units must therefore touch nothing but the session. Only short units
-    belong here: a slow one holds up everyone queued behind it.
+    threads handing the write lock around. Each unit's future is settled once the shared unit has
+    committed (or failed), so a caller that waits answers only what is on disk. A unit that raises is
+    taken out and the rest run again without it, so one refusal never costs the others their change;
+    units must therefore touch nothing but the session. Only short units belong here: a slow one holds
+    up everyone queued behind it. Futures' callbacks run on the committing thread: keep them short.
     """
 
     def __init__(self, db: Database, *, batch: int = 64):
         self.db, self.batch = db, batch
-        self._queue: queue.SimpleQueue[_Shared] = queue.SimpleQueue()
-        self._started = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Callable[[Session], object], Future]] = queue.SimpleQueue()
+        self._unfinished = 0
+        self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def run(self, work: Callable[[Session], T]) -> T:
-        if self._thread is None:
-            with self._started:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._serve, name="group-commit", daemon=True)
-                    self._thread.start()
-        shared = _Shared(work)
-        self._queue.put(shared)
-        shared.done.wait()
-        if shared.error is not None:
-            raise shared.error
-        return shared.result
+    def submit(self, work: Callable[[Session], T]) -> Future[T]:
+        future: Future[T] = Future()
+        with self._changed:
+            self._unfinished += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="group-commit", daemon=True)
+                self._thread.start()
+        self._queue.put((work, future))
+        return future
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every unit submitted so far is settled, its callbacks run (tests, shutdown)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._unfinished == 0, timeout)
 
     def _serve(self) -> None:
         while True:
@@ -175,30 +171,34 @@ class GroupCommit:
                     units.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            taken = len(units)
             self._commit(units)
+            with self._changed:
+                self._unfinished -= taken
+                self._changed.notify_all()
 
-    def _commit(self, units: list[_Shared]) -> None:
+    def _commit(self, units: list[tuple[Callable[[Session], object], Future]]) -> None:
+        """Settle every unit's future; takes out (from `units`) each one that raises."""
         while units:
-            failed: _Shared | None = None
+            results: list[object] = []
             try:
                 with self.db.session() as s:
-                    for unit in units:
+                    for work, _ in units:
                         try:
-                            unit.result = unit.work(s)
-                        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
-                            failed, unit.error = unit, exc
+                            results.append(work(s))
+                        except BaseException as exc:  # noqa: BLE001 - handed to its caller through the future
+                            failed = len(results)
+                            units[failed][1].set_exception(exc)
                             raise
             except BaseException as exc:  # noqa: BLE001 - every caller hears how its unit ended
-                if failed is None:  # the commit itself failed: nothing of this batch was written
-                    for unit in units:
-                        unit.error = exc
-                        unit.done.set()
+                if len(results) == len(units):  # the commit itself failed: nothing of this batch was written
+                    for _, future in units:
+                        future.set_exception(exc)
                     return
-                failed.done.set()
-                units = [u for u in units if u is not failed]
+                del units[len(results)]  # the unit that raised; the others run again without it
                 continue
-            for unit in units:
-                unit.done.set()
+            for (_, future), result in zip(units, results, strict=True):
+                future.set_result(result)
             return
 
 
@@ -251,10 +251,17 @@ class Database:
             finally:
                 session.close()
 
+    def submit(self, work: Callable[[Session], T]) -> Future[T]:
+        """Queue a short unit of work for the next group commit (see GroupCommit)."""
+        return self._group.submit(work)
+
     def together(self, work: Callable[[Session], T]) -> T:
         """Run a short unit of work in one shared with other threads' (see GroupCommit); returns its
         result or raises its error once the shared unit has committed."""
-        return self._group.run(work)
+        return self._group.submit(work).result()
+
+    def drain_submitted(self, timeout: float = 30.0) -> bool:
+        return self._group.drain(timeout)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -5,6 +5,7 @@ clicks of a burst."""
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -46,9 +47,10 @@ def _alert_id(world, message) -> int:
     return ActionContext.decode(value).alert
 
 
-def _edits(db) -> list[OutboxMessage]:
+def _edits(db) -> list[dict]:
+    """The payloads of the message edits written to the outbox, oldest first."""
     with db.read() as s:
-        return [r for r in s.query(OutboxMessage).order_by(OutboxMessage.id) if r.kind == "update"]
+        return [r.payload for r in s.query(OutboxMessage).order_by(OutboxMessage.id) if r.kind == "update"]
 
 
 def _snooze_value(world, message, choice: str) -> str:
@@ -113,3 +115,34 @@ def test_a_burst_of_clicks_gives_each_its_change_its_event_and_its_edit(drift_al
         votes = {(v.person, v.noise) for v in s.query(AlertFeedback).filter_by(alert_id=alert_id)}
         assert {person for person, _ in votes} == set(people)
         assert len(votes) == len(people)  # one vote each, whatever the order of their clicks
+
+
+def test_slack_gets_its_answer_before_the_commit_and_the_change_and_its_edit_land_together(drift_alert):
+    """An alert click starts no work: the app answers once the click is checked and queued, without
+    waiting for the group commit; the state change, its audit event and the message edit then commit as
+    one unit."""
+    world, message, _, _ = drift_alert
+    alert_id = _alert_id(world, message)
+    started, release = threading.Event(), threading.Event()
+
+    def busy_writer(_session):
+        started.set()
+        release.wait(30)
+
+    held = world.db.submit(busy_writer)  # the committing thread is busy: the click's unit has to queue
+    try:
+        assert started.wait(10)
+        assert world.click(ActionId.acknowledge, message, ELI).status == 200
+        with world.db.read() as s:
+            assert s.get(Alert, alert_id).state == AlertState.open
+            assert s.query(AuditEvent).filter_by(action="alert.acknowledged").count() == 0
+        assert _edits(world.db) == []
+    finally:
+        release.set()
+    held.result(10)
+    world.ops.join()
+    with world.db.read() as s:
+        assert s.get(Alert, alert_id).state == AlertState.acknowledged
+        assert s.query(AuditEvent).filter_by(action="alert.acknowledged").count() == 1
+    (edit,) = _edits(world.db)
+    assert f"Acknowledged by <@{ELI}>" in json.dumps(edit["blocks"])

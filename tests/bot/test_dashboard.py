@@ -114,7 +114,7 @@ def story(db):
         alerts = {a.kind: a.id for a in s.query(Alert)}
     settings = _settings(db)
     Operations(settings=settings, db=db, notifier=None, clock=lambda: NOW).acknowledge(
-        Actor(ELI, registry_person(db, ELI)), alerts[CheckKind.drift])
+        Actor(ELI, registry_person(db, ELI)), alerts[CheckKind.drift]).result()
     return settings, alerts
 
 

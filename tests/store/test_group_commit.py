@@ -96,3 +96,13 @@ def test_when_the_shared_commit_fails_every_caller_hears_it_and_nothing_is_writt
     assert _actors(db) == {"U0"}
     with db.read() as s:
         assert audit.verify(session=s).whole
+
+
+def test_drain_returns_once_every_unit_is_settled_refused_ones_included(db):
+    def refused(s):
+        raise InvalidTransition("no")
+
+    futures = [db.submit(refused), db.submit(lambda s: _event(s, 1)), db.submit(refused)]
+    assert db.drain_submitted(timeout=10)
+    assert all(f.done() for f in futures)
+    assert futures[1].result() == 1 and _actors(db) == {"U1"}
