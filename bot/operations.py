@@ -180,7 +180,7 @@ class Operations:
         if cached is not None and cached.commits == commits and now - cached.checked < self.status_recheck_seconds:
             return cached.status
         with self.db.read() as s:
-            stamp = status_store.freshness(session=s)
+            stamp = status_store.freshness(session=s, model_key=model_key)
             if cached is None or cached.stamp != stamp:
                 cached = _CachedStatus(stamp, status_store.model_status(session=s, key=model_key), commits, now)
         if len(self._statuses) >= STATUS_CACHE_SIZE:

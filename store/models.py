@@ -255,7 +255,8 @@ class Evaluation(Base):
 
 class CheckRun(Base):
     __tablename__ = "check_runs"
-    __table_args__ = (Index("ix_check_runs_model_kind_as_of", "model_id", "kind", "as_of"),)
+    __table_args__ = (Index("ix_check_runs_model_kind_as_of", "model_id", "kind", "as_of"),
+                      Index("ix_check_runs_model_latest", "model_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))

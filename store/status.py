@@ -67,11 +67,14 @@ def model_status(*, session: Session, key: str) -> ModelStatus:
     return ModelStatus(model_key, project_name, owner, production, verdicts, live_alerts, tuple(others))
 
 
-def freshness(*, session: Session) -> tuple[int, int]:
-    """Changes whenever a status could: every version, sign-off and alert change is audited (commands
-    typed are audited too but change nothing), and every check writes a run. Two primary-key lookups, so a cached status is checked in well under a millisecond."""
+def freshness(*, session: Session, model_key: str) -> tuple[int, int]:
+    """Changes whenever the model's status could: every version, sign-off and alert change is audited
+    (commands typed are audited too but change nothing), and every check of it writes a run; checks of
+    other models (a whole cycle of them) leave it alone. Two index lookups, so a cached status is checked
+    in well under a millisecond."""
     audit_seq = select(AuditHead.changed_seq).where(AuditHead.id == 1).scalar_subquery()
-    last_run = select(func.max(CheckRun.id)).scalar_subquery()
+    model_id = select(Model.id).where(Model.key == model_key).scalar_subquery()
+    last_run = select(func.max(CheckRun.id)).where(CheckRun.model_id == model_id).scalar_subquery()
     seq, run = session.execute(select(audit_seq, last_run)).one()
     return seq or 0, run or 0
 

@@ -9,7 +9,7 @@ from bot.operations import Operations
 from store import monitoring, registry
 from store.db import Database
 from store.errors import NotFound
-from store.models import CheckKind, Verdict
+from store.models import CheckKind, Model, Verdict
 from tests.factories import fraud_project
 
 NOW = datetime(2026, 11, 9, 8, 0)
@@ -78,3 +78,26 @@ def test_commands_typed_in_a_burst_do_not_invalidate_the_cached_status(ops, db):
         registry.register_version(session=s, model_key="fraud-detector", created_by="U0ML0001",
                                   artifact_uri="file:///m.joblib")
     assert ops.status("fraud-detector") is not first
+
+
+def test_checks_of_other_models_leave_the_cached_status_valid(ops, db):
+    """A worker's check cycle writes runs for every model; a status asked meanwhile stays cached unless
+    its own model was checked."""
+    with db.session() as s:
+        fraud = registry.get_model(session=s, key="fraud-detector")
+        s.add(Model(key="churn-predictor", project=fraud.project, description="Scores churn", owner="U0ML0001",
+                    task="binary_classification"))
+    ops.status_recheck_seconds = 0.0  # every call checks the freshness stamp
+    first = ops.status("fraud-detector")
+    worker = Database(db.url)
+    try:
+        with worker.session() as s:
+            churn = registry.get_model(session=s, key="churn-predictor")
+            monitoring.record_check_run(session=s, model=churn, version=None, kind=CheckKind.drift,
+                                        window_start=NOW, window_end=NOW, as_of=NOW, figures={},
+                                        verdict=Verdict.ok, message="no drift")
+    finally:
+        worker.dispose()
+    assert ops.status("fraud-detector") is first
+    _check(db, Verdict.breach, "card_age_days drifted")
+    assert ops.status("fraud-detector").verdicts == (("drift", "breach", "card_age_days drifted"),)
