@@ -105,7 +105,12 @@ class Notifier:
             return _Place(ref, ref, None, alert.model.key)
 
     def refresh_home(self) -> None:
-        if self.on_change is not None:
+        """What App Homes show changed. Through the outbox (the app and the worker alike) everyone who
+        opened theirs lately gets it published again by the sender; otherwise the app's own callback."""
+        refresh = getattr(self.delivery, "refresh_homes", None)
+        if refresh is not None:
+            refresh()
+        elif self.on_change is not None:
             self.on_change()
 
     # -- checks ------------------------------------------------------------------------------

@@ -89,8 +89,10 @@ def breach_reason(kind: CheckKind, subjects: tuple[str, ...]) -> str:
 def build_worker(settings: Settings, *, db: Database | None = None, client: WebClient | None = None,
                  clock: Callable[[], datetime] = utcnow, poll_seconds: float = 2.0):
     """The worker: scheduled checks and queued work, delivering through Slack or the outbox folder."""
+    from bot.blocks.home import home_view
     from jobs.monitor import check_model
     from jobs.worker import Worker
+    from store.home import home_for
 
     db = db or Database(settings.database_url)
     if db.engine.dialect.name == "sqlite":
@@ -102,7 +104,14 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
         # The outbox retries on its own schedule; the SDK's retry handlers would sleep inside a pass.
         plain = client or WebClient(token=settings.slack_bot_token.get_secret_value(),
                                     base_url=settings.slack_api_url, timeout=15)
-        sender = OutboxSender(db, SlackDelivery(plain), clock, storm=StormPolicy.from_settings(settings))
+        slack = SlackDelivery(plain)
+
+        def publish_home(slack_id: str) -> None:
+            with db.read() as s:
+                data = home_for(session=s, slack_id=slack_id, now=clock())
+            slack.publish_home(slack_id, home_view(data, public_url=settings.public_url))
+
+        sender = OutboxSender(db, slack, clock, storm=StormPolicy.from_settings(settings), publish_home=publish_home)
 
     def check(model_key: str, kind) -> None:
         try:

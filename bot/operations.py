@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from bot.blocks.common import mention
 from bot.config import Settings
+from bot.outbox import HOME_VIEWERS_KEPT
 from jobs.backends import DeployRequest, TrainingRequest, call_deploy_webhook, dispatch
 from jobs.monitor import load_spec
 from jobs.retrain import compare_with_production, evaluation_window, retrain, retrain_trigger, training_window
 from store import audit, governance, monitoring, registry, work
+from store import home as home_store
 from store import status as status_store
 from store.clock import utcnow
 from store.db import Database
@@ -133,7 +135,6 @@ class Operations:
     runner: Runner | None = None
     followups: Runner = field(default_factory=lambda: Runner(ThreadPoolExecutor(2, thread_name_prefix="slack")))
     clock: Callable[[], datetime] = utcnow
-    _home_viewers: set[str] = field(default_factory=set)
     _actors: dict[str, tuple[float, Actor]] = field(default_factory=dict)
     status_recheck_seconds: float = 1.0  # how soon a change made by another process (the worker) shows
     _statuses: dict[str, _CachedStatus] = field(default_factory=dict)
@@ -189,10 +190,12 @@ class Operations:
         return cached.status
 
     def seen_home(self, slack_id: str) -> None:
-        self._home_viewers.add(slack_id)
+        with self.db.session() as s:
+            home_store.record_viewer(session=s, slack_id=slack_id, now=self.clock())
 
     def home_viewers(self) -> list[str]:
-        return sorted(self._home_viewers)
+        with self.db.read() as s:
+            return home_store.recent_viewers(session=s, since=self.clock() - HOME_VIEWERS_KEPT)
 
     def owner_of(self, model_key: str) -> str:
         with self.db.session() as s:

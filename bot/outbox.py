@@ -28,7 +28,7 @@ from bot.blocks.common import Message, validate_payload
 from bot.config import Settings
 from bot.slack_delivery import DeliveryError, SlackDelivery
 from jobs.incidents import ChartRef
-from store import digests, outbox
+from store import digests, home, outbox
 from store.clock import utcnow
 from store.db import Database
 
@@ -36,6 +36,7 @@ log = logging.getLogger("flywheel.outbox")
 
 PACE = timedelta(seconds=1)  # Slack's posting limit is about one message a second per channel
 MAX_BACKOFF = timedelta(minutes=5)
+HOME_VIEWERS_KEPT = timedelta(days=30)  # whose App Home is kept up to date: opened it within this
 MAX_HOLD_WINDOWS = 5  # a cycle that keeps alerting holds its first posts at most this many windows
 
 
@@ -110,6 +111,14 @@ class OutboxDelivery:
         self._edit(ref, channel, {"kind": "settled", "persona": "", "model_key": "", "text": text,
                                   "blocks": blocks, "charts": []}, session)
 
+    def refresh_homes(self) -> int:
+        """Queue a publish of the App Home of everyone who opened it lately; the sender renders each
+        when it sends it, so a burst of changes costs one publish per person."""
+        now = self.clock()
+        with self.db.session() as s:
+            viewers = home.recent_viewers(session=s, since=now - HOME_VIEWERS_KEPT)
+            return outbox.enqueue_home_refresh(session=s, slack_ids=viewers, now=now)
+
     def _edit(self, ref: str, channel: str | None, payload: dict[str, Any], session: Session | None) -> None:
         with self._unit(session) as s:
             if outbox.replace_unsent(session=s, ref=ref, payload=payload):
@@ -132,6 +141,7 @@ class OutboxSender:
     slack: SlackDelivery  # a client without the SDK's retry handlers: the outbox does its own retrying
     clock: Callable[[], datetime] = utcnow
     storm: StormPolicy = field(default_factory=StormPolicy)
+    publish_home: Callable[[str], None] | None = None  # renders and publishes one person's App Home
     _last_post: dict[str, datetime] = field(default_factory=dict)
 
     def send_due(self) -> int:
@@ -193,11 +203,16 @@ class OutboxSender:
             if row.state != outbox.OutboxState.pending or outbox.pending_before(session=s, row=row):
                 return False
             where = outbox.target(session=s, row=row)
-            if row.kind != "post" and where is None:
+            if row.kind not in ("post", "home") and where is None:
                 return False  # its message is not in Slack yet
             kind, channel, payload, attempts = row.kind, row.channel, dict(row.payload), row.attempts
         try:
-            if kind == "post":
+            if kind == "home":
+                if self.publish_home is None:
+                    raise DeliveryError("this sender cannot publish App Homes")
+                self.publish_home(channel)
+                ref = None
+            elif kind == "post":
                 ref = self.slack.post(_message(payload, channel))
             elif kind == "reply" and payload.get("blocks"):
                 ref = self.slack.reply_message(where, _message(payload, None))

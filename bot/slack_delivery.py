@@ -92,6 +92,9 @@ class SlackDelivery:
         message, _ = self._prepare(message)
         self._call("chat.update", channel, lambda: self.client.chat_update(channel=channel, ts=ts, **message.payload()))
 
+    def publish_home(self, slack_id: str, view: dict) -> None:
+        self._call("views.publish", slack_id, lambda: self.client.views_publish(user_id=slack_id, view=view))
+
     def _prepare(self, message: Message) -> tuple[Message, list[ChartRef]]:
         validate_payload(message.payload())
         if self.public_charts:

@@ -18,6 +18,7 @@ from store import catalog, governance, registry
 from store.clock import utcnow
 from store.governance import StepProgress
 from store.models import (
+    HomeViewer,
     Alert,
     AlertState,
     Blueprint,
@@ -454,3 +455,18 @@ def _deployments(session: Session) -> tuple[RecentDeployment, ...]:
     return tuple(RecentDeployment(model_key=v.model.key, number=v.number, deployed_by=v.deployed_by or "",
                                   deployed_at=v.deployed_at, in_production=v.status == VersionStatus.production,
                                   previous=previous(v)) for v in recent)
+
+
+def record_viewer(*, session: Session, slack_id: str, now: datetime) -> None:
+    """Someone opened the App Home: theirs is published again whenever what it shows changes."""
+    viewer = session.get(HomeViewer, slack_id)
+    if viewer is None:
+        session.add(HomeViewer(slack_id=slack_id, opened_at=now))
+    else:
+        viewer.opened_at = now
+
+
+def recent_viewers(*, session: Session, since: datetime) -> list[str]:
+    """Who opened the App Home since then (someone who hasn't for a month is not kept up to date)."""
+    return list(session.execute(select(HomeViewer.slack_id).where(HomeViewer.opened_at >= since)
+                                .order_by(HomeViewer.slack_id)).scalars())

@@ -390,7 +390,7 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))  # post | reply | update
+    kind: Mapped[str] = mapped_column(String(10))  # post | reply | update | home (an App Home to publish)
     channel: Mapped[str | None] = mapped_column(String(64))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
     target_ref: Mapped[str | None] = mapped_column(String(64))  # CHANNEL:TS when the parent was sent elsewhere
@@ -445,6 +445,16 @@ class CheckTick(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class HomeViewer(Base):
+    """Someone who has opened Flywheel's App Home: whose home is published again when what it shows
+    changes, by whichever process made the change (the worker's checks included)."""
+
+    __tablename__ = "home_viewers"
+
+    slack_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opened_at: Mapped[datetime]
 
 
 class AuditEvent(Base):

@@ -46,6 +46,21 @@ def enqueue(*, session: Session, kind: str, channel: str | None, payload: dict[s
         "created_at": now, "alert_id": alert_id, "held": held}).inserted_primary_key[0]
 
 
+def enqueue_home_refresh(*, session: Session, slack_ids: list[str], now: datetime | None = None) -> int:
+    """Queue a publish of each person's App Home (kind `home`, the person in `channel`), unless one is
+    already waiting: the sender renders the home when it sends, so one refresh shows every change before
+    it. Returns how many were queued."""
+    if not slack_ids:
+        return 0
+    waiting = set(session.execute(select(OutboxMessage.channel).where(
+        OutboxMessage.kind == "home", OutboxMessage.state == OutboxState.pending,
+        OutboxMessage.channel.in_(slack_ids))).scalars())
+    fresh = [slack_id for slack_id in dict.fromkeys(slack_ids) if slack_id not in waiting]
+    for slack_id in fresh:
+        enqueue(session=session, kind="home", channel=slack_id, payload={}, now=now)
+    return len(fresh)
+
+
 def due(*, session: Session, now: datetime, limit: int = 200) -> list[OutboxMessage]:
     return list(session.execute(
         select(OutboxMessage).where(OutboxMessage.state == OutboxState.pending, OutboxMessage.held.is_(False),
@@ -86,7 +101,7 @@ def pending_before(*, session: Session, row: OutboxMessage) -> bool:
     """Is an earlier row of the same thread still unsent? Then this one waits, to keep the order."""
     thread = OutboxMessage.parent_id == row.parent_id if row.parent_id else \
         OutboxMessage.target_ref == row.target_ref
-    if row.kind == "post":
+    if row.kind in ("post", "home"):
         return False
     return session.execute(select(OutboxMessage.id).where(
         thread, OutboxMessage.id < row.id, OutboxMessage.state == OutboxState.pending).limit(1)).first() is not None
