@@ -14,12 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.blocks.common import mention
 from bot.config import Settings
-from bot.outbox import HOME_VIEWERS_KEPT
 from jobs.backends import DeployRequest, TrainingRequest, call_deploy_webhook, dispatch
 from jobs.monitor import load_spec
 from jobs.retrain import compare_with_production, evaluation_window, retrain, retrain_trigger, training_window
@@ -29,7 +27,7 @@ from store import status as status_store
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, InvalidTransition, NotFound
-from store.models import Alert, AlertState, Decision, Model, ModelVersion, Person, Role, VersionStatus, WorkState
+from store.models import Alert, AlertState, Decision, ModelVersion, Person, Role, VersionStatus, WorkState
 from store.spec import ModelSpec, parse_duration
 from store.status import ModelStatus
 
@@ -195,7 +193,7 @@ class Operations:
 
     def home_viewers(self) -> list[str]:
         with self.db.read() as s:
-            return home_store.recent_viewers(session=s, since=self.clock() - HOME_VIEWERS_KEPT)
+            return home_store.recent_viewers(session=s, now=self.clock())
 
     def owner_of(self, model_key: str) -> str:
         with self.db.session() as s:
@@ -503,7 +501,7 @@ class Operations:
             status, step = version.status, record.step.name
         verb = "Approved" if decision == Decision.approve else "Rejected"
         said = f': "{reason.strip()}"' if reason.strip() else ""
-        self.notifier.refresh_home()
+        self.later(self.notifier.refresh_home)  # after the ack: it writes a refresh per Home viewer
         note = f"{verb} by {mention(actor.slack_id)} ({step}) at {self.clock():%H:%M} UTC{said}"
         self.later(self._after_sign_off, model_key, number, note, status == VersionStatus.approved)
         return note, status != VersionStatus.in_review

@@ -36,7 +36,6 @@ log = logging.getLogger("flywheel.outbox")
 
 PACE = timedelta(seconds=1)  # Slack's posting limit is about one message a second per channel
 MAX_BACKOFF = timedelta(minutes=5)
-HOME_VIEWERS_KEPT = timedelta(days=30)  # whose App Home is kept up to date: opened it within this
 MAX_HOLD_WINDOWS = 5  # a cycle that keeps alerting holds its first posts at most this many windows
 
 
@@ -85,8 +84,8 @@ class OutboxDelivery:
                 session=s, kind="post", channel=message.channel, payload=_payload(message), now=self.clock(),
                 alert_id=alert_id, held=alert_id is not None and message.channel is not None))
 
-    def reply(self, thread: str, text: str, *, session: Session | None = None) -> str:
-        with self._unit(session) as s:
+    def reply(self, thread: str, text: str) -> str:
+        with self.db.session() as s:
             return outbox.ref_of(outbox.enqueue(session=s, kind="reply", channel=None, payload={"text": text},
                                                 thread=thread, now=self.clock()))
 
@@ -116,7 +115,7 @@ class OutboxDelivery:
         when it sends it, so a burst of changes costs one publish per person."""
         now = self.clock()
         with self.db.session() as s:
-            viewers = home.recent_viewers(session=s, since=now - HOME_VIEWERS_KEPT)
+            viewers = home.recent_viewers(session=s, now=now)
             return outbox.enqueue_home_refresh(session=s, slack_ids=viewers, now=now)
 
     def _edit(self, ref: str, channel: str | None, payload: dict[str, Any], session: Session | None) -> None:

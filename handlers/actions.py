@@ -53,11 +53,11 @@ class Clicked:
         if not self._settleable:
             self.tell(note)
             return
-        text, blocks = self.message.get("text") or note, settled_json(self.message["blocks"], note)
         if isinstance(self.delivery, OutboxDelivery):
-            self.delivery.edit(f"{self.channel}:{self.ts}", channel=self.channel, text=text, blocks=blocks)
+            self._write_settled(None, note)
         else:
-            self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
+            self.client.chat_update(channel=self.channel, ts=self.ts, text=self.message.get("text") or note,
+                                    blocks=settled_json(self.message["blocks"], note))
 
     @property
     def _settleable(self) -> bool:
@@ -68,14 +68,12 @@ class Clicked:
         """When follow-ups go through the outbox: settles the message inside the operation's own unit of
         work, so the change and the edit that shows it commit together, in one write instead of two.
         None otherwise (no outbox, or nothing to edit): `settle` after the ack then."""
-        if not (isinstance(self.delivery, OutboxDelivery) and self._settleable):
-            return None
+        return self._write_settled if isinstance(self.delivery, OutboxDelivery) and self._settleable else None
 
-        def write(session: Session, note: str) -> None:
-            self.delivery.edit(f"{self.channel}:{self.ts}", channel=self.channel,
-                               text=self.message.get("text") or note,
-                               blocks=settled_json(self.message["blocks"], note), session=session)
-        return write
+    def _write_settled(self, session: Session | None, note: str) -> None:
+        """The settled message into the outbox, in `session` or a unit of work of its own."""
+        self.delivery.edit(f"{self.channel}:{self.ts}", channel=self.channel, text=self.message.get("text") or note,
+                           blocks=settled_json(self.message["blocks"], note), session=session)
 
     def thread(self, text: str) -> None:
         if not (self.channel and self.ts):

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session
 
 from store.clock import utcnow
@@ -62,7 +63,7 @@ def record(*, session: Session, actor: str, action: str, subject: str,
     session.info.setdefault(_PENDING, []).append(Pending(actor, action, subject, details, at or utcnow(), changes))
 
 
-@event.listens_for(Session, "before_commit")
+@orm_event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
     """Append a unit of work's events as it commits: the head is locked (the row on PostgreSQL; SQLite
     has one writer anyway) only from here to the commit, not for the whole unit, so a long unit of work
@@ -88,7 +89,7 @@ def _append_pending(session: Session) -> None:
         connection.execute(_LINK_CHANGED, {"digest": digest, "changed": changed})
 
 
-@event.listens_for(Session, "after_transaction_end")
+@orm_event.listens_for(Session, "after_transaction_end")
 def _forget_pending(session: Session, transaction) -> None:
     if transaction.parent is None:  # the unit of work ended (committed or rolled back), not a savepoint
         session.info.pop(_PENDING, None)

@@ -187,8 +187,7 @@ class GroupCommit:
                         try:
                             results.append(work(s))
                         except BaseException as exc:  # noqa: BLE001 - handed to its caller through the future
-                            failed = len(results)
-                            units[failed][1].set_exception(exc)
+                            units[len(results)][1].set_exception(exc)
                             raise
             except BaseException as exc:  # noqa: BLE001 - every caller hears how its unit ended
                 if len(results) == len(units):  # the commit itself failed: nothing of this batch was written
@@ -254,11 +253,6 @@ class Database:
     def submit(self, work: Callable[[Session], T]) -> Future[T]:
         """Queue a short unit of work for the next group commit (see GroupCommit)."""
         return self._group.submit(work)
-
-    def together(self, work: Callable[[Session], T]) -> T:
-        """Run a short unit of work in one shared with other threads' (see GroupCommit); returns its
-        result or raises its error once the shared unit has committed."""
-        return self._group.submit(work).result()
 
     def drain_submitted(self, timeout: float = 30.0) -> bool:
         return self._group.drain(timeout)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -18,7 +18,6 @@ from store import catalog, governance, registry
 from store.clock import utcnow
 from store.governance import StepProgress
 from store.models import (
-    HomeViewer,
     Alert,
     AlertState,
     Blueprint,
@@ -26,6 +25,7 @@ from store.models import (
     CheckKind,
     CheckRun,
     Decision,
+    HomeViewer,
     Model,
     ModelVersion,
     Person,
@@ -457,6 +457,9 @@ def _deployments(session: Session) -> tuple[RecentDeployment, ...]:
                                   previous=previous(v)) for v in recent)
 
 
+VIEWERS_KEPT = timedelta(days=30)  # someone who hasn't opened their App Home for a month isn't kept up to date
+
+
 def record_viewer(*, session: Session, slack_id: str, now: datetime) -> None:
     """Someone opened the App Home: theirs is published again whenever what it shows changes."""
     viewer = session.get(HomeViewer, slack_id)
@@ -466,7 +469,7 @@ def record_viewer(*, session: Session, slack_id: str, now: datetime) -> None:
         viewer.opened_at = now
 
 
-def recent_viewers(*, session: Session, since: datetime) -> list[str]:
-    """Who opened the App Home since then (someone who hasn't for a month is not kept up to date)."""
-    return list(session.execute(select(HomeViewer.slack_id).where(HomeViewer.opened_at >= since)
+def recent_viewers(*, session: Session, now: datetime) -> list[str]:
+    """Whose App Home is kept up to date: who opened it within VIEWERS_KEPT of `now`."""
+    return list(session.execute(select(HomeViewer.slack_id).where(HomeViewer.opened_at >= now - VIEWERS_KEPT)
                                 .order_by(HomeViewer.slack_id)).scalars())

@@ -68,7 +68,7 @@ def test_only_people_who_opened_their_home_lately_are_kept_up_to_date(db):
         home.record_viewer(session=s, slack_id=RITA, now=NOW - timedelta(days=50))
         home.record_viewer(session=s, slack_id=RITA, now=NOW - timedelta(days=2))  # opened again since
     with db.session() as s:
-        viewers = home.recent_viewers(session=s, since=NOW - timedelta(days=30))
+        viewers = home.recent_viewers(session=s, now=NOW)
         assert viewers == sorted([ELI, RITA])
         assert outbox.enqueue_home_refresh(session=s, slack_ids=viewers, now=NOW) == 2
         assert outbox.enqueue_home_refresh(session=s, slack_ids=viewers, now=NOW) == 0  # already waiting

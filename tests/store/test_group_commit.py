@@ -1,4 +1,4 @@
-"""Database.together: short units of work from many threads, committed together."""
+"""Database.submit: short units of work from many threads, committed together (group commit)."""
 
 from __future__ import annotations
 
@@ -36,16 +36,14 @@ def _held_open(db):
 
 def test_units_queued_meanwhile_commit_together_and_each_caller_gets_its_own_result(db):
     slow, started, release = _held_open(db)
-    with ThreadPoolExecutor(21) as pool:
-        first = pool.submit(db.together, slow)
-        assert started.wait(10)
-        commits = db.commits
-        rest = [pool.submit(db.together, lambda s, n=n: _event(s, n)) for n in range(1, 21)]
-        while db._group._queue.qsize() < 20:  # all twenty are waiting behind the slow unit
-            threading.Event().wait(0.01)
-        release.set()
-        assert first.result(10) == 0
-        assert [f.result(10) for f in rest] == list(range(1, 21))
+    first = db.submit(slow)
+    assert started.wait(10)
+    commits = db.commits
+    with ThreadPoolExecutor(20) as pool:  # twenty threads queue a unit each behind the slow one
+        rest = list(pool.map(lambda n: db.submit(lambda s: _event(s, n)), range(1, 21)))
+    release.set()
+    assert first.result(10) == 0
+    assert [f.result(10) for f in rest] == list(range(1, 21))
     assert db.commits - commits <= 2  # the slow unit's commit, then one for the twenty queued behind it
     assert _actors(db) == {f"U{n}" for n in range(21)}
     with db.read() as s:
@@ -59,18 +57,15 @@ def test_a_unit_that_raises_is_taken_out_and_the_others_still_commit(db):
         _event(s, 99)  # written, then refused: must not survive
         raise InvalidTransition("This alert is already resolved.")
 
-    with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(db.together, slow)
-        assert started.wait(10)
-        before = pool.submit(db.together, lambda s: _event(s, 1))
-        bad = pool.submit(db.together, refused)
-        after = pool.submit(db.together, lambda s: _event(s, 2))
-        while db._group._queue.qsize() < 3:
-            threading.Event().wait(0.01)
-        release.set()
-        assert (first.result(10), before.result(10), after.result(10)) == (0, 1, 2)
-        with pytest.raises(InvalidTransition, match="already resolved"):
-            bad.result(10)
+    first = db.submit(slow)
+    assert started.wait(10)
+    before = db.submit(lambda s: _event(s, 1))
+    bad = db.submit(refused)
+    after = db.submit(lambda s: _event(s, 2))
+    release.set()
+    assert (first.result(10), before.result(10), after.result(10)) == (0, 1, 2)
+    with pytest.raises(InvalidTransition, match="already resolved"):
+        bad.result(10)
     assert _actors(db) == {"U0", "U1", "U2"}
 
 
@@ -81,18 +76,15 @@ def test_when_the_shared_commit_fails_every_caller_hears_it_and_nothing_is_writt
         s.add(AuditHead(id=2, seq=0, changed_seq=0, last_hash=None))  # NOT NULL: refused when flushed
         return "fine until the commit"
 
-    with ThreadPoolExecutor(3) as pool:
-        first = pool.submit(db.together, slow)
-        assert started.wait(10)
-        good = pool.submit(db.together, lambda s: _event(s, 1))
-        bad = pool.submit(db.together, breaks_the_commit)
-        while db._group._queue.qsize() < 2:
-            threading.Event().wait(0.01)
-        release.set()
-        assert first.result(10) == 0
-        for future in (good, bad):
-            with pytest.raises(Exception, match="(?i)not[ -]null"):
-                future.result(10)
+    first = db.submit(slow)
+    assert started.wait(10)
+    good = db.submit(lambda s: _event(s, 1))
+    bad = db.submit(breaks_the_commit)
+    release.set()
+    assert first.result(10) == 0
+    for future in (good, bad):
+        with pytest.raises(Exception, match="(?i)not[ -]null"):
+            future.result(10)
     assert _actors(db) == {"U0"}
     with db.read() as s:
         assert audit.verify(session=s).whole
