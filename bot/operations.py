@@ -174,7 +174,7 @@ class Operations:
         """A model's status, reused while nothing it shows has changed (people ask in bursts during an
         incident, and the answer must fit in Slack's ack). A change made by this process is seen at once;
         one made by the worker within `status_recheck_seconds`."""
-        now, commits = time.monotonic(), self.db.commits
+        now, commits = time.monotonic(), self.db.status_commits
         cached = self._statuses.get(model_key)
         if cached is not None and cached.commits == commits and now - cached.checked < self.status_recheck_seconds:
             return cached.status
@@ -231,7 +231,7 @@ class Operations:
             if isinstance(refusal := done.exception(), FlywheelError):  # audited like every refusal
                 self.commands_audit.put(actor=actor.slack_id, action=f"{action}.refused", subject=subject,
                                         details={"reason": str(refusal)}, at=self.clock())
-        future = self.db.submit(work)
+        future = self.db.submit(work, changes_status=False)  # an alert clicked stays open: statuses stand
         future.add_done_callback(audit_refusal)
         return future
 
@@ -243,8 +243,9 @@ class Operations:
 
         def work(s: Session) -> str:
             model_key = monitoring.acknowledge(session=s, alert_id=alert_id, now=now)
+            # An acknowledged or snoozed alert is still open: the status, which counts open alerts, stays.
             audit.record(session=s, actor=actor.slack_id, action="alert.acknowledged",
-                         subject=f"model:{model_key}", details={"alert": alert_id}, at=now)
+                         subject=f"model:{model_key}", details={"alert": alert_id}, at=now, changes_status=False)
             if also is not None:
                 also(s, note)
             return note
@@ -282,7 +283,8 @@ class Operations:
             for alert in alerts:
                 alert.state, alert.snoozed_until, alert.updated_at = AlertState.snoozed, until, now
             audit.record(session=s, actor=actor.slack_id, action="alert.snoozed", subject=subject,
-                         details={"until": until.isoformat(), "alerts": [a.id for a in alerts]}, at=now)
+                         details={"until": until.isoformat(), "alerts": [a.id for a in alerts]}, at=now,
+                         changes_status=False)
             if also is not None:
                 also(s, note)
             return note

@@ -39,7 +39,7 @@ class Pending:
     subject: str
     details: dict[str, Any]
     at: datetime
-    changes: bool = True
+    changes_status: bool = True
 
 
 _PENDING = "flywheel.audit"  # the session.info key of a unit of work's events not yet appended
@@ -55,12 +55,12 @@ _LINK_CHANGED = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam(
 
 
 def record(*, session: Session, actor: str, action: str, subject: str,
-           details: dict[str, Any] | None = None, at: datetime | None = None, changes: bool = True) -> None:
+           details: dict[str, Any] | None = None, at: datetime | None = None, changes_status: bool = True) -> None:
     """Add one event to the caller's unit of work; it is appended when the unit commits and vanishes if
-    it rolls back. `changes=False` for events that record without changing anything (a command typed),
-    so caches stay valid."""
+    it rolls back. `changes_status=False` for events that change nothing `/flywheel status` shows (a
+    command typed, an alert acknowledged), so cached statuses stay valid (store.status.freshness)."""
     details = json.loads(json.dumps(details or {}, default=str))
-    session.info.setdefault(_PENDING, []).append(Pending(actor, action, subject, details, at or utcnow(), changes))
+    session.info.setdefault(_PENDING, []).append(Pending(actor, action, subject, details, at or utcnow(), changes_status))
 
 
 @orm_event.listens_for(Session, "before_commit")
@@ -81,7 +81,7 @@ def _append_pending(session: Session) -> None:
                                             subject=e.subject, details=e.details, prev_hash=digest)
         rows.append({"seq": seq, "at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject,
                      "details": e.details, "prev_hash": prev_hash, "hash": digest})
-        changed = seq if e.changes else changed
+        changed = seq if e.changes_status else changed
     connection.execute(_APPEND, rows)
     if changed is None:
         connection.execute(_LINK, {"digest": digest})
@@ -164,7 +164,7 @@ class AuditQueue:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
                 self._thread.start()
-        self._queue.put(Pending(actor, action, subject, details or {}, at or utcnow(), changes=False))
+        self._queue.put(Pending(actor, action, subject, details or {}, at or utcnow(), changes_status=False))
 
     def _run(self) -> None:
         while True:
@@ -181,10 +181,10 @@ class AuditQueue:
 
     def _write(self, events: list[Pending]) -> None:
         try:
-            with self.db.session() as s:
+            with self.db.session(changes_status=False) as s:
                 for e in events:
                     record(session=s, actor=e.actor, action=e.action, subject=e.subject, details=e.details,
-                           at=e.at, changes=False)
+                           at=e.at, changes_status=False)
         except Exception:  # the callers have long had their answers; the operator needs to know
             log.exception("could not write %d audit event(s): %s", len(events),
                           ", ".join(f"{e.action} by {e.actor}" for e in events[:10]))

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -129,6 +130,13 @@ class WriterLock:
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class _Unit:
+    work: Callable[[Session], object]
+    future: Future
+    changes_status: bool
+
+
 class GroupCommit:
     """Short units of work from many threads, committed together (group commit).
 
@@ -143,19 +151,19 @@ class GroupCommit:
 
     def __init__(self, db: Database, *, batch: int = 64):
         self.db, self.batch = db, batch
-        self._queue: queue.SimpleQueue[tuple[Callable[[Session], object], Future]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Unit] = queue.SimpleQueue()
         self._unfinished = 0
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def submit(self, work: Callable[[Session], T]) -> Future[T]:
+    def submit(self, work: Callable[[Session], T], *, changes_status: bool = True) -> Future[T]:
         future: Future[T] = Future()
         with self._changed:
             self._unfinished += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="group-commit", daemon=True)
                 self._thread.start()
-        self._queue.put((work, future))
+        self._queue.put(_Unit(work, future, changes_status))
         return future
 
     def drain(self, timeout: float = 30.0) -> bool:
@@ -177,27 +185,27 @@ class GroupCommit:
                 self._unfinished -= taken
                 self._changed.notify_all()
 
-    def _commit(self, units: list[tuple[Callable[[Session], object], Future]]) -> None:
+    def _commit(self, units: list[_Unit]) -> None:
         """Settle every unit's future; takes out (from `units`) each one that raises."""
         while units:
             results: list[object] = []
             try:
-                with self.db.session() as s:
-                    for work, _ in units:
+                with self.db.session(changes_status=any(u.changes_status for u in units)) as s:
+                    for unit in units:
                         try:
-                            results.append(work(s))
+                            results.append(unit.work(s))
                         except BaseException as exc:  # noqa: BLE001 - handed to its caller through the future
-                            units[len(results)][1].set_exception(exc)
+                            unit.future.set_exception(exc)
                             raise
             except BaseException as exc:  # noqa: BLE001 - every caller hears how its unit ended
                 if len(results) == len(units):  # the commit itself failed: nothing of this batch was written
-                    for _, future in units:
-                        future.set_exception(exc)
+                    for unit in units:
+                        unit.future.set_exception(exc)
                     return
                 del units[len(results)]  # the unit that raised; the others run again without it
                 continue
-            for (_, future), result in zip(units, results, strict=True):
-                future.set_result(result)
+            for unit, result in zip(units, results, strict=True):
+                unit.future.set_result(result)
             return
 
 
@@ -210,7 +218,9 @@ class Database:
         on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
         self._write_lock = WriterLock(Path(database).resolve()) if on_file else \
             threading.RLock() if self.engine.dialect.name == "sqlite" else None
-        self.commits = 0  # units of work this process committed: a cheap "did anything change here?"
+        self.commits = 0  # units of work this process committed
+        # ... of them, those that could change what `/flywheel status` shows: a cheap "did anything change here?"
+        self.status_commits = 0
         self._group = GroupCommit(self)
 
     def describe(self) -> str:
@@ -236,23 +246,25 @@ class Database:
             self.upgrade()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One unit of work: commits when the block ends, rolls back everything on any error."""
+    def session(self, *, changes_status: bool = True) -> Iterator[Session]:
+        """One unit of work: commits when the block ends, rolls back everything on any error.
+        `changes_status=False` for one that changes nothing a model's status shows (audit.record's sense)."""
         with self._write_lock or nullcontext():
             session = self._sessions()
             try:
                 yield session
                 session.commit()
                 self.commits += 1
+                self.status_commits += changes_status
             except BaseException:
                 session.rollback()
                 raise
             finally:
                 session.close()
 
-    def submit(self, work: Callable[[Session], T]) -> Future[T]:
+    def submit(self, work: Callable[[Session], T], *, changes_status: bool = True) -> Future[T]:
         """Queue a short unit of work for the next group commit (see GroupCommit)."""
-        return self._group.submit(work)
+        return self._group.submit(work, changes_status=changes_status)
 
     def drain_submitted(self, timeout: float = 30.0) -> bool:
         return self._group.drain(timeout)

@@ -75,14 +75,16 @@ def raise_alert(*, session: Session, run: CheckRun, persona: str, subjects: Iter
                   created_at=now, updated_at=now)
     session.add(alert)
     session.flush()
+    # The run, written in this unit of work, already moves the model's status freshness (its latest run).
     audit.record(session=session, actor="flywheel", action="alert.opened",
-                 subject=f"model:{model.key}", at=now,
+                 subject=f"model:{model.key}", at=now, changes_status=False,
                  details={"alert": alert.id, "kind": run.kind.value, "persona": persona, "subjects": subjects})
     return alert, True
 
 
 def resolve_alerts(*, session: Session, model: Model, kind: CheckKind, now: datetime | None = None) -> list[Alert]:
-    """Resolve the model's live alerts of one kind after a passing check."""
+    """Resolve the model's live alerts of one kind after a passing check, in the unit of work that records
+    its run: the run is what tells a cached status that the model's open alerts changed."""
     now = now or utcnow()
     live = session.execute(select(Alert).where(Alert.model_id == model.id, Alert.kind == kind,
                                                Alert.state != AlertState.resolved)).scalars().all()
@@ -91,7 +93,7 @@ def resolve_alerts(*, session: Session, model: Model, kind: CheckKind, now: date
         alert.resolved_at = now
         alert.updated_at = now
         audit.record(session=session, actor="flywheel", action="alert.resolved",
-                     subject=f"model:{model.key}", details={"alert": alert.id}, at=now)
+                     subject=f"model:{model.key}", details={"alert": alert.id}, at=now, changes_status=False)
     session.flush()
     return list(live)
 
@@ -143,7 +145,7 @@ def record_feedback(*, session: Session, alert_id: int, person: str, noise: bool
         vote.noise, vote.created_at = noise, now or utcnow()
     session.flush()
     audit.record(session=session, actor=person, action="alert.feedback", subject=f"model:{alert.model.key}",
-                 details={"alert": alert_id, "noise": noise}, at=now)
+                 details={"alert": alert_id, "noise": noise}, at=now, changes_status=False)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ from datetime import datetime
 import pytest
 
 from bot.config import Settings
-from bot.operations import Operations
+from bot.operations import Actor, Operations
 from store import monitoring, registry
 from store.db import Database
 from store.errors import NotFound
-from store.models import CheckKind, Model, Verdict
+from store.models import Alert, AlertState, CheckKind, Model, Verdict
 from tests.factories import fraud_project
 
 NOW = datetime(2026, 11, 9, 8, 0)
@@ -101,3 +101,51 @@ def test_checks_of_other_models_leave_the_cached_status_valid(ops, db):
     assert ops.status("fraud-detector") is first
     _check(db, Verdict.breach, "card_age_days drifted")
     assert ops.status("fraud-detector").verdicts == (("drift", "breach", "card_age_days drifted"),)
+
+
+def _breach_with_alert(db) -> int:
+    """A drift breach and the alert it opens, written together as the worker's check does."""
+    with db.session() as s:
+        model = registry.get_model(session=s, key="fraud-detector")
+        run = monitoring.record_check_run(session=s, model=model, version=None, kind=CheckKind.drift,
+                                          window_start=NOW, window_end=NOW, as_of=NOW, figures={},
+                                          verdict=Verdict.breach, message="card_age_days drifted")
+        alert, _ = monitoring.raise_alert(session=s, run=run, persona="ml_engineer", subjects=["card_age_days"],
+                                          channel="C0ML")
+        return alert.id
+
+
+def test_an_alert_opened_or_resolved_by_a_check_shows_at_once(ops, db):
+    ops.status_recheck_seconds = 0.0
+    assert ops.status("fraud-detector").live_alerts == 0
+    _breach_with_alert(db)
+    assert ops.status("fraud-detector").live_alerts == 1
+    with db.session() as s:
+        model = registry.get_model(session=s, key="fraud-detector")
+        monitoring.record_check_run(session=s, model=model, version=None, kind=CheckKind.drift, window_start=NOW,
+                                    window_end=NOW, as_of=NOW, figures={}, verdict=Verdict.ok, message="no drift")
+        monitoring.resolve_alerts(session=s, model=model, kind=CheckKind.drift, now=NOW)
+    assert ops.status("fraud-detector").live_alerts == 0
+
+
+def test_clicks_on_an_alert_leave_the_cached_status_valid(ops, db):
+    """Acknowledge, Snooze and Useful / Noise keep the alert open: during an incident a channel clicks them
+    while people ask for the status, and each click must not make the next status read the database again."""
+    alert_id = _breach_with_alert(db)
+    ops.status_recheck_seconds = 0.0  # every call checks the freshness stamp
+    first = ops.status("fraud-detector")
+    with db.session() as s:
+        eli = registry.get_person(session=s, slack_id="U0ML0001")
+        s.expunge(eli)
+    actor = Actor("U0ML0001", eli)
+    commits, status_commits = db.commits, db.status_commits
+    ops.acknowledge(actor, alert_id).result(timeout=30)
+    ops.feedback(actor, alert_id, noise=True).result(timeout=30)
+    ops.snooze(actor, alert_id=alert_id, duration="4h").result(timeout=30)
+    assert ops.commands_audit.drain(timeout=30)
+    with db.read() as s:
+        assert s.get(Alert, alert_id).state == AlertState.snoozed  # the clicks were committed
+    # Nor do they count as this process's changes, which make the next status check its stamp at once.
+    assert db.commits > commits and db.status_commits == status_commits
+    assert ops.status("fraud-detector") is first
+    assert first.live_alerts == 1

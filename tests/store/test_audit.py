@@ -97,12 +97,12 @@ def test_the_head_remembers_the_latest_event_that_changed_something(db):
     """What `/flywheel status`'s cache checks: a command merely typed must not look like a change."""
     with db.session() as s:
         audit.record(session=s, actor="U1", action="alert.acknowledged", subject="model:m")
-        audit.record(session=s, actor="U1", action="command", subject="slack:/flywheel", changes=False)
+        audit.record(session=s, actor="U1", action="command", subject="slack:/flywheel", changes_status=False)
     with db.session() as s:
         head = s.get(AuditHead, 1)
         assert (head.seq, head.changed_seq) == (2, 1)
     with db.session() as s:
-        audit.record(session=s, actor="U1", action="command", subject="slack:/flywheel", changes=False)
+        audit.record(session=s, actor="U1", action="command", subject="slack:/flywheel", changes_status=False)
     with db.session() as s:
         head = s.get(AuditHead, 1)
         assert (head.seq, head.changed_seq) == (3, 1)
