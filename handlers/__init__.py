@@ -9,6 +9,7 @@ from bot.blocks.modals import reject_modal
 from bot.ids import ActionContext
 from bot.operations import Operations
 from handlers import actions, catalog, commands, errors, home, views
+from handlers.routing import ActionRouter
 
 
 def _user_id(body: dict) -> str | None:
@@ -29,8 +30,9 @@ def register(app: App, ops: Operations) -> None:
                                                                                     version=number)))
 
     commands.register(app, ops, open_reject)
-    actions.register(app, ops)
-    catalog.register(app, ops)
+    router = ActionRouter(app, later=ops.later)
+    actions.register(router, ops)
+    catalog.register(router, ops)
     views.register(app, ops)
     home.register(app, ops)
     errors.register(app)

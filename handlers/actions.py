@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from bot.ids import ActionContext, ActionId
 from bot.operations import Actor, Deploy, Operations, WrittenWith
 from bot.outbox import OutboxDelivery
 from handlers.errors import new_reference, unexpected_text
+from handlers.routing import ActionRouter
 from store.errors import FlywheelError
 from store.models import Decision
 
@@ -118,9 +119,9 @@ def _when_committed(ops: Operations, queued: Future[str], clicked: Clicked,
     queued.add_done_callback(answer)
 
 
-def register(app: App, ops: Operations) -> None:
+def register(router: ActionRouter, ops: Operations) -> None:
     def on(action_id: ActionId, act) -> None:
-        @app.action(action_id)
+        @router.on(action_id)
         def listener(ack: Ack, body: dict, client: WebClient, respond, context: dict) -> None:
             _acting(ops, ack, body, client, respond, context, act)
 
@@ -200,6 +201,7 @@ def register(app: App, ops: Operations) -> None:
     on(ActionId.ask_ml_team, ask_ml_team)
     on(ActionId.digest_thread, open_digest_thread)
 
+    @router.on(ActionId.view_details, ActionId.model_card)
     def open_page(ack: Ack, body: dict, client: WebClient, respond, context: dict) -> None:
         """View details / Model card: answer the clicker alone with a dashboard link signed for them."""
         ack()
@@ -221,6 +223,3 @@ def register(app: App, ops: Operations) -> None:
                                       response_type="ephemeral", replace_original=False))
         else:  # App Home: no message to answer under, and trigger_id lives for 3 seconds
             client.views_open(trigger_id=body["trigger_id"], view=notice_modal(blocks or text))
-
-    for link in (ActionId.view_details, ActionId.model_card):
-        app.action(link)(open_page)

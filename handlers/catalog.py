@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 
 from bot.blocks import catalog as blocks
 from bot.blocks.replies import Reply
 from bot.ids import ActionId, CatalogContext
 from bot.operations import Actor, Operations
 from handlers.errors import new_reference, unexpected_text
+from handlers.routing import ActionRouter
 from store import catalog
 from store.errors import FlywheelError
 
@@ -40,8 +41,9 @@ def _clicked(ops: Operations, ack: Ack, body: dict, respond, build: Callable[[Ca
     ops.later(lambda: respond(**payload))
 
 
-def register(app: App, ops: Operations) -> None:
-    def page(ack: Ack, body: dict, respond, context: dict) -> None:
+def register(router: ActionRouter, ops: Operations) -> None:
+    @router.on(ActionId.catalog_more, ActionId.catalog_previous)
+    def page(ack: Ack, body: dict, respond, context: dict, **_) -> None:
         actor: Actor = context["actor"]
 
         def build(ctx: CatalogContext) -> dict:
@@ -52,11 +54,8 @@ def register(app: App, ops: Operations) -> None:
 
         _clicked(ops, ack, body, respond, build)
 
-    app.action(ActionId.catalog_more)(page)
-    app.action(ActionId.catalog_previous)(page)
-
-    @app.action(ActionId.catalog_share)
-    def share(ack: Ack, body: dict, respond, context: dict) -> None:
+    @router.on(ActionId.catalog_share)
+    def share(ack: Ack, body: dict, respond, context: dict, **_) -> None:
         actor: Actor = context["actor"]
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
 

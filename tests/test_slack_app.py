@@ -10,6 +10,7 @@ from bot.ids import ActionContext, ActionId, BlockId, CallbackId
 from jobs.monitor import check_model
 from store import audit, registry
 from store.models import AuditEvent, SignOff, VersionStatus, WorkItem
+from tests.slack_fake import action_body, block_action
 from tests.slack_world import DANA, ELI, MODEL, NOOR, NOW, OMAR, RITA, SECRET
 
 
@@ -211,3 +212,22 @@ def test_app_home_is_published_per_role(world):
 
 def test_health_check(world):
     assert world.http.get("/healthz").text == "ok"
+
+
+def test_a_button_this_version_no_longer_has_is_answered_not_ignored(world):
+    """A message posted by an older Flywheel keeps its buttons; a click on one that is gone gets a private
+    answer (Slack would otherwise show the clicker an error) and changes nothing."""
+    blocks = [{"type": "actions", "block_id": "old", "elements": [
+        {"type": "button", "action_id": "flywheel.retired", "value": "x",
+         "text": {"type": "plain_text", "text": "Old button"}}]}]
+    response_url = world.fake.response_url()
+    payload = block_action("flywheel.retired", "x", user_id=ELI, channel_id="C0ML", message_ts="1700000000.000100",
+                           response_url=response_url, message_blocks=blocks)
+    with world.db.read() as s:
+        events = s.query(AuditEvent).count()
+    assert world.send(action_body(payload), "application/x-www-form-urlencoded").status_code == 200
+    assert [r["text"] for r in world.responses(response_url)] == \
+        ["This button no longer does anything in this version of Flywheel."]
+    assert world.ops.commands_audit.drain(timeout=30)
+    with world.db.read() as s:
+        assert s.query(AuditEvent).count() == events
