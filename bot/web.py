@@ -3,6 +3,10 @@ under /api (bot/api.py) and the dashboard's pages (bot/dashboard) on every other
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.applications import Starlette
@@ -12,8 +16,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from bot.config import Settings
 
-def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None = None) -> Starlette:
+
+def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None = None,
+              on_shutdown: Callable[[], None] | None = None) -> Starlette:
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         # Bolt's App is synchronous: dispatch in a worker thread so one slow request never holds the loop.
@@ -23,10 +30,37 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await run_in_threadpool(on_shutdown)
+
     routes: list[BaseRoute] = [Route("/slack/events", slack_events, methods=["POST"]),
                                Route("/healthz", healthz, methods=["GET"])]
     if api is not None:
         routes.append(Mount("/api", app=api))
     if dashboard is not None:
         routes.append(Mount("", app=dashboard))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def build_server(settings: Settings) -> tuple[Starlette, Callable[[], None]]:
+    """What one `flywheel serve` process runs: the Slack app, the trainers' API and the dashboard; and how to
+    let it go without serving (a check before starting several). Raises FlywheelError when a setting is
+    missing or unusable, naming it."""
+    from bot.api import build_api
+    from bot.app import build
+    from bot.dashboard.app import build_dashboard
+
+    app, ops = build(settings, queued=True)
+    try:
+        dashboard = build_dashboard(settings, ops.db)
+    except Exception:
+        ops.db.dispose()
+        raise
+    # On a clean stop the last follow-ups and queued audit events are written.
+    web = build_web(app, dashboard=dashboard, api=build_api(settings, ops.db), on_shutdown=ops.join)
+    gc.collect()
+    gc.freeze()  # the long-lived objects built so far need no more collecting: steadier answer times
+    return web, ops.db.dispose

@@ -34,10 +34,13 @@ def _drawn(folder: Path, name: str, draw) -> ChartFile:
     path, meta = folder / name, folder / f"{name}.json"
     if not (path.is_file() and meta.is_file()):
         folder.mkdir(parents=True, exist_ok=True)
+        # Scratch names of this process and thread: `flywheel serve --processes N` may draw it twice at once.
         scratch = folder / f".{os.getpid()}-{threading.get_ident()}-{name}"
         chart = draw(scratch)
+        scratch_meta = scratch.with_name(f"{scratch.name}.json")
+        scratch_meta.write_text(json.dumps({"title": chart.title, "alt_text": chart.alt_text}))
+        os.replace(scratch_meta, meta)  # the text first: once the PNG is there, both are whole
         os.replace(scratch, path)
-        meta.write_text(json.dumps({"title": chart.title, "alt_text": chart.alt_text}))
     saved = json.loads(meta.read_text())
     return ChartFile(name, saved["title"], saved["alt_text"], path)
 
