@@ -6,8 +6,9 @@ through the app's own notifier, then starts `python -m bot.cli serve` (the `flyw
 point) on 127.0.0.1 and sends it requests signed exactly as Slack signs them, `--concurrency` at a
 time (closed loop: each of the workers sends its next request when the last one is answered), after
 a warm-up. Printed per mix: p50, p90, p99 and max milliseconds, requests per second, the server's
-CPU milliseconds per request (its Slack follow-ups included), the other load (cores kept busy by
-every other process meanwhile: other jobs on a shared machine, and PostgreSQL's own processes),
+CPU milliseconds per request (its Slack follow-ups included), this script's (sending the requests and
+answering the follow-ups as the fake Slack: on the same cores, unlike Slack), the other load (cores
+kept busy by every other process meanwhile: other jobs on a shared machine, and PostgreSQL's own processes),
 errors (a status other than 200, or no answer) and wrong answers (200 with an unexpected body).
 
 Slack shows the user an error when the answer takes over 3,000 ms; Flywheel's target is a p99 under
@@ -198,14 +199,14 @@ def stop(process: subprocess.Popen, *, grace: float = 15.0) -> None:
 
 
 @contextmanager
-def served(env: dict[str, str], folder: Path) -> Iterator[tuple[int, subprocess.Popen, Path]]:
+def served(env: dict[str, str], folder: Path, processes: int) -> Iterator[tuple[int, subprocess.Popen, Path]]:
     """`flywheel serve` in its own process (own session, so a Ctrl-C reaches only this script)."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("FLYWHEEL_", "SLACK_"))}
     log = folder / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
-                                    "--port", str(port)], cwd=ROOT, env={**inherited, **env}, stdout=out,
+                                    "--port", str(port), "--processes", str(processes)], cwd=ROOT, env={**inherited, **env}, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -286,11 +287,13 @@ class CpuMeter:
 
     server_pid: int
     server: float | None = None
+    harness: float | None = None  # this script: the load, the fake Slack answering the follow-ups
     others: float | None = None  # in cores: 1.0 is one core kept busy the whole time
     _start: tuple[float | None, ...] = ()
 
     def _now(self) -> tuple[float | None, ...]:
-        return cpu_seconds(self.server_pid), cpu_seconds(os.getpid()), machine_busy_seconds(), time.monotonic()
+        return (cpu_seconds(self.server_pid), cpu_seconds(os.getpid()), machine_busy_seconds(), time.monotonic(),
+                time.process_time())
 
     def __enter__(self) -> CpuMeter:
         self._start = self._now()
@@ -301,8 +304,8 @@ class CpuMeter:
         if None in end or None in self._start:
             return
         # This script's tree holds the server (and py-spy): what is left is everybody else.
-        server, ours, busy, wall = (b - a for a, b in zip(self._start, end, strict=True))
-        self.server, self.others = server, max(0.0, busy - ours) / wall
+        server, ours, busy, wall, harness = (b - a for a, b in zip(self._start, end, strict=True))
+        self.server, self.harness, self.others = server, harness, max(0.0, busy - ours) / wall
 
 
 def tail(log: Path, lines: int = 20) -> str:
@@ -498,14 +501,15 @@ def row(label: str, samples: list[Sample], seconds: float | None, cpu: CpuMeter 
     wrong = sum(s.status == 200 and not s.right for s in samples)
     rate = f"{len(samples) / seconds:.0f}" if seconds else ""
     per_request = f"{cpu.server * 1000 / len(samples):.2f}" if cpu and cpu.server is not None else ""
+    harness = f"{cpu.harness * 1000 / len(samples):.2f}" if cpu and cpu.harness is not None else ""
     others = f"{cpu.others:.2f}" if cpu and cpu.others is not None else ""
     return [label, str(len(samples)), *(f"{percentile(ms, q):.1f}" for q in (50, 90, 99)), f"{ms[-1]:.1f}",
-            rate, per_request, others, str(errors), str(wrong)]
+            rate, per_request, harness, others, str(errors), str(wrong)]
 
 
 def print_table(rows: list[list[str]]) -> None:
     headers = ["mix", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "req/s", "server CPU ms/req",
-               "other load", "errors", "wrong"]
+               "harness CPU ms/req", "other load", "errors", "wrong"]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -526,7 +530,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     env = app_env(url, folder, fake, secret)
     alert = post_alert(env, fake)
     cycle = stack.enter_context(cycling(args, url, folder))
-    port, server, log = stack.enter_context(served(env, folder))
+    port, server, log = stack.enter_context(served(env, folder, args.processes))
     kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(f"Registry on {kind}; `flywheel serve` (pid {server.pid}, {code_version()}) on 127.0.0.1:{port}; "
           f"prepared in {time.perf_counter() - began:.1f} s. {os.cpu_count()} cores, load average "
@@ -580,6 +584,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=1000, help="measured requests per mix (default 1000)")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests before each mix (default 100)")
     parser.add_argument("--concurrency", type=int, default=50, help="requests in flight at once (default 50)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="`flywheel serve --processes`: HTTP processes answering (default 1)")
     parser.add_argument("--database-url", help="a PostgreSQL server on 127.0.0.1, e.g. "
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test; a fresh database is created there "
                         "and dropped (default: a temporary SQLite file)")
@@ -593,7 +599,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cycle-data", type=Path, help="where bench_cycle keeps its data between runs "
                         "(default: written afresh into the temporary folder)")
     args = parser.parse_args(argv)
-    for name in ("requests", "concurrency", "cycle_models", "cycle_workers"):
+    for name in ("requests", "concurrency", "processes", "cycle_models", "cycle_workers"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.warmup < 0:
