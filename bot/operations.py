@@ -7,6 +7,7 @@ sentence for the person who asked. Refusals raise typed domain errors and are au
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -136,6 +137,8 @@ class Operations:
     _actors: dict[str, tuple[float, Actor]] = field(default_factory=dict)
     status_recheck_seconds: float = 1.0  # how soon a change made by another process (the worker) shows
     _statuses: dict[str, _CachedStatus] = field(default_factory=dict)
+    _rechecking: set[str] = field(default_factory=set)  # models whose cached status one thread is rechecking
+    _rechecking_lock: threading.Lock = field(default_factory=threading.Lock)
     commands_audit: audit.AuditQueue | None = None
 
     def __post_init__(self) -> None:
@@ -176,8 +179,23 @@ class Operations:
         one made by the worker within `status_recheck_seconds`."""
         now, commits = time.monotonic(), self.db.status_commits
         cached = self._statuses.get(model_key)
-        if cached is not None and cached.commits == commits and now - cached.checked < self.status_recheck_seconds:
-            return cached.status
+        if cached is not None and cached.commits == commits:
+            if now - cached.checked < self.status_recheck_seconds:
+                return cached.status
+            # Due for its periodic recheck: one request rechecks while the others answer from the cache
+            # meanwhile, rather than a burst of identical queries the moment the second is up.
+            with self._rechecking_lock:
+                if model_key in self._rechecking:
+                    return cached.status
+                self._rechecking.add(model_key)
+            try:
+                return self._read_status(model_key, cached, commits, now)
+            finally:
+                with self._rechecking_lock:
+                    self._rechecking.discard(model_key)
+        return self._read_status(model_key, cached, commits, now)
+
+    def _read_status(self, model_key: str, cached: _CachedStatus | None, commits: int, now: float) -> ModelStatus:
         with self.db.read() as s:
             stamp = status_store.freshness(session=s, model_key=model_key)
             if cached is None or cached.stamp != stamp:

@@ -149,3 +149,18 @@ def test_clicks_on_an_alert_leave_the_cached_status_valid(ops, db):
     assert db.commits > commits and db.status_commits == status_commits
     assert ops.status("fraud-detector") is first
     assert first.live_alerts == 1
+
+
+def test_while_one_request_rechecks_a_due_status_the_others_answer_from_the_cache(ops, db):
+    ops.status_recheck_seconds = 0.0  # every call is due for its recheck
+    first = ops.status("fraud-detector")
+    worker = Database(db.url)
+    try:
+        _check(worker, Verdict.breach, "card_age_days drifted")  # a change made by another process
+    finally:
+        worker.dispose()
+    ops._rechecking.add("fraud-detector")  # as while another request's recheck is under way
+    assert ops.status("fraud-detector") is first
+    ops._rechecking.discard("fraud-detector")
+    assert ops.status("fraud-detector").verdicts == (("drift", "breach", "card_age_days drifted"),)
+    assert not ops._rechecking
