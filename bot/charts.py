@@ -460,7 +460,7 @@ def champion_vs_challenger(*, champion_label: str, challenger_label: str, champi
     top = 1.0 if unit_scale else high
     # Headroom above the tallest bar keeps its value clear of the legend row.
     ax.set_ylim(low, top * 1.32 if top > 0 else 1)
-    ax.set_xticks(slots, [_safe(_metric_name(m)) for m in metrics])
+    ax.set_xticks(slots, [_safe(metric_name(m)) for m in metrics])
     if unit_scale:
         ax.set_yticks([0, 0.25, 0.5, 0.75, 1], ["0", "0.25", "0.5", "0.75", "1"])
     else:
@@ -473,7 +473,7 @@ def champion_vs_challenger(*, champion_label: str, challenger_label: str, champi
     _save(fig, out)
 
     listed = "; ".join(
-        f"{_metric_name(m)}: {champion_label} {format_value(a, None)}, {challenger_label} {format_value(b, None)}"
+        f"{metric_name(m)}: {champion_label} {format_value(a, None)}, {challenger_label} {format_value(b, None)}"
         + ("" if math.isnan(b - a) else f" ({_signed(b - a)})") for m, a, b in zip(metrics, old, new, strict=True))
     window = f" {window_text.rstrip('.')}." if window_text else ""
     alt = f"Bar chart comparing {champion_label} with {challenger_label}.{window} {listed}."
@@ -574,7 +574,8 @@ def _ratio(statistic: float, threshold: float) -> float:
     return statistic / threshold if threshold > 0 else math.inf
 
 
-def _metric_name(metric: str) -> str:
+def metric_name(metric: str) -> str:
+    """How a metric is named to people, in Slack, charts and pages alike: "ROC AUC", "Log loss"."""
     return METRIC_NAMES.get(metric.lower(), metric.replace("_", " ").capitalize())
 
 

@@ -9,9 +9,8 @@ from datetime import datetime, timedelta
 from slack_sdk.models.blocks import HeaderBlock, SectionBlock
 
 from bot.blocks.common import MAX_BLOCKS, Message, button, context, day, link_button, md, when
-from bot.blocks.ml_engineer import _metric_name as metric_name
 from bot.blocks.wording import count_words, kpi_headline, kpi_sentence
-from bot.charts import format_value
+from bot.charts import format_value, metric_name
 from bot.ids import ActionContext, ActionId, BlockId
 from jobs.incidents import KpiFigure
 from store.digests import FAR, WELL, DailyChannel, DigestAlert

@@ -17,7 +17,7 @@ from bot.blocks.common import (
     span,
     when,
 )
-from bot.charts import format_value
+from bot.charts import format_value, metric_name
 from bot.ids import SNOOZE_CHOICES, ActionContext, ActionId, BlockId
 from jobs.incidents import CandidateIncident, DataQualityIncident, DriftIncident, ModelRef, PerformanceIncident
 
@@ -79,12 +79,8 @@ def drift_alert(incident: DriftIncident) -> Message:
                    text=f"{headline}: {summary}.", blocks=tuple(blocks), charts=incident.charts)
 
 
-def _metric_name(metric: str) -> str:
-    return {"roc_auc": "ROC AUC", "f1": "F1"}.get(metric, metric.replace("_", " ").capitalize())
-
-
 def comparison_fields(incident: CandidateIncident, champion: str) -> list:
-    return [md(f"*{_metric_name(m.metric)}*\n{format_value(m.challenger, None)} vs {format_value(m.champion, None)}"
+    return [md(f"*{metric_name(m.metric)}*\n{format_value(m.challenger, None)} vs {format_value(m.champion, None)}"
                f" for {champion} ({'+' if m.delta >= 0 else ''}{m.delta:.2f})")
             for m in incident.metrics[:MAX_FIELDS]]
 
@@ -94,7 +90,7 @@ def comparison_sentence(incident: CandidateIncident) -> str:
     lead = next((m for m in incident.metrics if m.metric == "recall"), incident.metrics[0] if incident.metrics else None)
     if lead is None:
         return f"{incident.model.version} has no metrics on the latest labelled window yet."
-    return (f"{_metric_name(lead.metric).lower()} {format_value(lead.challenger, None)} vs "
+    return (f"{metric_name(lead.metric).lower()} {format_value(lead.challenger, None)} vs "
             f"{format_value(lead.champion, None)} for {champion}")
 
 
@@ -125,13 +121,13 @@ def candidate_ready(incident: CandidateIncident) -> Message:
 def performance_alert(incident: PerformanceIncident) -> Message:
     model = incident.model
     breached = [m for m in incident.metrics if m.breached]
-    names = " and ".join(_metric_name(m.metric) for m in breached)
+    names = " and ".join(metric_name(m.metric) for m in breached)
     headline = f"{names} below the line on {model.key} {model.version}"
 
     def line(m) -> str:
         notes = ([f"alert {m.rule}"] if m.rule else []) + \
             ([f"{_figure(m.at_training)} at training"] if m.at_training is not None else [])
-        return f"*{_metric_name(m.metric)}*\n{_figure(m.value)}" + (f" ({'; '.join(notes)})" if notes else "")
+        return f"*{metric_name(m.metric)}*\n{_figure(m.value)}" + (f" ({'; '.join(notes)})" if notes else "")
 
     ordered = breached + [m for m in incident.metrics if not m.breached]
     blocks = [
@@ -142,7 +138,7 @@ def performance_alert(incident: PerformanceIncident) -> Message:
                 f"checked {when(incident.checked_at)}"),
         alert_actions(model, incident.details_url),
     ]
-    summary = ", ".join(f"{_metric_name(m.metric)} {_figure(m.value)} (alert {m.rule})" for m in breached)
+    summary = ", ".join(f"{metric_name(m.metric)} {_figure(m.value)} (alert {m.rule})" for m in breached)
     return Message(kind="performance_alert", persona="ml_engineer", model_key=model.key,
                    text=f"{headline}: {summary}.", blocks=tuple(blocks))
 

@@ -21,7 +21,7 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.charts import format_value
+from bot.charts import format_value, metric_name
 from bot.config import Settings
 from bot.dashboard import evidence, svg
 from bot.dashboard.access import (
@@ -33,7 +33,7 @@ from bot.dashboard.access import (
     describe,
     model_of,
 )
-from bot.dashboard.card import card_markdown, metric_name
+from bot.dashboard.card import card_markdown
 from store import dashboard as pages
 from store.clock import utcnow
 from store.db import Database

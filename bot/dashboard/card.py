@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from bot.charts import METRIC_NAMES, format_value
+from bot.charts import format_value, metric_name
 from store.dashboard import Card
-
-
-def metric_name(metric: str) -> str:
-    return METRIC_NAMES.get(metric.lower(), metric.replace("_", " ").capitalize())
 
 
 def _day(moment) -> str:

@@ -194,3 +194,19 @@ def test_data_quality_alert_lists_each_problem():
     assert message.payload()["blocks"][1]["text"]["text"] == (
         "• Columns missing from production: country\n• Too many missing values: amount 12.0%")
     validate_payload(message.payload())
+
+
+def test_metrics_are_named_in_slack_as_on_the_charts_and_pages():
+    """One naming for Slack, charts and the dashboard: "PR AUC", not "Pr auc" in one place only."""
+    from bot.charts import metric_name
+    from jobs.incidents import MetricFigure, PerformanceIncident
+
+    incident = PerformanceIncident(model=REF, window_start=datetime(2026, 11, 16), window_end=datetime(2026, 11, 23),
+                                   checked_at=MON, labelled_rows=61_000, rows=100_000,
+                                   details_url="https://f.example.com/a/3",
+                                   metrics=(MetricFigure("pr_auc", 0.41, 0.55, "below 0.45", True),
+                                            MetricFigure("log_loss", 0.31, 0.28, "", False)))
+    blocks = ml_engineer.performance_alert(incident).payload()["blocks"]
+    assert blocks[0]["text"]["text"] == "PR AUC below the line on fraud-detector v1"
+    assert blocks[1]["fields"][1]["text"].startswith("*Log loss*")
+    assert metric_name("pr_auc") == "PR AUC"
