@@ -255,25 +255,17 @@ def dump_profile(path: str) -> None:
 
 
 def enabled_kinds(url: str, keys: list[str]) -> dict[str, list[str]]:
-    """The kinds each model's spec enables (the others would record nothing)."""
+    """The kinds each model's spec enables, which the worker schedules."""
+    from jobs.monitor import enabled_kinds as kinds_of
     from jobs.monitor import load_spec
     from store import registry
     from store.db import Database
-    from store.models import CheckKind
 
     db = Database(url)
     try:
-        with db.session() as s:
-            out = {}
-            for key in keys:
-                spec = load_spec(registry.get_model(session=s, key=key))
-                kinds = [CheckKind.drift, CheckKind.data_quality]
-                if spec.kpis:
-                    kinds.append(CheckKind.kpi)
-                if spec.performance is not None and spec.data.label:
-                    kinds.append(CheckKind.performance)
-                out[key] = [k.value for k in kinds]
-            return out
+        with db.read() as s:
+            return {key: [k.value for k in kinds_of(load_spec(registry.get_model(session=s, key=key)))]
+                    for key in keys}
     finally:
         db.dispose()
 

@@ -62,6 +62,16 @@ def load_spec(model: Model) -> ModelSpec:
     return ModelSpec.model_validate(model.spec)
 
 
+def enabled_kinds(spec: ModelSpec) -> list[CheckKind]:
+    """The checks a spec asks for: KPIs only with KPIs named, performance only with labels and a line."""
+    kinds = [CheckKind.drift, CheckKind.kpi, CheckKind.performance, CheckKind.data_quality]
+    if not spec.kpis:
+        kinds.remove(CheckKind.kpi)
+    if not spec.data.label or spec.performance is None:
+        kinds.remove(CheckKind.performance)
+    return kinds
+
+
 def _window_rows(times: pd.Series, bounds: list[tuple[datetime, datetime]]) -> list[slice | np.ndarray]:
     """Which rows fall in each [start, end): a slice when the times are in order (files usually are),
     else a mask. Either keeps the rows' order, so sums add up the same as before."""
@@ -140,12 +150,7 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
                      + [spec.data_quality.baseline_windows])
     count = max(baseline_n + 1, TREND_WINDOWS)
     features = [*spec.features.numeric, *spec.features.categorical]
-    plan = [CheckKind.drift, CheckKind.kpi, CheckKind.performance, CheckKind.data_quality]
-    if not spec.kpis:
-        plan.remove(CheckKind.kpi)
-    if not data.label or spec.performance is None:
-        plan.remove(CheckKind.performance)
-    wanted = [kind for kind in plan if kind in kinds]
+    wanted = [kind for kind in enabled_kinds(spec) if kind in kinds]
     ts = data.timestamp
     production: Source | None = None
 

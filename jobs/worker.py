@@ -24,6 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, select, text, update
 from sqlalchemy.engine import make_url
 
+from jobs.monitor import enabled_kinds, load_spec
 from store import registry, ticks
 from store.clock import utcnow
 from store.schedule import cron_trigger
@@ -134,13 +135,13 @@ class PlannedJob:
 
 
 def plan(db: Database) -> list[PlannedJob]:
-    """One job per model and check kind, on the cron of the model's spec."""
+    """One job per model and check kind its spec asks for, on the cron of the spec."""
     jobs = []
-    with db.session() as s:
+    with db.read() as s:
         for model in registry.list_models(session=s):
-            cron = model.spec.get("schedule", "0 * * * *")
-            for kind in CheckKind:
-                jobs.append(PlannedJob(f"check:{model.key}:{kind.value}", model.key, kind, cron))
+            spec = load_spec(model)
+            for kind in enabled_kinds(spec):
+                jobs.append(PlannedJob(f"check:{model.key}:{kind.value}", model.key, kind, spec.schedule))
     return jobs
 
 

@@ -144,3 +144,14 @@ def test_a_killed_leader_hands_over_to_the_standby(db):
     finally:
         if leader.poll() is None:
             leader.kill()
+
+
+def test_no_job_for_a_check_the_spec_does_not_ask_for(db, tmp_path):
+    """A model without labels or a performance line has no performance check, one without KPIs no KPI
+    check: firing them would claim a tick and read the spec to record nothing."""
+    spec = load_spec(write_project(tmp_path))
+    spec.spec.models[0].kpis = []
+    spec.spec.models[0].performance = None
+    with db.session() as s:
+        apply_spec(session=s, loaded=spec)
+    assert sorted(j.kind for j in plan(db)) == sorted([CheckKind.drift, CheckKind.data_quality])
