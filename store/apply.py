@@ -58,11 +58,30 @@ def _project(session: Session, loaded: LoadedSpec, result: ApplyResult, now: dat
     elif changed := _assign(project, values):
         project.updated_at = now
         result.changes.append(f"updated project {info.key}: {', '.join(changed)}")
-    channels = {p: c for p, c in loaded.spec.channels.model_dump().items() if c}
-    if {c.persona: c.channel for c in project.channels} != channels:
-        project.channels = [PersonaChannel(persona=p, channel=c) for p, c in sorted(channels.items())]
-        result.changes.append(f"set channels of {info.key}")
+    _channels(loaded, project, result)
     return project
+
+
+def _channels(loaded: LoadedSpec, project: Project, result: ApplyResult) -> None:
+    """Follow the spec's persona channels where the spec changed them since it was last applied; a channel
+    or delivery chosen in Slack (`/flywheel subscribe`) stands while the spec still says what it said."""
+    named = {p: c for p, c in loaded.spec.channels.model_dump().items() if c}
+    rows = {c.persona: c for c in project.channels}
+    for persona in sorted(set(named) | set(rows)):
+        wanted, row = named.get(persona), rows.get(persona)
+        if row is None:
+            project.channels.append(PersonaChannel(persona=persona, channel=wanted, spec_channel=wanted))
+            result.changes.append(f"set the {persona} channel of {project.key} to {wanted}")
+        elif row.spec_channel == wanted:
+            continue  # the spec did not change here: whatever Slack set stands
+        elif wanted is not None:
+            row.channel, row.spec_channel = wanted, wanted
+            result.changes.append(f"set the {persona} channel of {project.key} to {wanted}")
+        elif row.channel == row.spec_channel:  # dropped from the spec, and not re-chosen in Slack since
+            project.channels.remove(row)
+            result.changes.append(f"removed the {persona} channel of {project.key}")
+        else:
+            row.spec_channel = None  # dropped from the spec, but chosen in Slack: Slack's choice stands
 
 
 def _blueprint(session: Session, loaded: LoadedSpec, project: Project, result: ApplyResult) -> None:

@@ -149,6 +149,9 @@ class PersonaChannel(Base):
     channel: Mapped[str] = mapped_column(String(64))
     delivery: Mapped[ChannelDelivery] = mapped_column(_enum(ChannelDelivery), default=ChannelDelivery.immediate,
                                                       server_default=ChannelDelivery.immediate.value)
+    # The channel the project's spec named when last applied (None: set only in Slack). `flywheel apply`
+    # changes `channel` only when the spec's value changed since, so a `/flywheel subscribe` survives it.
+    spec_channel: Mapped[str | None] = mapped_column(String(64))
 
     project: Mapped[Project] = relationship(back_populates="channels")
 

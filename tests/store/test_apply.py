@@ -83,3 +83,54 @@ def test_a_signed_step_cannot_be_removed(db, tmp_path):
     with db.session() as s:
         assert [st.name for st in s.query(BlueprintStep).order_by(BlueprintStep.position)] == \
             ["technical validation", "risk review"]
+
+
+def _channels(db) -> dict[str, tuple[str, str]]:
+    with db.read() as s:
+        return {c.persona: (c.channel, c.delivery.value) for c in registry.get_project(session=s, key="loans").channels}
+
+
+def _subscribe(db, persona: str, channel: str, delivery: str | None = None) -> None:
+    """What `/flywheel subscribe` writes."""
+    from store.status import set_channel
+
+    with db.session() as s:
+        set_channel(session=s, project_key="loans", persona=persona, channel=channel, actor="U0BIZ001",
+                    delivery=delivery)
+
+
+def test_channels_chosen_in_slack_survive_applying_the_same_spec_again(db, tmp_path):
+    path = write_project(tmp_path)
+    _apply(db, path)
+    _subscribe(db, "business", "C0BIZDIGEST", "digest")
+    _subscribe(db, "it_ops", "C0OPS")  # a persona the spec names no channel for
+    again = _apply(db, path)
+    assert not again.changed
+    assert _channels(db) == {"business": ("C0BIZDIGEST", "digest"), "it_ops": ("C0OPS", "immediate"),
+                             "ml_engineer": ("C0ML", "immediate"), "risk_manager": ("C0RISK", "immediate")}
+
+
+def test_a_channel_the_spec_changes_follows_the_spec_and_keeps_its_delivery(db, tmp_path):
+    path = write_project(tmp_path)
+    _apply(db, path)
+    _subscribe(db, "business", "C0BIZDIGEST", "digest")
+    path.write_text(path.read_text().replace("business: C0BIZ,", "business: C0BIZNEW,")
+                    .replace("risk_manager: C0RISK", "it_ops: C0OPS"))
+    edited = _apply(db, path)
+    assert edited.changes == ["set the business channel of loans to C0BIZNEW", "set the it_ops channel of loans to C0OPS",
+                              "removed the risk_manager channel of loans"]
+    assert _channels(db) == {"business": ("C0BIZNEW", "digest"), "it_ops": ("C0OPS", "immediate"),
+                             "ml_engineer": ("C0ML", "immediate")}
+    assert not _apply(db, path).changed
+
+
+def test_a_persona_dropped_from_the_spec_keeps_a_channel_chosen_in_slack(db, tmp_path):
+    path = write_project(tmp_path)
+    _apply(db, path)
+    _subscribe(db, "risk_manager", "C0RISKREVIEW")
+    path.write_text(path.read_text().replace(", risk_manager: C0RISK", ""))
+    _apply(db, path)
+    assert _channels(db)["risk_manager"] == ("C0RISKREVIEW", "immediate")
+    path.write_text(path.read_text().replace("ml_engineer: C0ML", "ml_engineer: C0ML, risk_manager: C0RISK"))
+    assert "set the risk_manager channel of loans to C0RISK" in _apply(db, path).changes  # the spec names it again
+    assert _channels(db)["risk_manager"] == ("C0RISK", "immediate")
