@@ -7,13 +7,13 @@ from datetime import datetime
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.webhook import WebhookClient
 
 from bot.alerts import Notifier
 from bot.config import Settings
 from bot.delivery import FolderOutbox
 from bot.outbox import OutboxDelivery, OutboxSender, StormPolicy
 from bot.operations import Operations, Runner
+from bot.response_urls import ResponseUrls
 from bot.slack_delivery import SlackDelivery, make_client
 from store.clock import utcnow
 from store.db import Database
@@ -32,12 +32,9 @@ def missing_settings(settings: Settings, *, socket: bool = False) -> list[str]:
     return [name for name, value in needed.items() if value is None or not value.get_secret_value()]
 
 
-def _respond(url: str, text: str) -> None:
-    WebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
-
-
 def make_notifier(settings: Settings, db: Database, *, client: WebClient | None = None,
-                  queued: bool = False, clock: Callable[[], datetime] = utcnow) -> Notifier:
+                  queued: bool = False, clock: Callable[[], datetime] = utcnow,
+                  responses: ResponseUrls | None = None) -> Notifier:
     """Slack when a bot token is set (through the outbox table when `queued`, for the worker to
     send), otherwise the outbox folder and its HTML preview."""
     if client is None and settings.slack_bot_token is None:
@@ -49,7 +46,7 @@ def make_notifier(settings: Settings, db: Database, *, client: WebClient | None 
     else:
         delivery = SlackDelivery(client or make_client(settings))
     return Notifier(db=db, settings=settings, delivery=delivery, charts_dir=settings.artifacts / "charts",
-                    respond=_respond)
+                    respond=(responses or ResponseUrls()).say)
 
 
 def build(settings: Settings, *, db: Database | None = None, client: WebClient | None = None,
@@ -63,7 +60,8 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
     if db.engine.dialect.name == "sqlite":
         db.ensure_schema()
     client = client or make_client(settings)
-    notifier = make_notifier(settings, db, client=client, queued=queued, clock=clock)
+    responses = ResponseUrls()
+    notifier = make_notifier(settings, db, client=client, queued=queued, clock=clock, responses=responses)
     ops = Operations(settings=settings, db=db, notifier=notifier, runner=Runner() if inline_work else None,
                      clock=clock)
     # process_before_response: listeners only parse, authorize, record and ack, so the HTTP answer
@@ -72,7 +70,7 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
               process_before_response=True)
     from handlers import register  # handlers import bot modules; import here to keep the root acyclic
 
-    register(app, ops)
+    register(app, ops, responses)
     return app, ops
 
 

@@ -51,6 +51,7 @@ class Call:
     params: dict[str, Any]
     headers: dict[str, str]
     at: float
+    peer: tuple[str, int] | None = None  # the client's address and port: one per connection it opened
 
 
 @dataclass
@@ -165,11 +166,12 @@ class FakeSlack:
 
     # -- request handling (called from the server's threads) ---------------------------------
 
-    def _handle(self, path: str, params: dict[str, Any], headers: dict[str, str], raw: bytes) -> _Answer:
+    def _handle(self, path: str, params: dict[str, Any], headers: dict[str, str], raw: bytes,
+                peer: tuple[str, int] | None = None) -> _Answer:
         kind, _, name = path.strip("/").partition("/")
         method = {"api": name, "upload": "upload", "response": "response"}.get(kind, path)
         with self._lock:
-            self.calls.append(Call(method, params, headers, time.time()))
+            self.calls.append(Call(method, params, headers, time.time(), peer))
             failure = self._take_failure(method)
         if failure and failure.delay:
             time.sleep(failure.delay)
@@ -418,6 +420,9 @@ class _Server(ThreadingHTTPServer):
 def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes: with Nagle's algorithm a kept-alive client would wait
+        # for its delayed ACK (40 ms) before the body, a stall Slack's servers don't have.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             self._serve(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
@@ -430,7 +435,7 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             try:
                 uploading = url.path.startswith("/upload/")  # raw bytes, whatever the Content-Type says
                 params = {} if uploading else _parse(raw, self.headers.get("Content-Type", ""), url.query)
-                answer = fake._handle(url.path, params, dict(self.headers.items()), raw)
+                answer = fake._handle(url.path, params, dict(self.headers.items()), raw, self.client_address[:2])
             except Exception as exc:  # a bug in the fake: answer it loudly rather than drop the connection
                 traceback.print_exc()
                 answer = _Answer(500, {"ok": False, "error": "fake_slack_bug", "detail": repr(exc)})

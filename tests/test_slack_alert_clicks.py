@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from pydantic import SecretStr
 from slack_sdk import WebClient
 from sqlalchemy import update
 
@@ -29,7 +30,7 @@ def drift_alert(db, fraud_data):
     """The fraud model's drift alert, posted to the ML channel through the outbox and the sender."""
     register_fraud_model(db, fraud_data)
     with FakeSlack() as fake:
-        world = World(db, fraud_data, fake, queued=True)
+        world = World(db, fraud_data, fake, queued=True, FLYWHEEL_SECRET_KEY=SecretStr("k" * 40))
         clock = Clock(NOW)
         sender = OutboxSender(db, SlackDelivery(WebClient(token=fake.token, base_url=fake.api_url, timeout=5)),
                               clock, storm=StormPolicy(window=timedelta(0)))
@@ -146,3 +147,17 @@ def test_slack_gets_its_answer_before_the_commit_and_the_change_and_its_edit_lan
         assert s.query(AuditEvent).filter_by(action="alert.acknowledged").count() == 1
     (edit,) = _edits(world.db)
     assert f"Acknowledged by <@{ELI}>" in json.dumps(edit["blocks"])
+
+
+def test_view_details_answers_the_clicker_privately_over_a_kept_alive_connection(drift_alert):
+    """Each click is answered with a link signed for the clicker, through its response URL; the answers
+    share one connection to Slack (Bolt's own respond would open one, with a TLS handshake, per answer)."""
+    world, message, _, _ = drift_alert
+    answers = []
+    for user in (ELI, NOOR, ELI):
+        sent = world.click(ActionId.view_details, message, user)
+        assert sent.status == 200
+        answers += world.responses(sent.response_url)  # joins: the answer has been posted
+    assert [a["response_type"] for a in answers] == ["ephemeral"] * 3
+    assert all(a["text"].startswith("Your link to") and a["replace_original"] is False for a in answers), answers
+    assert len({c.peer for c in world.fake.calls if c.method == "response"}) == 1
