@@ -232,14 +232,15 @@ def served(env: dict[str, str], folder: Path, processes: int) -> Iterator[tuple[
 
 @contextmanager
 def profiled(pid: int, out: Path | None) -> Iterator[None]:
-    """py-spy samples of the server's threads while they run on a CPU, as collapsed stacks."""
+    """py-spy samples of the server's threads while they run on a CPU, as collapsed stacks; with
+    --processes, of every serving process (the parent only supervises)."""
     if out is None:
         yield
         return
     spy = shutil.which("py-spy")
     if spy is None:
         raise BenchError("--profile needs py-spy: pip install py-spy")
-    process = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--threads",
+    process = subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--threads",
                                 "--format", "raw", "--output", str(out), "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
