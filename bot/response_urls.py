@@ -50,9 +50,6 @@ class ResponseUrls:
         """A private line to whoever the response URL belongs to (the notifier's follow-ups)."""
         self.post(url, {"text": text, "response_type": "ephemeral", "replace_original": False})
 
-    def close(self) -> None:
-        self._pool.clear()
-
 
 class Respond:
     """Bolt's `respond(text, blocks, response_type, replace_original, delete_original, ...)`."""

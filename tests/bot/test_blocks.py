@@ -167,15 +167,19 @@ def test_invalid_payloads_are_refused(payload, problem):
         validate_payload(payload)
 
 
-def test_performance_alert_compares_with_training_time():
+def _performance_alert(*metrics: tuple):
+    """The ML engineer's performance alert for a week's window, each metric (name, value, at training,
+    rule, breached)."""
     from jobs.incidents import MetricFigure, PerformanceIncident
 
-    incident = PerformanceIncident(model=REF, window_start=datetime(2026, 11, 16), window_end=datetime(2026, 11, 23),
-                                   checked_at=MON, labelled_rows=61_000, rows=100_000,
-                                   details_url="https://f.example.com/a/3",
-                                   metrics=(MetricFigure("recall", 0.57, 0.74, "below 0.60", True),
-                                            MetricFigure("precision", 0.8, 0.79, "", False)))
-    message = ml_engineer.performance_alert(incident)
+    return ml_engineer.performance_alert(PerformanceIncident(
+        model=REF, window_start=datetime(2026, 11, 16), window_end=datetime(2026, 11, 23), checked_at=MON,
+        labelled_rows=61_000, rows=100_000, details_url="https://f.example.com/a/3",
+        metrics=tuple(MetricFigure(*m) for m in metrics)))
+
+
+def test_performance_alert_compares_with_training_time():
+    message = _performance_alert(("recall", 0.57, 0.74, "below 0.60", True), ("precision", 0.8, 0.79, "", False))
     blocks = message.payload()["blocks"]
     assert blocks[0]["text"]["text"] == "Recall below the line on fraud-detector v1"
     assert blocks[1]["fields"][0]["text"] == "*Recall*\n0.57 (alert below 0.60; 0.74 at training)"
@@ -199,14 +203,9 @@ def test_data_quality_alert_lists_each_problem():
 def test_metrics_are_named_in_slack_as_on_the_charts_and_pages():
     """One naming for Slack, charts and the dashboard: "PR AUC", not "Pr auc" in one place only."""
     from bot.charts import metric_name
-    from jobs.incidents import MetricFigure, PerformanceIncident
 
-    incident = PerformanceIncident(model=REF, window_start=datetime(2026, 11, 16), window_end=datetime(2026, 11, 23),
-                                   checked_at=MON, labelled_rows=61_000, rows=100_000,
-                                   details_url="https://f.example.com/a/3",
-                                   metrics=(MetricFigure("pr_auc", 0.41, 0.55, "below 0.45", True),
-                                            MetricFigure("log_loss", 0.31, 0.28, "", False)))
-    blocks = ml_engineer.performance_alert(incident).payload()["blocks"]
+    blocks = _performance_alert(("pr_auc", 0.41, 0.55, "below 0.45", True),
+                                ("log_loss", 0.31, 0.28, "", False)).payload()["blocks"]
     assert blocks[0]["text"]["text"] == "PR AUC below the line on fraud-detector v1"
     assert blocks[1]["fields"][1]["text"].startswith("*Log loss*")
     assert metric_name("pr_auc") == "PR AUC"
