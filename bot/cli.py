@@ -268,11 +268,13 @@ def _serve_socket_mode(settings) -> None:
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build
+    from bot.web import steady_collections
 
     try:
         app, _ = build(settings, socket=True, queued=True)
     except FlywheelError as exc:
         raise Failure(str(exc)) from None
+    steady_collections()
     # slack_sdk's built-in client; it asks app.client (FLYWHEEL_SLACK_API_URL) for each WebSocket URL.
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     try:
@@ -291,9 +293,10 @@ def worker(standby: bool) -> None:
     import signal
 
     from bot.app import build_worker
-    from jobs.worker import WorkerRefused, leadership_for
+    from jobs.worker import WorkerRefused, leadership_for, lower_priority
 
     settings = _settings()
+    lower_priority(settings.worker_nice)  # before any thread: `flywheel serve` beside it answers Slack first
     runner, _ = build_worker(settings, db=_database(settings))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())

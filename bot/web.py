@@ -61,6 +61,22 @@ def build_server(settings: Settings) -> tuple[Starlette, Callable[[], None]]:
         raise
     # On a clean stop the last follow-ups and queued audit events are written.
     web = build_web(app, dashboard=dashboard, api=build_api(settings, ops.db), on_shutdown=ops.join)
-    gc.collect()
-    gc.freeze()  # the long-lived objects built so far need no more collecting: steadier answer times
+    steady_collections()
     return web, ops.db.dispose
+
+
+FULL_COLLECTION_EVERY = 100  # gen-1 collections per full one; CPython's default is 10
+
+
+def steady_collections() -> None:
+    """Fewer, shorter garbage-collection pauses for a serving process, where every request in flight waits
+    out each one. The objects built so far (the app, its caches, imported modules) are frozen: no collection
+    walks them again. That also switches off CPython's own brake on full collections (none while the old
+    generation's new objects are under a quarter of it), since frozen objects no longer count as old; with
+    the default, every tenth gen-1 collection became a full one, 9 to 13 per 2,000 clicks at 50 in flight,
+    each 20 to 40 ms. What grows old here is requests in flight and writes queued for the group commit,
+    which reference counting frees, not cycles: a full collection every hundredth gen-1 one is plenty."""
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)

@@ -46,6 +46,26 @@ class WorkerRefused(FlywheelError):
     pass
 
 
+def lower_priority(nice: int) -> int:
+    """Make every thread of this process at least `nice` nice; return the process's niceness.
+
+    Linux keeps a niceness per thread and a new thread inherits its creator's, so the threads already
+    running (numpy's and pyarrow's pools, started on import) are lowered one by one."""
+    if not hasattr(os, "setpriority"):  # not a Unix: nothing to lower
+        return 0
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:  # no /proc: elsewhere the call on 0 covers the whole process
+        threads = [0]
+    for tid in threads:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
 # --- leadership --------------------------------------------------------------------------------
 
 class Leadership:

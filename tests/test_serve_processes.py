@@ -171,3 +171,17 @@ def test_socket_mode_refuses_several_processes(db, tmp_path):
         process = _serve(env, tmp_path, "--socket", "--processes", "2")
         assert _wait_exit(process, tmp_path, STARTUP_SECONDS) == 1
     assert "Socket Mode runs in one process" in _output(tmp_path)
+
+
+def test_a_serving_process_freezes_what_it_built_and_collects_fully_a_tenth_as_often(db, tmp_path):
+    """build_server as `flywheel serve` runs it, in a child process (freezing and thresholds are process-wide)."""
+    script = ("import gc; from bot.config import Settings; from bot.web import build_server; "
+              "default = gc.get_threshold(); build_server(Settings()); "
+              "print(*default, *gc.get_threshold(), gc.get_freeze_count())")
+    with FakeSlack(token=BOT_TOKEN) as fake:
+        out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=_env(fake, db.url, tmp_path),
+                             capture_output=True, text=True, timeout=STARTUP_SECONDS)
+    assert out.returncode == 0, out.stderr[-2000:]
+    young, middle, full, young_now, middle_now, full_now, frozen = map(int, out.stdout.split())
+    assert (young_now, middle_now, full_now) == (young, middle, 10 * full)
+    assert frozen > 10_000  # the app, its caches and the modules it imported

@@ -56,6 +56,11 @@ def _wait(condition, seconds: float, what: str, logs: list[Path]):
                          "\n".join(p.read_text()[-3000:] for p in logs if p.exists()))
 
 
+def _niceness_of_threads(pid: int) -> list[int]:
+    """Each thread's niceness, field 19 of /proc/PID/task/TID/stat (after the parenthesised name)."""
+    return [int(stat.read_text().rpartition(")")[2].split()[16]) for stat in Path(f"/proc/{pid}/task").glob("*/stat")]
+
+
 def _item(db) -> tuple[WorkState, str]:
     with db.read() as s:
         return s.execute(select(WorkItem.state, WorkItem.error)).one()
@@ -82,6 +87,8 @@ def test_a_retrain_killed_half_way_finishes_once(db, live_data, tmp_path):
         standby = _start_worker(env, logs[1]) if postgres else None
         try:
             _wait(lambda: _item(db)[0] == WorkState.running, 120, "the worker to start the retrain", logs)
+            # Batch work yields the CPU to `flywheel serve`: every thread of the worker, training's too.
+            assert set(_niceness_of_threads(first.pid)) == {max(10, os.nice(0))}
             time.sleep(0.5)  # well inside training, which takes seconds
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)

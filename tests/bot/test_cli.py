@@ -107,3 +107,10 @@ def test_serve_refuses_to_start_without_its_secrets_and_names_them(run):
                                                                   "SLACK_APP_TOKEN": None})
     assert socket.exit_code == 1 and "SLACK_APP_TOKEN is not set" in socket.output
     assert "xoxb-secret-value" not in socket.output and "s3cret" not in socket.output
+
+
+def test_worker_refuses_a_niceness_outside_unix_range_and_names_the_setting(run, monkeypatch):
+    monkeypatch.setenv("FLYWHEEL_WORKER_NICE", "20")
+    result = run("worker")
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: bad setting: FLYWHEEL_WORKER_NICE: Input should be less than or equal to 19"

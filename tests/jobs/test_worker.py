@@ -1,5 +1,8 @@
+import os
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -123,7 +126,6 @@ def test_a_standby_takes_over_when_the_leader_dies(db):
 def test_a_killed_leader_hands_over_to_the_standby(db):
     import signal
     import subprocess
-    import sys
 
     if db.engine.dialect.name != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's")
@@ -155,3 +157,17 @@ def test_no_job_for_a_check_the_spec_does_not_ask_for(db, tmp_path):
     with db.session() as s:
         apply_spec(session=s, loaded=spec)
     assert sorted(j.kind for j in plan(db)) == sorted([CheckKind.drift, CheckKind.data_quality])
+
+
+def test_lower_priority_lowers_every_thread_and_never_raises_it_back():
+    """In a child process (an unprivileged process cannot take its niceness back, so pytest stays as it is),
+    with a thread already running, as numpy's and pyarrow's pools are when the worker starts."""
+    import subprocess
+
+    script = ("import os, threading; from jobs.worker import lower_priority as p; done = threading.Event(); "
+              "pool = threading.Thread(target=done.wait); pool.start(); "
+              "print(p(5), p(3), os.getpriority(os.PRIO_PROCESS, pool.native_id), p(7)); done.set()")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    start = os.nice(0)  # the child starts where pytest is (0 unless run niced)
+    assert out.stdout.split() == [str(max(start, n)) for n in (5, 5, 5, 7)]
