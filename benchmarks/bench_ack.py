@@ -1,13 +1,13 @@
 """Time from request to HTTP response for Slack's requests to a real `flywheel serve` process.
 
 The script prepares a registry with the fraud model (SQLite file in a temporary folder, or a fresh
-PostgreSQL database it creates and drops), runs a fake Slack Web API in-process, posts a drift alert
+PostgreSQL database it creates and drops), runs a fake Slack Web API in a process of its own, posts a drift alert
 through the app's own notifier, then starts `python -m bot.cli serve` (the `flywheel serve` entry
 point) on 127.0.0.1 and sends it requests signed exactly as Slack signs them, `--concurrency` at a
 time (closed loop: each of the workers sends its next request when the last one is answered), after
 a warm-up. Printed per mix: p50, p90, p99 and max milliseconds, requests per second, the server's
-CPU milliseconds per request (its Slack follow-ups included), this script's (sending the requests and
-answering the follow-ups as the fake Slack: on the same cores, unlike Slack), the other load (cores
+CPU milliseconds per request (its Slack follow-ups included), the harness's (this script sending the
+requests, and the fake Slack answering the follow-ups: on the same cores, unlike Slack), the other load (cores
 kept busy by every other process meanwhile: other jobs on a shared machine, and PostgreSQL's own processes),
 errors (a status other than 200, or no answer) and wrong answers (200 with an unexpected body).
 
@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import json
 import math
+import multiprocessing
 import os
 import secrets
 import shutil
@@ -63,7 +64,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 FORM = "application/x-www-form-urlencoded"
 SERVER_START_SECONDS = 60
 REQUEST_TIMEOUT = 30.0
-QUIET_SECONDS = 1.0  # the fake Slack saw no call for this long: the last mix's follow-ups are done
+QUIET_SECONDS = 1.0  # the fake Slack saw no call and the server did (next to) nothing for this long: a mix is done
+IDLE_CORES = 0.03  # "next to nothing": the server's CPU over that second, in cores
 CYCLE_READY_SECONDS = 900  # bench_cycle writes its data first (about 80 s for 10 teams) unless kept
 CYCLE_READY = "bench_cycle: checking"  # what bench_cycle prints when its first cycle starts
 
@@ -114,6 +116,71 @@ MIXES["all"] = Mix("all", "all five, interleaved", ("status", "help", "typo", "a
 
 # -- preparing the registry, the fake Slack and the alert -----------------------------------------
 
+class SlackProcess:
+    """The fake Slack in a process of its own, as Slack is not inside the load generator. In this process
+    its threads (one per connection, each validating the Block Kit of every follow-up) would hold the GIL
+    while the event loop timing the answers waits for it, and the wait would count as the server's."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.api_url = ""
+        self.pid = 0
+        self._conn = None
+        self._process = None
+
+    def __enter__(self) -> SlackProcess:
+        context = multiprocessing.get_context("spawn")
+        self._conn, theirs = context.Pipe()
+        self._process = context.Process(target=_serve_fake_slack, args=(theirs, self.token), daemon=True,
+                                        name="fake-slack")
+        self._process.start()
+        theirs.close()
+        if not self._conn.poll(60):
+            raise BenchError("the fake Slack process did not start within 60 s")
+        self.api_url, self.pid = self._conn.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._ask("stop")
+        except (OSError, EOFError):
+            pass
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+    def _ask(self, *command: object):
+        self._conn.send(command)
+        return self._conn.recv()
+
+    def response_urls(self, count: int) -> list[str]:
+        return self._ask("response_urls", count)
+
+    def call_count(self) -> int:
+        return self._ask("call_count")
+
+    def methods(self) -> Counter:
+        return self._ask("methods")
+
+    def message(self, channel: str, ts: str) -> dict:
+        return self._ask("message", channel, ts)
+
+
+def _serve_fake_slack(conn, token: str) -> None:
+    with FakeSlack(token=token) as fake:
+        conn.send((fake.api_url, os.getpid()))
+        while True:
+            command, *args = conn.recv()
+            if command == "stop":
+                conn.send(None)
+                return
+            conn.send({"response_urls": lambda n: [fake.response_url() for _ in range(n)],
+                       "call_count": lambda: len(fake.calls),
+                       "methods": lambda: Counter(c.method for c in fake.calls),
+                       "message": lambda channel, ts: fake.messages.get((channel, ts)) or {}}[command](*args))
+
+
 @contextmanager
 def database(server_url: str | None, folder: Path) -> Iterator[str]:
     """A SQLite file in `folder`, or a fresh database on the given PostgreSQL server, dropped afterwards."""
@@ -152,14 +219,14 @@ def prepare_registry(url: str, folder: Path) -> None:
         db.dispose()
 
 
-def app_env(url: str, folder: Path, fake: FakeSlack, secret: str) -> dict[str, str]:
+def app_env(url: str, folder: Path, fake: SlackProcess, secret: str) -> dict[str, str]:
     """The settings the app reads from its environment; every path inside the temporary folder."""
     return {"FLYWHEEL_DATABASE_URL": url, "FLYWHEEL_ARTIFACTS": str(folder / "artifacts"),
             "FLYWHEEL_OUTBOX": str(folder / "outbox"), "FLYWHEEL_SECRET_KEY": secrets.token_urlsafe(32),
             "SLACK_BOT_TOKEN": fake.token, "SLACK_SIGNING_SECRET": secret, "FLYWHEEL_SLACK_API_URL": fake.api_url}
 
 
-def post_alert(env: dict[str, str], fake: FakeSlack) -> PostedAlert:
+def post_alert(env: dict[str, str], fake: SlackProcess) -> PostedAlert:
     """Run the checks and let the app's own notifier post the alerts; returns the first with an Acknowledge button."""
     from bot.app import build
     from bot.config import Settings
@@ -174,7 +241,7 @@ def post_alert(env: dict[str, str], fake: FakeSlack) -> PostedAlert:
         ops.db.dispose()
     for ref in posted:
         channel, _, ts = ref.partition(":")
-        blocks = fake.messages[(channel, ts)].get("blocks") or []
+        blocks = fake.message(channel, ts).get("blocks") or []
         if any(e.get("action_id") == ActionId.acknowledge for b in blocks for e in b.get("elements", [])):
             return PostedAlert(channel, ts, blocks)
     raise BenchError(f"the checks posted no alert with an Acknowledge button (posted: {posted or 'nothing'})")
@@ -272,6 +339,34 @@ def cpu_seconds(pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def tree_of(pid: int) -> set[int]:
+    parents = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(entry.parent.name)] = int(entry.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError):
+            continue
+    tree, grown = {pid}, True
+    while grown:
+        found = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grown = bool(found)
+    return tree
+
+
+def peak_rss_mb(pids: set[int]) -> dict[int, float]:
+    """VmHWM (peak resident set) of each process, in MB."""
+    out = {}
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    out[pid] = int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return out
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds all processes have used since boot, summed over the cores (Linux), else None."""
     try:
@@ -287,14 +382,16 @@ class CpuMeter:
     """CPU used by the server, and by everything else on the machine but this script: the noise."""
 
     server_pid: int
+    slack_pid: int
     server: float | None = None
-    harness: float | None = None  # this script: the load, the fake Slack answering the follow-ups
+    harness: float | None = None  # this script sending the load, and the fake Slack answering the follow-ups
     others: float | None = None  # in cores: 1.0 is one core kept busy the whole time
     _start: tuple[float | None, ...] = ()
 
     def _now(self) -> tuple[float | None, ...]:
+        slack = cpu_seconds(self.slack_pid)
         return (cpu_seconds(self.server_pid), cpu_seconds(os.getpid()), machine_busy_seconds(), time.monotonic(),
-                time.process_time())
+                None if slack is None else time.process_time() + slack)
 
     def __enter__(self) -> CpuMeter:
         self._start = self._now()
@@ -304,7 +401,7 @@ class CpuMeter:
         end = self._now()
         if None in end or None in self._start:
             return
-        # This script's tree holds the server (and py-spy): what is left is everybody else.
+        # This script's tree holds the server, the fake Slack (and py-spy): what is left is everybody else.
         server, ours, busy, wall, harness = (b - a for a, b in zip(self._start, end, strict=True))
         self.server, self.harness, self.others = server, harness, max(0.0, busy - ours) / wall
 
@@ -327,16 +424,25 @@ def code_version() -> str:
     return f"code at {commit or 'an unknown commit'}{' with uncommitted changes' if dirty else ''}"
 
 
-def wait_quiet(fake: FakeSlack, limit: float = 120.0) -> None:
-    """Let the follow-ups of the last mix (message updates to Slack) finish before the next one starts."""
-    deadline = time.monotonic() + limit
-    seen, since = len(fake.calls), time.monotonic()
+def wait_quiet(fake: SlackProcess, server_pid: int, limit: float = 300.0) -> float:
+    """Wait until the last mix's work is done: its follow-ups sent to Slack and its writes committed (an
+    acknowledge is answered at once and written by the group commit after). Returns the seconds that took;
+    otherwise the next mix would be measured against the last one's leftovers."""
+    began = deadline = time.monotonic()
+    deadline += limit
+    seen, since = fake.call_count(), began
+    cpu_marks = [(began, cpu_seconds(server_pid) or 0.0)]
     while time.monotonic() < deadline:
         time.sleep(0.1)
-        if len(fake.calls) != seen:
-            seen, since = len(fake.calls), time.monotonic()
-        elif time.monotonic() - since >= QUIET_SECONDS:
-            return
+        now, cpu = time.monotonic(), cpu_seconds(server_pid) or 0.0
+        cpu_marks.append((now, cpu))
+        if (count := fake.call_count()) != seen:
+            seen, since = count, now
+        window = [(t, c) for t, c in cpu_marks if t >= now - QUIET_SECONDS]
+        idle = window[0][0] <= now - QUIET_SECONDS + 0.15 and cpu - window[0][1] <= IDLE_CORES * QUIET_SECONDS
+        if now - since >= QUIET_SECONDS and idle:
+            return now - began - QUIET_SECONDS
+    raise BenchError(f"the server was still busy {limit:.0f} s after the last answer of a mix")
 
 
 @contextmanager
@@ -348,6 +454,8 @@ def cycling(args: argparse.Namespace, url: str, folder: Path) -> Iterator[subpro
     log = folder / "cycle.log"
     command = [sys.executable, str(ROOT / "benchmarks" / "bench_cycle.py"), "--use-database", url, "--cycles", "0",
                "--models", str(args.cycle_models), "--workers", str(args.cycle_workers)]
+    if args.cycle_nice is not None:
+        command += ["--nice", str(args.cycle_nice)]
     if args.cycle_data:
         command += ["--data-dir", str(args.cycle_data)]
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("FLYWHEEL_", "SLACK_"))}
@@ -412,17 +520,17 @@ def expected(kind: str) -> Callable[[Answer], bool]:
     }[kind]
 
 
-def build_request(kind: str, fake: FakeSlack, alert: PostedAlert) -> Request:
+def build_request(kind: str, response_url: str, alert: PostedAlert) -> Request:
     if kind == "healthz":
         return Request(kind, "GET")
     commands = {"status": f"status {MODEL}", "help": "help", "typo": f"stauts {MODEL}"}
     if kind in commands:
         return Request(kind, "POST", command_body("/flywheel", commands[kind], user_id=ELI,
-                                                  response_url=fake.response_url()))
+                                                  response_url=response_url))
     element = next(e for b in alert.blocks for e in b.get("elements", [])
                    if e.get("action_id") == f"flywheel.{kind}")
     payload = block_action(element["action_id"], element.get("value", ""), user_id=ELI, channel_id=alert.channel,
-                           message_ts=alert.ts, response_url=fake.response_url(), message_blocks=alert.blocks)
+                           message_ts=alert.ts, response_url=response_url, message_blocks=alert.blocks)
     if "value" not in element:  # a link button's click carries no value
         payload["actions"][0].pop("value")
     return Request(kind, "POST", action_body(payload))
@@ -496,7 +604,8 @@ def percentile(sorted_ms: list[float], q: float) -> float:
     return sorted_ms[max(0, math.ceil(q / 100 * len(sorted_ms)) - 1)]
 
 
-def row(label: str, samples: list[Sample], seconds: float | None, cpu: CpuMeter | None = None) -> list[str]:
+def row(label: str, samples: list[Sample], seconds: float | None, cpu: CpuMeter | None = None,
+        settled: float | None = None) -> list[str]:
     ms = sorted(s.seconds * 1000 for s in samples)
     errors = sum(s.status != 200 for s in samples)
     wrong = sum(s.status == 200 and not s.right for s in samples)
@@ -505,11 +614,11 @@ def row(label: str, samples: list[Sample], seconds: float | None, cpu: CpuMeter 
     harness = f"{cpu.harness * 1000 / len(samples):.2f}" if cpu and cpu.harness is not None else ""
     others = f"{cpu.others:.2f}" if cpu and cpu.others is not None else ""
     return [label, str(len(samples)), *(f"{percentile(ms, q):.1f}" for q in (50, 90, 99)), f"{ms[-1]:.1f}",
-            rate, per_request, harness, others, str(errors), str(wrong)]
+            rate, "" if settled is None else f"{settled:.1f}", per_request, harness, others, str(errors), str(wrong)]
 
 
 def print_table(rows: list[list[str]]) -> None:
-    headers = ["mix", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "req/s", "server CPU ms/req",
+    headers = ["mix", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "req/s", "done after s", "server CPU ms/req",
                "harness CPU ms/req", "other load", "errors", "wrong"]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
@@ -527,7 +636,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     began = time.perf_counter()
     url = stack.enter_context(database(args.database_url, folder))
     prepare_registry(url, folder)
-    fake = stack.enter_context(FakeSlack(token=f"xoxb-bench-{secrets.token_hex(4)}"))
+    fake = stack.enter_context(SlackProcess(token=f"xoxb-bench-{secrets.token_hex(4)}"))
     env = app_env(url, folder, fake, secret)
     alert = post_alert(env, fake)
     cycle = stack.enter_context(cycling(args, url, folder))
@@ -536,8 +645,9 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     print(f"Registry on {kind}; `flywheel serve` (pid {server.pid}, {code_version()}) on 127.0.0.1:{port}; "
           f"prepared in {time.perf_counter() - began:.1f} s. {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.2f}.")
-    print(f"{args.requests} requests per mix after {args.warmup} warm-up, {args.concurrency} in flight. Server CPU "
-          "includes the Slack follow-ups; other load is the cores that other processes kept busy meanwhile.\n")
+    print(f"{args.requests} requests per mix after {args.warmup} warm-up, {args.concurrency} in flight. `done after`: "
+          "seconds from a mix's last answer until its Slack follow-ups were sent and its writes committed; server CPU "
+          "includes that work; other load is the cores that other processes kept busy meanwhile.\n")
     if cycle is not None:
         print(f"bench_cycle (pid {cycle.pid}) is checking {args.cycle_models} models against the same registry.\n")
     cycle_cpu0, cycle_wall0 = (cpu_seconds(cycle.pid), time.monotonic()) if cycle is not None else (None, 0.0)
@@ -547,13 +657,14 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
         for name in args.mixes:
             mix = MIXES[name]
             for count in (args.warmup, args.requests):  # the warm-up's samples are dropped
-                requests = [build_request(mix.kinds[i % len(mix.kinds)], fake, alert) for i in range(count)]
-                with CpuMeter(server.pid) as cpu:
+                requests = [build_request(mix.kinds[i % len(mix.kinds)], url, alert)
+                            for i, url in enumerate(fake.response_urls(count))]
+                with CpuMeter(server.pid, fake.pid) as cpu:
                     samples, seconds = asyncio.run(send_all(port, requests, args.concurrency, secret))
-                    wait_quiet(fake)  # the follow-ups' CPU counts too: it is part of what a click costs
+                    settled = wait_quiet(fake, server.pid)  # the follow-ups' and writes' CPU is part of a click's
                 if server.poll() is not None:
                     raise BenchError(f"the server exited with code {server.returncode} during {name}:\n{tail(log)}")
-            rows.append(row(mix.label, samples, seconds, cpu))
+            rows.append(row(mix.label, samples, seconds, cpu, settled))
             if len(mix.kinds) > 1:
                 rows += [row(f"  of which {k}", [s for s in samples if s.kind == k], None) for k in mix.kinds]
     print_table(rows)
@@ -569,7 +680,9 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
         print(f"\nMeanwhile bench_cycle recorded {checked1 - checked0:,} checks in {minutes * 60:.0f} s, "
               f"{(checked1 - checked0) / 4 / minutes:.0f} models a minute{busy}. Its cycles so far:")
         print("\n".join(cycle_lines(folder)) or "(none finished yet)")
-    updates = Counter(c.method for c in fake.calls)
+    rss = peak_rss_mb(tree_of(server.pid))
+    print(f"\nThe server's peak resident memory: {' + '.join(f'{v:.0f}' for v in rss.values())} MB.")
+    updates = fake.methods()
     print(f"\nLoad average {os.getloadavg()[0]:.2f} at the end. The fake Slack received "
           f"{', '.join(f'{n} {m}' for m, n in sorted(updates.items()))}.")
     problems = [line for line in log.read_text(errors="replace").splitlines()
@@ -597,6 +710,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="measure while benchmarks/bench_cycle.py checks its models against the same registry")
     parser.add_argument("--cycle-models", type=int, default=200, help="models bench_cycle checks (default 200)")
     parser.add_argument("--cycle-workers", type=int, default=1, help="bench_cycle's worker processes (default 1)")
+    parser.add_argument("--cycle-nice", type=int, choices=range(20), metavar="0-19",
+                        help="bench_cycle's niceness (default: as `flywheel worker`, FLYWHEEL_WORKER_NICE or 10)")
     parser.add_argument("--cycle-data", type=Path, help="where bench_cycle keeps its data between runs "
                         "(default: written afresh into the temporary folder)")
     args = parser.parse_args(argv)

@@ -52,7 +52,9 @@ from benchmarks.bench_ack import (  # noqa: E402
     cpu_seconds,
     database,
     machine_busy_seconds,
+    peak_rss_mb,
     percentile,
+    tree_of,
 )
 
 START = datetime(2026, 6, 1)  # a Monday: week 0 is the reference
@@ -218,15 +220,17 @@ _WORKER = None
 _PROFILE: cProfile.Profile | None = None
 
 
-def start_worker(env: dict[str, str], profile: bool = False) -> None:
-    """Build the worker as `flywheel worker` does (build_worker), without leading or scheduling."""
+def start_worker(env: dict[str, str], profile: bool = False, nice: int | None = None) -> None:
+    """Build the worker as `flywheel worker` does (its priority, build_worker), without leading or scheduling."""
     global _WORKER, _PROFILE
     os.environ.update(env)
     from bot.app import build_worker
     from bot.config import Settings
-    from jobs.worker import Worker
+    from jobs.worker import Worker, lower_priority
 
-    _WORKER, _ = build_worker(Settings(), clock=_CLOCK)
+    settings = Settings()
+    lower_priority(settings.worker_nice if nice is None else nice)
+    _WORKER, _ = build_worker(settings, clock=_CLOCK)
     Worker._current = _WORKER
     if profile:
         _PROFILE = cProfile.Profile()
@@ -309,34 +313,6 @@ def cycle_summary(url: str, since_run: int, since_outbox: int) -> tuple[Counter,
 
 # -- measuring ------------------------------------------------------------------------------------
 
-def tree_of(pid: int) -> set[int]:
-    parents = {}
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(entry.parent.name)] = int(entry.read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError):
-            continue
-    tree, grown = {pid}, True
-    while grown:
-        found = {child for child, parent in parents.items() if parent in tree} - tree
-        tree |= found
-        grown = bool(found)
-    return tree
-
-
-def peak_rss_mb(pids: set[int]) -> dict[int, float]:
-    """VmHWM (peak resident set) of each process, in MB."""
-    out = {}
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    out[pid] = int(line.split()[1]) / 1024
-        except OSError:
-            continue
-    return out
-
-
 @dataclass
 class CycleResult:
     number: int
@@ -389,6 +365,11 @@ def report(result: CycleResult, models: int, rss: dict[int, float]) -> None:
 
 
 def run(args: argparse.Namespace, stack: ExitStack) -> None:
+    from bot.config import Settings
+    from jobs.worker import lower_priority
+
+    # First, as `flywheel worker` does: threads started from now on (pyarrow's too) inherit the niceness.
+    args.nice = lower_priority(Settings().worker_nice if args.nice is None else args.nice)
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flywheel-bench-cycle-")))
     data = write_data(args.data_dir or folder / "data", datasets=args.datasets, drifted=args.drifted,
                       rows=args.rows)
@@ -413,12 +394,13 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     profile = args.profile is not None
     pool: Executor
     if args.workers > 1:
-        pool = ProcessPoolExecutor(args.workers, initializer=start_worker, initargs=(env, profile))
+        pool = ProcessPoolExecutor(args.workers, initializer=start_worker, initargs=(env, profile, args.nice))
         mode = f"{args.workers} worker processes"
     else:
-        start_worker(env, profile)
+        start_worker(env, profile, args.nice)
         pool = ThreadPoolExecutor(args.threads)
         mode = f"one worker process, {args.threads} thread(s)"
+    mode += f" at niceness {pool.submit(os.nice, 0).result()}"
     # On Ctrl-C the checks already running finish; the cycle's others are dropped.
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
     print(f"{mode}; cycles of every model and kind.\n", flush=True)
@@ -453,6 +435,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="give each model its own reference file instead of its team's shared one")
     parser.add_argument("--data-dir", type=Path, help="keep the generated data here and reuse it on the next run")
     parser.add_argument("--profile", type=Path, help="cProfile the checks into this file (one process only)")
+    parser.add_argument("--nice", type=int, choices=range(20), metavar="0-19",
+                        help="the worker's niceness (default: FLYWHEEL_WORKER_NICE's, as `flywheel worker`)")
     args = parser.parse_args(argv)
     for name in ("models", "rows", "datasets", "workers", "threads"):
         if getattr(args, name) < 1:
