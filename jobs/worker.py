@@ -63,7 +63,24 @@ def lower_priority(nice: int) -> int:
                 os.setpriority(os.PRIO_PROCESS, tid, nice)
         except ProcessLookupError:  # the thread ended meanwhile
             continue
+    _lower_own_session(nice)
     return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def _lower_own_session(nice: int) -> None:
+    """Linux's autogroup scheduling first shares the CPU evenly between sessions, and only within one by
+    niceness: a worker leading a session of its own (a service, `setsid`) lowers that session too, or a
+    `flywheel serve` in another session would still get only an even share. A worker in a session it
+    shares (under `flywheel run`, in a terminal) leaves the session alone: its own niceness ranks it there,
+    and a shell's session would stay lowered after the worker stops."""
+    autogroup = Path("/proc/self/autogroup")  # "/autogroup-85 nice 0"; absent without autogroup scheduling
+    if os.getsid(0) != os.getpid() or not autogroup.exists():
+        return
+    try:
+        if int(autogroup.read_text().rsplit(maxsplit=1)[1]) < nice:
+            autogroup.write_text(str(nice))
+    except (OSError, ValueError, IndexError):  # a kernel that refuses: the threads' niceness still holds
+        log.warning("could not lower this session's CPU share (%s)", autogroup)
 
 
 # --- leadership --------------------------------------------------------------------------------

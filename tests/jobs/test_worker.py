@@ -171,3 +171,23 @@ def test_lower_priority_lowers_every_thread_and_never_raises_it_back():
                          cwd=Path(__file__).resolve().parents[2])
     start = os.nice(0)  # the child starts where pytest is (0 unless run niced)
     assert out.stdout.split() == [str(max(start, n)) for n in (5, 5, 5, 7)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="the kernel has no autogroup scheduling")
+def test_a_worker_leading_its_own_session_lowers_the_session_and_otherwise_leaves_it():
+    """Autogroup shares the CPU evenly between sessions before niceness counts: a worker started as a service
+    (its own session) would otherwise take as much as `flywheel serve` in another."""
+    import subprocess
+
+    script = ("from pathlib import Path; from jobs.worker import lower_priority; lower_priority(6); "
+              "print(Path('/proc/self/autogroup').read_text().split()[-1])")
+    root = Path(__file__).resolve().parents[2]
+    own = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=root,
+                         start_new_session=True)
+    shared = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=root)
+    assert own.stdout.strip() == str(max(6, _session_nice()))
+    assert shared.stdout.strip() == str(_session_nice())  # pytest's own session: untouched
+
+
+def _session_nice() -> int:
+    return int(Path("/proc/self/autogroup").read_text().split()[-1])
