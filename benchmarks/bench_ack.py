@@ -367,6 +367,21 @@ def peak_rss_mb(pids: set[int]) -> dict[int, float]:
     return out
 
 
+def runqueue_wait_seconds(pid: int) -> float | None:
+    """Seconds the threads of a process and its children spent ready to run but waiting for a core, from
+    /proc/PID/task/TID/schedstat (Linux with scheduler statistics); None elsewhere. Threads that ended are
+    not counted: the server's are long-lived pools."""
+    total, found = 0, False
+    for member in tree_of(pid):
+        for stat in Path(f"/proc/{member}/task").glob("*/schedstat"):
+            try:
+                total += int(stat.read_text().split()[1])
+                found = True
+            except (OSError, ValueError, IndexError):
+                continue
+    return total / 1e9 if found else None
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds all processes have used since boot, summed over the cores (Linux), else None."""
     try:
@@ -384,6 +399,7 @@ class CpuMeter:
     server_pid: int
     slack_pid: int
     server: float | None = None
+    waited: float | None = None  # the server's threads, ready to run but waiting for a core
     harness: float | None = None  # this script sending the load, and the fake Slack answering the follow-ups
     others: float | None = None  # in cores: 1.0 is one core kept busy the whole time
     _start: tuple[float | None, ...] = ()
@@ -391,7 +407,7 @@ class CpuMeter:
     def _now(self) -> tuple[float | None, ...]:
         slack = cpu_seconds(self.slack_pid)
         return (cpu_seconds(self.server_pid), cpu_seconds(os.getpid()), machine_busy_seconds(), time.monotonic(),
-                None if slack is None else time.process_time() + slack)
+                None if slack is None else time.process_time() + slack, runqueue_wait_seconds(self.server_pid))
 
     def __enter__(self) -> CpuMeter:
         self._start = self._now()
@@ -399,10 +415,12 @@ class CpuMeter:
 
     def __exit__(self, *exc: object) -> None:
         end = self._now()
-        if None in end or None in self._start:
+        if None not in (end[5], self._start[5]):
+            self.waited = end[5] - self._start[5]
+        if None in end[:5] or None in self._start[:5]:
             return
         # This script's tree holds the server, the fake Slack (and py-spy): what is left is everybody else.
-        server, ours, busy, wall, harness = (b - a for a, b in zip(self._start, end, strict=True))
+        server, ours, busy, wall, harness = (b - a for a, b in zip(self._start[:5], end[:5], strict=True))
         self.server, self.harness, self.others = server, harness, max(0.0, busy - ours) / wall
 
 
@@ -568,33 +586,48 @@ class Connection:
             self.streams = None
 
 
-async def send_all(port: int, requests: list[Request], concurrency: int, secret: str) -> tuple[list[Sample], float]:
-    """`concurrency` workers, each on its own connection, send the requests in order until none is left."""
+@dataclass
+class Run:
+    samples: list[Sample]  # the measured requests'
+    seconds: float  # from the first measured request sent to the last answered
+    opening: float  # the slowest of the first `concurrency` requests, sent at once on new connections
+
+
+async def send_all(port: int, requests: list[Request], concurrency: int, secret: str, warmup: int = 0) -> Run:
+    """`concurrency` workers, each on its own connection, send the requests in order until none is left.
+    The first `warmup` are not measured; the measured ones follow them on the same connections at once,
+    so they see the steady state rather than the opening burst of `concurrency` requests at an idle server."""
     checks = {kind: expected(kind) for kind in {r.kind for r in requests}}
     samples: list[Sample] = []
-    queue = iter(requests)
+    opening: list[float] = []
+    queue = enumerate(requests)
+    measured_from: list[float] = []
 
     async def worker() -> None:
         connection = Connection(port)
         try:
-            for request in queue:
+            for index, request in queue:
                 # Signed at send time, as Slack does: the timestamp is part of the signature.
                 headers = {} if request.method == "GET" else {"Content-Type": FORM, **sign(request.body, secret)}
                 start = time.perf_counter()
+                if index == warmup:
+                    measured_from.append(start)
                 try:
                     answer = await asyncio.wait_for(connection.send(request, headers), REQUEST_TIMEOUT)
+                    sample = Sample(request.kind, time.perf_counter() - start, answer.status,
+                                    answer.status == 200 and checks[request.kind](answer))
                 except (OSError, ValueError, asyncio.IncompleteReadError):  # TimeoutError is an OSError
-                    samples.append(Sample(request.kind, time.perf_counter() - start, 0, False))
+                    sample = Sample(request.kind, time.perf_counter() - start, 0, False)
                     connection.close()
-                    continue
-                samples.append(Sample(request.kind, time.perf_counter() - start, answer.status,
-                                      answer.status == 200 and checks[request.kind](answer)))
+                if index < concurrency:
+                    opening.append(sample.seconds)
+                if index >= warmup:
+                    samples.append(sample)
         finally:
             connection.close()
 
-    began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return samples, time.perf_counter() - began
+    return Run(samples, time.perf_counter() - measured_from[0], max(opening))
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -605,20 +638,23 @@ def percentile(sorted_ms: list[float], q: float) -> float:
 
 
 def row(label: str, samples: list[Sample], seconds: float | None, cpu: CpuMeter | None = None,
-        settled: float | None = None) -> list[str]:
+        settled: float | None = None, sent: int = 0, opening: float | None = None) -> list[str]:
+    """One line of the table; CPU is per request sent, the warm-up's included (it was measured with them)."""
     ms = sorted(s.seconds * 1000 for s in samples)
     errors = sum(s.status != 200 for s in samples)
     wrong = sum(s.status == 200 and not s.right for s in samples)
     rate = f"{len(samples) / seconds:.0f}" if seconds else ""
-    per_request = f"{cpu.server * 1000 / len(samples):.2f}" if cpu and cpu.server is not None else ""
-    harness = f"{cpu.harness * 1000 / len(samples):.2f}" if cpu and cpu.harness is not None else ""
+    per_request = f"{cpu.server * 1000 / sent:.2f}" if cpu and cpu.server is not None else ""
+    waited = f"{cpu.waited * 1000 / sent:.2f}" if cpu and cpu.waited is not None else ""
+    harness = f"{cpu.harness * 1000 / sent:.2f}" if cpu and cpu.harness is not None else ""
     others = f"{cpu.others:.2f}" if cpu and cpu.others is not None else ""
     return [label, str(len(samples)), *(f"{percentile(ms, q):.1f}" for q in (50, 90, 99)), f"{ms[-1]:.1f}",
-            rate, "" if settled is None else f"{settled:.1f}", per_request, harness, others, str(errors), str(wrong)]
+            rate, "" if opening is None else f"{opening * 1000:.0f}", "" if settled is None else f"{settled:.1f}", per_request, waited, harness, others, str(errors), str(wrong)]
 
 
 def print_table(rows: list[list[str]]) -> None:
-    headers = ["mix", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "req/s", "done after s", "server CPU ms/req",
+    headers = ["mix", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "req/s", "opening burst max ms", "done after s", "server CPU ms/req",
+               "server waited for a core ms/req",
                "harness CPU ms/req", "other load", "errors", "wrong"]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
@@ -645,7 +681,9 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     print(f"Registry on {kind}; `flywheel serve` (pid {server.pid}, {code_version()}) on 127.0.0.1:{port}; "
           f"prepared in {time.perf_counter() - began:.1f} s. {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.2f}.")
-    print(f"{args.requests} requests per mix after {args.warmup} warm-up, {args.concurrency} in flight. `done after`: "
+    print(f"{args.requests} requests per mix after {args.warmup} warm-up, {args.concurrency} in flight, on the warm-up's connections. "
+          f"`opening burst`: the slowest of the warm-up's first {args.concurrency}, sent at once on new connections "
+          "to an idle server. `done after`: "
           "seconds from a mix's last answer until its Slack follow-ups were sent and its writes committed; server CPU "
           "includes that work; other load is the cores that other processes kept busy meanwhile.\n")
     if cycle is not None:
@@ -656,17 +694,17 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     with profiled(server.pid, args.profile):
         for name in args.mixes:
             mix = MIXES[name]
-            for count in (args.warmup, args.requests):  # the warm-up's samples are dropped
-                requests = [build_request(mix.kinds[i % len(mix.kinds)], url, alert)
-                            for i, url in enumerate(fake.response_urls(count))]
-                with CpuMeter(server.pid, fake.pid) as cpu:
-                    samples, seconds = asyncio.run(send_all(port, requests, args.concurrency, secret))
-                    settled = wait_quiet(fake, server.pid)  # the follow-ups' and writes' CPU is part of a click's
-                if server.poll() is not None:
-                    raise BenchError(f"the server exited with code {server.returncode} during {name}:\n{tail(log)}")
-            rows.append(row(mix.label, samples, seconds, cpu, settled))
+            sent = args.warmup + args.requests
+            requests = [build_request(mix.kinds[i % len(mix.kinds)], url, alert)
+                        for i, url in enumerate(fake.response_urls(sent))]
+            with CpuMeter(server.pid, fake.pid) as cpu:
+                run = asyncio.run(send_all(port, requests, args.concurrency, secret, warmup=args.warmup))
+                settled = wait_quiet(fake, server.pid)  # the follow-ups' and writes' CPU is part of a click's
+            if server.poll() is not None:
+                raise BenchError(f"the server exited with code {server.returncode} during {name}:\n{tail(log)}")
+            rows.append(row(mix.label, run.samples, run.seconds, cpu, settled, sent, run.opening))
             if len(mix.kinds) > 1:
-                rows += [row(f"  of which {k}", [s for s in samples if s.kind == k], None) for k in mix.kinds]
+                rows += [row(f"  of which {k}", [s for s in run.samples if s.kind == k], None) for k in mix.kinds]
     print_table(rows)
     if cycle is not None:
         cycle_cpu1, cycle_wall1, checked1 = cpu_seconds(cycle.pid), time.monotonic(), checks_recorded(url)
