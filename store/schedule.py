@@ -2,13 +2,17 @@
 
 APScheduler 3 reads a numeric day of week as Monday = 0, where crontab(5) says Sunday = 0 (and 7):
 `from_crontab("0 6 * * 1")` fires on Tuesdays (agronholm/apscheduler#286, fixed only in 4.x). Specs
-are written by people who know cron, so the day-of-week field is turned into day names first.
+are written by people who know cron, so the day-of-week field is turned into day names first. And
+where cron runs on either of a restricted day of month and day of week ("0 9 1 * mon": the 1st and
+every Monday), APScheduler runs only when both match; such a schedule becomes two triggers, either firing.
 """
 
 from __future__ import annotations
 
 from datetime import tzinfo
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab(5): 0 (or 7) is Sunday
@@ -47,7 +51,11 @@ def _days(field: str) -> list[int]:
     return sorted(chosen)
 
 
-def cron_trigger(expression: str, timezone: tzinfo | str = "UTC") -> CronTrigger:
+def _restricted(field: str) -> bool:
+    return not field.startswith(("*", "?"))  # crontab(5): a field starting with "*" restricts nothing
+
+
+def cron_trigger(expression: str, timezone: tzinfo | str = "UTC") -> BaseTrigger:
     """A trigger for a five-field crontab expression; ValueError naming what is wrong otherwise."""
     fields = expression.split()
     if len(fields) != 5:
@@ -55,4 +63,9 @@ def cron_trigger(expression: str, timezone: tzinfo | str = "UTC") -> CronTrigger
     minute, hour, day, month, weekday = fields
     if weekday not in ("*", "?"):
         weekday = ",".join(CRON_DAYS[d] for d in _days(weekday))
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=timezone)
+
+    def cron(day: str, weekday: str) -> CronTrigger:
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=timezone)
+    if _restricted(day) and _restricted(fields[4]):
+        return OrTrigger([cron(day, "*"), cron("*", weekday)])
+    return cron(day, weekday)

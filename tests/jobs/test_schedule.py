@@ -57,6 +57,20 @@ def test_a_late_run_belongs_to_the_latest_firing_before_it(expression, tick):
     assert latest_tick(expression, THURSDAY) == tick
 
 
+def test_a_day_of_month_and_a_day_of_week_both_given_fire_on_either_as_in_crontab():
+    trigger, fire, dates = cron_trigger("0 9 1,15 * mon"), None, []
+    now = THURSDAY.replace(tzinfo=timezone.utc)
+    for _ in range(6):
+        fire = trigger.get_next_fire_time(fire, fire or now)
+        dates.append(fire.strftime("%a %d %b %H:%M"))
+        now = fire
+    assert dates == ["Mon 30 Nov 09:00", "Tue 01 Dec 09:00", "Mon 07 Dec 09:00", "Mon 14 Dec 09:00",
+                     "Tue 15 Dec 09:00", "Mon 21 Dec 09:00"]
+    assert latest_tick("0 9 1,15 * mon", THURSDAY) == datetime(2026, 11, 23, 9, 0)  # a Monday, after the 15th
+    # "*/2" starts with "*", so crontab ANDs it with Monday: odd-day Mondays only, the 23rd the latest
+    assert latest_tick("0 9 */2 * mon", THURSDAY) == datetime(2026, 11, 23, 9, 0)
+
+
 def test_a_schedule_that_has_not_fired_for_a_year_is_refused():
     with pytest.raises(ValueError, match="has not fired in the year before"):
         latest_tick("0 0 29 2 *", datetime(2027, 3, 1))

@@ -2,6 +2,7 @@ import os
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,25 @@ def test_schedules_persist_in_the_registry_database(registered):
     finally:
         worker.scheduler.shutdown()
     assert JOB_TABLE in inspect(registered.engine).get_table_names()
+
+
+def test_a_schedule_on_a_day_of_month_or_a_weekday_is_stored_and_fires_on_either(db, tmp_path):
+    spec = write_project(tmp_path)
+    spec.write_text(spec.read_text().replace("    owner: U0ML0001\n", '    owner: U0ML0001\n    schedule: "0 9 1 * mon"\n', 1))
+    with db.session() as s:
+        apply_spec(session=s, loaded=load_spec(spec))
+    worker = Worker(db=db, check=lambda *_: None, run_work=lambda _: None)
+    worker.start_scheduler()
+    try:
+        job = worker.scheduler.get_job("check:default-risk:drift")
+        after_thursday = datetime(2026, 11, 26, 23, tzinfo=timezone.utc)
+        first = job.trigger.get_next_fire_time(None, after_thursday)
+        assert first == datetime(2026, 11, 30, 9, tzinfo=timezone.utc)  # a Monday
+        assert job.trigger.get_next_fire_time(first, first + timedelta(seconds=1)) == \
+            datetime(2026, 12, 1, 9, tzinfo=timezone.utc)  # the 1st, a Tuesday
+        assert worker.sync_jobs() and len(worker.scheduler.get_jobs()) == len(CheckKind)
+    finally:
+        worker.scheduler.shutdown()
 
 
 def test_work_a_dead_worker_left_running_is_resumed_once(registered):
