@@ -1,15 +1,18 @@
 """Time from request to HTTP response for Slack's requests to a real `flywheel serve` process.
 
 The script prepares a registry with the fraud model (SQLite file in a temporary folder, or a fresh
-PostgreSQL database it creates and drops), runs a fake Slack Web API in a process of its own, posts a drift alert
-through the app's own notifier, then starts `python -m bot.cli serve` (the `flywheel serve` entry
-point) on 127.0.0.1 and sends it requests signed exactly as Slack signs them, `--concurrency` at a
-time (closed loop: each of the workers sends its next request when the last one is answered), after
-a warm-up. Printed per mix: p50, p90, p99 and max milliseconds, requests per second, the server's
-CPU milliseconds per request (its Slack follow-ups included), the harness's (this script sending the
-requests, and the fake Slack answering the follow-ups: on the same cores, unlike Slack), the other load (cores
-kept busy by every other process meanwhile: other jobs on a shared machine, and PostgreSQL's own processes),
-errors (a status other than 200, or no answer) and wrong answers (200 with an unexpected body).
+PostgreSQL database it creates and drops), runs a fake Slack Web API in a process of its own, posts a
+drift alert through the app's own notifier, then starts `python -m bot.cli serve` (the `flywheel serve`
+entry point) on 127.0.0.1 and sends it requests signed exactly as Slack signs them, `--concurrency` at a
+time (closed loop: each client sends its next request when the last one is answered), the measured ones
+straight after a warm-up on the same connections. Printed per mix: p50, p90, p99 and max milliseconds,
+requests per second, the opening burst (the slowest of the first `--concurrency`, sent at once on new
+connections), how long after the last answer the server went idle (follow-ups sent, writes committed),
+the server's CPU milliseconds per request (that work included) and the time its threads waited for a
+core, the harness's CPU (this script and the fake Slack: on the same cores, unlike Slack), the other
+load (cores kept busy by every other process meanwhile: other jobs on a shared machine, PostgreSQL's own
+processes), errors (a status other than 200, or no answer) and wrong answers (200 with an unexpected
+body); then the server's peak memory.
 
 Slack shows the user an error when the answer takes over 3,000 ms; Flywheel's target is a p99 under
 100 ms at 50 concurrent requests on 2 cores. GET /healthz, which does no Slack work, is the
