@@ -187,6 +187,25 @@ def test_requests_that_slack_did_not_sign_are_refused(world):
     assert SECRET not in fresh.text
 
 
+def test_a_click_altered_after_slack_signed_it_is_refused_and_changes_nothing(world):
+    from tests.slack_fake import sign
+
+    world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
+    channel, ts = world.posted("C0ML", f"Input drift on {MODEL} v1")
+    blocks = world.fake.messages[(channel, ts)]["blocks"]
+    value = next(e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
+                 if e["action_id"] == ActionId.acknowledge)
+    click = block_action(ActionId.acknowledge, value, user_id=ELI, channel_id=channel, message_ts=ts,
+                         response_url=world.fake.response_url(), message_blocks=blocks)
+    signed = sign(action_body(click), SECRET)
+    click["user"]["id"] = DANA  # someone else's click, under Eli's signature
+    answer = world.send(action_body(click), "application/x-www-form-urlencoded", headers=signed)
+    assert answer.status_code == 401
+    world.ops.join()
+    with world.db.session() as s:
+        assert s.query(AuditEvent).filter(AuditEvent.action.startswith("alert.ack")).count() == 0
+
+
 def test_typos_get_usage_and_suggestions(world):
     assert world.command("stauts fraud-detector", ELI).body["text"] == \
         "`stauts` isn't a Flywheel command. Did you mean `status`?"
