@@ -56,6 +56,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -395,6 +396,16 @@ def machine_busy_seconds() -> float | None:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+class _Reading(NamedTuple):
+    """Counters read at the start and the end of a mix; None where this system does not keep one."""
+    server: float | None  # CPU seconds of the server's processes
+    ours: float | None  # of this script's tree: the server, the fake Slack, bench_cycle, py-spy
+    busy: float | None  # of every process on the machine
+    wall: float
+    harness: float | None  # of this script's own process and the fake Slack's
+    waited: float | None  # the server's threads ready to run, waiting for a core
+
+
 @dataclass
 class CpuMeter:
     """CPU used by the server, and by everything else on the machine but this script: the noise."""
@@ -405,26 +416,26 @@ class CpuMeter:
     waited: float | None = None  # the server's threads, ready to run but waiting for a core
     harness: float | None = None  # this script sending the load, and the fake Slack answering the follow-ups
     others: float | None = None  # in cores: 1.0 is one core kept busy the whole time
-    _start: tuple[float | None, ...] = ()
+    _start: _Reading | None = None
 
-    def _now(self) -> tuple[float | None, ...]:
+    def _now(self) -> _Reading:
         slack = cpu_seconds(self.slack_pid)
-        return (cpu_seconds(self.server_pid), cpu_seconds(os.getpid()), machine_busy_seconds(), time.monotonic(),
-                None if slack is None else time.process_time() + slack, runqueue_wait_seconds(self.server_pid))
+        return _Reading(server=cpu_seconds(self.server_pid), ours=cpu_seconds(os.getpid()),
+                        busy=machine_busy_seconds(), wall=time.monotonic(),
+                        harness=None if slack is None else time.process_time() + slack,
+                        waited=runqueue_wait_seconds(self.server_pid))
 
     def __enter__(self) -> CpuMeter:
         self._start = self._now()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        end = self._now()
-        if None not in (end[5], self._start[5]):
-            self.waited = end[5] - self._start[5]
-        if None in end[:5] or None in self._start[:5]:
-            return
+        start, end = self._start, self._now()
+        spent = {name: None if None in (a, b) else b - a for name, a, b in zip(_Reading._fields, start, end, strict=True)}
+        self.server, self.waited, self.harness = spent["server"], spent["waited"], spent["harness"]
         # This script's tree holds the server, the fake Slack (and py-spy): what is left is everybody else.
-        server, ours, busy, wall, harness = (b - a for a, b in zip(self._start[:5], end[:5], strict=True))
-        self.server, self.harness, self.others = server, harness, max(0.0, busy - ours) / wall
+        if None not in (spent["busy"], spent["ours"]):
+            self.others = max(0.0, spent["busy"] - spent["ours"]) / spent["wall"]
 
 
 def tail(log: Path, lines: int = 20) -> str:

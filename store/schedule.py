@@ -61,11 +61,10 @@ def cron_trigger(expression: str, timezone: tzinfo | str = "UTC") -> BaseTrigger
     if len(fields) != 5:
         raise ValueError(f"a cron schedule has 5 fields (minute hour day month weekday), got {len(fields)}")
     minute, hour, day, month, weekday = fields
-    if weekday not in ("*", "?"):
-        weekday = ",".join(CRON_DAYS[d] for d in _days(weekday))
+    days = weekday if weekday in ("*", "?") else ",".join(CRON_DAYS[d] for d in _days(weekday))
 
-    def cron(day: str, weekday: str) -> CronTrigger:
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=timezone)
-    if _restricted(day) and _restricted(fields[4]):
-        return OrTrigger([cron(day, "*"), cron("*", weekday)])
-    return cron(day, weekday)
+    def cron(day: str, days: str) -> CronTrigger:
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=timezone)
+    if _restricted(day) and _restricted(weekday):
+        return OrTrigger([cron(day, "*"), cron("*", days)])
+    return cron(day, days)
