@@ -22,6 +22,7 @@ from bot.config import Settings
 from jobs.backends import DeployRequest, TrainingRequest, call_deploy_webhook, dispatch
 from jobs.monitor import load_spec
 from jobs.retrain import compare_with_production, evaluation_window, retrain, retrain_trigger, training_window
+from jobs.sources import SourceError
 from store import audit, governance, monitoring, registry, work
 from store import home as home_store
 from store import status as status_store
@@ -362,6 +363,30 @@ class Operations:
             self.runner.submit(self.run_work, item_id)
         return item_id
 
+    def request_evaluation(self, actor: Actor, model_key: str, number: int, *,
+                           response_url: str | None = None) -> str:
+        """Compare a candidate with production again: after a comparison failed (no labelled rows yet, a
+        source down) or to see it on the latest window. Candidates only: a version in review keeps the
+        comparison its signers were shown."""
+        with refusals_audited(self.db, actor.slack_id, "evaluate", f"model:{model_key}/v{number}"), \
+                self.db.session() as s:
+            actor.require(Role.ml_engineer, f"compare {model_key} v{number} with production")
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            if version.status != VersionStatus.candidate:
+                raise InvalidTransition(f"{model_key} v{number} is {version.status.value.replace('_', ' ')}, so its "
+                                        "comparison stays as it was; only candidates are compared again.")
+            item, queued = work.request_evaluation(
+                session=s, model=model, requested_by=actor.slack_id, now=self.clock(),
+                entry={"number": number, "alert": None, "response_url": response_url})
+            item_id = item.id
+        if not queued:
+            return f"{model_key} v{number} is already waiting to be compared with production."
+        if self.runner is not None:
+            self.runner.submit(self.run_work, item_id)
+        return (f"Comparing {model_key} v{number} with production on the latest labelled window. "
+                "The comparison goes to the ML engineers' channel.")
+
     def run_work(self, item_id: int) -> None:
         """Execute one queued work item, exactly once: whoever claims it first runs it. Never raises: a
         failure is recorded on the item and told to whoever asked."""
@@ -399,8 +424,17 @@ class Operations:
         if number is None:
             number = retrain(db=self.db, model_key=job.model_key, requested_by=job.requested_by, trigger=trigger,
                              as_of=as_of, artifacts_dir=self.settings.artifacts, now=now, work_item=job.id).number
-        compare_with_production(db=self.db, model_key=job.model_key, number=number, window_start=as_of,
-                                window_end=now, now=now)
+        try:
+            compare_with_production(db=self.db, model_key=job.model_key, number=number, window_start=as_of,
+                                    window_end=now, now=now)
+        except Exception as exc:  # the version is trained and kept: only its comparison is to be run again
+            with self.db.session() as s:
+                work.finish(session=s, item_id=job.id, result={"version": number, "compared": False},
+                            now=self.clock())
+            self._comparison_failed(job.model_key, number, exc, f"Retrained {job.model_key} v{number}, but "
+                                    "comparing it with production failed", alert_id=job.payload.get("alert"),
+                                    response_url=job.payload.get("response_url"))
+            return
         self.notifier.candidate_ready(job.model_key, number, alert_id=job.payload.get("alert"))
         with self.db.session() as s:
             work.finish(session=s, item_id=job.id, result={"version": number}, now=self.clock())
@@ -436,13 +470,10 @@ class Operations:
                 self._compare_and_announce(job.model_key, spec, entry)
                 done.append(number)
             except Exception as exc:
-                if not isinstance(exc, FlywheelError):
-                    log.exception("evaluating %s v%s failed", job.model_key, number)
                 failed.append(number)
-                problem = str(exc) if isinstance(exc, FlywheelError) else f"{exc.__class__.__name__}: {exc}"
-                self.notifier.work_failed(job.model_key, f"Comparing {job.model_key} v{number} with production "
-                                          f"failed: {problem}", alert_id=entry.get("alert"),
-                                          response_url=entry.get("response_url"))
+                self._comparison_failed(job.model_key, number, exc,
+                                        f"Comparing {job.model_key} v{number} with production failed",
+                                        alert_id=entry.get("alert"), response_url=entry.get("response_url"))
             with self.db.session() as s:
                 work.record_progress(session=s, item_id=job.id, result={"evaluated": done, "failed": failed})
         with self.db.session() as s:
@@ -455,6 +486,17 @@ class Operations:
                           error=f"could not compare {', '.join(f'v{n}' for n in failed)} with production")
             else:
                 work.finish(session=s, item_id=job.id, result=progress, now=self.clock())
+
+    def _comparison_failed(self, model_key: str, number: int, exc: Exception, what: str, *,
+                           alert_id: int | None, response_url: str | None) -> None:
+        """Tell the ML engineer why, and how to run the comparison again once the cause is fixed."""
+        if isinstance(exc, (FlywheelError, SourceError)):  # says what is wrong in words; no traceback needed
+            problem = str(exc)
+        else:
+            log.exception("comparing %s v%s with production failed", model_key, number)
+            problem = f"{exc.__class__.__name__}: {exc}"
+        self.notifier.work_failed(model_key, f"{what}: {problem.rstrip('.')}. Try again with `/flywheel evaluate "
+                                  f"{model_key} v{number}`.", alert_id=alert_id, response_url=response_url)
 
     def _compare_and_announce(self, model_key: str, spec: ModelSpec, entry: dict) -> None:
         number = entry["number"]

@@ -24,10 +24,11 @@ from store.errors import Forbidden, InvalidTransition
 from store.models import ChannelDelivery, Decision, Role
 from store.status import ModelStatus
 
-SUBCOMMANDS = ("help", "status", "models", "retrain", "approve", "reject", "deploy", "rollback", "subscribe",
-               "snooze", "whoami", "catalog")
+SUBCOMMANDS = ("help", "status", "models", "retrain", "evaluate", "approve", "reject", "deploy", "rollback",
+               "subscribe", "snooze", "whoami", "catalog")
 USAGE = {
     "status": "/flywheel status MODEL", "retrain": "/flywheel retrain MODEL [reason]",
+    "evaluate": "/flywheel evaluate MODEL VERSION",
     "approve": "/flywheel approve MODEL VERSION", "reject": "/flywheel reject MODEL VERSION [reason]",
     "deploy": "/flywheel deploy MODEL VERSION", "rollback": "/flywheel rollback MODEL",
     "subscribe": "/flywheel subscribe PERSONA [#channel] [PROJECT] [immediate|digest]",
@@ -82,6 +83,10 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
         _need(args, 1, sub)
         return replies.plain(ops.request_retrain(actor, args[0], reason=" ".join(args[1:]),
                                                  response_url=response_url))
+    if sub == "evaluate":
+        _need(args, 2, sub)
+        return replies.plain(ops.request_evaluation(actor, args[0], _version(args[1], sub),
+                                                    response_url=response_url))
     if sub == "approve":
         _need(args, 2, sub)
         return replies.plain(ops.sign(actor, args[0], _version(args[1], sub), Decision.approve,

@@ -245,7 +245,7 @@ def register_trained_version(*, db: Database, model_key: str, artifact_uri: str,
             parent=registry.production_version(session=s, model=model), now=now)
         if item is not None:
             work.finish(session=s, item_id=item.id, result={**item.result, "version": version.number}, now=now)
-        evaluation = work.request_evaluation(
+        evaluation, _ = work.request_evaluation(
             session=s, model=model, requested_by=requested_by, now=now,
             entry={"number": version.number, "alert": payload.get("alert"),
                    "response_url": payload.get("response_url")})

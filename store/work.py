@@ -100,8 +100,8 @@ def request_at_most_every(*, session: Session, model: Model, kind: str, requeste
 
 
 def request_evaluation(*, session: Session, model: Model, entry: dict[str, Any], requested_by: str,
-                       now: datetime | None = None) -> WorkItem:
-    """Queue the comparison of a new version with production.
+                       now: datetime | None = None) -> tuple[WorkItem, bool]:
+    """Queue the comparison of a version with production; False when the version already waits in it.
 
     One evaluate item is live per model; a version registered while it is live joins its list, and the
     worker runs the item again for versions that joined after it started.
@@ -110,15 +110,16 @@ def request_evaluation(*, session: Session, model: Model, entry: dict[str, Any],
         item, created = request(session=session, model=model, kind="evaluate", requested_by=requested_by,
                                 payload={"versions": [entry]}, now=now)
         if created:
-            return item
+            return item, True
         item = lock(session=session, item_id=item.id)
         if item.state not in LIVE:  # it finished between the lookup and the lock: queue a new one
             continue
         versions = list(item.payload.get("versions", []))
-        if all(v["number"] != entry["number"] for v in versions):
-            item.payload = {**item.payload, "versions": [*versions, entry]}
-            session.flush()
-        return item
+        if any(v["number"] == entry["number"] for v in versions):
+            return item, False
+        item.payload = {**item.payload, "versions": [*versions, entry]}
+        session.flush()
+        return item, True
     raise RuntimeError(f"could not queue the evaluation of {model.key} v{entry['number']}")
 
 

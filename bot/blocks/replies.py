@@ -18,6 +18,8 @@ COMMANDS = (
     ("whoami", "your roles and projects", None),
     ("catalog QUERY", "find models, datasets and their owners", None),
     ("retrain MODEL [reason]", "train a new candidate on the latest data", "ml_engineer"),
+    ("evaluate MODEL VERSION", "compare a candidate with production again, on the latest labelled window",
+     "ml_engineer"),
     ("snooze MODEL DURATION", "silence a model's alerts for 1h, 4h, 24h or 7d", None),
     ("approve MODEL VERSION", "sign off the step that is due", "signer"),
     ("reject MODEL VERSION", "reject a version, with a reason", "signer"),
