@@ -303,7 +303,7 @@ _RETRAIN_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # backend
     "python": (("entrypoint",), ()),
     "webhook": (("url",), ()),
     "github_actions": (("repo", "workflow"), ("ref",)),
-    "airflow": (("url", "dag_id"), ()),
+    "airflow": (("url", "dag_id"), ("api",)),
 }
 
 
@@ -315,13 +315,14 @@ class RetrainSpec(_Spec):
     workflow: str | None = None
     ref: str | None = None
     dag_id: str | None = None
+    api: Literal["v1", "v2"] | None = None  # Airflow's REST API: v1 is Airflow 2's, v2 Airflow 3's
     auto: bool = False
     cooldown: Duration = timedelta(hours=24)
 
     @model_validator(mode="after")
     def _backend_keys(self) -> RetrainSpec:
         required, optional = _RETRAIN_KEYS[self.backend]
-        for key in ("entrypoint", "url", "repo", "workflow", "ref", "dag_id"):
+        for key in ("entrypoint", "url", "repo", "workflow", "ref", "dag_id", "api"):
             given = getattr(self, key) is not None
             if key in required and not given:
                 raise ValueError(f"backend '{self.backend}' needs '{key}'")
@@ -331,6 +332,8 @@ class RetrainSpec(_Spec):
             _check_http_url(self.url)
         if self.backend == "github_actions" and self.ref is None:
             self.ref = "main"
+        if self.backend == "airflow" and self.api is None:
+            self.api = "v1"
         return self
 
 

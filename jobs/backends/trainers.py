@@ -1,5 +1,5 @@
 """Starting a training run on the team's own system: a signed webhook, a GitHub Actions workflow or an
-Airflow DAG run. Each run carries the callback URL; the trainer registers the version it produced by
+Airflow DAG run (Airflow 2's REST API /api/v1, or Airflow 3's /api/v2). Each run carries the callback URL; the trainer registers the version it produced by
 calling POST /api/versions (bot/api.py) with the work item id, which finishes the retrain.
 
 A worker resumed after a crash may start the same request again. The webhook repeats its idempotency
@@ -115,19 +115,46 @@ def _github_actions(spec: RetrainSpec, request: TrainingRequest, settings, polic
 
 
 def _airflow(spec: RetrainSpec, request: TrainingRequest, settings, policy: HttpPolicy) -> Dispatched:
-    url = f"{spec.url.rstrip('/')}/api/v1/dags/{quote(spec.dag_id, safe='')}/dagRuns"
+    base = spec.url.rstrip("/")
+    url = f"{base}/api/{spec.api}/dags/{quote(spec.dag_id, safe='')}/dagRuns"
     run_id = f"flywheel-{request.model_key}-work-{request.work_item}"
     headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    body: dict[str, object] = {"dag_run_id": run_id, "conf": request.payload()}
     auth = None
+    if spec.api == "v2":
+        body["logical_date"] = None  # required by Airflow 3 (null: a manual run not tied to a schedule)
     if settings.airflow_token is not None and settings.airflow_token.get_secret_value():
         headers["Authorization"] = f"Bearer {settings.airflow_token.get_secret_value()}"
     elif settings.airflow_username and settings.airflow_password is not None:
-        auth = httpx.BasicAuth(settings.airflow_username, settings.airflow_password.get_secret_value())
-    send(f"Airflow at {shown_url(spec.url)} (DAG {spec.dag_id})", url,
-         content=_json({"dag_run_id": run_id, "conf": request.payload()}), headers=headers, auth=auth,
-         policy=policy, secrets=secrets_of(settings), also_fine={409},
+        if spec.api == "v2":  # Airflow 3 takes no basic auth: trade the user's password for a JWT
+            headers["Authorization"] = f"Bearer {_airflow_jwt(base, settings, policy)}"
+        else:
+            auth = httpx.BasicAuth(settings.airflow_username, settings.airflow_password.get_secret_value())
+    other = "v2" if spec.api == "v1" else "v1"
+    send(f"Airflow at {shown_url(spec.url)} (DAG {spec.dag_id})", url, content=_json(body), headers=headers,
+         auth=auth, policy=policy, secrets=secrets_of(settings), also_fine={409},
          hints={401: "Set FLYWHEEL_AIRFLOW_USERNAME and FLYWHEEL_AIRFLOW_PASSWORD, or FLYWHEEL_AIRFLOW_TOKEN, "
                      "to an Airflow user allowed to trigger the DAG.",
                 403: "The Airflow user may not trigger this DAG.",
-                404: f"Airflow has no DAG {spec.dag_id} (or its REST API is not at /api/v1)."})
+                404: f"Airflow has no DAG {spec.dag_id}, or its REST API is not at /api/{spec.api} (Airflow "
+                     f"{'3' if other == 'v2' else '2'} serves /api/{other}: set `api: {other}` in the spec's "
+                     "retrain section)."})
     return Dispatched("airflow", run_id, f"Airflow DAG {spec.dag_id} (run {run_id})")
+
+
+def _airflow_jwt(base: str, settings, policy: HttpPolicy) -> str:
+    """An access token from Airflow 3's auth manager for FLYWHEEL_AIRFLOW_USERNAME and _PASSWORD."""
+    what = f"Airflow's token endpoint at {shown_url(base)}/auth/token"
+    answer = send(what, f"{base}/auth/token", policy=policy, secrets=secrets_of(settings),
+                  content=_json({"username": settings.airflow_username,
+                                 "password": settings.airflow_password.get_secret_value()}),
+                  headers={"Accept": "application/json", "Content-Type": "application/json"},
+                  hints={401: "Airflow did not accept FLYWHEEL_AIRFLOW_USERNAME and FLYWHEEL_AIRFLOW_PASSWORD.",
+                         404: "Airflow 2 has no /auth/token: set `api: v1` in the spec's retrain section."})
+    try:
+        token = answer.json()["access_token"]
+    except (ValueError, KeyError, TypeError):
+        token = None
+    if not isinstance(token, str) or not token:
+        raise BackendError(f"{what} answered {answer.status_code} without an access_token.")
+    return token

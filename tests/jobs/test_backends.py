@@ -222,6 +222,74 @@ def test_airflow_refusing_the_credentials_says_which_settings_to_set():
     assert "FLYWHEEL_AIRFLOW_USERNAME" in str(failure.value) and AIRFLOW_PASSWORD not in str(failure.value)
 
 
+def airflow3(url: str) -> RetrainSpec:
+    return RetrainSpec(backend="airflow", url=url, dag_id="train_fraud", api="v2")
+
+
+def test_airflow_3_gets_a_dag_run_through_api_v2_with_a_jwt_for_the_user():
+    """Airflow 3 takes no basic auth: the user and password buy a JWT at /auth/token first."""
+    with Receiver() as receiver:
+        receiver.answer(Answer(201, {"access_token": "jwt-from-airflow"}),
+                        Answer(200, {"dag_run_id": "flywheel-fraud-detector-work-17", "state": "queued"}))
+        sent = dispatch(airflow3(f"{receiver.url}/airflow/"), REQUEST,
+                        settings(FLYWHEEL_AIRFLOW_USERNAME="flywheel"), policy=QUICK)
+    login, trigger = receiver.requests
+    assert (login.method, login.path) == ("POST", "/airflow/auth/token")
+    assert login.json() == {"username": "flywheel", "password": AIRFLOW_PASSWORD}
+    assert (trigger.method, trigger.path) == ("POST", "/airflow/api/v2/dags/train_fraud/dagRuns")
+    assert trigger.header("Authorization") == "Bearer jwt-from-airflow"
+    # Airflow 3's body model forbids unknown keys and requires logical_date (null for a manual run).
+    assert trigger.json() == {"dag_run_id": "flywheel-fraud-detector-work-17", "logical_date": None,
+                              "conf": REQUEST.payload()}
+    assert sent.reference == "flywheel-fraud-detector-work-17"
+
+
+def test_airflow_3_with_a_token_setting_skips_the_login_and_takes_a_repeat_as_done():
+    with Receiver() as receiver:
+        receiver.answer(Answer(409, {"detail": "Unique constraint violation"}))
+        dispatch(airflow3(receiver.url), REQUEST, settings(FLYWHEEL_AIRFLOW_TOKEN=SecretStr("af-jwt")), policy=QUICK)
+    assert [r.path for r in receiver.requests] == ["/api/v2/dags/train_fraud/dagRuns"]
+    assert receiver.requests[0].header("Authorization") == "Bearer af-jwt"
+
+
+def test_airflow_3_refusing_the_login_names_the_settings_and_triggers_nothing():
+    with Receiver() as receiver:
+        receiver.answer(Answer(401, {"detail": "Invalid credentials"}))
+        with pytest.raises(BackendError) as failure:
+            dispatch(airflow3(receiver.url), REQUEST, settings(FLYWHEEL_AIRFLOW_USERNAME="flywheel"), policy=QUICK)
+    said = str(failure.value)
+    assert said.startswith(f"Airflow's token endpoint at {receiver.url}/auth/token answered 401 Unauthorized")
+    assert "FLYWHEEL_AIRFLOW_USERNAME and FLYWHEEL_AIRFLOW_PASSWORD" in said and AIRFLOW_PASSWORD not in said
+    assert [r.path for r in receiver.requests] == ["/auth/token"]
+
+
+def test_a_login_answer_without_a_token_is_an_error_not_an_unauthenticated_trigger():
+    with Receiver() as receiver:
+        receiver.answer(Answer(201, {"token_type": "bearer"}))
+        with pytest.raises(BackendError, match="answered 201 without an access_token"):
+            dispatch(airflow3(receiver.url), REQUEST, settings(FLYWHEEL_AIRFLOW_USERNAME="flywheel"), policy=QUICK)
+    assert len(receiver.requests) == 1
+
+
+def test_the_wrong_airflow_api_says_which_one_to_set():
+    with Receiver() as receiver:
+        receiver.answer(Answer(404, {"detail": "Not Found"}), Answer(404, {"detail": "Not Found"}))
+        with pytest.raises(BackendError) as on_v1:
+            dispatch(airflow(receiver.url), REQUEST, settings(FLYWHEEL_AIRFLOW_TOKEN=SecretStr("af-jwt-token")), policy=QUICK)
+        with pytest.raises(BackendError) as on_v2:
+            dispatch(airflow3(receiver.url), REQUEST, settings(FLYWHEEL_AIRFLOW_TOKEN=SecretStr("af-jwt-token")), policy=QUICK)
+    assert "Airflow 3 serves /api/v2: set `api: v2` in the spec's retrain section" in str(on_v1.value)
+    assert "Airflow 2 serves /api/v1: set `api: v1` in the spec's retrain section" in str(on_v2.value)
+
+
+def test_the_airflow_api_is_checked_in_the_spec():
+    assert RetrainSpec(backend="airflow", url="https://af.example.com", dag_id="d").api == "v1"  # Airflow 2's
+    with pytest.raises(ValueError, match="'v1' or 'v2'"):
+        RetrainSpec(backend="airflow", url="https://af.example.com", dag_id="d", api="v3")
+    with pytest.raises(ValueError, match="'api' does not apply to backend 'webhook'"):
+        RetrainSpec(backend="webhook", url="https://hooks.example.com", api="v2")
+
+
 # --- deploy webhook ----------------------------------------------------------------------------
 
 def test_the_deploy_webhook_is_signed_the_same_way():
