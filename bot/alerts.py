@@ -456,11 +456,17 @@ class Notifier:
                           blocks=(SectionBlock(text=md(f":x: {text}")),))
         self._post(message, self._channel(model_key, "ml_engineer"))
 
-    def work_failed(self, model_key: str, text: str, *, alert_id: int | None, response_url: str | None) -> None:
+    def tell_asker(self, text: str, *, alert_id: int | None, response_url: str | None) -> bool:
+        """In the thread of the alert the work answers, else privately to whoever typed the command."""
         if self.say_in_thread(alert_id, text):
-            return
+            return True
         if response_url and self.respond is not None:
             self.respond(response_url, text)
+            return True
+        return False
+
+    def work_failed(self, model_key: str, text: str, *, alert_id: int | None, response_url: str | None) -> None:
+        if self.tell_asker(text, alert_id=alert_id, response_url=response_url):
             return
         message = Message(kind="work_failed", persona="ml_engineer", model_key=model_key, text=text,
                           blocks=(SectionBlock(text=md(text)),))

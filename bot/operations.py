@@ -454,8 +454,9 @@ class Operations:
                 result={"backend": sent.backend, "reference": sent.reference, "expected_version": number,
                         "train_start": start.isoformat(), "train_end": end.isoformat()})
         if waiting:  # not when the trainer answered faster than this
-            self.notifier.say_in_thread(job.payload.get("alert"), f"Training {job.model_key} v{number} on "
-                                        f"{sent.description}; it reports back when the run is done.")
+            self.notifier.tell_asker(f"Training {job.model_key} v{number} on {sent.description}; it reports back "
+                                     "when the run is done.", alert_id=job.payload.get("alert"),
+                                     response_url=job.payload.get("response_url"))
 
     def _evaluate(self, job: Job) -> None:
         """Compare each new version with production and tell the ML engineer; versions that joined the

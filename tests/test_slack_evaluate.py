@@ -37,8 +37,8 @@ def _labels_only_before_the_holdout(world) -> dict:
     with world.db.session() as s:
         spec = load_spec(registry.get_model(session=s, key=MODEL))
     _, held_out = training_window(spec, NOW)
-    return _spec_data(world, production={"url": "sqlite:///data/transactions.db", "table": None,
-                                         "query": f"SELECT * FROM scored_transactions WHERE {spec.data.timestamp} < '{held_out}'"})
+    query = f"SELECT * FROM scored_transactions WHERE {spec.data.timestamp} < '{held_out}'"
+    return _spec_data(world, production={"url": "sqlite:///data/transactions.db", "table": None, "query": query})
 
 
 def test_a_comparison_that_failed_is_run_again_with_evaluate(world):
@@ -50,7 +50,8 @@ def test_a_comparison_that_failed_is_run_again_with_evaluate(world):
     told = [r["text"] for r in world.responses(sent.response_url)]
     assert len(told) == 1 and told[0].startswith(f"Retrained {MODEL} v2, but comparing it with production "
                                                   f"failed: no labelled rows for {MODEL} between ")
-    assert told[0].endswith(f"so the versions can't be compared yet. Try again with `/flywheel evaluate {MODEL} v2`.")
+    assert told[0].endswith("so the versions can't be compared yet. "
+                            f"Try again with `/flywheel evaluate {MODEL} v2`.")
     assert _evaluations(world, 2) == 0 and _candidates(world) == []
     with world.db.session() as s:
         retrain = s.execute(select(WorkItem).where(WorkItem.kind == "retrain")).scalar_one()

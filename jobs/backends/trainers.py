@@ -1,6 +1,7 @@
 """Starting a training run on the team's own system: a signed webhook, a GitHub Actions workflow or an
-Airflow DAG run (Airflow 2's REST API /api/v1, or Airflow 3's /api/v2). Each run carries the callback URL; the trainer registers the version it produced by
-calling POST /api/versions (bot/api.py) with the work item id, which finishes the retrain.
+Airflow DAG run (Airflow 2's REST API /api/v1, or Airflow 3's /api/v2). Each run carries the callback
+URL; the trainer registers the version it produced by calling POST /api/versions (bot/api.py) with the
+work item id, which finishes the retrain.
 
 A worker resumed after a crash may start the same request again. The webhook repeats its idempotency
 key, Airflow refuses a second run with the same dag_run_id (409, taken as done), and GitHub can't
@@ -10,6 +11,7 @@ deduplicate, but a second callback for the same work item returns the version of
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
@@ -21,6 +23,7 @@ from jobs.backends.signing import EVENT_HEADER, IDEMPOTENCY_HEADER, signed_heade
 from store.spec import RetrainSpec
 
 GITHUB_API_VERSION = "2022-11-28"
+_LINKABLE = re.compile(r"https://[^\s<>|]+")  # a URL that can sit inside Slack's <url|text> unescaped
 
 
 @dataclass(frozen=True)
@@ -99,19 +102,40 @@ def _github_actions(spec: RetrainSpec, request: TrainingRequest, settings, polic
            f"/actions/workflows/{quote(spec.workflow, safe='')}/dispatches")
     # workflow_dispatch inputs are strings, at most 10, and each must be declared by the workflow.
     inputs = {k: str(v) for k, v in request.payload().items() if k != "requested_by"}
-    send(f"GitHub ({spec.repo}, workflow {spec.workflow})", url,
-         content=_json({"ref": spec.ref, "inputs": inputs}),
-         headers={"Accept": "application/vnd.github+json", "Content-Type": "application/json",
-                  "Authorization": f"Bearer {settings.github_token.get_secret_value()}",
-                  "X-GitHub-Api-Version": GITHUB_API_VERSION, "User-Agent": "flywheel"},
-         policy=policy, secrets=secrets_of(settings),
-         hints={401: "Check FLYWHEEL_GITHUB_TOKEN: GitHub did not accept it.",
-                403: "The token needs the actions:write permission on the repository.",
-                404: "Check the repository and workflow file names, and that the token can see the repository.",
-                422: f"The workflow must have a workflow_dispatch trigger declaring the inputs "
-                     f"{', '.join(inputs)}."})
-    return Dispatched("github_actions", f"{spec.repo}:{spec.workflow}@{spec.ref}",
-                      f"the {spec.workflow} workflow of {spec.repo} on {spec.ref}")
+    # return_run_details: GitHub answers 200 with the new run's id and page instead of an empty 204.
+    answer = send(
+        f"GitHub ({spec.repo}, workflow {spec.workflow})", url,
+        content=_json({"ref": spec.ref, "inputs": inputs, "return_run_details": True}),
+        headers={"Accept": "application/vnd.github+json", "Content-Type": "application/json",
+                 "Authorization": f"Bearer {settings.github_token.get_secret_value()}",
+                 "X-GitHub-Api-Version": GITHUB_API_VERSION, "User-Agent": "flywheel"},
+        policy=policy, secrets=secrets_of(settings),
+        hints={401: "Check FLYWHEEL_GITHUB_TOKEN: GitHub did not accept it.",
+               403: "The token needs the actions:write permission on the repository.",
+               404: "Check the repository and workflow file names, and that the token can see the repository.",
+               422: f"The workflow must have a workflow_dispatch trigger declaring the inputs "
+                    f"{', '.join(inputs)}."})
+    where = f"the {spec.workflow} workflow of {spec.repo} on {spec.ref}"
+    run_id, page = _github_run(answer)
+    if run_id is None:  # a GitHub that predates run details (an older Enterprise Server): 204, nothing to link
+        return Dispatched("github_actions", f"{spec.repo}:{spec.workflow}@{spec.ref}", where)
+    return Dispatched("github_actions", f"{spec.repo}:{spec.workflow}@{spec.ref}#{run_id}",
+                      f"{where} (<{page}|run {run_id}>)" if page else f"{where} (run {run_id})")
+
+
+def _github_run(answer: httpx.Response) -> tuple[int | None, str | None]:
+    """The run GitHub started, and its page when it is a plain https link that Slack can show."""
+    try:
+        details = answer.json() if answer.status_code == 200 else {}
+    except ValueError:
+        details = {}
+    run_id = details.get("workflow_run_id") if isinstance(details, dict) else None
+    if not isinstance(run_id, int) or isinstance(run_id, bool):
+        return None, None
+    page = details.get("html_url")
+    if not isinstance(page, str) or not _LINKABLE.fullmatch(page):
+        page = None
+    return run_id, page
 
 
 def _airflow(spec: RetrainSpec, request: TrainingRequest, settings, policy: HttpPolicy) -> Dispatched:

@@ -157,13 +157,32 @@ def test_github_actions_gets_a_workflow_dispatch_with_the_run_as_string_inputs()
     assert got.header("Authorization") == f"Bearer {GITHUB_TOKEN}"
     assert got.header("Accept") == "application/vnd.github+json"
     assert got.header("X-GitHub-Api-Version") == "2022-11-28"
-    assert got.json() == {"ref": "release", "inputs": {
+    assert got.json() == {"ref": "release", "return_run_details": True, "inputs": {
         "model": "fraud-detector", "version": "3", "work_item": "17", "train_start": "2026-10-05T00:00:00",
         "train_end": "2026-11-02T00:00:00", "reason": REQUEST.reason,
         "callback_url": "https://fw.example.com/api/versions"}}
     assert len(got.json()["inputs"]) <= 10  # GitHub's limit
+    # A GitHub without run details (204, empty) still dispatches; there is just no run to link.
     assert sent.description == "the retrain.yml workflow of acme/fraud-training on release"
+    assert sent.reference == "acme/fraud-training:retrain.yml@release"
     assert got.header("X-Flywheel-Signature") is None  # GitHub authenticates us by the token
+
+
+def test_the_run_github_started_is_linked_for_the_ml_engineer():
+    run_page = "https://github.com/acme/fraud-training/actions/runs/987654321"
+    with Receiver() as receiver:
+        receiver.answer(Answer(200, {"workflow_run_id": 987654321, "html_url": run_page, "run_url":
+                                     "https://api.github.com/repos/acme/fraud-training/actions/runs/987654321"}),
+                        Answer(200, {"workflow_run_id": 55, "html_url": "https://evil.example.com/x|click me>"}),
+                        Answer(200, {"workflow_run_id": "55"}))
+        to_github = settings(FLYWHEEL_GITHUB_API_URL=receiver.url)
+        linked, unlinkable, malformed = (dispatch(github(), REQUEST, to_github, policy=QUICK) for _ in range(3))
+    assert linked.description == \
+        f"the retrain.yml workflow of acme/fraud-training on main (<{run_page}|run 987654321>)"
+    assert linked.reference == "acme/fraud-training:retrain.yml@main#987654321"
+    # A page that would break out of Slack's <url|text> link is not shown; an id that is no number is ignored.
+    assert unlinkable.description == "the retrain.yml workflow of acme/fraud-training on main (run 55)"
+    assert malformed.description == "the retrain.yml workflow of acme/fraud-training on main"
 
 
 def test_github_refusals_name_the_fix_and_never_the_token():
@@ -275,9 +294,11 @@ def test_the_wrong_airflow_api_says_which_one_to_set():
     with Receiver() as receiver:
         receiver.answer(Answer(404, {"detail": "Not Found"}), Answer(404, {"detail": "Not Found"}))
         with pytest.raises(BackendError) as on_v1:
-            dispatch(airflow(receiver.url), REQUEST, settings(FLYWHEEL_AIRFLOW_TOKEN=SecretStr("af-jwt-token")), policy=QUICK)
+            dispatch(airflow(receiver.url), REQUEST, settings(FLYWHEEL_AIRFLOW_TOKEN=SecretStr("af-jwt-token")),
+                     policy=QUICK)
         with pytest.raises(BackendError) as on_v2:
-            dispatch(airflow3(receiver.url), REQUEST, settings(FLYWHEEL_AIRFLOW_TOKEN=SecretStr("af-jwt-token")), policy=QUICK)
+            dispatch(airflow3(receiver.url), REQUEST, settings(FLYWHEEL_AIRFLOW_TOKEN=SecretStr("af-jwt-token")),
+                     policy=QUICK)
     assert "Airflow 3 serves /api/v2: set `api: v2` in the spec's retrain section" in str(on_v1.value)
     assert "Airflow 2 serves /api/v1: set `api: v1` in the spec's retrain section" in str(on_v2.value)
 
