@@ -124,6 +124,6 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
                                            f"failed: {exc}")
             raise
 
-    return Worker(db=db, check=check, run_work=ops.run_work, poll_seconds=poll_seconds,
-                  send_outbox=sender.send_due if sender else None, sweep=ops.expire_overdue_work,
+    return Worker(db=db, check=check, run_work=ops.work.run, poll_seconds=poll_seconds,
+                  send_outbox=sender.send_due if sender else None, sweep=ops.work.expire_overdue,
                   daily_digest=lambda: notifier.daily_digest(clock()), digest_hour=settings.digest_hour), ops

@@ -1,7 +1,8 @@
 """What people can do from Slack, whichever surface they use (command, button, modal).
 
 Each operation authorizes, changes the registry in one unit of work, audits, and returns a short
-sentence for the person who asked. Refusals raise typed domain errors and are audited too.
+sentence for the person who asked. Refusals raise typed domain errors and are audited too. Slow work
+(retrain, evaluate, deploy through a webhook, rollback) is recorded here and run by jobs/work_runner.py.
 """
 
 from __future__ import annotations
@@ -19,18 +20,16 @@ from sqlalchemy.orm import Session
 
 from bot.blocks.common import mention
 from bot.config import Settings
-from jobs.backends import DeployRequest, TrainingRequest, call_deploy_webhook, dispatch
 from jobs.monitor import load_spec
-from jobs.retrain import compare_with_production, evaluation_window, retrain, retrain_trigger, training_window
-from jobs.sources import SourceError
+from jobs.work_runner import WorkRunner, training_timeout
 from store import audit, governance, monitoring, registry, work
 from store import home as home_store
 from store import status as status_store
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, InvalidTransition, NotFound
-from store.models import Alert, AlertState, Decision, ModelVersion, Person, Role, VersionStatus, WorkState
-from store.spec import ModelSpec, parse_duration
+from store.models import Alert, AlertState, Decision, ModelVersion, Person, Role, VersionStatus
+from store.spec import parse_duration
 from store.status import ModelStatus
 
 log = logging.getLogger(__name__)
@@ -84,18 +83,6 @@ class Runner:
 
 
 @dataclass(frozen=True)
-class Job:
-    """A claimed work item, as plain data for the step that runs it."""
-
-    id: int
-    kind: str
-    model_key: str
-    payload: dict
-    result: dict
-    requested_by: str
-
-
-@dataclass(frozen=True)
 class _CachedStatus:
     stamp: tuple[int, int]  # status_store.freshness when it was read
     status: ModelStatus
@@ -145,6 +132,8 @@ class Operations:
     def __post_init__(self) -> None:
         if self.commands_audit is None:
             self.commands_audit = audit.AuditQueue(self.db)
+        # Runs recorded work: in the worker process, or in `runner` here (tests, `flywheel run --inline`).
+        self.work = WorkRunner(self.settings, self.db, self.notifier, self.clock)
 
     def later(self, fn: Callable[..., object], *args: object) -> None:
         """Slack follow-ups (message updates, thread replies) run after the ack, off the request thread."""
@@ -326,9 +315,6 @@ class Operations:
 
     # -- retrain ---------------------------------------------------------------------------
 
-    def _stale_after(self) -> timedelta:
-        return timedelta(hours=self.settings.training_timeout_hours)
-
     def request_retrain(self, actor: Actor, model_key: str, *, reason: str = "", alert_id: int | None = None,
                         response_url: str | None = None) -> str:
         """Record the retrain before the ack; a double click or retry finds the same request."""
@@ -338,12 +324,12 @@ class Operations:
             item, created = work.request(session=s, model=model, kind="retrain", requested_by=actor.slack_id,
                                          payload={"reason": reason, "alert": alert_id,
                                                   "response_url": response_url}, now=self.clock(),
-                                         stale_after=self._stale_after())
+                                         stale_after=training_timeout(self.settings))
             item_id, requested_by = item.id, item.requested_by
         if not created:
             return f"{model_key} is already retraining (requested by {mention(requested_by)})."
         if self.runner is not None:
-            self.runner.submit(self.run_work, item_id)
+            self.runner.submit(self.work.run, item_id)
         return f"Retraining {model_key}{f' ({reason})' if reason else ''}. I'll post here when v-next is ready."
 
     def auto_retrain(self, model_key: str, reason: str, *, alert_id: int | None = None) -> int | None:
@@ -357,10 +343,11 @@ class Operations:
                 return None
             item, created = work.request_at_most_every(
                 session=s, model=model, kind="retrain", requested_by=AUTOMATIC, every=spec.cooldown, now=now,
-                payload={"reason": reason, "alert": alert_id, "response_url": None}, stale_after=self._stale_after())
+                payload={"reason": reason, "alert": alert_id, "response_url": None},
+                stale_after=training_timeout(self.settings))
             item_id = item.id if item is not None and created else None
         if item_id is not None and self.runner is not None:
-            self.runner.submit(self.run_work, item_id)
+            self.runner.submit(self.work.run, item_id)
         return item_id
 
     def request_evaluation(self, actor: Actor, model_key: str, number: int, *,
@@ -383,157 +370,9 @@ class Operations:
         if not queued:
             return f"{model_key} v{number} is already waiting to be compared with production."
         if self.runner is not None:
-            self.runner.submit(self.run_work, item_id)
+            self.runner.submit(self.work.run, item_id)
         return (f"Comparing {model_key} v{number} with production on the latest labelled window. "
                 "The comparison goes to the ML engineers' channel.")
-
-    def run_work(self, item_id: int) -> None:
-        """Execute one queued work item, exactly once: whoever claims it first runs it. Never raises: a
-        failure is recorded on the item and told to whoever asked."""
-        with self.db.session() as s:
-            item = work.claim(session=s, item_id=item_id, now=self.clock())
-            if item is None:
-                return
-            job = Job(item.id, item.kind, item.model.key, dict(item.payload), dict(item.result), item.requested_by)
-        steps = {"retrain": self._retrain, "evaluate": self._evaluate, "deploy": self._deploy_now,
-                 "rollback": self._rollback_now}
-        try:
-            if job.kind not in steps:
-                raise InvalidTransition(f"unknown kind of work {job.kind!r}")
-            steps[job.kind](job)
-        except FlywheelError as exc:
-            self._work_failed(job, str(exc))
-        except Exception as exc:  # keep the traceback for the operator; tell the asker what happened
-            log.exception("%s of %s failed", job.kind, job.model_key)
-            self._work_failed(job, f"{exc.__class__.__name__}: {exc}")
-
-    def _spec(self, model_key: str) -> ModelSpec:
-        with self.db.read() as s:
-            return load_spec(registry.get_model(session=s, key=model_key))
-
-    def _retrain(self, job: Job) -> None:
-        spec = self._spec(job.model_key)
-        if spec.retrain is not None and spec.retrain.backend != "python":
-            self._dispatch(job, spec)
-            return
-        now = self.clock()
-        _, as_of = training_window(spec, now)
-        trigger = retrain_trigger(job.payload.get("reason") or "", job.requested_by)
-        # A worker killed after registering the version resumes from there, not with a second version.
-        number = self._registered_by(job.model_key, job.id)
-        if number is None:
-            number = retrain(db=self.db, model_key=job.model_key, requested_by=job.requested_by, trigger=trigger,
-                             as_of=as_of, artifacts_dir=self.settings.artifacts, now=now, work_item=job.id).number
-        try:
-            compare_with_production(db=self.db, model_key=job.model_key, number=number, window_start=as_of,
-                                    window_end=now, now=now)
-        except Exception as exc:  # the version is trained and kept: only its comparison is to be run again
-            with self.db.session() as s:
-                work.finish(session=s, item_id=job.id, result={"version": number, "compared": False},
-                            now=self.clock())
-            self._comparison_failed(job.model_key, number, exc, f"Retrained {job.model_key} v{number}, but "
-                                    "comparing it with production failed", alert_id=job.payload.get("alert"),
-                                    response_url=job.payload.get("response_url"))
-            return
-        self.notifier.candidate_ready(job.model_key, number, alert_id=job.payload.get("alert"))
-        with self.db.session() as s:
-            work.finish(session=s, item_id=job.id, result={"version": number}, now=self.clock())
-
-    def _dispatch(self, job: Job, spec: ModelSpec) -> None:
-        """Start the run on the team's trainer; the item waits, dispatched, until it calls back."""
-        start, end = training_window(spec, self.clock())
-        with self.db.read() as s:
-            number = max((v.number for v in registry.get_model(session=s, key=job.model_key).versions), default=0) + 1
-        request = TrainingRequest(job.model_key, number, job.id, start, end,
-                                  retrain_trigger(job.payload.get("reason") or "", job.requested_by),
-                                  job.requested_by, self.settings.callback_url)
-        sent = dispatch(spec.retrain, request, self.settings)
-        with self.db.session() as s:
-            waiting = work.mark_dispatched(
-                session=s, item_id=job.id, now=self.clock(),
-                result={"backend": sent.backend, "reference": sent.reference, "expected_version": number,
-                        "train_start": start.isoformat(), "train_end": end.isoformat()})
-        if waiting:  # not when the trainer answered faster than this
-            self.notifier.tell_asker(f"Training {job.model_key} v{number} on {sent.description}; it reports back "
-                                     "when the run is done.", alert_id=job.payload.get("alert"),
-                                     response_url=job.payload.get("response_url"))
-
-    def _evaluate(self, job: Job) -> None:
-        """Compare each new version with production and tell the ML engineer; versions that joined the
-        item while it ran get another turn."""
-        spec = self._spec(job.model_key)
-        done, failed = list(job.result.get("evaluated", [])), list(job.result.get("failed", []))
-        for entry in job.payload.get("versions", []):
-            number = entry["number"]
-            if number in done or number in failed:
-                continue
-            try:
-                self._compare_and_announce(job.model_key, spec, entry)
-                done.append(number)
-            except Exception as exc:
-                failed.append(number)
-                self._comparison_failed(job.model_key, number, exc,
-                                        f"Comparing {job.model_key} v{number} with production failed",
-                                        alert_id=entry.get("alert"), response_url=entry.get("response_url"))
-            with self.db.session() as s:
-                work.record_progress(session=s, item_id=job.id, result={"evaluated": done, "failed": failed})
-        with self.db.session() as s:
-            item = work.lock(session=s, item_id=job.id)
-            progress = {"evaluated": done, "failed": failed}
-            if any(v["number"] not in done + failed for v in item.payload.get("versions", [])):
-                work.requeue(session=s, item_id=job.id, payload=dict(item.payload), result=progress)
-            elif failed:
-                work.fail(session=s, item_id=job.id, now=self.clock(),
-                          error=f"could not compare {', '.join(f'v{n}' for n in failed)} with production")
-            else:
-                work.finish(session=s, item_id=job.id, result=progress, now=self.clock())
-
-    def _comparison_failed(self, model_key: str, number: int, exc: Exception, what: str, *,
-                           alert_id: int | None, response_url: str | None) -> None:
-        """Tell the ML engineer why, and how to run the comparison again once the cause is fixed."""
-        if isinstance(exc, (FlywheelError, SourceError)):  # says what is wrong in words; no traceback needed
-            problem = str(exc)
-        else:
-            log.exception("comparing %s v%s with production failed", model_key, number)
-            problem = f"{exc.__class__.__name__}: {exc}"
-        self.notifier.work_failed(model_key, f"{what}: {problem.rstrip('.')}. Try again with `/flywheel evaluate "
-                                  f"{model_key} v{number}`.", alert_id=alert_id, response_url=response_url)
-
-    def _compare_and_announce(self, model_key: str, spec: ModelSpec, entry: dict) -> None:
-        number = entry["number"]
-        with self.db.read() as s:
-            train_end = registry.get_version(session=s, model_key=model_key, number=number).train_end
-        now = self.clock()
-        start, end = evaluation_window(spec, now, train_end)
-        compare_with_production(db=self.db, model_key=model_key, number=number, window_start=start, window_end=end,
-                                now=now)
-        self.notifier.candidate_ready(model_key, number, alert_id=entry.get("alert"))
-
-    def _registered_by(self, model_key: str, item_id: int) -> int | None:
-        with self.db.session() as s:
-            return next((v.number for v in registry.get_model(session=s, key=model_key).versions
-                         if v.parameters.get("work_item") == item_id), None)
-
-    def expire_overdue_work(self) -> int:
-        """Tell the askers of retrains whose trainer never called back; the worker runs this every minute."""
-        with self.db.session() as s:
-            overdue = [(Job(i.id, i.kind, i.model.key, dict(i.payload), dict(i.result), i.requested_by), i.error)
-                       for i in work.expire_overdue(session=s, stale_after=self._stale_after(), now=self.clock())]
-        for job, error in overdue:
-            self.notifier.work_failed(job.model_key, _failure_text(job, error),
-                                      alert_id=job.payload.get("alert"), response_url=job.payload.get("response_url"))
-        return len(overdue)
-
-    def _work_failed(self, job: Job, error: str) -> None:
-        with self.db.session() as s:
-            item = work.lock(session=s, item_id=job.id)
-            if item.state != WorkState.running:  # done, or waiting for its trainer: only a follow-up failed
-                log.error("%s work %d on %s is %s, but a later step failed: %s", job.kind, job.id, job.model_key,
-                          item.state.value, error)
-                return
-            work.fail(session=s, item_id=job.id, error=error, now=self.clock())
-        self.notifier.work_failed(job.model_key, _failure_text(job, error), alert_id=job.payload.get("alert"),
-                                  response_url=job.payload.get("response_url"))
 
     # -- governance ------------------------------------------------------------------------
 
@@ -608,7 +447,7 @@ class Operations:
                 return Deploy(f"A deploy of {model_key} v{live_number} is already under way "
                               f"(asked by {mention(asked_by)}).", Deploy.ALREADY_ASKED)
             if self.runner is not None:
-                self.runner.submit(self.run_work, item_id)
+                self.runner.submit(self.work.run, item_id)
             return Deploy(f"Deploying {model_key} v{number} through its deploy webhook. IT operations will be told "
                           f"when it is live; until then production stays {previous_label or 'empty'}.", Deploy.ASKED)
         self.notifier.deployed(model_key, number, previous=previous_label)
@@ -638,63 +477,9 @@ class Operations:
             if not created:
                 return f"A rollback of {model_key} is already under way (asked by {mention(asked_by)})."
             if self.runner is not None:
-                self.runner.submit(self.run_work, item_id)
+                self.runner.submit(self.work.run, item_id)
             return (f"Rolling back {model_key} to {to_label} through its deploy webhook. IT operations will be told "
                     f"when {to_label} is live again; {from_label} serves until then.")
         self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id)
         return f"Rolled back by {mention(actor.slack_id)} at {self.clock():%H:%M} UTC: {model_key} " \
                f"{labels[1]} is live again, {labels[0]} stopped."
-
-    def _deploy_now(self, job: Job) -> None:
-        """A recorded deploy: the team's system first; production moves only when it said yes."""
-        number = job.payload["version"]
-        with self.db.read() as s:
-            version = self._version(s, job.model_key, number)
-            governance.ensure_deployable(session=s, version=version)
-            previous = registry.production_version(session=s, model=version.model)
-            previous_label = previous.label if previous else None
-            backend, artifact_uri = load_spec(version.model).deploy, version.artifact_uri
-        if backend.backend == "webhook":
-            call_deploy_webhook(backend.url, DeployRequest("deploy", job.model_key, number, artifact_uri,
-                                                           previous_label, job.requested_by, job.id), self.settings)
-        with self.db.session() as s:
-            governance.deploy(session=s, version=self._version(s, job.model_key, number), by=job.requested_by,
-                              now=self.clock())
-            work.finish(session=s, item_id=job.id, result={"version": number, "previous": previous_label},
-                        now=self.clock())
-        self.notifier.deployed(job.model_key, number, previous=previous_label)
-
-    def _rollback_now(self, job: Job) -> None:
-        """A recorded rollback: the team's system first; production moves back only when it said yes."""
-        with self.db.read() as s:
-            model = registry.get_model(session=s, key=job.model_key)
-            current = registry.production_version(session=s, model=model)
-            if current is None or current.number != job.payload["from"]:
-                now_live = current.label if current else "nothing"
-                raise InvalidTransition(f"production changed since the rollback was asked: {now_live} is live now.")
-            target = governance.rollback_target(session=s, model_version=current)
-            backend = load_spec(model).deploy
-            request = DeployRequest("rollback", job.model_key, target.number, target.artifact_uri, current.label,
-                                    job.requested_by, job.id)
-        if backend.backend == "webhook":
-            call_deploy_webhook(backend.url, request, self.settings)
-        with self.db.session() as s:
-            model = registry.get_model(session=s, key=job.model_key)
-            current = registry.production_version(session=s, model=model)
-            restored = governance.rollback(session=s, model_version=current, by=job.requested_by, now=self.clock())
-            from_label, number = current.label, restored.number
-            work.finish(session=s, item_id=job.id, result={"version": number, "from": from_label}, now=self.clock())
-        self.notifier.rolled_back(job.model_key, number, from_label=from_label, by=job.requested_by)
-
-
-def _failure_text(job: Job, error: str) -> str:
-    """What the asker reads when work failed."""
-    if job.kind == "retrain":
-        return f"Retraining {job.model_key} failed: {error}"
-    if job.kind == "deploy":
-        return (f"{mention(job.requested_by)}: deploying {job.model_key} v{job.payload.get('version')} failed, so "
-                f"production is unchanged. {error}")
-    if job.kind == "rollback":
-        return (f"{mention(job.requested_by)}: rolling back {job.model_key} to v{job.payload.get('to')} failed, so "
-                f"production is unchanged. {error}")
-    return f"{job.kind.capitalize()} of {job.model_key} failed: {error}"

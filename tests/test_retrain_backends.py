@@ -171,10 +171,10 @@ def test_the_worker_sweep_tells_the_asker_when_the_trainer_never_calls_back(db, 
         ops.request_retrain(actor(db, ELI), MODEL)
         worker.drain_work()
         now[0] = NOW + timedelta(hours=5)
-        assert ops.expire_overdue_work() == 0
+        assert ops.work.expire_overdue() == 0
         now[0] = NOW + timedelta(hours=7)
-        assert ops.expire_overdue_work() == 1
-        assert ops.expire_overdue_work() == 0  # told once
+        assert ops.work.expire_overdue() == 1
+        assert ops.work.expire_overdue() == 0  # told once
     with db.session() as s:
         (item,) = s.query(WorkItem).all()
         assert item.state == WorkState.failed and "did not call back within 6 hours" in item.error
@@ -209,8 +209,8 @@ def test_a_version_called_back_while_the_comparison_runs_is_compared_next(db, fr
                 return super().candidate_ready(model_key, number, alert_id=alert_id)
 
         notifier = ops.notifier
-        ops.notifier = CallbackDuringComparison(db=notifier.db, settings=notifier.settings,
-                                                delivery=notifier.delivery, charts_dir=notifier.charts_dir)
+        ops.notifier = ops.work.notifier = CallbackDuringComparison(
+            db=notifier.db, settings=notifier.settings, delivery=notifier.delivery, charts_dir=notifier.charts_dir)
         first = call_back(f"{web.url}/api/versions", {"model": MODEL, "artifact_uri": trained["v2"],
                                                       "metrics": v1["metrics"], **window})
         assert first.status_code == 201
