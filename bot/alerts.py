@@ -3,6 +3,7 @@ message to delivery and remembers where it went. Jobs never talk to Slack; this 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -38,10 +39,12 @@ from jobs.retrain import stored_comparison
 from store import digests, governance, monitoring, registry
 from store.clock import utcnow
 from store.db import Database
-from store.errors import InvalidTransition
+from store.errors import FlywheelError, InvalidTransition
 from store.outbox import REF_PREFIX as OUTBOX_PREFIX
 from store.outbox import ref_of as outbox_ref
 from store.models import Alert, AlertState, CheckKind, Decision, Digest, Model, ModelVersion, Person, WorkItem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -457,12 +460,16 @@ class Notifier:
         self._post(message, self._channel(model_key, "ml_engineer"))
 
     def tell_asker(self, text: str, *, alert_id: int | None, response_url: str | None) -> bool:
-        """In the thread of the alert the work answers, else privately to whoever typed the command."""
+        """In the thread of the alert the work answers, else privately to whoever typed the command.
+        False when neither reached them: a response URL lasts 30 minutes, and work can take longer."""
         if self.say_in_thread(alert_id, text):
             return True
         if response_url and self.respond is not None:
-            self.respond(response_url, text)
-            return True
+            try:
+                self.respond(response_url, text)
+                return True
+            except FlywheelError as exc:
+                log.warning("could not answer through the response URL (%s)", exc)
         return False
 
     def work_failed(self, model_key: str, text: str, *, alert_id: int | None, response_url: str | None) -> None:

@@ -119,3 +119,16 @@ def test_a_version_already_waiting_is_not_queued_twice(world):
     with world.db.session() as s:
         item = s.execute(select(WorkItem).where(WorkItem.kind == "evaluate")).scalar_one()
         assert item.payload["versions"] == [{"number": 2}]
+
+
+def test_a_failure_told_after_the_response_url_expired_goes_to_the_ml_engineers_channel(world):
+    """A response URL lasts 30 minutes; a worker that was down longer still tells someone."""
+    _labels_only_before_the_holdout(world)
+    world.command(f"retrain {MODEL}", ELI)
+    world.ops.join()
+    expired = f"{world.fake.base_url}/response/expired"  # Slack answers 404 to a URL past its time
+    world.ops.request_evaluation(world.ops.actor(ELI), MODEL, 2, response_url=expired)
+    world.ops.join()
+    told = [m["text"] for (channel, _), m in world.fake.messages.items()
+            if channel == "C0ML" and m["text"].startswith(f"Comparing {MODEL} v2 with production failed")]
+    assert len(told) == 1 and told[0].endswith(f"Try again with `/flywheel evaluate {MODEL} v2`.")
