@@ -193,7 +193,8 @@ class Notifier:
         place = self._place(result.alert_id)
         if place is None:
             return self._announce(checked, result, kpi_result)
-        message = replace(self._alert_message(checked, result, kpi_result), channel=channel)
+        message = replace(self._alert_message(checked, result, kpi_result,
+                                              charts=self.delivery.charts_on_update), channel=channel)
         if place.full:
             self.delivery.update(place.full, message)
         if place.digest_id is not None:
@@ -242,8 +243,9 @@ class Notifier:
             posted.append(ref)
         return posted
 
-    def _alert_message(self, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None
-                       ) -> Message:
+    def _alert_message(self, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None,
+                       *, charts: bool = True) -> Message:
+        """The alert's message; without `charts`, none are rendered (an edit whose delivery won't show them)."""
         with self.db.session() as s:
             model = registry.get_model(session=s, key=checked.model_key)
             version = registry.production_version(session=s, model=model)
@@ -255,9 +257,10 @@ class Notifier:
         details = self.settings.link(f"alerts/{result.alert_id}")
         figures = result.outcome.figures
         if result.kind == CheckKind.kpi:
-            return self._kpi(ref, checked, figures, folder, details, run.created_at)
+            return self._kpi(ref, checked, figures, folder if charts else None, details, run.created_at)
         if result.kind == CheckKind.drift:
-            return self._drift(ref, checked, result, kpi_result, folder, details, run.created_at)
+            return self._drift(ref, checked, result, kpi_result, folder if charts else None, details,
+                               run.created_at)
         if result.kind == CheckKind.performance:
             return ml_engineer.performance_alert(PerformanceIncident(
                 model=ref, window_start=checked.window_start, window_end=checked.window_end, checked_at=run.created_at,
@@ -268,7 +271,7 @@ class Notifier:
             model=ref, window_start=checked.window_start, window_end=checked.window_end, checked_at=run.created_at,
             problems=tuple(figures["problems"]), rows=figures["rows"], details_url=details))
 
-    def _kpi(self, ref: ModelRef, checked: ModelChecks, figures: dict, folder: Path, details: str,
+    def _kpi(self, ref: ModelRef, checked: ModelChecks, figures: dict, folder: Path | None, details: str,
              checked_at: datetime) -> Message:
         kpis = tuple(KpiFigure(
             name=k["name"], label=k["label"], unit=k["unit"], value=k["value"], baseline=k["baseline"],
@@ -282,33 +285,34 @@ class Notifier:
                     if shown.threshold is not None and v > shown.threshold]
         if shown.breached and len(shown.points) - 1 not in breaches:
             breaches.append(len(shown.points) - 1)
-        chart = charts.kpi_trend(label=shown.label, unit=shown.unit, points=list(shown.points),
-                                 threshold=shown.threshold, breach_indices=breaches,
-                                 out=folder / f"kpi-{shown.name}.png")
+        rendered = () if folder is None else (charts.kpi_trend(
+            label=shown.label, unit=shown.unit, points=list(shown.points), threshold=shown.threshold,
+            breach_indices=breaches, out=folder / f"kpi-{shown.name}.png"),)
         incident = KpiIncident(model=ref, window_start=checked.window_start, window_end=checked.window_end,
                                checked_at=checked_at, kpis=kpis,
                                labels_complete_to=_parse(figures.get("labels_complete_to")),
-                               details_url=details, charts=(self._chart(chart),))
+                               details_url=details, charts=tuple(self._chart(c) for c in rendered))
         baseline_n = next((k["baseline_windows"] for k in figures["kpis"]), 4)
         return business.kpi_alert(incident, baseline_windows=baseline_n)
 
     def _drift(self, ref: ModelRef, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None,
-               folder: Path, details: str, checked_at: datetime) -> Message:
+               folder: Path | None, details: str, checked_at: datetime) -> Message:
         figures = result.outcome.figures
         features = tuple(FeatureFigure(f["feature"], f["method_label"], f["statistic"], f["threshold"],
                                        f["p_value"], f["drifted"]) for f in figures["features"])
         rendered = []
         top = next(iter(result.outcome.evidence.items()), None)
-        if top is not None:
+        if folder is not None and top is not None:
             name, (reference, current) = top
             stat = next(f for f in features if f.feature == name)
             kind = next(f["kind"] for f in figures["features"] if f["feature"] == name)
             rendered.append(charts.distribution(
                 feature=name, kind=kind, reference=reference, current=current, out=folder / f"dist-{name}.png",
                 statistic_text=f"{stat.method_label} {stat.statistic:.2f} (alert {stat.threshold:.2f})"))
-        rendered.append(charts.drift_bars(
-            model=ref.key, features=[(f.feature, f.statistic, f.threshold, f.drifted) for f in features],
-            method_label=" / ".join(dict.fromkeys(f.method_label for f in features)), out=folder / "drift.png"))
+        if folder is not None:
+            rendered.append(charts.drift_bars(
+                model=ref.key, features=[(f.feature, f.statistic, f.threshold, f.drifted) for f in features],
+                method_label=" / ".join(dict.fromkeys(f.method_label for f in features)), out=folder / "drift.png"))
         related = None
         if kpi_result is not None and kpi_result.alert_id is not None:
             lead = next(k for k in kpi_result.outcome.figures["kpis"] if k["breached"])

@@ -24,6 +24,10 @@ PERSONA_TITLES = {"business": "Business stakeholder", "ml_engineer": "ML enginee
 
 
 class Delivery(Protocol):
+    # Whether an edited message shows charts drawn again. Slack keeps the charts uploaded into the
+    # alert's thread, so a repeated breach need not render them; the folder preview shows new ones.
+    charts_on_update: bool
+
     def post(self, message: Message) -> str: ...
     def reply(self, thread: str, text: str) -> str: ...
     def update(self, ref: str, message: Message) -> None: ...
@@ -39,6 +43,8 @@ class _Posted:
 
 class FolderOutbox:
     """Offline delivery: writes what would have been posted, and a browsable preview of it."""
+
+    charts_on_update = True
 
     def __init__(self, root: Path, *, people: dict[str, str] | None = None, title: str = "Flywheel preview"):
         self.root = Path(root)

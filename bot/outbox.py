@@ -74,6 +74,7 @@ class OutboxDelivery:
 
     db: Database
     clock: Callable[[], datetime] = utcnow
+    charts_on_update = False  # the sender edits through SlackDelivery, which keeps the thread's uploads
 
     def post(self, message: Message) -> str:
         """An alert's post (`metadata["alert_id"]`) is held, so a storm can become one digest."""

@@ -86,6 +86,10 @@ class SlackDelivery:
             self._upload(chart, posted["channel"], ts, ref)
         return ref
 
+    @property
+    def charts_on_update(self) -> bool:
+        return self.public_charts  # uploaded charts stay in the thread; only served ones can change
+
     def update(self, ref: str, message: Message) -> None:
         """Replace the message's text and blocks; charts already in its thread stay where they are."""
         channel, ts = _split(ref)

@@ -87,14 +87,21 @@ def release(*, session: Session, rows: list[OutboxMessage]) -> None:
 
 def replace_unsent(*, session: Session, ref: str, payload: dict[str, Any]) -> bool:
     """An update to a message not posted yet (held, or kept by a digest to post on demand) replaces
-    what will be posted. Conditional, so a row the sender released meanwhile gets a normal update."""
+    what will be posted, keeping the charts it was written with when the update brings none (an edit
+    is not drawn again: Slack keeps the charts uploaded with the post). Conditional, so a row the
+    sender released meanwhile gets a normal update."""
     row_id = row_id_of(ref)
     if row_id is None:
         return False
     unsent = ((OutboxMessage.state == OutboxState.pending) & OutboxMessage.held.is_(True)) | \
         (OutboxMessage.state == OutboxState.digested)
-    return session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, unsent)
-                           .values(payload=payload)).rowcount == 1
+    row = session.execute(select(OutboxMessage).where(OutboxMessage.id == row_id, unsent)
+                          .with_for_update()).scalar_one_or_none()
+    if row is None:
+        return False
+    row.payload = {**payload, "charts": payload.get("charts") or row.payload.get("charts", [])}
+    session.flush()
+    return True
 
 
 def pending_before(*, session: Session, row: OutboxMessage) -> bool:

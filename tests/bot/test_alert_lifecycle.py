@@ -12,7 +12,7 @@ from bot.delivery import FolderOutbox
 from jobs.monitor import check_model
 from store import registry
 from store.apply import apply_spec
-from store.models import Alert, AlertState, CheckKind
+from store.models import Alert, AlertState, CheckKind, OutboxMessage
 from store.spec import load_spec
 from tests.projects import append_weeks, week, week_end, write_project
 
@@ -50,6 +50,29 @@ def test_a_repeated_breach_edits_the_message_and_says_what_moved(loans):
     (reply,) = [t["text"] for t in record["thread"]]
     assert reply.startswith("Still drifting (Feb 16): income 1.0") and " -> 1.3" in reply
     assert "Wasserstein 1.3" in json.dumps(record["blocks"])  # the message itself shows the new figure
+
+
+def test_a_repeat_draws_charts_again_only_where_the_edit_shows_them(loans, tmp_path):
+    """Slack keeps the charts uploaded into the alert's thread, so an edit there is not drawn again (it was
+    15% of a worker's check time); the folder preview shows the edited message with new charts."""
+    import shutil
+
+    from bot.outbox import OutboxDelivery
+
+    db, outbox, notifier = loans
+    _cycle(db, notifier, 4)
+    charts = tmp_path / "charts"
+    shutil.rmtree(charts)
+    _cycle(db, notifier, 5)
+    assert sorted(p.name for p in charts.rglob("*.png")) == ["dist-income.png", "drift.png"]  # the preview's
+
+    shutil.rmtree(charts)
+    notifier.delivery = OutboxDelivery(db)  # as the worker delivers to Slack
+    _cycle(db, notifier, 6)
+    assert not charts.exists()
+    with db.session() as s:
+        (edit,) = s.query(OutboxMessage).filter_by(kind="update").all()
+    assert "Wasserstein" in json.dumps(edit.payload["blocks"]) and edit.payload["charts"] == []
 
 
 def test_snooze_silences_until_it_ends_and_acknowledge_stops_reminders(loans):

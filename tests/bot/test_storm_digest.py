@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
@@ -143,6 +144,9 @@ def test_a_repeat_queued_while_the_storm_was_held_follows_into_the_digest(rig):
         # The kept message (posted on demand in the thread) has the newer figure, the one the reply names.
         newer = reply.rsplit(" -> ", 1)[1]
         assert f"Wasserstein {newer}" in json.dumps(risk3.payload["blocks"])
+        # and still the charts it was posted with: the edit drew none, and must not take them away.
+        assert [Path(c["path"]).name for c in risk3.payload["charts"]] == ["dist-income.png", "drift.png"]
+        assert all(Path(c["path"]).is_file() for c in risk3.payload["charts"])
         assert s.query(OutboxMessage).filter_by(state=OutboxState.pending).count() == 0
 
 
