@@ -15,6 +15,7 @@ import socket
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -94,11 +95,16 @@ def chromium():
         yield playwright
 
 
+@contextmanager
 def _browser(playwright, width: int):
-    # A new empty profile per browser: no cookie, cache or state from anything else.
-    return playwright.chromium.launch_persistent_context(
-        tempfile.mkdtemp(prefix="flywheel-chromium-"), executable_path=CHROMIUM, args=FLAGS, headless=True,
-        viewport={"width": width, "height": 900})
+    # A new empty profile per browser: no cookie, cache or state from anything else; removed after.
+    with tempfile.TemporaryDirectory(prefix="flywheel-chromium-") as profile:
+        browser = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=FLAGS, headless=True, viewport={"width": width, "height": 900})
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def test_each_persona_follows_their_link_to_a_page_with_its_charts_and_figures(served, chromium):
@@ -109,8 +115,7 @@ def test_each_persona_follows_their_link_to_a_page_with_its_charts_and_figures(s
     folder.mkdir(parents=True, exist_ok=True)
     for width, device in ((1366, "laptop"), (390, "phone")):
         for name, persona, page_url in links:
-            browser = _browser(chromium, width)
-            try:
+            with _browser(chromium, width) as browser:
                 page = browser.new_page()
                 signed, _ = signer.link(page_url, slack_id=READER[persona], now=now)
                 response = page.goto(signed)
@@ -128,19 +133,14 @@ def test_each_persona_follows_their_link_to_a_page_with_its_charts_and_figures(s
                 wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
                 assert not wide, f"{name}: the page scrolls sideways at {width} px"
                 page.screenshot(path=str(folder / f"{device}-{name}.png"), full_page=True)
-            finally:
-                browser.close()
 
 
 def test_a_browser_without_a_link_is_told_how_to_get_one(served, chromium):
     _, signer, _ = served
     base = signer.public_url
-    browser = _browser(chromium, 1366)
-    try:
+    with _browser(chromium, 1366) as browser:
         page = browser.new_page()
         response = page.goto(f"{base}/models/fraud-detector")
         assert response.status == 401
         assert "/flywheel status fraud-detector" in page.inner_text("main")
         page.screenshot(path=str(ARTIFACTS / "dashboard" / "refused.png"), full_page=True)
-    finally:
-        browser.close()
