@@ -84,9 +84,11 @@ def test_a_retrain_killed_half_way_finishes_once(db, live_data, tmp_path):
         assert web.request_retrain(Actor(ELI, eli), MODEL, reason="drift").startswith("Retraining")
 
         first = _start_worker(env, logs[0])
-        standby = _start_worker(env, logs[1]) if postgres else None
+        standby = None
         try:
             _wait(lambda: _item(db)[0] == WorkState.running, 120, "the worker to start the retrain", logs)
+            # The standby starts once the first worker holds the retrain: started together, either could lead.
+            standby = _start_worker(env, logs[1]) if postgres else None
             # Batch work yields the CPU to `flywheel serve`: every thread of the worker, training's too.
             assert set(_niceness_of_threads(first.pid)) == {max(10, os.nice(0))}
             time.sleep(0.5)  # well inside training, which takes seconds
@@ -154,15 +156,17 @@ def test_a_check_cycle_killed_half_way_is_finished_once_by_the_next_worker(db, l
            "FLYWHEEL_OUTBOX": str(tmp_path / "outbox")}
     env.pop("SLACK_BOT_TOKEN", None)
     first = _start_worker(env, logs[0])
-    standby = _start_worker(env, logs[1]) if postgres else None
-    second = None
+    standby = second = None
     try:
         running = _wait(lambda: [t for t in _ticks(db) if t[2] == "running"], 150,
                         "a scheduled check to start", logs)
+        # The standby starts once the first worker leads: started together, either could lead.
+        standby = _start_worker(env, logs[1]) if postgres else None
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
         killed = {(kind, tick) for kind, tick, state, _ in _ticks(db) if state == "running"}
         assert killed, f"every check finished before the kill: nothing tested ({running})"
+        assert all(worker.endswith(f":{first.pid}") for *_, worker in running)
         second = standby or _start_worker(env, logs[1])
         _wait(lambda: all(state != "running" for kind, tick, state, _ in _ticks(db) if (kind, tick) in killed),
               180, "the next worker to finish the interrupted checks", logs)
