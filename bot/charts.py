@@ -101,6 +101,16 @@ def _plain_number(value: float) -> str:
     return f"{value:.2g}"
 
 
+def labelled_readings(breaches: list[int], values: np.ndarray) -> list[int]:
+    """Which breaching readings get their value written: the latest, and the worst when it is not next to
+    it (a label is wider than the gap between neighbouring readings, so neighbours' labels collide)."""
+    if not breaches:
+        return []
+    latest = breaches[-1]
+    worst = max(breaches, key=lambda i: (values[i], i))
+    return [worst, latest] if latest - worst >= 2 else [latest]
+
+
 def kpi_trend(*, label: str, unit: str | None, points: Sequence[tuple[datetime, float]],
               threshold: float | None, breach_indices: Sequence[int], out: Path,
               title: str | None = None) -> Chart:
@@ -131,7 +141,7 @@ def kpi_trend(*, label: str, unit: str | None, points: Sequence[tuple[datetime, 
     if breaches:
         ax.plot(x[breaches], values[breaches], linestyle="none", marker="o", markersize=20,
                 markerfacecolor=ALERT, markeredgecolor="white", markeredgewidth=2.5, zorder=4)
-    for index in breaches[-4:]:
+    for index in labelled_readings(breaches, values):
         ax.annotate(_safe(format_value(values[index], unit)), (x[index], values[index]),
                     xytext=(0, 18), textcoords="offset points", ha="center", va="bottom",
                     fontsize=NOTE_SIZE, fontweight="bold", color=ALERT, zorder=5)

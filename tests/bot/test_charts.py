@@ -335,3 +335,20 @@ def test_charts_render_concurrently_in_worker_threads(tmp_path):
 ])
 def test_format_value(value, unit, expected):
     assert format_value(value, unit) == expected
+
+
+def test_kpi_trend_writes_the_latest_breach_and_the_worst_one_never_two_neighbours():
+    """A value label is wider than the gap between weekly readings: neighbours' labels would overlap."""
+    import numpy as np
+
+    from bot.charts import labelled_readings
+
+    values = np.array([4600, 7100, 5600, 5200, 20135, 20863, 18915, 20042])
+    assert labelled_readings([4, 5, 6, 7], values) == [5, 7]  # the worst (Nov 2) and this week
+    assert labelled_readings([5, 6, 7], np.array([0, 0, 0, 0, 0, 9, 30, 20])) == [7]  # worst is its neighbour
+    assert labelled_readings([2, 7], np.array([0, 0, 5, 0, 0, 0, 0, 4])) == [2, 7]
+    assert labelled_readings([3], values) == [3]
+    assert labelled_readings([], values) == []
+    for breaches in ([0, 1, 2, 3, 4, 5, 6, 7], [1, 2, 5, 6], [6, 7]):
+        written = labelled_readings(breaches, values)
+        assert written[-1] == breaches[-1] and all(b - a >= 2 for a, b in zip(written, written[1:]))
