@@ -366,7 +366,10 @@ class Operations:
             item, queued = work.request_evaluation(
                 session=s, model=model, requested_by=actor.slack_id, now=self.clock(),
                 entry={"number": number, "alert": None, "response_url": response_url})
-            item_id = item.id
+            item_id, tried = item.id, number in item.result.get("evaluated", []) + item.result.get("failed", [])
+        if not queued and tried:  # its turn in the live item is over; that item still compares another version
+            return (f"Another version of {model_key} is being compared with production right now. Ask for "
+                    f"v{number} again when that comparison is posted.")
         if not queued:
             return f"{model_key} v{number} is already waiting to be compared with production."
         if self.runner is not None:

@@ -119,6 +119,11 @@ def test_a_version_already_waiting_is_not_queued_twice(world):
     with world.db.session() as s:
         item = s.execute(select(WorkItem).where(WorkItem.kind == "evaluate")).scalar_one()
         assert item.payload["versions"] == [{"number": 2}]
+        # The item moves on to another version after v2 failed: v2's turn in it is over.
+        item.payload, item.result = {"versions": [{"number": 2}, {"number": 3}]}, {"evaluated": [], "failed": [2]}
+    assert world.command(f"evaluate {MODEL} 2", ELI).body["text"] == (
+        f"Another version of {MODEL} is being compared with production right now. Ask for v2 again when that "
+        "comparison is posted.")
 
 
 def test_a_failure_told_after_the_response_url_expired_goes_to_the_ml_engineers_channel(world):
