@@ -128,6 +128,7 @@ class Operations:
     _rechecking: set[str] = field(default_factory=set)  # models whose cached status one thread is rechecking
     _rechecking_lock: threading.Lock = field(default_factory=threading.Lock)
     commands_audit: audit.AuditQueue | None = None
+    work: WorkRunner = field(init=False)  # runs recorded work (below)
 
     def __post_init__(self) -> None:
         if self.commands_audit is None:

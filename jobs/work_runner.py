@@ -22,7 +22,7 @@ from store import governance, registry, work
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, InvalidTransition
-from store.models import ModelVersion, WorkState
+from store.models import WorkItem, WorkState
 from store.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -48,6 +48,10 @@ class Job:
     result: dict
     requested_by: str
 
+    @classmethod
+    def of(cls, item: WorkItem) -> Job:
+        return cls(item.id, item.kind, item.model.key, dict(item.payload), dict(item.result), item.requested_by)
+
 
 @dataclass
 class WorkRunner:
@@ -65,7 +69,7 @@ class WorkRunner:
             item = work.claim(session=s, item_id=item_id, now=self.clock())
             if item is None:
                 return
-            job = Job(item.id, item.kind, item.model.key, dict(item.payload), dict(item.result), item.requested_by)
+            job = Job.of(item)
         steps = {"retrain": self._retrain, "evaluate": self._evaluate, "deploy": self._deploy_now,
                  "rollback": self._rollback_now}
         try:
@@ -188,8 +192,8 @@ class WorkRunner:
     def expire_overdue(self) -> int:
         """Tell the askers of retrains whose trainer never called back; the worker runs this every minute."""
         with self.db.session() as s:
-            overdue = [(Job(i.id, i.kind, i.model.key, dict(i.payload), dict(i.result), i.requested_by), i.error)
-                       for i in work.expire_overdue(session=s, stale_after=training_timeout(self.settings), now=self.clock())]
+            expired = work.expire_overdue(session=s, stale_after=training_timeout(self.settings), now=self.clock())
+            overdue = [(Job.of(item), item.error) for item in expired]
         for job, error in overdue:
             self.notifier.work_failed(job.model_key, _failure_text(job, error),
                                       alert_id=job.payload.get("alert"), response_url=job.payload.get("response_url"))
@@ -210,7 +214,7 @@ class WorkRunner:
         """A recorded deploy: the team's system first; production moves only when it said yes."""
         number = job.payload["version"]
         with self.db.read() as s:
-            version = self._version(s, job.model_key, number)
+            version = registry.get_version(session=s, model_key=job.model_key, number=number)
             governance.ensure_deployable(session=s, version=version)
             previous = registry.production_version(session=s, model=version.model)
             previous_label = previous.label if previous else None
@@ -219,8 +223,8 @@ class WorkRunner:
             call_deploy_webhook(backend.url, DeployRequest("deploy", job.model_key, number, artifact_uri,
                                                            previous_label, job.requested_by, job.id), self.settings)
         with self.db.session() as s:
-            governance.deploy(session=s, version=self._version(s, job.model_key, number), by=job.requested_by,
-                              now=self.clock())
+            version = registry.get_version(session=s, model_key=job.model_key, number=number)
+            governance.deploy(session=s, version=version, by=job.requested_by, now=self.clock())
             work.finish(session=s, item_id=job.id, result={"version": number, "previous": previous_label},
                         now=self.clock())
         self.notifier.deployed(job.model_key, number, previous=previous_label)
@@ -246,9 +250,6 @@ class WorkRunner:
             from_label, number = current.label, restored.number
             work.finish(session=s, item_id=job.id, result={"version": number, "from": from_label}, now=self.clock())
         self.notifier.rolled_back(job.model_key, number, from_label=from_label, by=job.requested_by)
-
-    def _version(self, s, model_key: str, number: int) -> ModelVersion:
-        return registry.get_version(session=s, model_key=model_key, number=number)
 
 
 def _failure_text(job: Job, error: str) -> str:

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from bot.ids import ActionId
 from jobs.monitor import load_spec
 from jobs.retrain import training_window
-from store import registry
+from store import registry, work
 from store.models import Evaluation, WorkItem, WorkState
 from tests.slack_world import DANA, ELI, MODEL, NOW
 
@@ -111,7 +111,6 @@ def test_a_version_already_waiting_is_not_queued_twice(world):
     world.ops.join()
     assert world.responses(sent.response_url) == []
     with world.db.session() as s:  # queue a comparison without running it, as the web process does for the worker
-        from store import work
         model = registry.get_model(session=s, key=MODEL)
         work.request_evaluation(session=s, model=model, requested_by=ELI, entry={"number": 2})
     assert world.command(f"evaluate {MODEL} 2", ELI).body["text"] == \
