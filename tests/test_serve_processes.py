@@ -62,8 +62,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _held(pid: int, port: int) -> int:
-    """Established connections to `port` that process `pid` holds (Linux: its socket fds in /proc/net/tcp)."""
+def _sockets(pid: int, port: int, state: str) -> int:
+    """Sockets on `port` in `state` that process `pid` holds (Linux: its socket fds in /proc/net/tcp)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -76,9 +76,24 @@ def _held(pid: int, port: int) -> int:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            local_port, state, inode = int(fields[1].rpartition(":")[2], 16), fields[3], fields[9]
-            held += local_port == port and state == "01" and inode in inodes  # 01: ESTABLISHED
+            local_port, found, inode = int(fields[1].rpartition(":")[2], 16), fields[3], fields[9]
+            held += local_port == port and found == state and inode in inodes
     return held
+
+
+def _held(pid: int, port: int) -> int:
+    """Established connections to `port` that process `pid` holds."""
+    return _sockets(pid, port, "01")
+
+
+def _both_listening(parent: int, port: int) -> bool:
+    """Whether both serving processes listen on `port`. Each gets its socket bound but listens only once
+    uvicorn is up, and until then the kernel gives that socket none of the port's connections."""
+    children = _children(parent)
+    try:
+        return len(children) == 2 and all(_sockets(pid, port, "0A") == 1 for pid in children)
+    except FileNotFoundError:  # a child gone between the two looks
+        return False
 
 
 def _status(client: httpx.Client, port: int) -> httpx.Response:
@@ -97,7 +112,7 @@ def started(db, fraud_data, tmp_path):
         parent = _serve(_env(fake, db.url, tmp_path), tmp_path, "--port", str(port), "--processes", "2")
         try:
             deadline = time.monotonic() + STARTUP_SECONDS
-            while len(_children(parent.pid)) < 2 or not _answers(port):
+            while not _both_listening(parent.pid, port) or not _answers(port):
                 assert parent.poll() is None, f"serve exited {parent.returncode}:\n{_output(tmp_path)}"
                 assert time.monotonic() < deadline, f"serve never answered:\n{_output(tmp_path)}"
                 time.sleep(0.2)
