@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -13,7 +14,7 @@ from store import audit, catalog
 from store.clock import utcnow
 from store.errors import Conflict
 from store.models import Blueprint, BlueprintStep, Model, PersonaChannel, Person, Project, SignOff
-from store.spec import LoadedSpec
+from store.spec import LoadedSpec, ModelSpec
 
 
 @dataclass
@@ -124,9 +125,19 @@ def _models(session: Session, loaded: LoadedSpec, project: Project, result: Appl
         if model.project_id != project.id:
             raise Conflict(f"{loaded.path.name}: model {spec.key} belongs to project {model.project.key}; "
                            "model keys are unique across projects.")
+        if _says_the_same(model.spec, spec):
+            model.spec = values.pop("spec")  # quietly: only keys a newer Flywheel added, with their defaults
         if changed := _assign(model, values):
             model.updated_at = now
             result.changes.append(f"updated model {spec.key}: {', '.join(changed)}")
+
+
+def _says_the_same(stored: dict[str, Any], spec: ModelSpec) -> bool:
+    """Whether a stored model spec, read as the worker reads it (through today's schema), is `spec`."""
+    try:
+        return ModelSpec.model_validate(stored).model_dump(mode="json") == spec.model_dump(mode="json")
+    except ValidationError:  # written by an older schema that today's no longer reads: a change
+        return False
 
 
 def apply_spec(*, session: Session, loaded: LoadedSpec, actor: str = "flywheel",

@@ -32,6 +32,24 @@ def test_apply_creates_everything_and_twice_changes_nothing(db, tmp_path):
         assert s.query(AuditEvent).count() == events  # no change, nothing audited
 
 
+def test_a_spec_stored_before_an_upgrade_added_a_key_is_not_reported_as_changed(db, tmp_path):
+    """A newer Flywheel adds a setting with a default (like `deploy`); applying the unchanged file again
+    stores the new key quietly instead of reporting every model as updated."""
+    path = write_project(tmp_path)
+    _apply(db, path)
+    with db.session() as s:
+        model = registry.get_model(session=s, key="default-risk")
+        older = {key: value for key, value in model.spec.items() if key != "deploy"}
+        assert older != model.spec
+        model.spec = older
+    again = _apply(db, path)
+    assert not again.changed, again.changes
+    with db.session() as s:
+        assert registry.get_model(session=s, key="default-risk").spec["deploy"] == {"backend": "registry", "url": None}
+    edited = _apply(db, write_project(tmp_path, description="Scores every loan application"))
+    assert edited.changes == ["updated model default-risk: description, spec"]
+
+
 def test_an_edited_file_updates_the_registry(db, tmp_path):
     _apply(db, write_project(tmp_path))
     edited = _apply(db, write_project(tmp_path, description="Scores every loan application"))
