@@ -50,7 +50,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -61,10 +60,10 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import BenchError, main_running, scratch_database  # noqa: E402
 from tests.slack_fake import FakeSlack, action_body, block_action, command_body, sign  # noqa: E402
 from tests.slack_world import ELI, MODEL, NOW, register_fraud_model, write_fraud_data  # noqa: E402
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 FORM = "application/x-www-form-urlencoded"
 SERVER_START_SECONDS = 60
 REQUEST_TIMEOUT = 30.0
@@ -72,10 +71,6 @@ QUIET_SECONDS = 1.0  # the fake Slack saw no call and the server did (next to) n
 IDLE_CORES = 0.03  # "next to nothing": the server's CPU over that second, in cores
 CYCLE_READY_SECONDS = 900  # bench_cycle writes its data first (about 80 s for 10 teams) unless kept
 CYCLE_READY = "bench_cycle: checking"  # what bench_cycle prints when its first cycle starts
-
-
-class BenchError(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -183,32 +178,6 @@ def _serve_fake_slack(conn, token: str) -> None:
                        "call_count": lambda: len(fake.calls),
                        "methods": lambda: Counter(c.method for c in fake.calls),
                        "message": lambda channel, ts: fake.messages.get((channel, ts)) or {}}[command](*args))
-
-
-@contextmanager
-def database(server_url: str | None, folder: Path) -> Iterator[str]:
-    """A SQLite file in `folder`, or a fresh database on the given PostgreSQL server, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    if server_url is None:
-        yield f"sqlite:///{folder / 'registry.db'}"
-        return
-    url = make_url(server_url)
-    if url.get_backend_name() != "postgresql":
-        raise BenchError(f"--database-url must be a PostgreSQL URL, got the {url.get_backend_name()} backend")
-    if url.host is not None and url.host not in LOOPBACK:  # None: a Unix socket, local too
-        raise BenchError(f"--database-url must point at this machine (127.0.0.1), not {url.host}")
-    name = f"flywheel_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def prepare_registry(url: str, folder: Path) -> None:
@@ -684,7 +653,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flywheel-bench-ack-")))
     secret = secrets.token_hex(16)
     began = time.perf_counter()
-    url = stack.enter_context(database(args.database_url, folder))
+    url = stack.enter_context(scratch_database(args.database_url, folder))
     prepare_registry(url, folder)
     fake = stack.enter_context(SlackProcess(token=f"xoxb-bench-{secrets.token_hex(4)}"))
     env = app_env(url, folder, fake, secret)
@@ -775,22 +744,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so the server, the database and the folder are cleaned up either way;
-    # SIGINT is set too, since a shell starts background jobs with it ignored.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with ExitStack() as stack:
-            run(args, stack)
-    except KeyboardInterrupt:
-        print("\nInterrupted; the server is stopped and the temporary data removed.", file=sys.stderr)
-        return 130
-    except BenchError as exc:
-        print(f"bench_ack: {exc}", file=sys.stderr)
-        return 1
-    return 0
+main = main_running("bench_ack", parse_args, run,
+                    interrupted="the server is stopped and the temporary data removed.")
 
 
 if __name__ == "__main__":

@@ -20,20 +20,18 @@ import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 
+from benchmarks.harness import main_running, scratch_registry  # noqa: E402
 from store import catalog  # noqa: E402
 from store.catalog_models import AssetKind, AssetOrigin, CatalogAsset, CatalogTag  # noqa: E402
 from store.db import Database  # noqa: E402
@@ -174,33 +172,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-@contextmanager
-def database(url: str) -> Iterator[Database]:
-    if url == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="bench-catalog-") as folder:
-            db = Database(f"sqlite:///{folder}/catalog.db")
-            db.upgrade()
-            try:
-                yield db
-            finally:
-                db.dispose()
-        return
-    name = f"bench_catalog_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(make_url(url).set(database=name).render_as_string(hide_password=False))
-    try:
-        db.upgrade()
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", action="append", dest="urls",
                         help="'sqlite' (a temporary file) or a PostgreSQL server URL; repeatable. Default: sqlite.")
@@ -208,9 +180,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="Timed queries per mix.")
     parser.add_argument("--warmup", type=int, default=20, help="Untimed queries per mix, first.")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def bench(args: argparse.Namespace, stack: ExitStack) -> None:
     for url in args.urls or ["sqlite"]:
-        with database(url) as db:
+        with scratch_registry(None if url == "sqlite" else url, prefix="bench_catalog") as db:
             began = time.perf_counter()
             pool = fill(db, args.assets, args.seed)
             loaded = time.perf_counter() - began
@@ -223,5 +198,8 @@ def main() -> None:
                       f"{max(timings):>8.1f}{statistics.median(counts):>9.0f}")
 
 
+main = main_running("bench_catalog", parse_args, bench, interrupted="the scratch databases are removed.")
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

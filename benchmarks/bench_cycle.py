@@ -32,7 +32,6 @@ import argparse
 import cProfile
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -47,15 +46,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_ack import (  # noqa: E402
-    BenchError,
     code_version,
     cpu_seconds,
-    database,
     machine_busy_seconds,
     peak_rss_mb,
     percentile,
     tree_of,
 )
+from benchmarks.harness import main_running, scratch_database  # noqa: E402
 
 START = datetime(2026, 6, 1)  # a Monday: week 0 is the reference
 WEEKS = 9  # production weeks; the checks read eight windows of history, and later cycles an hour of week 9
@@ -377,7 +375,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     if args.use_database:
         url = args.use_database
     else:
-        url = stack.enter_context(database(args.database_url, folder))
+        url = stack.enter_context(scratch_database(args.database_url, folder))
     began = time.perf_counter()
     keys = register(url, write_specs(data, models=args.models, datasets=args.datasets,
                                      own_reference=args.own_reference), v1)
@@ -450,20 +448,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with ExitStack() as stack:
-            run(args, stack)
-    except KeyboardInterrupt:
-        print("\nInterrupted; the temporary data and database are removed.", file=sys.stderr)
-        return 130
-    except BenchError as exc:
-        print(f"bench_cycle: {exc}", file=sys.stderr)
-        return 1
-    return 0
+main = main_running("bench_cycle", parse_args, run, interrupted="the temporary data and database are removed.")
 
 
 if __name__ == "__main__":

@@ -23,17 +23,16 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 import warnings
-from contextlib import contextmanager
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
 
+from benchmarks.harness import main_running, scratch_registry
 from bot.config import Settings
 from bot.dashboard.access import Signer
 from bot.dashboard.app import build_dashboard
@@ -160,30 +159,6 @@ def fill(db: Database) -> None:
         assert s.query(Alert).count() == 2
 
 
-@contextmanager
-def database(url: str | None):
-    if url is None:
-        with tempfile.TemporaryDirectory() as folder:
-            db = Database(f"sqlite:///{folder}/bench.db")
-            db.upgrade()
-            yield db
-            db.dispose()
-        return
-    name = f"flywheel_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        db = Database(make_url(url).set(database=name).render_as_string(hide_password=False))
-        db.upgrade()
-        yield db
-        db.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def measure(client: TestClient, path: str, requests: int) -> tuple[list[float], list[float]]:
     """Wall and CPU milliseconds per request; CPU time is the steadier figure on a shared machine."""
     for _ in range(10):
@@ -202,42 +177,48 @@ def _p(values: list[float], q: float) -> float:
     return sorted(values)[math.ceil(q * len(values)) - 1]
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="PostgreSQL server to create a scratch database on")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--no-freeze", action="store_true",
                         help="leave the imports' objects to the garbage collector (see the README)")
-    args = parser.parse_args()
-    with database(args.database_url) as db:
-        began = time.perf_counter()
-        fill(db)
-        print(f"{db.engine.dialect.name}: filled {4 * HOURS:,} check runs and {HOURS:,} evaluations "
-              f"in {time.perf_counter() - began:.0f} s")
-        settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_PUBLIC_URL=BASE, FLYWHEEL_SECRET_KEY=SECRET,
-                            FLYWHEEL_ARTIFACTS=Path(tempfile.mkdtemp()))
-        now = START + timedelta(days=366)
-        app = build_dashboard(settings, db, clock=lambda: now)
-        signer = Signer(settings)
-        if not args.no_freeze:
-            # What a long-running server does once started: the imports' million objects (pandas, matplotlib,
-            # SQLAlchemy) leave the collector's view, so a full collection no longer rescans them per page.
-            gc.collect()
-            gc.freeze()
-        print(f"{'page':<40} {'viewer':<11} {'wall p50':>8} {'p99':>6} {'max':>6} {'CPU p50':>8} {'p99':>6} {'KB':>4}")
-        for path, who, label in (("/models/fraud-detector", ELI, "ML engineer"),
-                                 ("/models/fraud-detector?days=365", ELI, "ML engineer"),
-                                 ("/models/fraud-detector?days=7", ELI, "ML engineer"),
-                                 ("/models/fraud-detector", DANA, "business"),
-                                 ("/models/fraud-detector/versions/1/card", ELI, "ML engineer"),
-                                 ("/projects/card-fraud", ELI, "ML engineer")):
-            client = TestClient(app, base_url=BASE)
-            client.get(signer.link(BASE + path, slack_id=who, now=now)[0])
-            wall, cpu = measure(client, path, args.requests)
-            size = len(client.get(path).content) / 1024
-            print(f"{path:<40} {label:<11} {statistics.median(wall):>8.1f} {_p(wall, 0.99):>6.1f} {max(wall):>6.1f} "
-                  f"{statistics.median(cpu):>8.1f} {_p(cpu, 0.99):>6.1f} {size:>4.0f}")
+    return parser.parse_args(argv)
+
+
+def bench(args: argparse.Namespace, stack: ExitStack) -> None:
+    db = stack.enter_context(scratch_registry(args.database_url))
+    began = time.perf_counter()
+    fill(db)
+    print(f"{db.engine.dialect.name}: filled {4 * HOURS:,} check runs and {HOURS:,} evaluations "
+          f"in {time.perf_counter() - began:.0f} s")
+    settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_PUBLIC_URL=BASE, FLYWHEEL_SECRET_KEY=SECRET,
+                        FLYWHEEL_ARTIFACTS=Path(stack.enter_context(tempfile.TemporaryDirectory())))
+    now = START + timedelta(days=366)
+    app = build_dashboard(settings, db, clock=lambda: now)
+    signer = Signer(settings)
+    if not args.no_freeze:
+        # What a long-running server does once started: the imports' million objects (pandas, matplotlib,
+        # SQLAlchemy) leave the collector's view, so a full collection no longer rescans them per page.
+        gc.collect()
+        gc.freeze()
+    print(f"{'page':<40} {'viewer':<11} {'wall p50':>8} {'p99':>6} {'max':>6} {'CPU p50':>8} {'p99':>6} {'KB':>4}")
+    for path, who, label in (("/models/fraud-detector", ELI, "ML engineer"),
+                             ("/models/fraud-detector?days=365", ELI, "ML engineer"),
+                             ("/models/fraud-detector?days=7", ELI, "ML engineer"),
+                             ("/models/fraud-detector", DANA, "business"),
+                             ("/models/fraud-detector/versions/1/card", ELI, "ML engineer"),
+                             ("/projects/card-fraud", ELI, "ML engineer")):
+        client = TestClient(app, base_url=BASE)
+        client.get(signer.link(BASE + path, slack_id=who, now=now)[0])
+        wall, cpu = measure(client, path, args.requests)
+        size = len(client.get(path).content) / 1024
+        print(f"{path:<40} {label:<11} {statistics.median(wall):>8.1f} {_p(wall, 0.99):>6.1f} {max(wall):>6.1f} "
+              f"{statistics.median(cpu):>8.1f} {_p(cpu, 0.99):>6.1f} {size:>4.0f}")
+
+
+main = main_running("bench_pages", parse_args, bench, interrupted="the scratch database is removed.")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
