@@ -4,7 +4,7 @@ message to delivery and remembers where it went. Jobs never talk to Slack; this 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,7 +13,7 @@ from bot import charts
 from bot.blocks import business, it_ops, ml_engineer, risk
 from bot.blocks import digest as digest_blocks
 from bot.blocks.common import Message, md, mention, settled, span
-from slack_sdk.models.blocks import SectionBlock
+from slack_sdk.models.blocks import ActionsBlock, Block, SectionBlock
 
 from bot.config import Settings
 from bot.delivery import Delivery
@@ -66,7 +66,7 @@ class Notifier:
     charts_dir: Path
 
     on_change: Callable[[], None] | None = None  # refreshes App Homes when what they show changed
-    respond: Callable[[str, str], None] | None = None  # answers through a Slack response URL
+    respond: Callable[[str, str, Sequence[Block]], None] | None = None  # answers through a Slack response URL
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -463,24 +463,37 @@ class Notifier:
                           blocks=(SectionBlock(text=md(f":x: {text}")),))
         self._post(message, self._channel(model_key, "ml_engineer"))
 
-    def tell_asker(self, text: str, *, alert_id: int | None, response_url: str | None) -> bool:
-        """In the thread of the alert the work answers, else privately to whoever typed the command.
-        False when neither reached them: a response URL lasts 30 minutes, and work can take longer."""
-        if self.say_in_thread(alert_id, text):
+    def tell_asker(self, text: str, *, alert_id: int | None, response_url: str | None,
+                   message: Message | None = None) -> bool:
+        """In the thread of the alert the work answers, else privately to whoever typed the command; as
+        `message` (blocks, buttons) when given. False when neither reached them: a response URL lasts
+        30 minutes, and work can take longer."""
+        if message is not None and (place := self._place(alert_id)) is not None:
+            self.delivery.reply_message(place.thread, message)
+            return True
+        if message is None and self.say_in_thread(alert_id, text):
             return True
         if response_url and self.respond is not None:
             try:
-                self.respond(response_url, text)
+                self.respond(response_url, text, message.blocks if message else ())
                 return True
             except FlywheelError as exc:
                 log.warning("could not answer through the response URL (%s)", exc)
         return False
 
-    def work_failed(self, model_key: str, text: str, *, alert_id: int | None, response_url: str | None) -> None:
-        if self.tell_asker(text, alert_id=alert_id, response_url=response_url):
+    def comparison_failed(self, model_key: str, number: int, text: str, *, alert_id: int | None,
+                          response_url: str | None) -> None:
+        """A version's comparison with production failed: why, and a Compare again button for when the
+        cause is fixed."""
+        self.work_failed(model_key, text, alert_id=alert_id, response_url=response_url,
+                         offer=ml_engineer.compare_again(model_key, number, alert_id=alert_id))
+
+    def work_failed(self, model_key: str, text: str, *, alert_id: int | None, response_url: str | None,
+                    offer: ActionsBlock | None = None) -> None:
+        """Told to whoever asked, else to the ML engineers' channel; `offer` is a button row for what to do."""
+        message = ml_engineer.work_failed(model_key, text, offer=offer)
+        if self.tell_asker(text, alert_id=alert_id, response_url=response_url, message=message if offer else None):
             return
-        message = Message(kind="work_failed", persona="ml_engineer", model_key=model_key, text=text,
-                          blocks=(SectionBlock(text=md(text)),))
         self._post(message, self._channel(model_key, "ml_engineer"))
 
     def deployed(self, model_key: str, number: int, *, previous: str | None) -> str:

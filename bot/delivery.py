@@ -30,6 +30,7 @@ class Delivery(Protocol):
 
     def post(self, message: Message) -> str: ...
     def reply(self, thread: str, text: str) -> str: ...
+    def reply_message(self, thread: str, message: Message) -> str: ...  # blocks (buttons) in a thread
     def update(self, ref: str, message: Message) -> None: ...
 
 
@@ -38,7 +39,7 @@ class _Posted:
     ref: str
     message: Message
     folder: Path
-    replies: list[str] = field(default_factory=list)
+    replies: list[str | Message] = field(default_factory=list)
 
 
 class FolderOutbox:
@@ -84,8 +85,15 @@ class FolderOutbox:
         return ref
 
     def reply(self, thread: str, text: str) -> str:
+        return self._add_reply(thread, text)
+
+    def reply_message(self, thread: str, message: Message) -> str:
+        validate_payload(message.payload())
+        return self._add_reply(thread, message)
+
+    def _add_reply(self, thread: str, reply: str | Message) -> str:
         posted = self._posted[thread]
-        posted.replies.append(text)
+        posted.replies.append(reply)
         self._write(posted)
         return f"{thread}.{len(posted.replies)}"
 
@@ -99,12 +107,12 @@ class FolderOutbox:
 
     def _write(self, posted: _Posted) -> None:
         message = posted.message
-        for chart in message.charts:
+        for chart in [c for m in (message, *posted.replies) if isinstance(m, Message) for c in m.charts]:
             target = posted.folder / Path(chart.path).name
             if Path(chart.path).resolve() != target.resolve():
                 shutil.copyfile(chart.path, target)
         record = {"channel": message.channel, "model_key": message.model_key, **message.payload(),
-                  "thread": [{"text": t} for t in posted.replies],
+                  "thread": [r.payload() if isinstance(r, Message) else {"text": r} for r in posted.replies],
                   "charts": [{"file": Path(c.path).name, "title": c.title, "alt_text": c.alt_text}
                              for c in message.charts]}
         (posted.folder / "message.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
@@ -153,6 +161,17 @@ def _text(obj: dict[str, Any] | None, people: dict[str, str]) -> Markup:
 
 def _card(posted: _Posted, root: Path, people: dict[str, str]) -> dict[str, Any]:
     message = posted.message
+    # Charts with no URL are uploaded into the thread in Slack; show them under the message.
+    uploads = [{"src": str((posted.folder / Path(c.path).name).relative_to(root)), "alt": c.alt_text,
+                "title": c.title} for c in message.charts if not c.url]
+    replies = [{"blocks": _blocks(r, posted, root, people)} if isinstance(r, Message)
+               else {"text": mrkdwn_to_html(r, people)} for r in posted.replies]
+    return {"ref": posted.ref, "channel": message.channel or "", "kind": message.kind,
+            "blocks": _blocks(message, posted, root, people), "uploads": uploads, "replies": replies,
+            "json": str((posted.folder / "message.json").relative_to(root))}
+
+
+def _blocks(message: Message, posted: _Posted, root: Path, people: dict[str, str]) -> list[dict[str, Any]]:
     charts = {c.url: c for c in message.charts if c.url}
     blocks = []
     for block in message.payload()["blocks"]:
@@ -176,9 +195,4 @@ def _card(posted: _Posted, root: Path, people: dict[str, str]) -> dict[str, Any]
                                 "options": [o["text"]["text"] for o in e.get("options", [])]}
                                for e in block["elements"]]
         blocks.append(item)
-    # Charts with no URL are uploaded into the thread in Slack; show them under the message.
-    uploads = [{"src": str((posted.folder / Path(c.path).name).relative_to(root)), "alt": c.alt_text,
-                "title": c.title} for c in message.charts if not c.url]
-    return {"ref": posted.ref, "channel": message.channel or "", "kind": message.kind, "blocks": blocks,
-            "uploads": uploads, "replies": [mrkdwn_to_html(r, people) for r in posted.replies],
-            "json": str((posted.folder / "message.json").relative_to(root))}
+    return blocks

@@ -15,6 +15,7 @@ class ActionId(enum.StrEnum):
     view_details = "flywheel.view_details"
     ask_ml_team = "flywheel.ask_ml_team"
     submit_for_signoff = "flywheel.submit_for_signoff"
+    compare_again = "flywheel.compare_again"  # a failed comparison with production, run again
     approve = "flywheel.approve"
     reject = "flywheel.reject"
     model_card = "flywheel.model_card"
@@ -31,6 +32,7 @@ class ActionId(enum.StrEnum):
 class BlockId(enum.StrEnum):
     alert_actions = "flywheel.alert_actions"
     candidate_actions = "flywheel.candidate_actions"
+    comparison_failed_actions = "flywheel.comparison_failed_actions"
     signoff_actions = "flywheel.signoff_actions"
     deployment_actions = "flywheel.deployment_actions"
     kpi_actions = "flywheel.kpi_actions"

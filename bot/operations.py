@@ -113,6 +113,14 @@ class Deploy:
     outcome: str
 
 
+@dataclass(frozen=True)
+class EvaluationAsked:
+    """What asking for a comparison with production did: queued it, or found it already waiting."""
+
+    note: str
+    queued: bool
+
+
 @dataclass
 class Operations:
     settings: Settings
@@ -351,11 +359,11 @@ class Operations:
             self.runner.submit(self.work.run, item_id)
         return item_id
 
-    def request_evaluation(self, actor: Actor, model_key: str, number: int, *,
-                           response_url: str | None = None) -> str:
+    def request_evaluation(self, actor: Actor, model_key: str, number: int, *, alert_id: int | None = None,
+                           response_url: str | None = None) -> EvaluationAsked:
         """Compare a candidate with production again: after a comparison failed (no labelled rows yet, a
         source down) or to see it on the latest window. Candidates only: a version in review keeps the
-        comparison its signers were shown."""
+        comparison its signers were shown. With `alert_id`, news of it goes to that alert's thread too."""
         with refusals_audited(self.db, actor.slack_id, "evaluate", f"model:{model_key}/v{number}"), \
                 self.db.session() as s:
             actor.require(Role.ml_engineer, f"compare {model_key} v{number} with production")
@@ -366,17 +374,18 @@ class Operations:
                                         "comparison stays as it was; only candidates are compared again.")
             item, queued = work.request_evaluation(
                 session=s, model=model, requested_by=actor.slack_id, now=self.clock(),
-                entry={"number": number, "alert": None, "response_url": response_url})
+                entry={"number": number, "alert": alert_id, "response_url": response_url})
             item_id, tried = item.id, number in item.result.get("evaluated", []) + item.result.get("failed", [])
         if not queued and tried:  # its turn in the live item is over; that item still compares another version
-            return (f"Another version of {model_key} is being compared with production right now. Ask for "
-                    f"v{number} again when that comparison is posted.")
+            return EvaluationAsked(f"Another version of {model_key} is being compared with production right now. "
+                                   f"Ask for v{number} again when that comparison is posted.", queued=False)
         if not queued:
-            return f"{model_key} v{number} is already waiting to be compared with production."
+            return EvaluationAsked(f"{model_key} v{number} is already waiting to be compared with production.",
+                                   queued=False)
         if self.runner is not None:
             self.runner.submit(self.work.run, item_id)
-        return (f"Comparing {model_key} v{number} with production on the latest labelled window. "
-                "The comparison goes to the ML engineers' channel.")
+        return EvaluationAsked(f"Comparing {model_key} v{number} with production on the latest labelled window. "
+                               "The comparison goes to the ML engineers' channel.", queued=True)
 
     # -- governance ------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ middleware puts it where Bolt would put its own, so listeners use it unchanged.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import urllib3
@@ -46,9 +47,13 @@ class ResponseUrls:
     def respond_to(self, url: str) -> Respond:
         return Respond(self, url)
 
-    def say(self, url: str, text: str) -> None:
-        """A private line to whoever the response URL belongs to (the notifier's follow-ups)."""
-        self.post(url, {"text": text, "response_type": "ephemeral", "replace_original": False})
+    def say(self, url: str, text: str, blocks: Sequence[Block] = ()) -> None:
+        """A private answer to whoever the response URL belongs to (the notifier's follow-ups); `text`
+        alone, or as the fallback of `blocks`."""
+        message = {"text": text, "response_type": "ephemeral", "replace_original": False}
+        if blocks:
+            message["blocks"] = [b.to_dict() for b in blocks]
+        self.post(url, message)
 
 
 class Respond:

@@ -140,6 +140,13 @@ def register(router: ActionRouter, ops: Operations) -> None:
                                    response_url=clicked.body.get("response_url"))
         return lambda: clicked.thread(f"{note} (requested by {mention(actor.slack_id)})")
 
+    def compare_again(actor: Actor, ctx: ActionContext, clicked: Clicked):
+        asked = ops.request_evaluation(actor, ctx.model, ctx.version, alert_id=ctx.alert,
+                                       response_url=clicked.response_url)
+        if not asked.queued:  # already waiting, or another comparison is running: the button stays
+            return lambda: clicked.tell(asked.note)
+        return lambda: clicked.settle(f"Compare again asked by {mention(actor.slack_id)}. {asked.note}")
+
     def submit(actor: Actor, ctx: ActionContext, clicked: Clicked):
         note = ops.submit(actor, ctx.model, ctx.version)
         return lambda: clicked.settle(note)
@@ -194,6 +201,7 @@ def register(router: ActionRouter, ops: Operations) -> None:
     on(ActionId.snooze, snooze)
     on(ActionId.retrain, retrain)
     on(ActionId.submit_for_signoff, submit)
+    on(ActionId.compare_again, compare_again)
     on(ActionId.approve, approve)
     on(ActionId.reject, reject)
     on(ActionId.deploy, deploy)

@@ -86,7 +86,7 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
     if sub == "evaluate":
         _need(args, 2, sub)
         return replies.plain(ops.request_evaluation(actor, args[0], _version(args[1], sub),
-                                                    response_url=response_url))
+                                                    response_url=response_url).note)
     if sub == "approve":
         _need(args, 2, sub)
         return replies.plain(ops.sign(actor, args[0], _version(args[1], sub), Decision.approve,

@@ -171,8 +171,9 @@ class WorkRunner:
         else:
             log.exception("comparing %s v%s with production failed", model_key, number)
             problem = f"{exc.__class__.__name__}: {exc}"
-        self.notifier.work_failed(model_key, f"{what}: {problem.rstrip('.')}. Try again with `/flywheel evaluate "
-                                  f"{model_key} v{number}`.", alert_id=alert_id, response_url=response_url)
+        text = (f"{what}: {problem.rstrip('.')}. Once that is fixed, press Compare again or type "
+                f"`/flywheel evaluate {model_key} v{number}`.")
+        self.notifier.comparison_failed(model_key, number, text, alert_id=alert_id, response_url=response_url)
 
     def _compare_and_announce(self, model_key: str, spec: ModelSpec, entry: dict) -> None:
         number = entry["number"]

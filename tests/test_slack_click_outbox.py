@@ -8,12 +8,13 @@ from datetime import timedelta
 
 import pytest
 from slack_sdk import WebClient
+from sqlalchemy import select
 
 from bot.ids import ActionId
 from bot.outbox import OutboxSender, StormPolicy
 from bot.slack_delivery import SlackDelivery
 from jobs.monitor import check_model
-from store.models import OutboxMessage, OutboxState
+from store.models import Alert, OutboxMessage, OutboxState
 from tests.fleet import Clock, drain
 from tests.slack_fake import FakeSlack
 from tests.slack_world import ELI, MODEL, NOW, World, register_fraud_model
@@ -54,3 +55,24 @@ def test_an_acknowledge_click_is_settled_through_the_outbox_even_while_slack_is_
     assert f"Acknowledged by <@{ELI}>" in blocks and '"type": "actions"' not in blocks
     with world.db.session() as s:
         assert {r.state for r in s.query(OutboxMessage)} == {OutboxState.sent}
+
+
+def test_a_reply_with_a_button_reaches_the_alert_thread_through_the_outbox_with_its_blocks(queued_world):
+    """A failed comparison told in the alert's thread: written to the outbox, sent by the worker with its
+    Compare again button, under the alert."""
+    world = queued_world
+    clock = Clock(NOW)
+    sender = OutboxSender(world.db, SlackDelivery(WebClient(token=world.fake.token, base_url=world.fake.api_url,
+                                                            timeout=5)), clock, storm=StormPolicy(window=timedelta(0)))
+    world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
+    drain(sender, clock)
+    alert = world.posted("C0ML", f"Input drift on {MODEL} v1")
+    with world.db.read() as s:
+        alert_id = s.execute(select(Alert.id).where(Alert.message_ts == alert[1])).scalar_one()
+    text = f"Comparing {MODEL} v1 with production failed: the source is down."
+    world.ops.notifier.comparison_failed(MODEL, 1, text, alert_id=alert_id, response_url=None)
+    assert [m for m in world.fake.thread(*alert) if m["text"] == text] == []  # written, not yet sent
+    drain(sender, clock)
+    [reply] = [m for m in world.fake.thread(*alert) if m["text"] == text]
+    [button] = [e for b in reply["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert (button["action_id"], button["text"]["text"]) == (ActionId.compare_again, "Compare again")

@@ -1,13 +1,14 @@
 """`/flywheel evaluate MODEL VERSION` over signed HTTP: a comparison with production that failed (the
 latest week's labels had not landed) is run again once the cause is fixed, and the ML engineer is told how."""
 
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 from sqlalchemy import func, select
 
-from bot.ids import ActionId
-from jobs.monitor import load_spec
+from bot.ids import ActionContext, ActionId
+from jobs.monitor import check_model, load_spec
 from jobs.retrain import training_window
 from store import registry, work
-from store.models import Evaluation, WorkItem, WorkState
+from store.models import Alert, Evaluation, WorkItem, WorkState
 from tests.slack_world import DANA, ELI, MODEL, NOW
 
 
@@ -28,8 +29,9 @@ def _evaluations(world, number: int) -> int:
 
 
 def _candidates(world) -> list[str]:
+    """Candidate messages posted in the ML engineers' channel (not the thread replies that point to them)."""
     return [ts for (channel, ts), m in world.fake.messages.items()
-            if channel == "C0ML" and m["text"].startswith(f"{MODEL} v2 is ready for review")]
+            if channel == "C0ML" and not m.get("thread_ts") and m["text"].startswith(f"{MODEL} v2 is ready for review")]
 
 
 def _labels_only_before_the_holdout(world) -> dict:
@@ -41,6 +43,23 @@ def _labels_only_before_the_holdout(world) -> dict:
     return _spec_data(world, production={"url": "sqlite:///data/transactions.db", "table": None, "query": query})
 
 
+def _compare_again(message: dict) -> ButtonElement | None:
+    """A message's Compare again button, its blocks parsed back with slack_sdk as Slack would read them."""
+    return next((e for b in Block.parse_all(message.get("blocks") or []) if isinstance(b, ActionsBlock)
+                 for e in b.elements if isinstance(e, ButtonElement) and e.action_id == ActionId.compare_again), None)
+
+
+def _offers(world, alert: tuple[str, str]) -> list[tuple[str, str]]:
+    """Replies in an alert's thread that offer Compare again, oldest first."""
+    return sorted(((c, ts) for (c, ts), m in world.fake.messages.items()
+                   if c == alert[0] and m.get("thread_ts") == alert[1] and _compare_again(m)), key=lambda k: float(k[1]))
+
+
+def _evaluate_items(world) -> list[WorkState]:
+    with world.db.read() as s:
+        return list(s.execute(select(WorkItem.state).where(WorkItem.kind == "evaluate").order_by(WorkItem.id)).scalars())
+
+
 def test_a_comparison_that_failed_is_run_again_with_evaluate(world):
     working = _labels_only_before_the_holdout(world)
     sent = world.command(f"retrain {MODEL} card age drifted", ELI)
@@ -50,9 +69,11 @@ def test_a_comparison_that_failed_is_run_again_with_evaluate(world):
     told = [r["text"] for r in world.responses(sent.response_url)]
     assert len(told) == 1 and told[0].startswith(f"Retrained {MODEL} v2, but comparing it with production "
                                                   f"failed: no labelled rows for {MODEL} between ")
-    assert told[0].endswith("so the versions can't be compared yet. "
-                            f"Try again with `/flywheel evaluate {MODEL} v2`.")
+    assert told[0].endswith("so the versions can't be compared yet. Once that is fixed, press Compare again or "
+                            f"type `/flywheel evaluate {MODEL} v2`.")
     assert _evaluations(world, 2) == 0 and _candidates(world) == []
+    offered = _compare_again(world.responses(sent.response_url)[0])  # the private answer carries the button too
+    assert offered is not None and ActionContext.decode(offered.value) == ActionContext(model=MODEL, version=2)
     with world.db.session() as s:
         retrain = s.execute(select(WorkItem).where(WorkItem.kind == "retrain")).scalar_one()
         assert retrain.state == WorkState.done and retrain.result == {"version": 2, "compared": False}
@@ -64,7 +85,7 @@ def test_a_comparison_that_failed_is_run_again_with_evaluate(world):
     world.ops.join()
     failed = [r["text"] for r in world.responses(again.response_url)]
     assert len(failed) == 1 and failed[0].startswith(f"Comparing {MODEL} v2 with production failed: no labelled ")
-    assert failed[0].endswith(f"Try again with `/flywheel evaluate {MODEL} v2`.")
+    assert failed[0].endswith(f"Compare again or type `/flywheel evaluate {MODEL} v2`.")
     assert _evaluations(world, 2) == 0 and _candidates(world) == []
 
     # Fixed: the comparison is stored and the candidate posted, with its Submit button.
@@ -135,4 +156,60 @@ def test_a_failure_told_after_the_response_url_expired_goes_to_the_ml_engineers_
     world.ops.join()
     told = [m["text"] for (channel, _), m in world.fake.messages.items()
             if channel == "C0ML" and m["text"].startswith(f"Comparing {MODEL} v2 with production failed")]
-    assert len(told) == 1 and told[0].endswith(f"Try again with `/flywheel evaluate {MODEL} v2`.")
+    assert len(told) == 1 and told[0].endswith(f"Compare again or type `/flywheel evaluate {MODEL} v2`.")
+
+
+def test_compare_again_in_the_alert_thread_runs_the_comparison_and_settles(world):
+    """Retrain clicked on a drift alert; the comparison fails for want of labels. The failure in the alert's
+    thread carries Compare again: refused to someone without the role, failing again while the labels are
+    missing (a new offer, the clicked one settled), and posting the candidate once they have landed."""
+    world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
+    alert = world.posted("C0ML", f"Input drift on {MODEL} v1")
+    working = _labels_only_before_the_holdout(world)
+    world.click(ActionId.retrain, alert, ELI)
+    world.ops.join()
+    [first] = _offers(world, alert)
+    assert world.fake.messages[first]["text"].startswith(f"Retrained {MODEL} v2, but comparing it with production "
+                                                         "failed: no labelled rows")
+    with world.db.read() as s:
+        alert_id = s.execute(select(Alert.id).where(Alert.message_ts == alert[1])).scalar_one()
+    assert ActionContext.decode(_compare_again(world.fake.messages[first]).value) == \
+        ActionContext(model=MODEL, version=2, alert=alert_id)
+
+    refused = world.click(ActionId.compare_again, first, DANA)
+    assert [r["text"] for r in world.responses(refused.response_url)] == [
+        f"You can't compare {MODEL} v2 with production: that needs the ml engineer role, and you have business."]
+    assert _evaluate_items(world) == [] and _compare_again(world.fake.messages[first]) is not None
+
+    still_missing = world.click(ActionId.compare_again, first, ELI)
+    world.ops.join()
+    assert _compare_again(world.fake.messages[first]) is None  # settled: who asked, no button to press twice
+    assert f"Compare again asked by <@{ELI}>" in str(world.fake.messages[first]["blocks"])
+    [second] = _offers(world, alert)  # the new failure's, the settled one's gone
+    assert second != first
+    assert world.fake.messages[second]["text"].startswith(f"Comparing {MODEL} v2 with production failed: no ")
+    assert _evaluate_items(world) == [WorkState.failed] and world.responses(still_missing.response_url) == []
+
+    _spec_data(world, **working)
+    world.click(ActionId.compare_again, second, ELI)
+    world.ops.join()
+    assert _evaluations(world, 2) == 1 and len(_candidates(world)) == 1
+    assert any(m["text"].startswith(f"{MODEL} v2 is ready for review") for m in world.fake.thread(*alert))
+    assert _offers(world, alert) == [] and _evaluate_items(world) == [WorkState.failed, WorkState.done]
+
+
+def test_compare_again_on_a_version_already_waiting_says_so_and_keeps_the_button(world):
+    world.command(f"retrain {MODEL}", ELI)
+    world.ops.join()
+    # A comparison failure that reached nobody privately goes to the ML engineers' channel, with its button.
+    world.ops.notifier.comparison_failed(MODEL, 2, f"Comparing {MODEL} v2 with production failed: source down.",
+                                         alert_id=None, response_url=None)
+    offer = next((c, ts) for (c, ts), m in world.fake.messages.items() if c == "C0ML" and _compare_again(m))
+    with world.db.session() as s:  # one is queued for the worker already
+        work.request_evaluation(session=s, model=registry.get_model(session=s, key=MODEL), requested_by=ELI,
+                                entry={"number": 2})
+    clicked = world.click(ActionId.compare_again, offer, ELI)
+    assert [r["text"] for r in world.responses(clicked.response_url)] == [
+        f"{MODEL} v2 is already waiting to be compared with production."]
+    assert _compare_again(world.fake.messages[offer]) is not None
+    assert _evaluate_items(world) == [WorkState.queued]

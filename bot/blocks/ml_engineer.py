@@ -26,6 +26,7 @@ ACKNOWLEDGE = "Acknowledge"
 SNOOZE = "Snooze"
 VIEW_DETAILS = "View details"
 SUBMIT = "Submit for sign-off"
+COMPARE_AGAIN = "Compare again"
 DEPLOY = "Deploy"
 MAX_FIELDS = 10  # Slack's limit per section
 
@@ -116,6 +117,20 @@ def candidate_ready(incident: CandidateIncident) -> Message:
     return Message(kind="candidate", persona="ml_engineer", model_key=model.key,
                    text=f"{headline}: {comparison_sentence(incident)}.", blocks=tuple(blocks),
                    charts=incident.charts)
+
+
+def work_failed(model_key: str, text: str, *, offer: ActionsBlock | None = None) -> Message:
+    """Work that failed, in its own words; `offer` is what can be done about it."""
+    return Message(kind="work_failed", persona="ml_engineer", model_key=model_key, text=text,
+                   blocks=(SectionBlock(text=md(text)), *((offer,) if offer else ())))
+
+
+def compare_again(model_key: str, number: int, *, alert_id: int | None) -> ActionsBlock:
+    """For a comparison with production that failed: run it again once the cause is fixed. The alert the
+    version answers travels with it, so the next result goes to the same thread."""
+    ctx = ActionContext(model=model_key, version=number, alert=alert_id)
+    return ActionsBlock(block_id=BlockId.comparison_failed_actions,
+                        elements=[button(COMPARE_AGAIN, ActionId.compare_again, ctx, style="primary")])
 
 
 def performance_alert(incident: PerformanceIncident) -> Message:

@@ -43,3 +43,23 @@ def test_mrkdwn_is_escaped_before_it_is_formatted():
     html = mrkdwn_to_html("<script>alert(1)</script> *bold* <https://x.example/a|link>", {})
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert '<b>bold</b>' in html and '<a href="https://x.example/a">link</a>' in html
+
+
+def test_a_reply_with_buttons_is_written_and_previewed_with_them(tmp_path):
+    from bot.blocks import ml_engineer
+
+    outbox = FolderOutbox(tmp_path / "out")
+    ref = outbox.post(_message(tmp_path, persona="ml_engineer"))
+    text = "Comparing fraud-detector v2 with production failed: no labelled rows yet."
+    outbox.reply_message(ref, ml_engineer.work_failed(
+        "fraud-detector", text, offer=ml_engineer.compare_again("fraud-detector", 2, alert_id=7)))
+    record = json.loads((tmp_path / "out" / "messages" / "001-ml_engineer-kpi_alert" / "message.json").read_text())
+    [reply] = record["thread"]
+    assert reply["text"] == text and [b["type"] for b in reply["blocks"]] == ["section", "actions"]
+    page = outbox.index.read_text()
+    thread = page[page.index('<div class="thread">'):]
+    assert "no labelled rows yet." in thread and '<span class="btn primary">Compare again</span>' in thread
+    with pytest.raises(InvalidMessage):  # checked like any post: nothing half-written
+        outbox.reply_message(ref, Message(kind="x", persona="ml_engineer", model_key="m", text=" ", blocks=()))
+    assert len(json.loads((tmp_path / "out" / "messages" / "001-ml_engineer-kpi_alert" / "message.json")
+                          .read_text())["thread"]) == 1
