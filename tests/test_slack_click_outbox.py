@@ -30,14 +30,19 @@ def queued_world(db, fraud_data):
         assert fake.invalid == []
 
 
-def test_an_acknowledge_click_is_settled_through_the_outbox_even_while_slack_is_failing(queued_world):
-    world = queued_world
+def _alert_sent(world) -> tuple[OutboxSender, Clock, tuple[str, str]]:
+    """The worker's sender (no storm hold) and the drift alert it has sent."""
     clock = Clock(NOW)
     sender = OutboxSender(world.db, SlackDelivery(WebClient(token=world.fake.token, base_url=world.fake.api_url,
                                                             timeout=5)), clock, storm=StormPolicy(window=timedelta(0)))
     world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
     drain(sender, clock)
-    alert = world.posted("C0ML", f"Input drift on {MODEL} v1")
+    return sender, clock, world.posted("C0ML", f"Input drift on {MODEL} v1")
+
+
+def test_an_acknowledge_click_is_settled_through_the_outbox_even_while_slack_is_failing(queued_world):
+    world = queued_world
+    sender, clock, alert = _alert_sent(world)
 
     world.fake.fail("chat.update", status=500, times=2)  # Slack is having a bad minute
     assert world.click(ActionId.acknowledge, alert, ELI).status == 200
@@ -61,12 +66,7 @@ def test_a_reply_with_a_button_reaches_the_alert_thread_through_the_outbox_with_
     """A failed comparison told in the alert's thread: written to the outbox, sent by the worker with its
     Compare again button, under the alert."""
     world = queued_world
-    clock = Clock(NOW)
-    sender = OutboxSender(world.db, SlackDelivery(WebClient(token=world.fake.token, base_url=world.fake.api_url,
-                                                            timeout=5)), clock, storm=StormPolicy(window=timedelta(0)))
-    world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
-    drain(sender, clock)
-    alert = world.posted("C0ML", f"Input drift on {MODEL} v1")
+    sender, clock, alert = _alert_sent(world)
     with world.db.read() as s:
         alert_id = s.execute(select(Alert.id).where(Alert.message_ts == alert[1])).scalar_one()
     text = f"Comparing {MODEL} v1 with production failed: the source is down."
