@@ -46,11 +46,15 @@ class Clicked:
         self.channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
         self.ts = container.get("message_ts")
         self.message = body.get("message") or {}
+        self.ephemeral = bool(container.get("is_ephemeral"))
         # A message that is itself a thread reply (a digest's per-model alert) answers in its parent's thread.
         self.thread_ts = container.get("thread_ts") or self.message.get("thread_ts") or self.ts
 
     def settle(self, note: str) -> None:
         """Replace the message's buttons with who did what and when."""
+        if self.ephemeral and self.response_url:  # Slack sends no blocks of a private answer: the note replaces it
+            self.respond(text=note, response_type="ephemeral", replace_original=True)
+            return
         if not self._settleable:
             self.tell(note)
             return

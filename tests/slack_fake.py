@@ -512,8 +512,9 @@ def _element(action_id: str, blocks: list[dict[str, Any]]) -> tuple[str, dict[st
 
 
 def block_action(action_id: str, value: str, *, user_id: str, channel_id: str, message_ts: str, response_url: str,
-                 message_blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A click on `action_id` in a posted message; its block id and type come from the message's blocks."""
+                 message_blocks: list[dict[str, Any]] | None = None, ephemeral: bool = False) -> dict[str, Any]:
+    """A click on `action_id` in a posted message; its block id and type come from the message's blocks.
+    On an `ephemeral` message Slack sends no `message` (../shared/slack-payloads/block_actions.json)."""
     blocks = message_blocks or []
     block_id, element = _element(action_id, blocks)
     action: dict[str, Any] = {"type": element["type"], "action_id": action_id, "block_id": block_id,
@@ -523,15 +524,19 @@ def block_action(action_id: str, value: str, *, user_id: str, channel_id: str, m
         action["selected_option"] = chosen or {"text": {"type": "plain_text", "text": value}, "value": value}
     else:
         action.update(value=value, text=element.get("text") or {"type": "plain_text", "text": action_id})
-    return {
+    payload = {
         "type": "block_actions", "user": _user(user_id), "api_app_id": APP_ID, "token": "verification_token",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id, "is_ephemeral": False},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id,
+                      "is_ephemeral": ephemeral},
         "trigger_id": f"{message_ts}.trigger", "team": {"id": TEAM_ID, "domain": "flywheel-test"},
         "channel": {"id": channel_id, "name": channel_id.lower()},
         "message": {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": message_ts, "text": "",
                     "blocks": blocks},
         "state": {"values": {}}, "response_url": response_url, "actions": [action],
     }
+    if ephemeral:
+        del payload["message"]
+    return payload
 
 
 def view_submission(callback_id: str, values: dict[str, dict[str, Any]], *, user_id: str,

@@ -128,6 +128,16 @@ class World:
         response = self.send(action_body(payload), "application/x-www-form-urlencoded", headers=headers)
         return Sent(response.status_code, response.text, response_url)
 
+    def click_private(self, action_id: str, answer: dict, user: str, *, channel: str = "C0ML") -> Sent:
+        """A click on a button in a private (ephemeral) answer the app sent through a response URL."""
+        value = next(e.get("value") for b in answer["blocks"] if b["type"] == "actions"
+                     for e in b["elements"] if e.get("action_id") == action_id)
+        response_url = self.fake.response_url()
+        payload = block_action(action_id, value, user_id=user, channel_id=channel, message_ts=f"{time.time():.6f}",
+                               response_url=response_url, message_blocks=answer["blocks"], ephemeral=True)
+        response = self.send(action_body(payload), "application/x-www-form-urlencoded")
+        return Sent(response.status_code, response.text, response_url)
+
     def submit(self, callback_id: str, values: dict, user: str, private_metadata: str) -> httpx.Response:
         payload = view_submission(callback_id, values, user_id=user, private_metadata=private_metadata)
         return self.send(action_body(payload), "application/x-www-form-urlencoded")

@@ -213,3 +213,20 @@ def test_compare_again_on_a_version_already_waiting_says_so_and_keeps_the_button
         f"{MODEL} v2 is already waiting to be compared with production."]
     assert _compare_again(world.fake.messages[offer]) is not None
     assert _evaluate_items(world) == [WorkState.queued]
+
+
+def test_compare_again_in_a_private_answer_replaces_that_answer(world):
+    """The failure told privately to whoever typed `/flywheel retrain`: its button queues the comparison, and
+    the answer (Slack sends no blocks of it to settle) is replaced by who pressed it and what happens next."""
+    working = _labels_only_before_the_holdout(world)
+    sent = world.command(f"retrain {MODEL}", ELI)
+    [answer] = world.responses(sent.response_url)
+    _spec_data(world, **working)
+    pressed = world.click_private(ActionId.compare_again, answer, ELI)
+    assert pressed.status == 200
+    world.ops.join()
+    assert world.responses(pressed.response_url) == [{
+        "text": f"Compare again asked by <@{ELI}>. Comparing {MODEL} v2 with production on the latest labelled "
+                "window. The comparison goes to the ML engineers' channel.",
+        "response_type": "ephemeral", "replace_original": True}]
+    assert _evaluations(world, 2) == 1 and len(_candidates(world)) == 1
