@@ -31,7 +31,8 @@ def _evaluations(world, number: int) -> int:
 def _candidates(world) -> list[str]:
     """Candidate messages posted in the ML engineers' channel (not the thread replies that point to them)."""
     return [ts for (channel, ts), m in world.fake.messages.items()
-            if channel == "C0ML" and not m.get("thread_ts") and m["text"].startswith(f"{MODEL} v2 is ready for review")]
+            if channel == "C0ML" and not m.get("thread_ts")
+            and m["text"].startswith(f"{MODEL} v2 is ready for review")]
 
 
 def _labels_only_before_the_holdout(world) -> dict:
@@ -51,13 +52,15 @@ def _compare_again(message: dict) -> ButtonElement | None:
 
 def _offers(world, alert: tuple[str, str]) -> list[tuple[str, str]]:
     """Replies in an alert's thread that offer Compare again, oldest first."""
-    return sorted(((c, ts) for (c, ts), m in world.fake.messages.items()
-                   if c == alert[0] and m.get("thread_ts") == alert[1] and _compare_again(m)), key=lambda k: float(k[1]))
+    offers = [(c, ts) for (c, ts), m in world.fake.messages.items()
+              if c == alert[0] and m.get("thread_ts") == alert[1] and _compare_again(m)]
+    return sorted(offers, key=lambda place: float(place[1]))
 
 
 def _evaluate_items(world) -> list[WorkState]:
     with world.db.read() as s:
-        return list(s.execute(select(WorkItem.state).where(WorkItem.kind == "evaluate").order_by(WorkItem.id)).scalars())
+        return list(s.execute(select(WorkItem.state).where(WorkItem.kind == "evaluate")
+                              .order_by(WorkItem.id)).scalars())
 
 
 def test_a_comparison_that_failed_is_run_again_with_evaluate(world):
