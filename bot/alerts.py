@@ -468,10 +468,11 @@ class Notifier:
         """In the thread of the alert the work answers, else privately to whoever typed the command; as
         `message` (blocks, buttons) when given. False when neither reached them: a response URL lasts
         30 minutes, and work can take longer."""
-        if message is not None and (place := self._place(alert_id)) is not None:
-            self.delivery.reply_message(place.thread, message)
-            return True
-        if message is None and self.say_in_thread(alert_id, text):
+        if (place := self._place(alert_id)) is not None:
+            if message is not None:
+                self.delivery.reply_message(place.thread, message)
+            else:
+                self._reply(place, text)
             return True
         if response_url and self.respond is not None:
             try:
