@@ -46,6 +46,7 @@ from store.models import (
     CheckKind,
     CheckRun,
     Evaluation,
+    Grant,
     Model,
     Person,
     Project,
@@ -106,11 +107,13 @@ def _figures(kind: CheckKind, hour: int, rng: random.Random) -> tuple[dict, Verd
 def fill(db: Database) -> None:
     rng = random.Random(7)
     with db.session() as s:
-        s.add_all([Person(slack_id=ELI, name="Eli", roles=["ml_engineer"]),
-                   Person(slack_id=DANA, name="Dana", roles=["business"]),
-                   Person(slack_id="U0RISK01", name="Rita", roles=["risk_manager"])])
+        people = [Person(slack_id=ELI, name="Eli"), Person(slack_id=DANA, name="Dana"),
+                  Person(slack_id="U0RISK01", name="Rita")]
+        s.add_all(people)
         project = Project(key="card-fraud", name="Card fraud detection", initiative="Reduce payment fraud losses",
                           owner=ELI, sponsors=[DANA], risk_tier=RiskTier.high)
+        for person, role in zip(people, ("ml_engineer", "business", "risk_manager")):
+            person.grants.append(Grant(project=project, role=role))
         project.blueprint = Blueprint(name="customer-facing", steps=[
             BlueprintStep(position=1, name="technical validation", role="ml_engineer", quorum=1),
             BlueprintStep(position=2, name="risk review", role="risk_manager", quorum=1)])

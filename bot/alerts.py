@@ -422,8 +422,9 @@ class Notifier:
         with self.db.session() as s:
             version = registry.get_version(session=s, model_key=model_key, number=number)
             barred = {version.created_by, version.submitted_by, version.deploy_requested_by}
+            project_id = version.model.project_id
             people = [p.slack_id for p in s.query(Person).order_by(Person.name)
-                      if any(p.has_role(r) for r in roles) and p.slack_id not in barred]
+                      if any(p.holds(r, project_id) for r in roles) and p.slack_id not in barred]
         if not people:
             return ""
         ref = self.signoff_requested(model_key, number)

@@ -22,13 +22,13 @@ from bot.blocks.common import mention
 from bot.config import Settings
 from jobs.monitor import load_spec
 from jobs.work_runner import WorkRunner, training_timeout
-from store import audit, governance, monitoring, registry, work
+from store import audit, authority, governance, monitoring, registry, work
 from store import home as home_store
 from store import status as status_store
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, InvalidTransition, NotFound
-from store.models import Alert, AlertState, Decision, ModelVersion, Person, Role, VersionStatus
+from store.models import PERSONAS, Alert, AlertState, Decision, Model, ModelVersion, Person, Role, VersionStatus
 from store.spec import parse_duration
 from store.status import ModelStatus
 
@@ -45,7 +45,8 @@ STATUS_CACHE_SIZE = 1000
 
 @dataclass
 class Actor:
-    """The Slack user behind a request, resolved once by middleware."""
+    """The Slack user behind a request, resolved once by middleware. What they may do is asked of
+    store.authority, per project, inside each operation's unit of work."""
 
     slack_id: str
     person: Person | None
@@ -53,17 +54,6 @@ class Actor:
     @property
     def name(self) -> str:
         return self.person.name if self.person else self.slack_id
-
-    def has(self, role: Role) -> bool:
-        return self.person is not None and self.person.has_role(role)
-
-    def require(self, role: Role, doing: str) -> None:
-        if self.person is None:
-            raise Forbidden(f"You're not set up in Flywheel yet, so you can't {doing}. Ask an admin to add you "
-                            "to a project spec's people.")
-        if not self.has(role):
-            raise Forbidden(f"You can't {doing}: that needs the {role.value.replace('_', ' ')} role, and you have "
-                            f"{', '.join(r.replace('_', ' ') for r in self.person.roles) or 'none'}.")
 
 
 @dataclass
@@ -204,6 +194,28 @@ class Operations:
         self._statuses[model_key] = replace(cached, commits=commits, checked=now)
         return cached.status
 
+    def subscribe(self, actor: Actor, *, persona: str, channel: str, project_key: str | None,
+                  mode: str | None) -> tuple[str, str]:
+        """Point a persona's alerts of one project at a channel: the project's owner or admins only.
+        Without a project key, the one project the person is in (or the only project there is)."""
+        with refusals_audited(self.db, actor.slack_id, "subscribe", f"project:{project_key or '?'}"), \
+                self.db.session() as s:
+            projects = [project_key] if project_key else status_store.projects_of(session=s, slack_id=actor.slack_id)
+            if not projects:
+                projects = [p.key for p in registry.list_projects(session=s)]
+            if len(projects) != 1:
+                raise InvalidTransition(
+                    f"Which project? Add its key: `/flywheel subscribe {persona} <#{channel}> PROJECT"
+                    f"{' ' + mode if mode else ''}` (one of {', '.join(projects) or 'no projects yet'}).")
+            project = registry.get_project(session=s, key=projects[0])
+            if actor.slack_id != project.owner:
+                authority.require(session=s, slack_id=actor.slack_id, project=project, roles=Role.admin,
+                                  doing=f"Choosing where {project.key}'s alerts go (its owner "
+                                        f"{mention(project.owner)} can)")
+            delivery = status_store.set_channel(session=s, project_key=project.key, persona=persona,
+                                                channel=channel, actor=actor.slack_id, delivery=mode)
+            return project.key, delivery
+
     def seen_home(self, slack_id: str) -> None:
         with self.db.session() as s:
             home_store.record_viewer(session=s, slack_id=slack_id, now=self.clock())
@@ -232,6 +244,11 @@ class Operations:
 
     # -- alerts ----------------------------------------------------------------------------
 
+    @staticmethod
+    def _may_act_on(s: Session, actor: Actor, model: Model, doing: str) -> None:
+        """Alert clicks (acknowledge, snooze, rate) take any role on the project that owns the model."""
+        authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=PERSONAS, doing=doing)
+
     def _alert(self, s, alert_id: int) -> Alert:
         alert = s.get(Alert, alert_id)
         if alert is None:
@@ -259,6 +276,7 @@ class Operations:
         note = f"Acknowledged by {mention(actor.slack_id)} at {now:%H:%M} UTC"
 
         def work(s: Session) -> str:
+            self._may_act_on(s, actor, self._alert(s, alert_id).model, "Acknowledging this alert")
             model_key = monitoring.acknowledge(session=s, alert_id=alert_id, now=now)
             # An acknowledged or snoozed alert is still open: the status, which counts open alerts, stays.
             audit.record(session=s, actor=actor.slack_id, action="alert.acknowledged",
@@ -292,8 +310,10 @@ class Operations:
         def work(s: Session) -> str:
             if alert_id is not None:
                 alerts = [self._alert(s, alert_id)]
+                self._may_act_on(s, actor, alerts[0].model, "Snoozing this alert")
             else:
                 model = registry.get_model(session=s, key=model_key)
+                self._may_act_on(s, actor, model, f"Snoozing the alerts of {model.key}")
                 alerts = monitoring.live_alerts(session=s, model=model)
                 if not alerts:
                     raise InvalidTransition(f"{model.key} has no open alerts to snooze.")
@@ -314,6 +334,7 @@ class Operations:
                 if noise else "Marked as useful. Thanks.")
 
         def work(s: Session) -> str:
+            self._may_act_on(s, actor, self._alert(s, alert_id).model, "Rating this alert")
             monitoring.record_feedback(session=s, alert_id=alert_id, person=actor.slack_id, noise=noise, now=now)
             return note
 
@@ -328,8 +349,9 @@ class Operations:
                         response_url: str | None = None) -> str:
         """Record the retrain before the ack; a double click or retry finds the same request."""
         with refusals_audited(self.db, actor.slack_id, "retrain", f"model:{model_key}"), self.db.session() as s:
-            actor.require(Role.ml_engineer, f"retrain {model_key}")
             model = registry.get_model(session=s, key=model_key)
+            authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=Role.ml_engineer,
+                              doing=f"Retraining {model_key}")
             item, created = work.request(session=s, model=model, kind="retrain", requested_by=actor.slack_id,
                                          payload={"reason": reason, "alert": alert_id,
                                                   "response_url": response_url}, now=self.clock(),
@@ -366,8 +388,9 @@ class Operations:
         comparison its signers were shown. With `alert_id`, news of it goes to that alert's thread too."""
         with refusals_audited(self.db, actor.slack_id, "evaluate", f"model:{model_key}/v{number}"), \
                 self.db.session() as s:
-            actor.require(Role.ml_engineer, f"compare {model_key} v{number} with production")
             model = registry.get_model(session=s, key=model_key)
+            authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=Role.ml_engineer,
+                              doing=f"Comparing {model_key} v{number} with production")
             version = registry.get_version(session=s, model_key=model_key, number=number)
             if version.status != VersionStatus.candidate:
                 raise InvalidTransition(f"{model_key} v{number} is {version.status.value.replace('_', ' ')}, so its "
@@ -395,8 +418,9 @@ class Operations:
     def submit(self, actor: Actor, model_key: str, number: int) -> str:
         with refusals_audited(self.db, actor.slack_id, "version.submit", f"model:{model_key}/v{number}"), \
                 self.db.session() as s:
-            actor.require(Role.ml_engineer, f"submit {model_key} v{number} for sign-off")
             version = self._version(s, model_key, number)
+            authority.require(session=s, slack_id=actor.slack_id, project=version.model.project,
+                              roles=Role.ml_engineer, doing=f"Submitting {model_key} v{number} for sign-off")
             governance.submit_for_review(session=s, version=version, by=actor.slack_id, now=self.clock())
             waiting = governance.waiting_steps(session=s, version=version)
         self.notifier.signoff_requested(model_key, number)
@@ -410,7 +434,7 @@ class Operations:
             if actor.person is None:
                 raise Forbidden(f"You're not set up in Flywheel yet, so you can't sign off {model_key} v{number}.")
             version = self._version(s, model_key, number)
-            person = s.merge(actor.person)
+            person = registry.require_person(session=s, slack_id=actor.slack_id)
             record = governance.sign_off(session=s, version=version, person=person, decision=decision,
                                          reason=reason, now=self.clock())
             status, step = version.status, record.step.name
@@ -434,8 +458,9 @@ class Operations:
         queued = None
         try:
             with refusals_audited(self.db, actor.slack_id, "deploy", subject), self.db.session() as s:
-                actor.require(Role.ml_engineer, f"deploy {model_key}")
                 version = self._version(s, model_key, number)
+                authority.require(session=s, slack_id=actor.slack_id, project=version.model.project,
+                                  roles=Role.ml_engineer, doing=f"Deploying {model_key}")
                 previous = registry.production_version(session=s, model=version.model)
                 previous_label = previous.label if previous else None
                 if load_spec(version.model).deploy.backend == "registry":
@@ -470,9 +495,9 @@ class Operations:
     def rollback(self, actor: Actor, model_key: str, *, response_url: str | None = None) -> str:
         queued = None
         with refusals_audited(self.db, actor.slack_id, "rollback", f"model:{model_key}"), self.db.session() as s:
-            if not (actor.has(Role.it_ops) or actor.has(Role.ml_engineer)):
-                actor.require(Role.it_ops, f"roll back {model_key}")
             model = registry.get_model(session=s, key=model_key)
+            authority.require(session=s, slack_id=actor.slack_id, project=model.project,
+                              roles=(Role.it_ops, Role.ml_engineer), doing=f"Rolling back {model_key}")
             current = registry.production_version(session=s, model=model)
             if current is None:
                 raise InvalidTransition(f"{model_key} has nothing in production to roll back.")

@@ -13,15 +13,14 @@ import re
 from slack_bolt import Ack, App
 
 from bot.blocks import replies
-from bot.blocks.common import mention
 from bot.blocks.replies import Reply
 from bot.operations import Actor, Operations
 from handlers import catalog
 from handlers.errors import answering
-from store import registry
+from store import authority, registry
 from store import status as status_store
-from store.errors import Forbidden, InvalidTransition
-from store.models import ChannelDelivery, Decision, Role
+from store.errors import InvalidTransition
+from store.models import ChannelDelivery, Decision
 from store.status import ModelStatus
 
 SUBCOMMANDS = ("help", "status", "models", "retrain", "evaluate", "approve", "reject", "deploy", "rollback",
@@ -70,7 +69,8 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
     if sub == "whoami":
         with ops.db.read() as s:
             projects = status_store.projects_of(session=s, slack_id=actor.slack_id)
-        return replies.whoami_reply(actor.slack_id, actor.person.name if actor.person else None, roles, projects)
+            grants = authority.grants_of(session=s, slack_id=actor.slack_id)
+        return replies.whoami_reply(actor.slack_id, actor.person.name if actor.person else None, grants, projects)
     if sub == "models":
         with ops.db.read() as s:
             statuses = [status_store.model_status(session=s, key=m.key) for m in registry.list_models(session=s)]
@@ -147,20 +147,9 @@ def subscribe(ops: Operations, actor: Actor, args: list[str], channel_id: str) -
     mode = _delivery(named)
     if named and _mode_word(ops, named[0]):
         raise Usage(f"'{named[0]}' is {_NOT_A_MODE} Usage: `{USAGE['subscribe']}`")
-    with ops.db.session() as s:
-        projects = [named[0]] if named else status_store.projects_of(session=s, slack_id=actor.slack_id)
-        if not projects:
-            projects = [p.key for p in registry.list_projects(session=s)]
-        if len(projects) != 1:
-            raise Usage(f"Which project? Add its key: `/flywheel subscribe {persona} <#{channel}> PROJECT"
-                        f"{' ' + mode if mode else ''}` (one of {', '.join(projects) or 'no projects yet'}).")
-        project = registry.get_project(session=s, key=projects[0])
-        if not (actor.has(Role.admin) or actor.slack_id == project.owner):
-            raise Forbidden(f"Only the owner of {project.key} ({mention(project.owner)}) or an admin can "
-                            "choose where its alerts go.")
-        delivery = status_store.set_channel(session=s, project_key=project.key, persona=persona, channel=channel,
-                                            actor=actor.slack_id, delivery=mode)
-    return replies.subscribed(persona, projects[0], channel, delivery, ops.settings.digest_hour)
+    project, delivery = ops.subscribe(actor, persona=persona, channel=channel, project_key=named[0] if named else None,
+                                      mode=mode)
+    return replies.subscribed(persona, project, channel, delivery, ops.settings.digest_hour)
 
 
 @functools.lru_cache(maxsize=256)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from store import audit, catalog
 from store.clock import utcnow
 from store.errors import Conflict
-from store.models import Blueprint, BlueprintStep, Model, PersonaChannel, Person, Project, SignOff
+from store.models import Blueprint, BlueprintStep, Grant, Model, PersonaChannel, Person, Project, SignOff
 from store.spec import LoadedSpec, ModelSpec
 
 
@@ -35,15 +35,34 @@ def _assign(obj: Any, values: dict[str, Any]) -> list[str]:
     return changed
 
 
-def _people(session: Session, loaded: LoadedSpec, result: ApplyResult) -> None:
+def _people(session: Session, loaded: LoadedSpec, result: ApplyResult) -> dict[str, Person]:
+    people = {}
     for spec in loaded.spec.people:
         person = session.execute(select(Person).where(Person.slack_id == spec.slack_id)).scalar_one_or_none()
-        values = {"name": spec.name, "roles": sorted(str(r) for r in spec.roles)}
         if person is None:
-            session.add(Person(slack_id=spec.slack_id, **values))
+            person = Person(slack_id=spec.slack_id, name=spec.name)
+            session.add(person)
             result.changes.append(f"added person {spec.name} ({spec.slack_id})")
-        elif changed := _assign(person, values):
-            result.changes.append(f"updated person {spec.name}: {', '.join(changed)}")
+        elif _assign(person, {"name": spec.name}):
+            result.changes.append(f"renamed person {spec.slack_id} to {spec.name}")
+        people[spec.slack_id] = person
+    return people
+
+
+def _grants(session: Session, loaded: LoadedSpec, project: Project, people: dict[str, Person],
+            result: ApplyResult) -> None:
+    """Make this project's grants what its spec says; grants on other projects are not touched."""
+    wanted = {(p.slack_id, str(r)) for p in loaded.spec.people for r in p.roles}
+    held = {(g.person.slack_id, g.role): g for g in session.execute(
+        select(Grant).where(Grant.project_id == project.id)).scalars()}
+    for slack_id, role in sorted(wanted - held.keys()):
+        people[slack_id].grants.append(Grant(project=project, role=role))
+        result.changes.append(f"granted {people[slack_id].name} the {role} role on {project.key}")
+    for slack_id, role in sorted(held.keys() - wanted):
+        grant = held[(slack_id, role)]
+        person = grant.person
+        person.grants.remove(grant)
+        result.changes.append(f"took the {role} role on {project.key} from {person.name}")
 
 
 def _project(session: Session, loaded: LoadedSpec, result: ApplyResult, now: datetime) -> Project:
@@ -144,9 +163,11 @@ def apply_spec(*, session: Session, loaded: LoadedSpec, actor: str = "flywheel",
                now: datetime | None = None) -> ApplyResult:
     now = now or utcnow()
     result = ApplyResult(project=loaded.spec.project.key)
-    _people(session, loaded, result)
+    people = _people(session, loaded, result)
     session.flush()
     project = _project(session, loaded, result, now)
+    session.flush()
+    _grants(session, loaded, project, people, result)
     _blueprint(session, loaded, project, result)
     _models(session, loaded, project, result, now)
     session.flush()

@@ -56,9 +56,13 @@ VERDICT_ORDER = ("error", "breach", "warn", "ok")
 
 @dataclass(frozen=True)
 class Viewer:
+    """Who opened a page. `roles` are every role they hold somewhere (what the header shows) until
+    `within(project)` narrows them to that project's, which is what a page about a project goes by."""
+
     slack_id: str
     name: str
     roles: tuple[str, ...]
+    grants: dict[int, tuple[str, ...]] = field(default_factory=dict, compare=False)  # project id -> roles
 
     def has(self, role: Role | str) -> bool:
         return str(role) in self.roles or Role.admin.value in self.roles
@@ -72,10 +76,42 @@ class Viewer:
     def governs(self) -> bool:
         return self.has(Role.risk_manager)
 
+    def holds(self, role: Role | str, project_id: int) -> bool:
+        held = self.grants.get(project_id, ())
+        return str(role) in held or Role.admin.value in held
+
+    def within(self, project: Project) -> Viewer:
+        """The viewer as seen by one project's pages; Forbidden when they hold no role on it."""
+        if project.id not in self.grants:
+            raise Forbidden(f"{project.name} is not one of your projects: you hold no role on it. Its owner can "
+                            "add you to its spec's people.")
+        return replace(self, roles=self.grants[project.id])
+
+
+def project_of_page(*, session: Session, path: str) -> str | None:
+    """The key of the project a dashboard path is about; None for pages across projects (the index, the
+    portfolio, the catalog) and for paths naming nothing that exists (the page then says it is not found)."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    if len(parts) < 2:
+        return None
+    if parts[0] == "projects":
+        return parts[1]
+    if parts[0] == "models":
+        return session.execute(select(Project.key).join(Model, Model.project_id == Project.id)
+                               .where(Model.key == parts[1])).scalar_one_or_none()
+    if parts[0] == "alerts" and parts[1].isdigit() and len(parts[1]) < 19:
+        return session.execute(select(Project.key).join(Model, Model.project_id == Project.id)
+                               .join(Alert, Alert.model_id == Model.id)
+                               .where(Alert.id == int(parts[1]))).scalar_one_or_none()
+    return None
+
 
 def viewer(*, session: Session, slack_id: str) -> Viewer | None:
     person = registry.get_person(session=session, slack_id=slack_id)
-    return Viewer(person.slack_id, person.name, tuple(person.roles)) if person else None
+    if person is None:
+        return None
+    grants = {project_id: tuple(person.roles_on(project_id)) for project_id in person.project_ids()}
+    return Viewer(person.slack_id, person.name, tuple(person.roles), grants)
 
 
 # --- shapes ----------------------------------------------------------------------------------------
@@ -424,6 +460,7 @@ def model_page(*, session: Session, key: str, viewer: Viewer, days: int = DEFAUL
     if days not in RANGES:
         raise NotFound(f"{days} days is not a range the page shows; use one of {', '.join(map(str, RANGES))}.")
     model = registry.get_model(session=session, key=key)
+    viewer = viewer.within(model.project)
     recent = _latest_runs(session, model.id, limit=MAX_RUNS)
     until = recent[0].as_of if recent else now or utcnow()
     since = until - timedelta(days=days)
@@ -534,6 +571,7 @@ def alert_page(*, session: Session, alert_id: int, viewer: Viewer) -> AlertPage:
     if alert is None:
         raise NotFound(f"There is no alert {alert_id}; it may belong to another Flywheel.")
     model = alert.model
+    viewer = viewer.within(model.project)
     run = alert.check_run
     events = [e for e in session.execute(
         select(AuditEvent).where(AuditEvent.at >= alert.created_at, or_(
@@ -650,6 +688,7 @@ def _unreleased(session: Session, model_ids: Sequence[int]) -> list[ModelVersion
 
 def project_page(*, session: Session, key: str, viewer: Viewer) -> ProjectPage:
     project = registry.get_project(session=session, key=key)
+    viewer = viewer.within(project)
     models = list(project.models)
     ids = [m.id for m in models]
     production = {v.model_id: v.label for v in session.execute(select(ModelVersion).where(
@@ -711,11 +750,11 @@ def portfolio(*, session: Session, viewer: Viewer) -> Portfolio:
     if not viewer.governs:
         raise Forbidden(f"The portfolio lists the projects a risk manager governs; you are "
                         f"{', '.join(r.replace('_', ' ') for r in viewer.roles) or 'without a role'}.")
-    query = select(Project).order_by(Project.key).options(selectinload(Project.models))
-    if not viewer.has(Role.admin):
-        governed = select(Blueprint.project_id).join(BlueprintStep, BlueprintStep.blueprint_id == Blueprint.id) \
-            .where(BlueprintStep.role.in_(viewer.roles))
-        query = query.where(Project.id.in_(governed))
+    step_roles = session.execute(select(Blueprint.project_id, BlueprintStep.role)
+                                 .join(BlueprintStep, BlueprintStep.blueprint_id == Blueprint.id)).all()
+    governed = {project_id for project_id, role in step_roles if viewer.holds(role, project_id)}
+    query = select(Project).where(Project.id.in_(governed)).order_by(Project.key) \
+        .options(selectinload(Project.models))
     projects = list(session.execute(query).scalars())
     ids = [m.id for p in projects for m in p.models]
     production: dict[int, list[str]] = defaultdict(list)
@@ -797,6 +836,7 @@ def _source(spec: dict[str, Any] | None) -> str:
 def model_card(*, session: Session, key: str, number: int, viewer: Viewer, now: datetime | None = None) -> Card:
     version = registry.get_version(session=session, model_key=key, number=number)
     model, project = version.model, version.model.project
+    viewer = viewer.within(project)
     spec = model.spec or {}
     data = spec.get("data") or {}
     evaluations = list(session.execute(select(Evaluation).where(Evaluation.version_id == version.id)
@@ -859,8 +899,8 @@ class IndexLine:
     open_alerts: int
 
 
-def index(*, session: Session) -> tuple[IndexLine, ...]:
-    models = registry.list_models(session=session)
+def index(*, session: Session, viewer: Viewer) -> tuple[IndexLine, ...]:
+    models = [m for m in registry.list_models(session=session) if m.project_id in viewer.grants]
     alerts = _open_alerts(session, [m.id for m in models])
     return tuple(IndexLine(m.key, m.project.key, m.project.name,
                            next((v.label for v in m.versions if v.status == VersionStatus.production), None),

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store import audit
+from store import audit, authority
 from store.clock import utcnow
 from store.errors import Conflict, Forbidden, InvalidTransition
 from store.models import (
@@ -124,10 +124,8 @@ def sign_off(*, session: Session, version: ModelVersion, person: Person, decisio
     if not waiting:
         raise InvalidTransition(f"{label} already has every sign-off it needs.")
     step = waiting[0].step
-    if not person.has_role(step.role):
-        raise Forbidden(f"{label} is waiting for {waiting[0].describe()}, which needs the "
-                        f"{step.role.replace('_', ' ')} role; you have "
-                        f"{', '.join(r.replace('_', ' ') for r in person.roles) or 'no roles'}.")
+    authority.require(session=session, slack_id=person.slack_id, project=version.model.project, roles=step.role,
+                      doing=f"{label} is waiting for {waiting[0].describe()}. Signing {step.name}")
     record = SignOff(version_id=version.id, step_id=step.id, person=person.slack_id, decision=decision,
                      reason=reason.strip(), created_at=now or utcnow())
     session.flush()  # pending changes first: the savepoint below must hold only this insert

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from store import catalog, governance, registry
@@ -25,6 +25,7 @@ from store.models import (
     CheckKind,
     CheckRun,
     Decision,
+    Grant,
     HomeViewer,
     Model,
     ModelVersion,
@@ -219,11 +220,12 @@ def home_for(*, session: Session, slack_id: str, now: datetime | None = None) ->
     person = registry.get_person(session=session, slack_id=slack_id)
     if person is None:
         return HomeData(slack_id=slack_id, person_name=None, roles=(), as_of=as_of)
-    business, more_business = _business(session, person) if person.has_role(Role.business) else ((), 0)
-    models, more_models = _owned_models(session, person) if person.has_role(Role.ml_engineer) else ((), 0)
+    business, more_business = _business(session, person) if person.holds_anywhere(Role.business) else ((), 0)
+    models, more_models = _owned_models(session, person) if person.holds_anywhere(Role.ml_engineer) else ((), 0)
     pending, more_pending = _pending_signoffs(session, person)
-    governed, more_governed = _governed(session, person) if person.has_role(Role.risk_manager) else ((), 0)
-    deployments = _deployments(session) if person.has_role(Role.it_ops) else ()
+    governed, more_governed = _governed(session, person) if person.holds_anywhere(Role.risk_manager) else ((), 0)
+    deployments = _deployments(session, person.project_ids(Role.it_ops)) if person.holds_anywhere(Role.it_ops) \
+        else ()
     assets, more_assets = catalog.owned_by(session=session, slack_id=slack_id, limit=MAX_ASSETS)
     return HomeData(slack_id=slack_id, person_name=person.name, roles=tuple(person.roles), as_of=as_of,
                     business=business, models=models, pending_signoffs=pending, governed=governed,
@@ -239,14 +241,11 @@ def audience(*, session: Session, model_key: str) -> tuple[str, ...]:
     """
     model = registry.get_model(session=session, key=model_key)
     project = model.project
-    step_roles = {s.role for s in project.blueprint.steps} if project.blueprint else set()
-    backers = {s for owner, sponsors in session.execute(select(Project.owner, Project.sponsors))
-               for s in [owner, *(sponsors or [])]}
-    people = session.execute(select(Person).order_by(Person.slack_id)).scalars()
-    return tuple(p.slack_id for p in people
-                 if Role.admin in p.roles or Role.it_ops in p.roles or step_roles & set(p.roles)
-                 or p.slack_id in {model.owner, project.owner, *project.sponsors}
-                 or (Role.business in p.roles and p.slack_id not in backers))
+    granted = select(Grant.person_id).where(Grant.project_id == project.id)
+    people = session.execute(select(Person.slack_id).where(
+        or_(Person.id.in_(granted), Person.slack_id.in_({model.owner, project.owner, *project.sponsors})))
+        .order_by(Person.slack_id)).scalars()
+    return tuple(people)
 
 
 # --- shared reads --------------------------------------------------------------------------------
@@ -298,7 +297,7 @@ def _may_sign(person: Person, version: ModelVersion, progress: Sequence[StepProg
     if not waiting or person.slack_id in {version.created_by, version.submitted_by, version.deploy_requested_by}:
         return False
     signed = any(a.person == person.slack_id for p in progress for a in p.approvals)
-    return person.has_role(waiting[0].step.role) and not signed
+    return person.holds(waiting[0].step.role, version.model.project_id) and not signed
 
 
 def _models_of(session: Session, project_ids: Sequence[int]) -> dict[int, list[Model]]:
@@ -314,8 +313,11 @@ def _models_of(session: Session, project_ids: Sequence[int]) -> dict[int, list[M
 
 def _business(session: Session, person: Person) -> tuple[tuple[ProjectKpis, ...], int]:
     rows = session.execute(select(Project.id, Project.owner, Project.sponsors).order_by(Project.key)).all()
-    mine = [r.id for r in rows if person.slack_id == r.owner or person.slack_id in (r.sponsors or [])]
-    ids = mine or [r.id for r in rows]  # a business reader who backs no project follows them all
+    readable = person.project_ids()
+    backed = [r.id for r in rows if r.id in readable
+              and (person.slack_id == r.owner or person.slack_id in (r.sponsors or []))]
+    # A business reader who backs no project follows every project they hold the business role on.
+    ids = backed or [r.id for r in rows if person.holds(Role.business, r.id)]
     alerting = dict(session.execute(
         select(Model.project_id, func.count(Alert.id)).join(Alert, Alert.model_id == Model.id)
         .where(Model.project_id.in_(ids), Alert.state != AlertState.resolved).group_by(Model.project_id)).all())
@@ -346,10 +348,10 @@ def _model_kpis(model: Model, run: CheckRun | None, open_alerts: int) -> ModelKp
 # --- ML engineer: models they own ----------------------------------------------------------------
 
 def _owned_models(session: Session, person: Person) -> tuple[tuple[OwnedModel, ...], int]:
-    rows = session.execute(select(Model.id, Model.owner).order_by(Model.key)).all()
-    ids = [r.id for r in rows if r.owner == person.slack_id]
-    if not ids and Role.admin in person.roles:
-        ids = [r.id for r in rows]
+    rows = session.execute(select(Model.id, Model.owner, Model.project_id).order_by(Model.key)).all()
+    ids = [r.id for r in rows if r.owner == person.slack_id and r.project_id in person.project_ids()]
+    if not ids:  # an admin who owns no model sees those of the projects they administer
+        ids = [r.id for r in rows if Role.admin.value in person.roles_on(r.project_id)]
     alerts = _open_alerts(session, ids)
     shown = sorted(ids, key=lambda i: -alerts.get(i, 0))[:MAX_MODELS]
     models = {m.id: m for m in session.execute(
@@ -398,10 +400,10 @@ def _pending_signoffs(session: Session, person: Person) -> tuple[tuple[PendingSi
 # --- risk manager: projects whose blueprint has a step for their roles ---------------------------
 
 def _governed(session: Session, person: Person) -> tuple[tuple[GovernedProject, ...], int]:
-    steps = select(Blueprint.project_id).join(BlueprintStep, BlueprintStep.blueprint_id == Blueprint.id)
-    if Role.admin not in person.roles:
-        steps = steps.where(BlueprintStep.role.in_(person.roles))
-    ids = list(session.execute(select(Project.id).where(Project.id.in_(steps)).order_by(Project.key)).scalars())
+    step_roles = session.execute(select(Blueprint.project_id, BlueprintStep.role)
+                                 .join(BlueprintStep, BlueprintStep.blueprint_id == Blueprint.id)).all()
+    governed = {project_id for project_id, role in step_roles if person.holds(role, project_id)}
+    ids = list(session.execute(select(Project.id).where(Project.id.in_(governed)).order_by(Project.key)).scalars())
     shown = ids[:MAX_GOVERNED]
     projects = list(session.execute(select(Project).where(Project.id.in_(shown)).order_by(Project.key)
                                     .options(selectinload(Project.blueprint))).scalars())
@@ -435,9 +437,11 @@ def _governed_model(model: Model, version: ModelVersion | None,
 
 # --- IT ops: recent deployments ------------------------------------------------------------------
 
-def _deployments(session: Session) -> tuple[RecentDeployment, ...]:
+def _deployments(session: Session, project_ids: set[int]) -> tuple[RecentDeployment, ...]:
     recent = list(session.execute(
-        select(ModelVersion).where(ModelVersion.deployed_at.is_not(None)).options(selectinload(ModelVersion.model))
+        select(ModelVersion).join(Model, Model.id == ModelVersion.model_id)
+        .where(ModelVersion.deployed_at.is_not(None), Model.project_id.in_(project_ids))
+        .options(selectinload(ModelVersion.model))
         .order_by(ModelVersion.deployed_at.desc(), ModelVersion.id.desc()).limit(MAX_DEPLOYMENTS)).scalars())
     history: dict[int, list[tuple[datetime, int, int]]] = defaultdict(list)
     if recent:

@@ -103,10 +103,46 @@ class Person(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slack_id: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    roles: Mapped[list[str]] = mapped_column(default=list)
 
-    def has_role(self, role: Role | str) -> bool:
-        return str(role) in self.roles or Role.admin.value in self.roles
+    # Loaded with the person: an Actor resolved once per request keeps them after its session closed.
+    grants: Mapped[list[Grant]] = relationship(back_populates="person", cascade="all, delete-orphan",
+                                               lazy="selectin", order_by="Grant.id")
+
+    @property
+    def roles(self) -> list[str]:
+        """Every role the person holds on some project, for display only: authority is per project."""
+        return sorted({g.role for g in self.grants})
+
+    def roles_on(self, project_id: int) -> list[str]:
+        return sorted({g.role for g in self.grants if g.project_id == project_id})
+
+    def holds(self, role: Role | str, project_id: int) -> bool:
+        """Whether the person has `role` on that project (an admin of the project holds every role there)."""
+        held = self.roles_on(project_id)
+        return str(role) in held or Role.admin.value in held
+
+    def holds_anywhere(self, role: Role | str) -> bool:
+        return any(self.holds(role, g.project_id) for g in self.grants)
+
+    def project_ids(self, role: Role | str | None = None) -> set[int]:
+        """The projects where the person holds `role` (any role when None)."""
+        return {g.project_id for g in self.grants if role is None or self.holds(role, g.project_id)}
+
+
+class Grant(Base):
+    """One role of one person on one project: `flywheel apply` of a project's spec writes that project's."""
+
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("person_id", "project_id", "role"),
+                      Index("ix_grants_project", "project_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))
+
+    person: Mapped[Person] = relationship(back_populates="grants")
+    project: Mapped[Project] = relationship()
 
 
 class Project(Base):

@@ -115,10 +115,12 @@ def set_channel(*, session: Session, project_key: str, persona: str, channel: st
 
 
 def projects_of(*, session: Session, slack_id: str) -> list[str]:
-    """Projects a person owns, sponsors or owns a model in."""
+    """Projects a person holds a role on, owns, sponsors or owns a model in."""
+    person = registry.get_person(session=session, slack_id=slack_id)
+    granted = person.project_ids() if person else set()
     keys = []
     for project in registry.list_projects(session=session):
-        if slack_id == project.owner or slack_id in project.sponsors or \
+        if project.id in granted or slack_id == project.owner or slack_id in project.sponsors or \
                 any(m.owner == slack_id for m in project.models):
             keys.append(project.key)
     return keys

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from store.models import Blueprint, BlueprintStep, Model, PersonaChannel, Person, Project, RiskTier
+from store.models import Blueprint, BlueprintStep, Grant, Model, PersonaChannel, Person, Project, RiskTier
 
 PEOPLE = {
     "U0BIZ001": ("Dana", ["business"]),
@@ -16,8 +16,8 @@ PEOPLE = {
 
 
 def fraud_project(session: Session, *, quorum: int = 1) -> Model:
-    for slack_id, (name, roles) in PEOPLE.items():
-        session.add(Person(slack_id=slack_id, name=name, roles=roles))
+    people = [Person(slack_id=slack_id, name=name) for slack_id, (name, _) in PEOPLE.items()]
+    session.add_all(people)
     project = Project(key="card-fraud", name="Card fraud detection", initiative="Reduce payment fraud losses",
                       owner="U0ML0001", sponsors=["U0BIZ001"], risk_tier=RiskTier.high, tags=["fraud"])
     project.channels = [PersonaChannel(persona=p, channel=c) for p, c in
@@ -27,8 +27,16 @@ def fraud_project(session: Session, *, quorum: int = 1) -> Model:
         BlueprintStep(position=1, name="technical validation", role="ml_engineer", quorum=1),
         BlueprintStep(position=2, name="risk review", role="risk_manager", quorum=quorum)])
     session.add(project)
+    for person in people:
+        grant(person, project, *PEOPLE[person.slack_id][1])
     model = Model(key="fraud-detector", project=project, description="Scores card transactions",
                   owner="U0ML0001", task="binary_classification")
     session.add(model)
     session.flush()
     return model
+
+
+def grant(person: Person, project: Project, *roles: str) -> Person:
+    """Give a person roles on one project (what applying the project's spec does)."""
+    person.grants.extend(Grant(project=project, role=r) for r in roles)
+    return person

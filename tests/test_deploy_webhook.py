@@ -131,7 +131,7 @@ def test_governance_still_answers_before_the_ack(db, deploying, fraud_data):
     with pytest.raises(governance.GovernanceBlocked) as blocked:
         ops.deploy(actor(db, ELI), MODEL, 3)
     assert str(blocked.value).startswith(f"{MODEL} v3 can't be deployed yet: it hasn't been submitted for sign-off.")
-    with pytest.raises(Forbidden, match="that needs the ml engineer role"):
+    with pytest.raises(Forbidden, match="Deploying fraud-detector needs the ML engineer role on"):
         ops.deploy(actor(db, OMAR), MODEL, 2)
     assert work_items(db) == [] and serving.requests == []
 

@@ -99,7 +99,8 @@ def test_the_fraud_story_through_slack(world):
 
 def test_refusals_say_what_would_work_and_are_audited(world):
     wrong_role = world.command(f"retrain {MODEL}", DANA)
-    assert wrong_role.body["text"].startswith(f"You can't retrain {MODEL}: that needs the ml engineer role")
+    assert wrong_role.body["text"] == (f"Retraining {MODEL} needs the ML engineer role on Card fraud detection; "
+                                       "you have business there.")
     candidate = _retrained(world)
     world.click(ActionId.submit_for_signoff, candidate, ELI)
     world.ops.join()
@@ -107,7 +108,8 @@ def test_refusals_say_what_would_work_and_are_audited(world):
     assert own.body["text"] == "You can't sign off v2: it was retrained at your request. Another ML engineer or a " \
                                "risk manager can."
     risk_first = world.command(f"approve {MODEL} v2", RITA)
-    assert "waiting for technical validation: 0 of 1, which needs the ml engineer role" in risk_first.body["text"]
+    assert "waiting for technical validation: 0 of 1. Signing technical validation needs the ML engineer role" in \
+        risk_first.body["text"]
     world.command(f"reject {MODEL} 2 precision too low on small merchants", NOOR)
     rejected = world.command(f"deploy {MODEL} 2", ELI)
     assert rejected.body["text"] == f"{MODEL} v2 was rejected and can't be deployed."

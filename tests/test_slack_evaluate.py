@@ -122,8 +122,8 @@ def test_evaluate_names_what_is_wrong_and_changes_nothing(world):
     assert said(f"evaluate {MODEL} v7") == f"{MODEL} has no version v7. Versions: v1."
     assert said(f"evaluate {MODEL} v1") == (f"{MODEL} v1 is production, so its comparison stays as it was; only "
                                            "candidates are compared again.")
-    assert said(f"evaluate {MODEL} v1", DANA).startswith(f"You can't compare {MODEL} v1 with production: that "
-                                                        "needs the ml engineer role")
+    assert said(f"evaluate {MODEL} v1", DANA).startswith(f"Comparing {MODEL} v1 with production needs the ML engineer "
+                                                        "role on Card fraud detection")
     assert "evaluate MODEL VERSION" in said("help") and "evaluate MODEL VERSION" not in said("help", DANA)
     world.ops.join()
     with world.db.session() as s:
@@ -181,7 +181,8 @@ def test_compare_again_in_the_alert_thread_runs_the_comparison_and_settles(world
 
     refused = world.click(ActionId.compare_again, first, DANA)
     assert [r["text"] for r in world.responses(refused.response_url)] == [
-        f"You can't compare {MODEL} v2 with production: that needs the ml engineer role, and you have business."]
+        f"Comparing {MODEL} v2 with production needs the ML engineer role on Card fraud detection; "
+        "you have business there."]
     assert _evaluate_items(world) == [] and _compare_again(world.fake.messages[first]) is not None
 
     still_missing = world.click(ActionId.compare_again, first, ELI)

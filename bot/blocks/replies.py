@@ -8,6 +8,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ContextBlock, HeaderBlo
 
 from bot.blocks.common import link_button, md, mention
 from bot.ids import ActionId
+from store.authority import role_name
 from store.status import ModelStatus
 
 COMMANDS = (
@@ -97,10 +98,13 @@ def models_reply(statuses: list[ModelStatus]) -> Reply:
     return Reply(f"{len(statuses)} models", (SectionBlock(text=md(text[:3000])),))
 
 
-def whoami_reply(slack_id: str, name: str | None, roles: list[str], projects: list[str]) -> Reply:
+def whoami_reply(slack_id: str, name: str | None, grants: dict[str, list[str]], projects: list[str]) -> Reply:
+    """`grants`: project key -> the person's roles there; `projects`: every project they are part of."""
     if name is None:
         return Reply(f"{mention(slack_id)}, you're not set up in Flywheel yet: ask an admin to add your Slack id "
                      f"`{slack_id}` to a project spec's `people:` and run `flywheel apply`.")
-    role_text = ", ".join(r.replace("_", " ") for r in roles) or "no roles"
-    project_text = ", ".join(projects) or "none yet"
-    return Reply(f"You are {name} ({role_text}). Projects: {project_text}.")
+    role_text = "; ".join(f"{', '.join(role_name(r) for r in roles)} on {key}" for key, roles in grants.items()) \
+        or "no roles on any project"
+    others = [p for p in projects if p not in grants]
+    project_text = f" Also part of: {', '.join(others)}." if others else ""
+    return Reply(f"You are {name}: {role_text}.{project_text}")

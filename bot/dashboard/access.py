@@ -3,8 +3,10 @@
 A link is `PAGE?t=USER.EXPIRY.MAC`, where MAC is HMAC-SHA256 under FLYWHEEL_SECRET_KEY of the Slack user,
 the page's path and the expiry. It opens that page only, for that user only, until it expires. The first
 visit trades it for a session cookie (same secret, its own purpose label) and redirects to the bare URL,
-so the token leaves the address bar and the history; the session then opens any page the person's roles
-allow, for SESSION_HOURS.
+so the token leaves the address bar and the history. The session opens, for SESSION_HOURS, the pages of
+the project the link was about (a later link to another project adds that one); a link to a page across
+projects (the portfolio, the index, the catalog) opens every project the person holds a role on. What a
+page shows is still cut to the person's roles on its project.
 """
 
 from __future__ import annotations
@@ -78,10 +80,36 @@ def _split(value: str) -> tuple[str, int, str] | None:
     return user, int(expiry), mac
 
 
+ALL_PROJECTS = "*"
+MAX_SCOPED_PROJECTS = 40  # beyond this a cookie would grow past what browsers keep: the session opens all
+
+
 @dataclass(frozen=True)
 class Session:
     slack_id: str
     expires: datetime
+    projects: frozenset[str] | None  # project keys whose pages it opens; None: all the person's projects
+
+    def opens(self, project_key: str | None) -> bool:
+        return project_key is None or self.projects is None or project_key in self.projects
+
+    def widened(self, project_key: str | None) -> frozenset[str] | None:
+        """Its scope with one more link's added (None for a link to a page across projects)."""
+        if project_key is None or self.projects is None:
+            return None
+        return self.projects | {project_key}
+
+
+def _scope_text(projects: frozenset[str] | None) -> str:
+    if projects is None or len(projects) > MAX_SCOPED_PROJECTS:
+        return ALL_PROJECTS
+    return base64.urlsafe_b64encode("\n".join(sorted(projects)).encode()).rstrip(b"=").decode()
+
+
+def _scope_of(text: str) -> frozenset[str] | None:
+    if text == ALL_PROJECTS:
+        return None
+    return frozenset(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().split("\n"))
 
 
 class Signer:
@@ -120,20 +148,29 @@ class Signer:
             raise LinkRefused(Refusal.expired, f"This link expired on {_moment(expiry):%b %d at %H:%M} UTC.")
         return user
 
-    def session_cookie(self, slack_id: str, *, now: datetime) -> tuple[str, int]:
-        """A cookie value for this person, and its lifetime in seconds."""
+    def session_cookie(self, slack_id: str, *, now: datetime,
+                       projects: frozenset[str] | None) -> tuple[str, int]:
+        """A cookie value for this person and the projects it opens, and its lifetime in seconds."""
         expiry = _epoch(now + timedelta(hours=SESSION_HOURS))
-        return f"{slack_id}.{expiry}.{_mac(self._key, _SESSION, slack_id, str(expiry))}", SESSION_HOURS * 3600
+        scope = _scope_text(projects)
+        mac = _mac(self._key, _SESSION, slack_id, str(expiry), scope)
+        return f"{slack_id}.{expiry}.{scope}.{mac}", SESSION_HOURS * 3600
 
     def check_session(self, value: str | None, *, now: datetime) -> Session | None:
         """The signed-in person, or None for a missing, altered or expired cookie."""
-        parts = _split(value or "")
-        if parts is None:
+        user, _, rest = (value or "").partition(".")
+        expiry, _, rest = rest.partition(".")
+        scope, _, mac = rest.partition(".")
+        if not (user and expiry.isdigit() and scope and mac):
             return None
-        user, expiry, mac = parts
-        if not hmac.compare_digest(mac, _mac(self._key, _SESSION, user, str(expiry))) or _epoch(now) >= expiry:
+        if not hmac.compare_digest(mac, _mac(self._key, _SESSION, user, expiry, scope)) or \
+                _epoch(now) >= int(expiry):
             return None
-        return Session(user, _moment(expiry))
+        try:
+            projects = _scope_of(scope)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return Session(user, _moment(int(expiry)), projects)
 
 
 def describe(path: str) -> str:

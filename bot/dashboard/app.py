@@ -131,8 +131,15 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
                 if viewer is None:
                     return refused(request, 403, "You're not set up in Flywheel",
                                    f"{user} is not a Flywheel user: an admin adds people in a project spec.")
+                project = pages.project_of_page(session=s, path=request.url.path)
                 if token is not None:
-                    return _trade(request, signer.session_cookie(user, now=now), signer.secure)
+                    scope = session.widened(project) if session is not None else \
+                        (frozenset({project}) if project is not None else None)
+                    return _trade(request, signer.session_cookie(user, now=now, projects=scope), signer.secure)
+                if not session.opens(project):
+                    return refused(request, 403, "Open this page from Slack",
+                                   f"This browser's Flywheel session opens the projects whose links you followed, "
+                                   f"and {project} is not one of them yet: open this page from its link in Slack.")
                 try:
                     return handler(request, viewer, s)
                 except NotFound as exc:
@@ -144,7 +151,7 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
         return endpoint
 
     def home(request: Request, viewer: pages.Viewer, s: Session) -> Response:
-        return render("index.html", viewer, models=pages.index(session=s))
+        return render("index.html", viewer, models=pages.index(session=s, viewer=viewer))
 
     def model(request: Request, viewer: pages.Viewer, s: Session) -> Response:
         days = request.query_params.get("days", str(pages.DEFAULT_DAYS))

@@ -34,7 +34,7 @@ def test_apply_then_check_then_list(run, tmp_path):
     spec = write_project(tmp_path)
     append_weeks(tmp_path, [week(w) for w in range(4)])
     applied = run("apply", str(spec))
-    assert applied.exit_code == 0 and "loans: 11 change(s)" in applied.output
+    assert applied.exit_code == 0 and "loans: 15 change(s)" in applied.output and "granted Eli the ml_engineer role on loans" in applied.output
     assert "loans: no change" in run("apply", str(spec)).output
     checked = run("check", "default-risk", "--as-of", week_end(3).isoformat())
     assert checked.exit_code == 0

@@ -18,8 +18,8 @@ from bot.dashboard.app import build_dashboard
 from bot.operations import Actor, Operations
 from bot.web import build_web
 from store import governance, monitoring, registry
-from store.models import Alert, CheckKind, Decision, Verdict
-from tests.factories import fraud_project
+from store.models import Alert, Blueprint, BlueprintStep, CheckKind, Decision, Model, Person, Project, RiskTier, Verdict
+from tests.factories import fraud_project, grant
 
 with warnings.catch_warnings():  # starlette nags about its httpx dependency; not ours to fix
     warnings.simplefilter("ignore")
@@ -303,6 +303,50 @@ def test_sessions_expire_and_cannot_be_forged(site):
 
 def test_a_person_no_longer_in_the_registry_is_refused(site):
     _refused(site.open("/models/fraud-detector", "U0GONE01"), 403, "not a Flywheel user")
+
+
+def _loans(db, *people: tuple[str, str, str]) -> None:
+    """A second team's project, loans, with its own model and `people` as (slack id, name, role)."""
+    with db.session() as s:
+        project = Project(key="loans", name="Loan defaults", owner="U0LOAN01", risk_tier=RiskTier.medium)
+        project.blueprint = Blueprint(name="standard", steps=[
+            BlueprintStep(position=1, name="risk review", role="risk_manager", quorum=1)])
+        s.add(Model(key="default-risk", project=project, owner="U0LOAN01", task="binary_classification"))
+        for slack_id, name, role in people:
+            person = registry.get_person(session=s, slack_id=slack_id) or Person(slack_id=slack_id, name=name)
+            s.add(grant(person, project, role))
+
+
+def test_pages_of_a_project_are_refused_to_people_without_a_role_on_it(site, db):
+    _loans(db, ("U0LOAN01", "Lena", "ml_engineer"))
+    for path in ("/models/fraud-detector", f"/alerts/{site.alerts[CheckKind.drift]}", "/projects/card-fraud",
+                 "/models/fraud-detector/versions/2/card"):
+        _refused(site.open(path, "U0LOAN01"), 403, "Card fraud detection is not one of your projects")
+    browser = site.browser()
+    index = browser.get(site.link("/", "U0LOAN01")).text
+    assert "default-risk" in index and "fraud-detector" not in index
+    assert "Not for your roles" in browser.get("/projects").text  # she governs nothing
+    assert site.open("/models/default-risk", "U0LOAN01").status_code == 200
+
+
+def test_a_session_opens_the_projects_its_links_were_for(site, db):
+    _loans(db, (RITA, "Rita", "risk_manager"))
+    browser = site.browser()
+    assert site.open("/models/fraud-detector", RITA, browser).status_code == 200
+    assert browser.get("/projects/card-fraud").status_code == 200  # same project, no new link needed
+    _refused(browser.get("/models/default-risk"), 403, "and loans is not one of them yet")
+    assert site.open("/projects/loans", RITA, browser).status_code == 200  # a link for loans adds it
+    assert browser.get("/models/default-risk").status_code == 200
+    assert browser.get("/models/fraud-detector").status_code == 200
+    portfolio = browser.get("/projects").text
+    assert "Card fraud detection" in portfolio and "Loan defaults" in portfolio
+    widened = site.browser()
+    assert site.open("/projects", RITA, widened).status_code == 200  # a page across projects: all of hers
+    assert widened.get("/models/default-risk").status_code == 200
+    forged = site.browser()  # a session's projects are signed: naming another one breaks it
+    forged.cookies.set(SESSION_COOKIE, browser.cookies[SESSION_COOKIE].replace(".", ".*.", 1),
+                       domain="flywheel.example.com")
+    _refused(forged.get("/models/fraud-detector"), 401, "open from the links")
 
 
 def test_unknown_things_say_what_exists(site):

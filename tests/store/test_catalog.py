@@ -350,7 +350,7 @@ def test_adding_the_same_key_again_updates_it(db, applied):
 
 def test_the_registry_takes_over_a_key_added_by_hand(db, tmp_path):
     with db.session() as s:
-        s.add(Person(slack_id=ELI, name="Eli", roles=["ml_engineer"]))
+        s.add(Person(slack_id=ELI, name="Eli"))
     with db.session() as s:
         catalog.add_asset(session=s, kind="model", title="default-risk", owner=ELI, actor=ELI,
                           description="Our loan model, before Flywheel managed it")

@@ -290,7 +290,7 @@ def _load(db) -> dict[str, str]:
     """The table above into the catalog; returns each slug's catalog key."""
     keys = {}
     with db.session() as s:
-        s.execute(insert(Person), [{"slack_id": i, "name": n, "roles": ["business"]} for i, n in PEOPLE.items()])
+        s.execute(insert(Person), [{"slack_id": i, "name": n} for i, n in PEOPLE.items()])
         s.execute(insert(Project), [{"key": k, "name": name, "owner": owner, "risk_tier": RiskTier.low}
                                     for k, (name, owner) in PROJECTS.items()])
         for line in ASSETS.splitlines():

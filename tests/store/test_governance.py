@@ -68,7 +68,8 @@ def test_whoever_asked_for_the_retrain_cannot_sign_it_off(in_review):
 
 def test_only_the_role_of_the_due_step_may_sign(in_review):
     with in_review.session() as s:
-        with pytest.raises(Forbidden, match="waiting for technical validation: 0 of 1, which needs the ml engineer role"):
+        with pytest.raises(Forbidden, match="waiting for technical validation: 0 of 1. Signing technical validation needs the ML engineer role "
+                                              "on Card fraud detection; you have risk manager there"):
             governance.sign_off(session=s, version=_v(s, 2), person=_person(s, "U0RISK01"), decision=Decision.approve)
         with pytest.raises(Forbidden):
             governance.sign_off(session=s, version=_v(s, 2), person=_person(s, "U0OPS001"), decision=Decision.approve)

@@ -1,5 +1,6 @@
 """App Home data per role, read from a real registry built through the store's own functions."""
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from sqlalchemy import event
 from store import governance, monitoring, registry
 from store.home import MAX_PROJECTS, audience, home_for
 from store.models import CheckKind, Decision, Model, Person, Project, RiskTier, Verdict
-from tests.factories import fraud_project
+from tests.factories import fraud_project, grant
 
 NOW = datetime(2026, 11, 20, 14, 0)
 WEEK = timedelta(days=7)
@@ -35,10 +36,15 @@ def _person(s, slack_id):
 
 
 def _other_project(s, key="loans", sponsor="U0BIZ002", owner="U0ML0002"):
-    """A second project without blueprint, backed by someone else, with its own model."""
+    """A second project without blueprint, backed by someone else, with its own model. Its owner is its
+    ML engineer and its sponsor its business reader."""
     project = Project(key=key, name=f"{key.capitalize()} project", initiative="", owner=owner,
                       sponsors=[sponsor], risk_tier=RiskTier.medium)
     s.add(project)
+    s.flush()
+    for slack_id, role in ((owner, "ml_engineer"), (sponsor, "business")):
+        if (person := _person(s, slack_id)) is not None:
+            grant(person, project, role)
     model = Model(key=f"{key}-model", project=project, owner=owner, task="binary_classification")
     s.add(model)
     s.flush()
@@ -49,13 +55,16 @@ def _other_project(s, key="loans", sponsor="U0BIZ002", owner="U0ML0002"):
 def world(db):
     """card-fraud: v1 in production, a breaching KPI check with an open alert, v2 in review (Eli's).
 
-    loans: another team's project. Bea holds business and backs nothing; Max is admin."""
+    loans: another team's project, sponsored by Bea, who reads card-fraud too; Max is admin of both."""
     with db.session() as s:
         model = fraud_project(s)
-        s.add_all([Person(slack_id="U0BIZ002", name="Bea", roles=["business"]),
-                   Person(slack_id="U0ADMIN1", name="Max", roles=["admin"]),
-                   Person(slack_id="U0TWO001", name="Tess", roles=["business", "it_ops"])])
-        _other_project(s)
+        fraud = model.project
+        s.add_all([grant(Person(slack_id="U0BIZ002", name="Bea"), fraud, "business"),
+                   grant(Person(slack_id="U0ADMIN1", name="Max"), fraud, "admin"),
+                   grant(Person(slack_id="U0TWO001", name="Tess"), fraud, "business", "it_ops")])
+        s.flush()
+        loans = _other_project(s).project
+        grant(_person(s, "U0ADMIN1"), loans, "admin")
         v1 = registry.register_version(session=s, model_key=model.key, created_by="U0ML0001", artifact_uri="v1",
                                        now=NOW - 4 * WEEK)
         registry.adopt_as_production(session=s, version=v1, actor="U0OPS001", now=NOW - 4 * WEEK)
@@ -93,12 +102,14 @@ def test_business_sees_the_kpis_and_open_alerts_of_the_projects_they_back(world)
     assert home.models == home.pending_signoffs == home.governed == home.deployments == ()
 
 
-def test_a_business_reader_who_backs_no_project_follows_them_all_alerting_first(world):
+def test_a_business_reader_who_backs_no_project_follows_their_projects_alerting_first(world):
     home = _home(world, "U0BIZ002")  # Bea sponsors loans, so she sees loans only
     assert [p.key for p in home.business] == ["loans"]
     assert home.business[0].models[0].verdict is None  # no KPI check has run on loans-model
     with world.session() as s:
-        _other_project(s, key="aardvark", sponsor="U0BIZ001")
+        aardvark = _other_project(s, key="aardvark", sponsor="U0BIZ001").project
+        grant(_person(s, "U0BIZ002"), aardvark, "business")
+        _other_project(s, key="zebra", sponsor="U0BIZ001")  # not hers: no role on it
         registry.get_project(session=s, key="loans").sponsors = []
     home = _home(world, "U0BIZ002")
     assert [p.key for p in home.business] == ["card-fraud", "aardvark", "loans"]  # open alerts first, then by key
@@ -132,7 +143,7 @@ def test_a_signer_is_not_asked_twice_and_whoever_asked_to_deploy_is_not_asked_at
         v3 = _v(s, 3)
         governance.submit_for_review(session=s, version=v3, by="U0ML0002", now=NOW)
         governance.sign_off(session=s, version=_v(s, 2), person=_person(s, "U0ML0002"), decision=Decision.approve)
-        s.add(Person(slack_id="U0ML0003", name="Ada", roles=["ml_engineer", "risk_manager"]))
+        s.add(grant(Person(slack_id="U0ML0003", name="Ada"), v3.model.project, "ml_engineer", "risk_manager"))
         s.flush()
         governance.note_deploy_request(session=s, version=v3, by="U0ML0003", reason="waiting for sign-off")
     assert _home(world, "U0ML0002").pending_signoffs == ()  # v2 signed already, v3 hers
@@ -198,8 +209,8 @@ def test_it_ops_with_nothing_deployed_sees_an_empty_list(db):
 
 def test_a_person_with_two_roles_sees_both_sections(world):
     _ship_v2(world)
-    home = _home(world, "U0TWO001")  # Tess: business and it_ops, backs no project
-    assert [p.key for p in home.business] == ["card-fraud", "loans"]
+    home = _home(world, "U0TWO001")  # Tess: business and it_ops on card-fraud, backs no project
+    assert [p.key for p in home.business] == ["card-fraud"]  # not loans: she holds no role there
     assert [d.label for d in home.deployments] == ["v2", "v1"]
     assert home.sees("business") and home.sees("it_ops") and not home.sees("risk_manager")
     assert home.models == home.governed == ()
@@ -259,15 +270,17 @@ def test_the_number_of_queries_does_not_grow_with_the_registry(world):
 def test_the_audience_of_a_model_is_everyone_whose_home_shows_it(world):
     with world.session() as s:
         assert audience(session=s, model_key="fraud-detector") == (
-            "U0ADMIN1", "U0BIZ001", "U0ML0001", "U0ML0002", "U0OPS001", "U0RISK01", "U0TWO001")
-        # loans has no blueprint: its owner, its sponsor, IT ops, admins and Tess (backs nothing)
-        assert audience(session=s, model_key="loans-model") == (
-            "U0ADMIN1", "U0BIZ002", "U0ML0002", "U0OPS001", "U0TWO001")
+            "U0ADMIN1", "U0BIZ001", "U0BIZ002", "U0ML0001", "U0ML0002", "U0OPS001", "U0RISK01", "U0TWO001")
+        # loans: whoever holds a role on it (its owner, its sponsor, its admin); card-fraud's IT ops do not
+        assert audience(session=s, model_key="loans-model") == ("U0ADMIN1", "U0BIZ002", "U0ML0002")
 
 
-def test_an_admin_of_an_empty_registry_gets_empty_sections(db):
+def test_an_admin_of_a_project_without_models_gets_empty_sections(db):
     with db.session() as s:
-        s.add(Person(slack_id="U0ADMIN1", name="Max", roles=["admin"]))
+        project = Project(key="empty", name="Empty", owner="U0ML0001", risk_tier=RiskTier.low)
+        s.add(grant(Person(slack_id="U0ADMIN1", name="Max"), project, "admin"))
     home = _home(db, "U0ADMIN1")
     assert home.known and home.sees("risk_manager")
+    assert [(p.key, p.models) for p in home.business] == [("empty", ())]
+    home = replace(home, business=())
     assert home.business == home.models == home.pending_signoffs == home.governed == home.deployments == ()
