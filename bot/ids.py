@@ -67,6 +67,9 @@ class ActionContext(BaseModel):
     version: int | None = Field(None, alias="v")
     alert: int | None = Field(None, alias="a")
     choice: str | None = Field(None, alias="c")
+    # A Roll back button: `version` is the one live when it was drawn, `to` the one it returns to; a click
+    # after production moved is refused with what changed, and one after the rollback happened says so.
+    to: int | None = Field(None, alias="t")
 
     def encode(self) -> str:
         return json.dumps(self.model_dump(by_alias=True, exclude_none=True), separators=(",", ":"))

@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from bot.blocks import governed
 from bot.blocks.common import mention
 from bot.config import Settings
 from jobs.monitor import load_spec
 from jobs.work_runner import WorkRunner, training_timeout
-from store import audit, authority, governance, monitoring, registry, work
+from store import audit, authority, governance, monitoring, registry, slack_requests, work
 from store import home as home_store
 from store import status as status_store
 from store.clock import utcnow
@@ -90,6 +91,15 @@ def refusals_audited(db: Database, actor: str, action: str, subject: str) -> Ite
             audit.record(session=s, actor=actor, action=f"{action}.refused", subject=subject,
                          details={"reason": str(exc)})
         raise
+
+
+@contextmanager
+def stale_refusals_worded(doing: str) -> Iterator[None]:
+    """A click refused as stale or already done is told what changed, with who and when as mentions."""
+    try:
+        yield
+    except governance.Settled as exc:
+        raise governance.Settled(governed.refusal(doing, exc), exc.change, already=exc.already) from None
 
 
 @dataclass(frozen=True)
@@ -430,7 +440,7 @@ class Operations:
     def sign(self, actor: Actor, model_key: str, number: int, decision: Decision, reason: str = "") -> tuple[str, bool]:
         """Record a decision; returns the sentence to show and whether the version's review is over."""
         with refusals_audited(self.db, actor.slack_id, f"signoff.{decision.value}", f"model:{model_key}/v{number}"), \
-                self.db.session() as s:
+                stale_refusals_worded("sign"), self.db.session() as s:
             if actor.person is None:
                 raise Forbidden(f"You're not set up in Flywheel yet, so you can't sign off {model_key} v{number}.")
             version = self._version(s, model_key, number)
@@ -457,7 +467,8 @@ class Operations:
         subject = f"model:{model_key}/v{number}"
         queued = None
         try:
-            with refusals_audited(self.db, actor.slack_id, "deploy", subject), self.db.session() as s:
+            with refusals_audited(self.db, actor.slack_id, "deploy", subject), stale_refusals_worded("deploy"), \
+                    self.db.session() as s:
                 version = self._version(s, model_key, number)
                 authority.require(session=s, slack_id=actor.slack_id, project=version.model.project,
                                   roles=Role.ml_engineer, doing=f"Deploying {model_key}")
@@ -492,20 +503,23 @@ class Operations:
         return Deploy(f"{model_key} v{number} is live. Previous production version: {previous_label or 'none'}.",
                       Deploy.LIVE)
 
-    def rollback(self, actor: Actor, model_key: str, *, response_url: str | None = None) -> str:
+    def rollback(self, actor: Actor, model_key: str, *, to: int | None = None, seen_live: int | None = None,
+                 response_url: str | None = None) -> str:
+        """Return production to version `to` (default: the one before the current one). `seen_live`: the
+        version the asker saw live (a Roll back button's); refused with what changed if production moved."""
         queued = None
-        with refusals_audited(self.db, actor.slack_id, "rollback", f"model:{model_key}"), self.db.session() as s:
+        with refusals_audited(self.db, actor.slack_id, "rollback", f"model:{model_key}"), \
+                stale_refusals_worded("rollback"), self.db.session() as s:
             model = registry.get_model(session=s, key=model_key)
             authority.require(session=s, slack_id=actor.slack_id, project=model.project,
                               roles=(Role.it_ops, Role.ml_engineer), doing=f"Rolling back {model_key}")
-            current = registry.production_version(session=s, model=model)
-            if current is None:
-                raise InvalidTransition(f"{model_key} has nothing in production to roll back.")
             if load_spec(model).deploy.backend == "registry":
-                restored = governance.rollback(session=s, model_version=current, by=actor.slack_id, now=self.clock())
-                labels = (current.label, restored.label, restored.number)
+                done = governance.rollback(session=s, model=model, by=actor.slack_id, to=to, seen_live=seen_live,
+                                           now=self.clock())
+                labels = (done.stopped.label, done.restored.label, done.restored.number)
             else:
-                target = governance.rollback_target(session=s, model_version=current)
+                planned = governance.plan_rollback(session=s, model=model, to=to, seen_live=seen_live)
+                current, target = planned.stopped, planned.restored
                 item, created = work.request(session=s, model=model, kind="rollback", requested_by=actor.slack_id,
                                              now=self.clock(), payload={"from": current.number, "to": target.number,
                                                                         "response_url": response_url})
@@ -521,3 +535,9 @@ class Operations:
         self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id)
         return f"Rolled back by {mention(actor.slack_id)} at {self.clock():%H:%M} UTC: {model_key} " \
                f"{labels[1]} is live again, {labels[0]} stopped."
+
+    def first_request(self, key: str) -> bool:
+        """Claim a Slack request's identity before it acts: False when a retry or a repeat of the same
+        payload already claimed it (in any process), so it must do nothing and answer nothing."""
+        with self.db.session(changes_status=False) as s:
+            return slack_requests.claim(session=s, key=key, now=self.clock())

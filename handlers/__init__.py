@@ -9,7 +9,7 @@ from bot.blocks.modals import reject_modal
 from bot.ids import ActionContext
 from bot.operations import Operations
 from bot.response_urls import ResponseUrls
-from handlers import actions, catalog, commands, errors, home, views
+from handlers import actions, catalog, commands, errors, home, once, views
 from handlers.routing import ActionRouter
 
 
@@ -18,6 +18,8 @@ def _user_id(body: dict) -> str | None:
 
 
 def register(app: App, ops: Operations, responses: ResponseUrls) -> None:
+    once.register(app, ops)  # first: a repeated request stops here, before anything else runs
+
     @app.middleware
     def request_context(body: dict, context: BoltContext, next) -> None:  # noqa: A002 - Bolt's name
         """Resolve the Slack user to a person and roles once per request; answers to the request's

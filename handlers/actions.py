@@ -174,7 +174,8 @@ def register(router: ActionRouter, ops: Operations) -> None:
         return lambda: clicked.settle(f"Deployed by {mention(actor.slack_id)}. {deploy.note}")
 
     def rollback(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        note = ops.rollback(actor, ctx.model, response_url=clicked.response_url)
+        # The button names what it was drawn for: from the version live then (`version`) back to `to`.
+        note = ops.rollback(actor, ctx.model, to=ctx.to, seen_live=ctx.version, response_url=clicked.response_url)
         return lambda: clicked.settle(note)
 
     def ask_ml_team(actor: Actor, ctx: ActionContext, clicked: Clicked):

@@ -29,7 +29,7 @@ USAGE = {
     "status": "/flywheel status MODEL", "retrain": "/flywheel retrain MODEL [reason]",
     "evaluate": "/flywheel evaluate MODEL VERSION",
     "approve": "/flywheel approve MODEL VERSION", "reject": "/flywheel reject MODEL VERSION [reason]",
-    "deploy": "/flywheel deploy MODEL VERSION", "rollback": "/flywheel rollback MODEL",
+    "deploy": "/flywheel deploy MODEL VERSION", "rollback": "/flywheel rollback MODEL [--to VERSION]",
     "subscribe": "/flywheel subscribe PERSONA [#channel] [PROJECT] [immediate|digest]",
     "snooze": "/flywheel snooze MODEL DURATION",
     "catalog": "/flywheel catalog QUERY",
@@ -51,6 +51,17 @@ def _version(text: str, sub: str) -> int:
     if not digits.isdigit():
         raise Usage(f"'{text}' is not a version number like 2 or v2. Usage: `{USAGE[sub]}`")
     return int(digits)
+
+
+def _rollback_to(words: list[str]) -> int | None:
+    """`[--to] VERSION` after the model: the version to return to, or None for the one before production."""
+    if words and words[0].lower() in ("--to", "to"):
+        if len(words) == 1:
+            raise Usage(f"`--to` needs a version, like `--to v1`. Usage: `{USAGE['rollback']}`")
+        words = words[1:]
+    if len(words) > 1:
+        raise Usage(f"'{words[1]}' is one word too many. Usage: `{USAGE['rollback']}`")
+    return _version(words[0], "rollback") if words else None
 
 
 def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, response_url: str | None,
@@ -105,7 +116,7 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
         return replies.plain(ops.deploy(actor, args[0], _version(args[1], sub), response_url=response_url).note)
     if sub == "rollback":
         _need(args, 1, sub)
-        return replies.plain(ops.rollback(actor, args[0], response_url=response_url))
+        return replies.plain(ops.rollback(actor, args[0], to=_rollback_to(args[1:]), response_url=response_url))
     if sub == "snooze":
         _need(args, 2, sub)
         return replies.plain(ops.snooze(actor, model_key=args[0], duration=args[1]).result())

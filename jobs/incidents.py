@@ -156,6 +156,10 @@ class Deployment:
     details_url: str
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def previous_number(self) -> int | None:
+        return int(self.previous_version.removeprefix("v")) if self.previous_version else None
+
 
 @dataclass(frozen=True)
 class MetricFigure:

@@ -232,23 +232,20 @@ class WorkRunner:
 
     def _rollback_now(self, job: Job) -> None:
         """A recorded rollback: the team's system first; production moves back only when it said yes."""
-        with self.db.read() as s:
+        to, seen_live = job.payload.get("to"), job.payload["from"]
+        with self.db.session() as s:  # a writing unit: the plan locks the model to compare
             model = registry.get_model(session=s, key=job.model_key)
-            current = registry.production_version(session=s, model=model)
-            if current is None or current.number != job.payload["from"]:
-                now_live = current.label if current else "nothing"
-                raise InvalidTransition(f"production changed since the rollback was asked: {now_live} is live now.")
-            target = governance.rollback_target(session=s, model_version=current)
+            planned = governance.plan_rollback(session=s, model=model, to=to, seen_live=seen_live)
             backend = load_spec(model).deploy
-            request = DeployRequest("rollback", job.model_key, target.number, target.artifact_uri, current.label,
-                                    job.requested_by, job.id)
+            request = DeployRequest("rollback", job.model_key, planned.restored.number, planned.restored.artifact_uri,
+                                    planned.stopped.label, job.requested_by, job.id)
         if backend.backend == "webhook":
             call_deploy_webhook(backend.url, request, self.settings)
         with self.db.session() as s:
             model = registry.get_model(session=s, key=job.model_key)
-            current = registry.production_version(session=s, model=model)
-            restored = governance.rollback(session=s, model_version=current, by=job.requested_by, now=self.clock())
-            from_label, number = current.label, restored.number
+            done = governance.rollback(session=s, model=model, by=job.requested_by, to=request.number,
+                                       seen_live=seen_live, now=self.clock())
+            from_label, number = done.stopped.label, done.restored.number
             work.finish(session=s, item_id=job.id, result={"version": number, "from": from_label}, now=self.clock())
         self.notifier.rolled_back(job.model_key, number, from_label=from_label, by=job.requested_by)
 

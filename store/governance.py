@@ -16,16 +16,17 @@ from sqlalchemy.orm import Session
 
 from store import audit, authority
 from store.clock import utcnow
-from store.errors import Conflict, Forbidden, InvalidTransition
+from store.errors import Conflict, Forbidden, InvalidTransition, NotFound
 from store.models import (
     BlueprintStep,
     Decision,
+    Model,
     ModelVersion,
     Person,
     SignOff,
     VersionStatus,
 )
-from store.registry import production_version
+from store.registry import lock_model, production_version
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,75 @@ class GovernanceBlocked(InvalidTransition):
         super().__init__(message)
         self.waiting = [w if isinstance(w, Waiting) else
                         Waiting(w.step.name, w.step.role, len(w.approvals), w.step.quorum) for w in waiting]
+
+
+@dataclass(frozen=True)
+class Change:
+    """How a version came to be as it is now, as plain data: what a refused click is told changed since
+    its message was drawn. `what`: approved, rejected, deployed, rolled back (production again through a
+    rollback), stopped (no longer serving: `live` is what serves now), or the status itself."""
+
+    model_key: str
+    label: str
+    what: str
+    by: str | None = None
+    at: datetime | None = None
+    reason: str = ""
+    live: str | None = None
+
+
+class Settled(InvalidTransition):
+    """Refused because the state the asker saw is gone, or what they ask for is already so (`already`):
+    a stale button, a repeated or concurrent click. Nothing was changed; `change` says what had changed."""
+
+    def __init__(self, message: str, change: Change, *, already: bool = False):
+        super().__init__(message)
+        self.change, self.already = change, already
+
+
+@dataclass(frozen=True)
+class Rollback:
+    stopped: ModelVersion
+    restored: ModelVersion
+
+
+def _at(when: datetime | None) -> str:
+    return f" at {when:%H:%M} UTC" if when else ""
+
+
+def change_of(*, session: Session, version: ModelVersion) -> Change:
+    """Who put `version` in its current state, and when."""
+    key, label, status = version.model.key, version.label, version.status
+    decisions = session.execute(select(SignOff).where(SignOff.version_id == version.id)
+                                .order_by(SignOff.id.desc())).scalars().all()
+    if status == VersionStatus.rejected:
+        last = next((d for d in decisions if d.decision == Decision.reject), None)
+        return Change(key, label, "rejected", last.person if last else None, last.created_at if last else None,
+                      last.reason if last else "")
+    if status == VersionStatus.approved:
+        last = next((d for d in decisions if d.decision == Decision.approve), None)
+        return Change(key, label, "approved", last.person if last else None, last.created_at if last else None)
+    if status == VersionStatus.production:
+        # Production again after a later version served: it came back through a rollback.
+        back = any(v.number > version.number and v.deployed_at is not None and v.deployed_at <= version.deployed_at
+                   for v in version.model.versions) if version.deployed_at else False
+        return Change(key, label, "rolled back" if back else "deployed", version.deployed_by, version.deployed_at,
+                      live=label)
+    if status == VersionStatus.archived:
+        live = production_version(session=session, model=version.model)
+        return Change(key, label, "stopped", live.deployed_by if live else None, live.deployed_at if live else None,
+                      live=live.label if live else None)
+    return Change(key, label, status.value)
+
+
+def describe(change: Change) -> str:
+    """The change in plain words, with Slack ids as they are (bot/ wording turns them into mentions)."""
+    by = f" by {change.by}" if change.by else ""
+    if change.what == "stopped":
+        return (f"{change.model_key} {change.label} stopped serving{_at(change.at)}: {change.live} is in production"
+                if change.live else f"{change.model_key} {change.label} no longer serves")
+    said = f' ("{change.reason}")' if change.reason else ""
+    return f"{change.model_key} {change.label} was {change.what.replace('_', ' ')}{by}{_at(change.at)}{said}"
 
 
 @dataclass(frozen=True)
@@ -104,11 +174,14 @@ def _approve(*, session: Session, version: ModelVersion, now: datetime | None) -
 
 def sign_off(*, session: Session, version: ModelVersion, person: Person, decision: Decision,
              reason: str = "", now: datetime | None = None) -> SignOff:
-    """Record one person's decision on the step of the blueprint that is due."""
+    """Record one person's decision on the step of the blueprint that is due. The model is locked first:
+    a decision racing another (an approval and a rejection at once) sees the one before it."""
+    lock_model(session=session, model=version.model)
     label = f"{version.model.key} {version.label}"
     if version.status != VersionStatus.in_review:
-        raise InvalidTransition(f"{label} is {version.status.value.replace('_', ' ')}, not waiting for "
-                                "sign-off.")
+        change = change_of(session=session, version=version)
+        raise Settled(f"{label} is {version.status.value.replace('_', ' ')}, not waiting for sign-off: "
+                      f"{describe(change)}.", change)
     if decision == Decision.reject and not reason.strip():
         raise InvalidTransition("A rejection needs a reason.")
     if person.slack_id in {version.created_by, version.submitted_by, version.deploy_requested_by}:
@@ -160,10 +233,13 @@ def note_deploy_request(*, session: Session, version: ModelVersion, by: str, rea
 def ensure_deployable(*, session: Session, version: ModelVersion) -> None:
     """Raise unless the version may go to production now (approved, not already there)."""
     label = f"{version.model.key} {version.label}"
-    if version.status == VersionStatus.rejected:
-        raise InvalidTransition(f"{label} was rejected and can't be deployed.")
-    if version.status == VersionStatus.production:
-        raise InvalidTransition(f"{label} is already in production.")
+    if version.status in (VersionStatus.rejected, VersionStatus.production, VersionStatus.archived):
+        change = change_of(session=session, version=version)
+        if version.status == VersionStatus.rejected:
+            raise Settled(f"{label} was rejected and can't be deployed: {describe(change)}.", change)
+        if version.status == VersionStatus.production:
+            raise Settled(f"{label} is already in production: {describe(change)}.", change, already=True)
+        raise Settled(f"{label} is no longer approved: {describe(change)}.", change)
     if version.status != VersionStatus.approved:
         waiting = waiting_steps(session=session, version=version)
         if version.status == VersionStatus.candidate:
@@ -174,8 +250,9 @@ def ensure_deployable(*, session: Session, version: ModelVersion) -> None:
 
 
 def deploy(*, session: Session, version: ModelVersion, by: str, now: datetime | None = None) -> ModelVersion:
-    """Make an approved version the model's production version; the previous one is archived."""
-    session.refresh(version, with_for_update=True)  # two deploys at once: the second sees the first
+    """Make an approved version the model's production version; the previous one is archived. The model
+    is locked first: of two deploys (or a deploy and a rollback) at once, the second sees the first."""
+    lock_model(session=session, model=version.model)
     label = f"{version.model.key} {version.label}"
     ensure_deployable(session=session, version=version)
     previous = production_version(session=session, model=version.model)
@@ -211,17 +288,55 @@ def rollback_target(*, session: Session, model_version: ModelVersion) -> ModelVe
     return earlier
 
 
-def rollback(*, session: Session, model_version: ModelVersion, by: str,
-             now: datetime | None = None) -> ModelVersion:
-    """Return production to the version that served before `model_version` (the current one)."""
-    model = model_version.model
-    earlier = rollback_target(session=session, model_version=model_version)
-    model_version.status = VersionStatus.archived
-    session.flush()
+def plan_rollback(*, session: Session, model: Model, to: int | None = None,
+                  seen_live: int | None = None) -> Rollback:
+    """Lock the model and decide a rollback against what is live now, changing nothing.
+
+    `to`: the version to return to (default: the one that served before the current one). `seen_live`: the
+    version the asker saw in production (a Roll back button's); refused when production has moved since.
+    Asking for the version already live is refused as already done: repeated clicks roll back once.
+    """
+    lock_model(session=session, model=model)
+    current = production_version(session=session, model=model)
+    target = None
+    if to is not None:
+        target = next((v for v in model.versions if v.number == to), None)
+        if target is None:
+            known = ", ".join(v.label for v in model.versions) or "none yet"
+            raise NotFound(f"{model.key} has no version v{to}. Versions: {known}.")
+        if current is not None and current.id == target.id:
+            change = change_of(session=session, version=target)
+            raise Settled(f"{model.key} is already on {target.label}: {describe(change)}.", change, already=True)
+    if seen_live is not None and (current is None or current.number != seen_live):
+        seen = next((v for v in model.versions if v.number == seen_live), None)
+        change = change_of(session=session, version=seen) if seen is not None else \
+            Change(model.key, f"v{seen_live}", "stopped", live=current.label if current else None)
+        raise Settled(f"Production of {model.key} changed since v{seen_live} was live: {describe(change)}. "
+                      "Nothing was rolled back.", change)
+    if current is None:
+        raise InvalidTransition(f"{model.key} has nothing in production to roll back.")
+    if target is None:
+        target = rollback_target(session=session, model_version=current)
+    elif target.status != VersionStatus.archived or target.deployed_at is None:
+        served = ", ".join(v.label for v in model.versions if v.status == VersionStatus.archived
+                           and v.deployed_at is not None) or "none"
+        raise InvalidTransition(f"{model.key} {target.label} has never served in production, so a rollback can't "
+                                f"return to it. Versions that served before: {served}.")
+    return Rollback(stopped=current, restored=target)
+
+
+def rollback(*, session: Session, model: Model, by: str, to: int | None = None, seen_live: int | None = None,
+             now: datetime | None = None) -> Rollback:
+    """Return production to `to` (default: the version that served before the current one), once: see
+    plan_rollback for what is refused."""
+    planned = plan_rollback(session=session, model=model, to=to, seen_live=seen_live)
+    current, earlier = planned.stopped, planned.restored
+    current.status = VersionStatus.archived
+    session.flush()  # the one-production index must see the old row leave first
     earlier.status = VersionStatus.production
     earlier.deployed_at = now or utcnow()
     earlier.deployed_by = by
     session.flush()
     audit.record(session=session, actor=by, action="version.rolled_back", subject=f"model:{model.key}",
-                 details={"from": model_version.label, "to": earlier.label}, at=now)
-    return earlier
+                 details={"from": current.label, "to": earlier.label}, at=now)
+    return planned

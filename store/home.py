@@ -178,6 +178,10 @@ class RecentDeployment:
     previous: str | None  # the version that served before this one: where a rollback goes
 
     @property
+    def previous_number(self) -> int | None:
+        return int(self.previous.removeprefix("v")) if self.previous else None
+
+    @property
     def label(self) -> str:
         return f"v{self.number}"
 

@@ -496,6 +496,17 @@ class HomeViewer(Base):
     opened_at: Mapped[datetime]
 
 
+class SlackRequest(Base):
+    """A Slack request that changed, or tried to change, something governed: its identity (the click's
+    team, user, action and action_ts; a command's trigger_id) is claimed before it acts, so Slack's
+    retry or the same payload sent twice finds the claim and does nothing, in every process."""
+
+    __tablename__ = "slack_requests"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class AuditEvent(Base):
     """Append-only; each row carries the hash of the one before it."""
 

@@ -78,6 +78,24 @@ def get_version(*, session: Session, model_key: str, number: int) -> ModelVersio
     return version
 
 
+def lock_model(*, session: Session, model: Model) -> Model:
+    """Hold the model's row until the unit of work ends: deploys, rollbacks and sign-offs of one model
+    queue here, in every process, so each compares with the state the previous one left and applies once.
+
+    PostgreSQL: SELECT ... FOR UPDATE on the row. SQLite: a writing unit of work already holds the
+    database's write lock from its BEGIN IMMEDIATE (store.db), so the compare and the change that follow
+    are one write transaction; a read-only unit (`Database.read`) cannot lock and is refused. Whatever the
+    session read before the lock may be stale, so it is read again after it.
+    """
+    connection = session.connection()
+    if connection.get_execution_options().get("flywheel_read", False):
+        raise RuntimeError("lock_model needs a writing unit of work (Database.session), not Database.read")
+    session.flush()  # nothing pending is lost by the expiry below
+    session.execute(select(Model.id).where(Model.id == model.id).with_for_update())
+    session.expire_all()
+    return model
+
+
 def production_version(*, session: Session, model: Model) -> ModelVersion | None:
     return session.execute(
         select(ModelVersion).where(ModelVersion.model_id == model.id,

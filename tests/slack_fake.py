@@ -489,8 +489,17 @@ def _user(user_id: str) -> dict[str, str]:
     return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID}
 
 
+_TRIGGERS = itertools.count(1)
+
+
+def new_trigger_id() -> str:
+    """A fresh trigger_id: Slack gives every command and click its own, and a retry carries the same one."""
+    return f"{time.time():.0f}.{next(_TRIGGERS)}.{uuid.uuid4().hex[:10]}"
+
+
 def command_body(command: str, text: str, *, user_id: str, channel_id: str = "C0ML", response_url: str,
-                 trigger_id: str = "1700000000.111.trigger") -> bytes:
+                 trigger_id: str | None = None) -> bytes:
+    trigger_id = trigger_id or new_trigger_id()
     return urlencode({
         "token": "verification_token", "team_id": TEAM_ID, "team_domain": "flywheel-test", "channel_id": channel_id,
         "channel_name": channel_id.lower(), "user_id": user_id, "user_name": user_id.lower(), "command": command,
@@ -512,13 +521,14 @@ def _element(action_id: str, blocks: list[dict[str, Any]]) -> tuple[str, dict[st
 
 
 def block_action(action_id: str, value: str, *, user_id: str, channel_id: str, message_ts: str, response_url: str,
-                 message_blocks: list[dict[str, Any]] | None = None, ephemeral: bool = False) -> dict[str, Any]:
+                 message_blocks: list[dict[str, Any]] | None = None, ephemeral: bool = False,
+                 action_ts: str | None = None) -> dict[str, Any]:
     """A click on `action_id` in a posted message; its block id and type come from the message's blocks.
     On an `ephemeral` message Slack sends no `message` (../shared/slack-payloads/block_actions.json)."""
     blocks = message_blocks or []
     block_id, element = _element(action_id, blocks)
     action: dict[str, Any] = {"type": element["type"], "action_id": action_id, "block_id": block_id,
-                              "action_ts": f"{time.time():.6f}"}
+                              "action_ts": action_ts or f"{time.time():.6f}"}
     if element["type"] == "static_select":
         chosen = next((o for o in element.get("options", []) if o.get("value") == value), None)
         action["selected_option"] = chosen or {"text": {"type": "plain_text", "text": value}, "value": value}
@@ -727,7 +737,7 @@ def _ticket(path: str) -> str:
 
 
 def command_payload(command: str, text: str, *, user_id: str, channel_id: str = "C0ML", response_url: str,
-                    trigger_id: str = "1700000000.111.trigger") -> dict[str, str]:
+                    trigger_id: str | None = None) -> dict[str, str]:
     """A slash command as a Socket Mode envelope carries it: the fields of `command_body` as JSON."""
     body = command_body(command, text, user_id=user_id, channel_id=channel_id, response_url=response_url,
                         trigger_id=trigger_id)

@@ -116,7 +116,7 @@ class World:
         return Sent(response.status_code, body, response_url)
 
     def click(self, action_id: str, message: tuple[str, str], user: str, *, value: str | None = None,
-              headers: dict | None = None) -> Sent:
+              headers: dict | None = None, action_ts: str | None = None) -> Sent:
         channel, ts = message
         posted = self.fake.messages[(channel, ts)]
         if value is None:
@@ -124,7 +124,7 @@ class World:
                          for e in b["elements"] if e.get("action_id") == action_id)
         response_url = self.fake.response_url()
         payload = block_action(action_id, value, user_id=user, channel_id=channel, message_ts=ts,
-                               response_url=response_url, message_blocks=posted["blocks"])
+                               response_url=response_url, message_blocks=posted["blocks"], action_ts=action_ts)
         response = self.send(action_body(payload), "application/x-www-form-urlencoded", headers=headers)
         return Sent(response.status_code, response.text, response_url)
 

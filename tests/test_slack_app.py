@@ -112,7 +112,8 @@ def test_refusals_say_what_would_work_and_are_audited(world):
         risk_first.body["text"]
     world.command(f"reject {MODEL} 2 precision too low on small merchants", NOOR)
     rejected = world.command(f"deploy {MODEL} 2", ELI)
-    assert rejected.body["text"] == f"{MODEL} v2 was rejected and can't be deployed."
+    assert rejected.body["text"] == f'{MODEL} v2 was rejected by <@{NOOR}> at {NOW:%H:%M} UTC ("precision too low on ' \
+                                    "small merchants\"), so it can't be deployed."
     with world.db.session() as s:
         refused = [e.action for e in s.query(AuditEvent) if e.action.endswith(".refused")]
     assert {"retrain.refused", "signoff.approve.refused", "deploy.refused"} <= set(refused)

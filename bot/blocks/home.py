@@ -356,7 +356,8 @@ def _deployment(d: RecentDeployment) -> SectionBlock:
     accessory = None
     if d.previous:
         accessory = button(f"Roll back to {d.previous}", ActionId.rollback,
-                           ActionContext(model=d.model_key, version=d.number), style="danger", confirm=confirm(
+                           ActionContext(model=d.model_key, version=d.number, to=d.previous_number), style="danger",
+                           confirm=confirm(
                                f"Roll back to {d.previous}?",
                                _clip(f"Production of {d.model_key} goes back to {d.previous}; {d.label} stops "
                                      "serving.", 300), "Roll back", danger=True))

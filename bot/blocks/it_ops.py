@@ -27,7 +27,7 @@ def deployment_notice(deployment: Deployment) -> Message:
         else " This is the model's first production version."
     elements = []
     if deployment.previous_version:
-        ctx = ActionContext(model=model.key, version=model.version_number)
+        ctx = ActionContext(model=model.key, version=model.version_number, to=deployment.previous_number)
         elements.append(button(f"Roll back to {deployment.previous_version}", ActionId.rollback, ctx,
                                style="danger", confirm=confirm(
                                    f"Roll back {model.key}?",

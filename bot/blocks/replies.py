@@ -25,7 +25,7 @@ COMMANDS = (
     ("approve MODEL VERSION", "sign off the step that is due", "signer"),
     ("reject MODEL VERSION", "reject a version, with a reason", "signer"),
     ("deploy MODEL VERSION", "put an approved version in production", "ml_engineer"),
-    ("rollback MODEL", "return production to the previous version", "it_ops"),
+    ("rollback MODEL [--to VERSION]", "return production to VERSION, or to the previous version", "it_ops"),
     ("subscribe PERSONA [#channel] [PROJECT] [immediate|digest]",
      "send a persona's alerts to a channel; a business channel can take one digest a day instead", None),
 )

@@ -148,6 +148,7 @@ def test_deployment_notice_offers_rollback_with_confirmation():
     rollback = _buttons(message)[0]
     assert (rollback["text"]["text"], rollback["style"]) == ("Roll back to v1", "danger")
     assert rollback["confirm"]["style"] == "danger"
+    assert ActionContext.decode(rollback["value"]) == ActionContext(model="fraud-detector", version=2, to=1)
     validate_payload(message.payload())
 
 

@@ -213,7 +213,8 @@ def test_it_ops_can_roll_back_what_is_live_and_only_that():
         (ActionId.rollback, "danger", "Roll back to v1")
     assert rollback["confirm"]["style"] == "danger"
     assert rollback["confirm"]["text"]["text"] == "Production of fraud-detector goes back to v1; v2 stops serving."
-    assert ActionContext.decode(rollback["value"]) == ActionContext(model="fraud-detector", version=2)
+    assert ActionContext.decode(rollback["value"]) == ActionContext(model="fraud-detector", version=2, to=1)
+    assert rollback["value"] == '{"m":"fraud-detector","v":2,"t":1}'  # what the person saw, and no more
     assert live["block_id"] == f"{BlockId.home_deployment}:fraud-detector:2"
     assert replaced["text"]["text"].endswith("· no longer serving") and "accessory" not in replaced
     assert first["text"]["text"].endswith("the model's first production version") and "accessory" not in first

@@ -238,8 +238,7 @@ def test_status_filter_follows_sign_off_deploy_and_rollback(db, applied):
     model = _search(db, "kind:model").assets[0]
     assert (model.status_text, model.changed_at) == ("v2 in production", NOW + timedelta(days=2))
     with db.session() as s:
-        governance.rollback(session=s, model_version=registry.get_version(session=s, model_key="default-risk",
-                                                                         number=2), by=ELI, now=NOW)
+        governance.rollback(session=s, model=registry.get_model(session=s, key="default-risk"), by=ELI, now=NOW)
     assert _keys(_search(db, "status:production kind:version")) == ["model_version:default-risk/v1"]
     assert _keys(_search(db, "status:live")) == ["dashboard:loans/customer-review-sentiment"]
 

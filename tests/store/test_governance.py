@@ -43,8 +43,8 @@ def test_the_whole_path_to_production_and_back(in_review):
         governance.deploy(session=s, version=_v(s, 2), by="U0ML0001", now=NOW)
     with db.session() as s:
         assert (_v(s, 1).status, _v(s, 2).status) == (VersionStatus.archived, VersionStatus.production)
-        restored = governance.rollback(session=s, model_version=_v(s, 2), by="U0OPS001")
-        assert restored.number == 1
+        done = governance.rollback(session=s, model=_v(s, 2).model, by="U0OPS001")
+        assert (done.stopped.number, done.restored.number) == (2, 1)
     with db.session() as s:
         assert (_v(s, 1).status, _v(s, 2).status) == (VersionStatus.production, VersionStatus.archived)
         actions = [e.action for e in s.query(AuditEvent).order_by(AuditEvent.seq)]
@@ -107,7 +107,7 @@ def test_a_rejection_needs_a_reason_and_blocks_deploy(in_review):
 
 def test_rollback_without_an_earlier_version_is_refused(in_review):
     with in_review.session() as s, pytest.raises(InvalidTransition, match="no earlier production version"):
-        governance.rollback(session=s, model_version=_v(s, 1), by="U0OPS001")
+        governance.rollback(session=s, model=_v(s, 1).model, by="U0OPS001")
 
 
 def test_only_a_candidate_can_be_submitted(in_review):

@@ -195,7 +195,7 @@ def test_it_ops_sees_recent_deployments_newest_first_with_where_a_rollback_goes(
         ("fraud-detector", "v2", "U0ML0001", NOW + timedelta(hours=1), True, "v1"),
         ("fraud-detector", "v1", "U0OPS001", NOW - 4 * WEEK, False, None)]
     with world.session() as s:
-        governance.rollback(session=s, model_version=_v(s, 2), by="U0OPS001", now=NOW + timedelta(hours=2))
+        governance.rollback(session=s, model=_v(s, 2).model, by="U0OPS001", now=NOW + timedelta(hours=2))
     assert [(d.label, d.in_production, d.previous) for d in _home(world, "U0OPS001").deployments] == [
         ("v1", True, "v2"), ("v2", False, None)]
 
