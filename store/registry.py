@@ -86,15 +86,21 @@ def production_version(*, session: Session, model: Model) -> ModelVersion | None
 
 
 def register_version(*, session: Session, model_key: str, created_by: str, artifact_uri: str,
+                     artifact_sha256: str | None = None,
                      train_start: datetime | None = None, train_end: datetime | None = None,
                      parameters: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                      parent: ModelVersion | None = None, now: datetime | None = None) -> ModelVersion:
-    """Add the next version of a model as a candidate."""
+    """Add the next version of a model as a candidate.
+
+    artifact_sha256 is the digest jobs.artifacts checked on the file; without one the version can be
+    listed and governed but its model is never loaded.
+    """
     model = get_model(session=session, key=model_key)
     number = (session.execute(select(func.max(ModelVersion.number))
                               .where(ModelVersion.model_id == model.id)).scalar() or 0) + 1
     version = ModelVersion(model_id=model.id, number=number, status=VersionStatus.candidate,
-                           artifact_uri=artifact_uri, train_start=train_start, train_end=train_end,
+                           artifact_uri=artifact_uri, artifact_sha256=artifact_sha256,
+                           train_start=train_start, train_end=train_end,
                            parameters=parameters or {}, metrics=metrics or {}, created_by=created_by,
                            created_at=now or utcnow(), parent_id=parent.id if parent else None)
     session.flush()  # pending changes first: the savepoint below must hold only this insert
@@ -108,7 +114,7 @@ def register_version(*, session: Session, model_key: str, created_by: str, artif
     session.expire(model, ["versions"])  # the new version shows in model.versions from here on
     audit.record(session=session, actor=created_by, action="version.registered",
                  subject=f"model:{model.key}/v{number}",
-                 details={"artifact_uri": artifact_uri, "metrics": metrics or {},
+                 details={"artifact_uri": artifact_uri, "artifact_sha256": artifact_sha256, "metrics": metrics or {},
                           "parent": parent.label if parent else None}, at=now)
     catalog.index_version(session=session, version=version)  # catalog: every version is listed
     return version
