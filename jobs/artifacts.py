@@ -56,7 +56,8 @@ def read_trusted(uri: str, *, sha256: str | None, roots: Sequence[str | Path]) -
     """The artifact's bytes, only when it is under a root and they have the SHA-256 recorded at registration."""
     if not sha256:
         raise UntrustedArtifact(f"Refused to load {uri}: no SHA-256 was recorded when its version was registered "
-                                "(registered before Flywheel checked artifacts); register the model again.")
+                                "(registered before Flywheel checked artifacts); register the model again, or "
+                                "record its digest with `flywheel artifacts pin`.")
     path = _path_under_roots(uri, roots)
     with _open_regular(uri, path) as handle:
         data = handle.read()

@@ -207,6 +207,24 @@ def _roots_of(model: Model, artifacts_dir: Path) -> tuple[Path, ...]:
     return artifact_roots(artifacts_dir, spec_roots, model.spec_dir)
 
 
+def pin_artifact(*, db: Database, model_key: str, number: int, artifacts_dir: Path, actor: str,
+                 now: datetime | None = None) -> str:
+    """Record the SHA-256 of a version registered before Flywheel checked artifacts, as an operator vouches
+    for the file there now (audited). The file must be under the roots; it is hashed, never unpickled."""
+    with db.read() as s:
+        version = registry.get_version(session=s, model_key=model_key, number=number)
+        uri, recorded, roots = version.artifact_uri, version.artifact_sha256, _roots_of(version.model, artifacts_dir)
+    if recorded:
+        raise Conflict(f"{model_key} v{number} already has its artifact's SHA-256 recorded ({recorded}); it is never "
+                       "replaced: register the model again for other bytes.")
+    artifact = check_for_registration(uri, roots=roots)
+    with db.session() as s:
+        registry.record_artifact_digest(session=s, version=registry.get_version(session=s, model_key=model_key,
+                                                                                number=number),
+                                        sha256=artifact.sha256, actor=actor, now=now or utcnow())
+    return artifact.sha256
+
+
 @dataclass(frozen=True)
 class Registered:
     model_key: str

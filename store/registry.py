@@ -6,7 +6,7 @@ import difflib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -118,6 +118,21 @@ def register_version(*, session: Session, model_key: str, created_by: str, artif
                           "parent": parent.label if parent else None}, at=now)
     catalog.index_version(session=session, version=version)  # catalog: every version is listed
     return version
+
+
+def record_artifact_digest(*, session: Session, version: ModelVersion, sha256: str, actor: str,
+                           now: datetime | None = None) -> None:
+    """Record the artifact digest of a version registered without one; a recorded digest is never replaced."""
+    recorded = session.execute(
+        update(ModelVersion).where(ModelVersion.id == version.id, ModelVersion.artifact_sha256.is_(None))
+        .values(artifact_sha256=sha256).execution_options(synchronize_session=False))
+    if recorded.rowcount != 1:
+        raise Conflict(f"{version.model.key} {version.label} already has its artifact's SHA-256 recorded; it is never "
+                       "replaced: register the model again for other bytes.")
+    session.expire(version, ["artifact_sha256"])
+    audit.record(session=session, actor=actor, action="version.artifact_pinned",
+                 subject=f"model:{version.model.key}/{version.label}",
+                 details={"artifact_uri": version.artifact_uri, "artifact_sha256": sha256}, at=now)
 
 
 def adopt_as_production(*, session: Session, version: ModelVersion, actor: str,
