@@ -93,7 +93,8 @@ def test_a_missing_file_or_a_fifo_under_a_root_is_refused_without_waiting(root):
 def test_a_claimed_digest_must_be_the_files(root):
     path = root / "v2.joblib"
     path.write_bytes(b"a model")
-    assert check_for_registration(path.as_uri(), roots=[root], claimed_sha256=sha256(path).upper()).sha256 == sha256(path)
+    claimed = sha256(path).upper()
+    assert check_for_registration(path.as_uri(), roots=[root], claimed_sha256=claimed).sha256 == sha256(path)
     with pytest.raises(UntrustedArtifact, match=f"its SHA-256 is {sha256(path)}, not the artifact_sha256 sent "
                                                 f"\\({'ab' * 32}\\)"):
         check_for_registration(path.as_uri(), roots=[root], claimed_sha256="ab" * 32)
