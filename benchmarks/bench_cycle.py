@@ -77,7 +77,8 @@ def write_data(folder: Path, *, datasets: int, drifted: int, rows: int, log=prin
 
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.json"
-    wanted = {"datasets": datasets, "drifted": drifted, "rows": rows, "weeks": WEEKS, "start": START.isoformat()}
+    wanted = {"datasets": datasets, "drifted": drifted, "rows": rows, "weeks": WEEKS, "start": START.isoformat(),
+              "v1_sha256": True}  # manifests written before artifacts carried digests are rewritten
     if manifest.exists() and json.loads(manifest.read_text()).get("data") == wanted:
         return folder
     began = time.perf_counter()
@@ -86,7 +87,7 @@ def write_data(folder: Path, *, datasets: int, drifted: int, rows: int, log=prin
     features = dict(numeric=list(synthetic.NUMERIC_FEATURES), categorical=list(synthetic.CATEGORICAL_FEATURES))
     v1 = training.train(synthetic.generate_week(first, 0), **features, label=synthetic.LABEL,
                         artifacts_dir=folder / "artifacts", name="bench-v1")
-    model = training.load_model(v1.artifact_uri)
+    model = training.load_model(v1.artifact_uri, sha256=v1.artifact_sha256, roots=[folder / "artifacts"])
     for index in range(datasets):
         scenario = synthetic.Scenario(start=START, weeks=WEEKS, rows_per_week=rows, seed=1000 + index,
                                       drift_from_week=DRIFT_WEEK if index < drifted else 10 * WEEKS)
@@ -102,7 +103,8 @@ def write_data(folder: Path, *, datasets: int, drifted: int, rows: int, log=prin
                 writer = pq.ParquetWriter(team / "production.parquet", table.schema)
             writer.write_table(table, row_group_size=max(1, rows // 7))  # a row group a day
         writer.close()
-    manifest.write_text(json.dumps({"data": wanted, "v1": {"uri": v1.artifact_uri, "metrics": v1.metrics}}))
+    manifest.write_text(json.dumps({"data": wanted, "v1": {"uri": v1.artifact_uri, "sha256": v1.artifact_sha256,
+                                                           "metrics": v1.metrics}}))
     log(f"  written in {time.perf_counter() - began:.0f} s")
     return folder
 
@@ -194,7 +196,8 @@ def register(url: str, spec_paths: list[Path], v1: dict) -> list[str]:
                 if registry.production_version(session=s, model=model) is not None:
                     continue
                 version = registry.register_version(
-                    session=s, model_key=key, created_by="U0ML0001", artifact_uri=v1["uri"], metrics=v1["metrics"],
+                    session=s, model_key=key, created_by="U0ML0001", artifact_uri=v1["uri"],
+                    artifact_sha256=v1.get("sha256"), metrics=v1["metrics"],
                     train_start=START, train_end=START + timedelta(days=7), now=START + timedelta(days=7))
                 registry.adopt_as_production(session=s, version=version, actor="U0ML0001",
                                              now=START + timedelta(days=7))

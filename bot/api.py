@@ -3,12 +3,14 @@ produced (retrain backends `webhook`, `github_actions`, `airflow`).
 
     POST /api/versions
     Authorization: Bearer <FLYWHEEL_API_TOKEN>
-    {"model": "fraud-detector", "artifact_uri": "s3://models/fraud/v3.joblib", "metrics": {"recall": 0.81},
-     "parameters": {"max_iter": 100}, "train_start": "2026-10-01T00:00:00Z", "train_end": "2026-11-20T00:00:00Z",
-     "work_item": 12}
+    {"model": "fraud-detector", "artifact_uri": "file:///srv/models/fraud/v3.joblib", "metrics": {"recall": 0.81},
+     "artifact_sha256": "9f2c...", "parameters": {"max_iter": 100}, "train_start": "2026-10-01T00:00:00Z",
+     "train_end": "2026-11-20T00:00:00Z", "work_item": 12}
 
 201 with the version on the first call, 200 with the same version when the call is repeated. The
-comparison with production is queued for the worker; this process never scores anything.
+artifact must be a file under FLYWHEEL_ARTIFACTS or the model spec's artifact_roots (422 otherwise); its
+SHA-256 is recorded (and must equal artifact_sha256 when sent). The comparison with production is queued
+for the worker; this process hashes the artifact but never unpickles or scores anything.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class VersionCallback(BaseModel):
 
     model: str = Field(min_length=1, max_length=100)
     artifact_uri: str = Field(min_length=1, max_length=1000)
+    artifact_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
     metrics: dict[str, Metric] = {}
     parameters: dict[str, Any] = {}
     train_start: datetime | None = None
@@ -97,6 +100,7 @@ def build_api(settings: Settings, db: Database) -> Starlette:
         try:
             registered = await run_in_threadpool(
                 register_trained_version, db=db, model_key=callback.model, artifact_uri=callback.artifact_uri,
+                artifact_sha256=callback.artifact_sha256, artifacts_dir=settings.artifacts,
                 metrics=callback.metrics, parameters=callback.parameters,
                 train_start=to_utc_naive(callback.train_start) if callback.train_start else None,
                 train_end=to_utc_naive(callback.train_end) if callback.train_end else None,

@@ -380,6 +380,33 @@ def audit_verify() -> None:
 
 
 @main.group()
+def artifacts() -> None:
+    """Model artifacts: Flywheel loads only files under the artifact roots with their recorded SHA-256."""
+
+
+@artifacts.command("pin")
+@click.argument("model")
+@click.argument("version")
+@click.option("--actor", required=True, help="Who vouches for the file, for the audit log.")
+def artifacts_pin(model: str, version: str, actor: str) -> None:
+    """Record the SHA-256 of a version registered before Flywheel checked artifacts (never replaces one).
+
+    Check the file is the model you trained first: from here on the worker loads exactly these bytes."""
+    from jobs.retrain import pin_artifact
+
+    number = version.lower().removeprefix("v")
+    if not number.isdigit():
+        raise Failure(f"version {version!r} is not a version number; use v1 or 1")
+    settings = _settings()
+    try:
+        digest = pin_artifact(db=_database(settings), model_key=model, number=int(number),
+                              artifacts_dir=settings.artifacts, actor=actor)
+    except FlywheelError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"Recorded SHA-256 {digest} for {model} v{int(number)}")
+
+
+@main.group()
 def catalog() -> None:
     """The catalog: find models, datasets, notebooks, repositories and who owns them."""
 

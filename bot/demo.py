@@ -78,7 +78,7 @@ def run_demo(out: Path, *, rows_per_week: int = 100_000, public_url: str = "http
     features = dict(numeric=list(synthetic.NUMERIC_FEATURES), categorical=list(synthetic.CATEGORICAL_FEATURES))
     v1_trained = training.train(reference, **features, label=synthetic.LABEL, artifacts_dir=settings.artifacts,
                                 name=f"{MODEL}-v1")
-    v1 = training.load_model(v1_trained.artifact_uri)
+    v1 = training.load_model(v1_trained.artifact_uri, sha256=v1_trained.artifact_sha256, roots=[settings.artifacts])
     _scored(v1, reference).to_parquet(out / "data" / "reference.parquet", index=False)
 
     loaded = load_spec(spec_path)
@@ -86,6 +86,7 @@ def run_demo(out: Path, *, rows_per_week: int = 100_000, public_url: str = "http
         apply_spec(session=s, loaded=loaded, actor=OWNER)
         version = registry.register_version(
             session=s, model_key=MODEL, created_by=OWNER, artifact_uri=v1_trained.artifact_uri,
+            artifact_sha256=v1_trained.artifact_sha256,
             train_start=scenario.week_start(0), train_end=scenario.week_start(1), metrics=v1_trained.metrics,
             parameters=v1_trained.parameters, now=scenario.week_start(1))
         registry.adopt_as_production(session=s, version=version, actor=OWNER, now=scenario.week_start(1))
@@ -119,7 +120,8 @@ def run_demo(out: Path, *, rows_per_week: int = 100_000, public_url: str = "http
             compared = True
             # The first labelled week the candidate never saw: compare it with production there.
             comparison = compare_with_production(db=db, model_key=MODEL, number=retrained.number,
-                                                 window_start=as_of - timedelta(days=7), window_end=as_of, now=as_of)
+                                                 window_start=as_of - timedelta(days=7), window_end=as_of,
+                                                 artifacts_dir=settings.artifacts, now=as_of)
             report.messages.append(notifier.candidate_ready(MODEL, retrained.number, alert_id=drift_alert))
             with db.session() as s:
                 v2 = registry.get_version(session=s, model_key=MODEL, number=retrained.number)

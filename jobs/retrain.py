@@ -5,6 +5,9 @@ window_start=..., window_end=..., artifacts_dir=..., name=...)`, which returns a
 `artifact_uri`, `metrics` and `parameters` (jobs.training.TrainResult). The other backends start a run
 on the team's own systems (jobs/backends); the trainer registers what it produced through the callback
 API, `register_trained_version`, which queues the comparison with production for the worker.
+
+Every artifact is registered with the SHA-256 of its bytes and only from the artifact roots, and loaded
+only when it still has them (jobs.artifacts).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from bot.blocks.common import mention
+from jobs.artifacts import Artifact, artifact_roots, check_for_registration
 from jobs.metrics import classification_metrics
 from jobs.monitor import load_spec
 from jobs.sources import open_source
@@ -111,12 +115,15 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
         data=data, numeric=list(spec.features.numeric), categorical=list(spec.features.categorical),
         label=spec.data.label, window_start=start, window_end=as_of, artifacts_dir=Path(artifacts_dir),
         name=f"{model_key}-v{number}")
+    artifact = check_for_registration(result.artifact_uri,
+                                      roots=artifact_roots(artifacts_dir, spec.artifact_roots, base_dir),
+                                      claimed_sha256=getattr(result, "artifact_sha256", None))
     with db.session() as s:
         model = registry.get_model(session=s, key=model_key)
         parent = registry.production_version(session=s, model=model)
         version = registry.register_version(
-            session=s, model_key=model_key, created_by=requested_by, artifact_uri=result.artifact_uri,
-            train_start=start, train_end=as_of, metrics=dict(result.metrics),
+            session=s, model_key=model_key, created_by=requested_by, artifact_uri=artifact.uri,
+            artifact_sha256=artifact.sha256, train_start=start, train_end=as_of, metrics=dict(result.metrics),
             parameters={**dict(result.parameters), "trigger": trigger,
                         **({"work_item": work_item} if work_item is not None else {})},
             parent=parent, now=now)
@@ -135,15 +142,17 @@ class Comparison:
     challenger_metrics: dict[str, float]
 
 
-def _metrics_of(version: ModelVersion, frame: pd.DataFrame, label: str) -> dict[str, float]:
-    scored = score(load_model(version.artifact_uri), frame)
+def _metrics_of(version: ModelVersion, frame: pd.DataFrame, label: str, roots: tuple[Path, ...]) -> dict[str, float]:
+    scored = score(load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots), frame)
     return classification_metrics(frame[label], scored["predicted_fraud"], scored["fraud_score"],
                                   metrics=COMPARED_METRICS)
 
 
 def compare_with_production(*, db: Database, model_key: str, number: int, window_start: datetime,
-                            window_end: datetime, now: datetime | None = None) -> Comparison:
-    """Score one labelled window with the challenger and the production version; store both evaluations."""
+                            window_end: datetime, artifacts_dir: Path, now: datetime | None = None) -> Comparison:
+    """Score one labelled window with the challenger and the production version; store both evaluations.
+
+    Each model is loaded only from the artifact roots with the digest recorded at registration."""
     with db.session() as s:
         model = registry.get_model(session=s, key=model_key)
         spec, base_dir = load_spec(model), model.spec_dir
@@ -159,8 +168,9 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
     if frame.empty:
         raise RetrainError(f"no labelled rows for {model_key} between {window_start:%Y-%m-%d} and "
                            f"{window_end:%Y-%m-%d}, so the versions can't be compared yet.")
-    challenger_metrics = _metrics_of(challenger, frame, spec.data.label)
-    champion_metrics = _metrics_of(champion, frame, spec.data.label) if champion else {}
+    roots = artifact_roots(artifacts_dir, spec.artifact_roots, base_dir)
+    challenger_metrics = _metrics_of(challenger, frame, spec.data.label, roots)
+    champion_metrics = _metrics_of(champion, frame, spec.data.label, roots) if champion else {}
     with db.session() as s:
         for version, metrics in ((challenger, challenger_metrics), (champion, champion_metrics)):
             if version is not None:
@@ -191,6 +201,30 @@ def stored_comparison(*, db: Database, model_key: str, number: int) -> Compariso
                           mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics))
 
 
+def _roots_of(model: Model, artifacts_dir: Path) -> tuple[Path, ...]:
+    # A model registered without a spec (never applied) has only FLYWHEEL_ARTIFACTS.
+    spec_roots = load_spec(model).artifact_roots if model.spec else []
+    return artifact_roots(artifacts_dir, spec_roots, model.spec_dir)
+
+
+def pin_artifact(*, db: Database, model_key: str, number: int, artifacts_dir: Path, actor: str,
+                 now: datetime | None = None) -> str:
+    """Record the SHA-256 of a version registered before Flywheel checked artifacts, as an operator vouches
+    for the file there now (audited). The file must be under the roots; it is hashed, never unpickled."""
+    with db.read() as s:
+        version = registry.get_version(session=s, model_key=model_key, number=number)
+        uri, recorded, roots = version.artifact_uri, version.artifact_sha256, _roots_of(version.model, artifacts_dir)
+    if recorded:
+        raise Conflict(f"{model_key} v{number} already has its artifact's SHA-256 recorded ({recorded}); it is never "
+                       "replaced: register the model again for other bytes.")
+    artifact = check_for_registration(uri, roots=roots)
+    with db.session() as s:
+        registry.record_artifact_digest(session=s, version=registry.get_version(session=s, model_key=model_key,
+                                                                                number=number),
+                                        sha256=artifact.sha256, actor=actor, now=now or utcnow())
+    return artifact.sha256
+
+
 @dataclass(frozen=True)
 class Registered:
     model_key: str
@@ -200,25 +234,30 @@ class Registered:
     evaluation: int | None  # the evaluate work item queued for the worker
 
 
-def _same_callback(model: Model, work_item: int | None, artifact_uri: str) -> ModelVersion | None:
+def _same_callback(model: Model, work_item: int | None, artifact: Artifact) -> ModelVersion | None:
     for version in model.versions:
         if work_item is not None and version.parameters.get("work_item") == work_item:
             return version
-        if work_item is None and version.artifact_uri == artifact_uri:
+        if work_item is None and (version.artifact_uri, version.artifact_sha256) == (artifact.uri, artifact.sha256):
             return version
     return None
 
 
 def register_trained_version(*, db: Database, model_key: str, artifact_uri: str, metrics: dict[str, Any],
                              parameters: dict[str, Any], train_start: datetime | None, train_end: datetime | None,
-                             work_item: int | None = None, registered_by: str = "api",
-                             now: datetime | None = None) -> Registered:
+                             artifacts_dir: Path, artifact_sha256: str | None = None, work_item: int | None = None,
+                             registered_by: str = "api", now: datetime | None = None) -> Registered:
     """Register what an external trainer produced, finish its retrain and queue the comparison, once.
 
-    A repeated callback (same work item, or without one the same artifact) returns the first version.
+    The artifact must be a file under the artifact roots (FLYWHEEL_ARTIFACTS and the spec's), with the
+    artifact_sha256 the trainer sent if it sent one: it is hashed, never unpickled, and its digest recorded.
+    A repeated callback (same work item, or without one the same file and bytes) returns the first version.
     The model's row is locked for the unit of work, so two callbacks at once register one version.
     """
     now = now or utcnow()
+    with db.read() as s:
+        roots = _roots_of(registry.get_model(session=s, key=model_key), artifacts_dir)  # NotFound names the model
+    artifact = check_for_registration(artifact_uri, roots=roots, claimed_sha256=artifact_sha256)
     with db.session() as s:
         s.execute(select(Model.id).where(Model.key == model_key).with_for_update())
         model = registry.get_model(session=s, key=model_key)  # NotFound names the closest model
@@ -227,7 +266,7 @@ def register_trained_version(*, db: Database, model_key: str, artifact_uri: str,
             item = work.lock(session=s, item_id=work_item)
             if item is None or item.model_id != model.id or item.kind != "retrain":
                 raise NotFound(f"Work item {work_item} is not a retrain of {model_key}.")
-        existing = _same_callback(model, work_item, artifact_uri)
+        existing = _same_callback(model, work_item, artifact)
         if existing is not None:
             return Registered(model_key, existing.number, False, work_item, None)
         if item is not None and item.state == WorkState.done:
@@ -239,7 +278,7 @@ def register_trained_version(*, db: Database, model_key: str, artifact_uri: str,
             else "registered by a trainer through the Flywheel API"
         version = registry.register_version(
             session=s, model_key=model_key, created_by=requested_by, artifact_uri=artifact_uri,
-            train_start=train_start, train_end=train_end, metrics=dict(metrics),
+            artifact_sha256=artifact.sha256, train_start=train_start, train_end=train_end, metrics=dict(metrics),
             parameters={**parameters, "trigger": trigger,
                         **({"work_item": work_item} if work_item is not None else {})},
             parent=registry.production_version(session=s, model=model), now=now)

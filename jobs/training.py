@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 import joblib
 import numpy as np
@@ -22,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 from threadpoolctl import threadpool_limits
 
+from jobs.artifacts import read_trusted
 from jobs.metrics import classification_metrics
 from jobs.synthetic import TIMESTAMP
 
@@ -44,6 +43,7 @@ class TrainResult:
     metrics: dict[str, float]  # on a held-out split of the training window
     parameters: dict[str, object]
     rows: int  # labelled rows used (fit and held-out)
+    artifact_sha256: str | None = None  # of the bytes written; registration checks the file still has them
 
 
 def train(
@@ -102,8 +102,9 @@ def train(
         "holdout_rows": len(X_hold),
         "unlabelled_rows_dropped": len(df) - len(labelled),
     }
-    uri = _save(pipeline, Path(artifacts_dir), name)
-    return TrainResult(artifact_uri=uri, metrics=metrics, parameters=parameters, rows=len(labelled))
+    uri, sha256 = _save(pipeline, Path(artifacts_dir), name)
+    return TrainResult(artifact_uri=uri, metrics=metrics, parameters=parameters, rows=len(labelled),
+                       artifact_sha256=sha256)
 
 
 def retrain(
@@ -143,18 +144,13 @@ def retrain(
                    artifacts_dir=artifacts_dir, name=name)
     parameters = {**result.parameters, "window_start": window_start.isoformat(),
                   "window_end": window_end.isoformat()}
-    return TrainResult(result.artifact_uri, result.metrics, parameters, result.rows)
+    return TrainResult(result.artifact_uri, result.metrics, parameters, result.rows, result.artifact_sha256)
 
 
-def load_model(artifact_uri: str):
-    """The fitted Pipeline saved at a file:// URI. joblib unpickles: load only artifacts this app wrote."""
-    parsed = urlparse(artifact_uri)
-    if parsed.scheme != "file":
-        raise ValueError(f"model artifact must be a file:// URI, got {artifact_uri!r}")
-    path = Path(url2pathname(unquote(parsed.path)))
-    if not path.is_file():
-        raise FileNotFoundError(f"model artifact not found: {path}")
-    return joblib.load(path)
+def load_model(artifact_uri: str, *, sha256: str | None, roots: Sequence[Path]):
+    """The fitted Pipeline saved at a file:// URI under one of the roots, only if its bytes have the SHA-256
+    recorded at registration (UntrustedArtifact otherwise, before anything is unpickled)."""
+    return joblib.load(io.BytesIO(read_trusted(artifact_uri, sha256=sha256, roots=roots)))
 
 
 def decision_threshold(model) -> float:
@@ -263,15 +259,16 @@ def _best_threshold(y_true: np.ndarray, y_score: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f_beta[:-1]))])
 
 
-def _save(model, artifacts_dir: Path, name: str) -> str:
+def _save(model, artifacts_dir: Path, name: str) -> tuple[str, str]:
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     payload = buffer.getvalue()
     # The content digest in the file name means a new model never overwrites one a registered version points to.
-    path = artifacts_dir / f"{name}-{hashlib.sha256(payload).hexdigest()[:12]}.joblib"
+    sha256 = hashlib.sha256(payload).hexdigest()
+    path = artifacts_dir / f"{name}-{sha256[:12]}.joblib"
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         partial = path.with_name(path.name + ".partial")
         partial.write_bytes(payload)
         partial.replace(path)
-    return path.resolve().as_uri()
+    return path.resolve().as_uri(), sha256

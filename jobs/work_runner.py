@@ -101,7 +101,7 @@ class WorkRunner:
                              as_of=as_of, artifacts_dir=self.settings.artifacts, now=now, work_item=job.id).number
         try:
             compare_with_production(db=self.db, model_key=job.model_key, number=number, window_start=as_of,
-                                    window_end=now, now=now)
+                                    window_end=now, artifacts_dir=self.settings.artifacts, now=now)
         except Exception as exc:  # the version is trained and kept: only its comparison is to be run again
             with self.db.session() as s:
                 work.finish(session=s, item_id=job.id, result={"version": number, "compared": False},
@@ -182,7 +182,7 @@ class WorkRunner:
         now = self.clock()
         start, end = evaluation_window(spec, now, train_end)
         compare_with_production(db=self.db, model_key=model_key, number=number, window_start=start, window_end=end,
-                                now=now)
+                                artifacts_dir=self.settings.artifacts, now=now)
         self.notifier.candidate_ready(model_key, number, alert_id=entry.get("alert"))
 
     def _registered_by(self, model_key: str, item_id: int) -> int | None:

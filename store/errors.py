@@ -19,3 +19,8 @@ class Forbidden(FlywheelError):
 
 class InvalidTransition(FlywheelError):
     pass
+
+
+class UntrustedArtifact(FlywheelError):
+    """A model artifact Flywheel will not register or load: outside the artifact roots, missing, or not
+    the bytes whose SHA-256 was recorded. The file is never unpickled."""

@@ -254,6 +254,8 @@ class ModelVersion(Base):
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[VersionStatus] = mapped_column(_enum(VersionStatus), default=VersionStatus.candidate)
     artifact_uri: Mapped[str] = mapped_column(String(1000), default="")
+    # SHA-256 of the artifact's bytes when it was registered; loading refuses any other bytes, and NULL.
+    artifact_sha256: Mapped[str | None] = mapped_column(String(64))
     train_start: Mapped[datetime | None]
     train_end: Mapped[datetime | None]
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -6,7 +6,7 @@ import difflib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -104,15 +104,21 @@ def production_version(*, session: Session, model: Model) -> ModelVersion | None
 
 
 def register_version(*, session: Session, model_key: str, created_by: str, artifact_uri: str,
+                     artifact_sha256: str | None = None,
                      train_start: datetime | None = None, train_end: datetime | None = None,
                      parameters: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                      parent: ModelVersion | None = None, now: datetime | None = None) -> ModelVersion:
-    """Add the next version of a model as a candidate."""
+    """Add the next version of a model as a candidate.
+
+    artifact_sha256 is the digest jobs.artifacts checked on the file; without one the version can be
+    listed and governed but its model is never loaded.
+    """
     model = get_model(session=session, key=model_key)
     number = (session.execute(select(func.max(ModelVersion.number))
                               .where(ModelVersion.model_id == model.id)).scalar() or 0) + 1
     version = ModelVersion(model_id=model.id, number=number, status=VersionStatus.candidate,
-                           artifact_uri=artifact_uri, train_start=train_start, train_end=train_end,
+                           artifact_uri=artifact_uri, artifact_sha256=artifact_sha256,
+                           train_start=train_start, train_end=train_end,
                            parameters=parameters or {}, metrics=metrics or {}, created_by=created_by,
                            created_at=now or utcnow(), parent_id=parent.id if parent else None)
     session.flush()  # pending changes first: the savepoint below must hold only this insert
@@ -126,10 +132,25 @@ def register_version(*, session: Session, model_key: str, created_by: str, artif
     session.expire(model, ["versions"])  # the new version shows in model.versions from here on
     audit.record(session=session, actor=created_by, action="version.registered",
                  subject=f"model:{model.key}/v{number}",
-                 details={"artifact_uri": artifact_uri, "metrics": metrics or {},
+                 details={"artifact_uri": artifact_uri, "artifact_sha256": artifact_sha256, "metrics": metrics or {},
                           "parent": parent.label if parent else None}, at=now)
     catalog.index_version(session=session, version=version)  # catalog: every version is listed
     return version
+
+
+def record_artifact_digest(*, session: Session, version: ModelVersion, sha256: str, actor: str,
+                           now: datetime | None = None) -> None:
+    """Record the artifact digest of a version registered without one; a recorded digest is never replaced."""
+    recorded = session.execute(
+        update(ModelVersion).where(ModelVersion.id == version.id, ModelVersion.artifact_sha256.is_(None))
+        .values(artifact_sha256=sha256).execution_options(synchronize_session=False))
+    if recorded.rowcount != 1:
+        raise Conflict(f"{version.model.key} {version.label} already has its artifact's SHA-256 recorded; it is never "
+                       "replaced: register the model again for other bytes.")
+    session.expire(version, ["artifact_sha256"])
+    audit.record(session=session, actor=actor, action="version.artifact_pinned",
+                 subject=f"model:{version.model.key}/{version.label}",
+                 details={"artifact_uri": version.artifact_uri, "artifact_sha256": sha256}, at=now)
 
 
 def adopt_as_production(*, session: Session, version: ModelVersion, actor: str,

@@ -118,6 +118,17 @@ def _expression(value: str) -> str:
     return value
 
 
+def _artifact_root(value: str) -> str:
+    if "://" in value or value.startswith("file:"):
+        raise ValueError(f"an artifact root is a folder path, not a URL: got {value!r}")
+    if "\x00" in value:
+        raise ValueError("an artifact root cannot contain a NUL character")
+    path = Path(value)
+    if path.is_absolute() and path == Path(path.anchor):
+        raise ValueError(f"artifact root {value!r} is the whole file system; name the folder models are written to")
+    return value
+
+
 Duration = Annotated[
     timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str, when_used="json")
 ]
@@ -128,6 +139,8 @@ Name = Annotated[str, _pattern(_NAME, "a name of lowercase letters, digits and '
 SlackUserId = Annotated[str, _pattern(_SLACK_USER, "a Slack user id (like U0123ABCD)")]
 Cron = Annotated[str, AfterValidator(_cron)]
 ExpressionText = Annotated[str, AfterValidator(_expression)]
+# A folder whose files may be loaded as this model's artifacts; relative to the spec's folder.
+ArtifactRoot = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_artifact_root)]
 Share = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -372,6 +385,8 @@ class ModelSpec(_Spec):
     schedule: Cron = "0 * * * *"
     retrain: RetrainSpec | None = None
     deploy: DeploySpec = Field(default_factory=DeploySpec)
+    # Folders, besides FLYWHEEL_ARTIFACTS, from which this model's artifacts may be registered and loaded.
+    artifact_roots: list[ArtifactRoot] = []
 
     @model_validator(mode="after")
     def _default_windows(self) -> ModelSpec:
@@ -601,6 +616,7 @@ def _validate(data: dict[str, Any], path: Path, document: _Document) -> None:
     parts = _Parts.of(spec) if spec is not None else _Parts.salvage(data)
     _check_references(document, parts)
     _check_columns(document, parts, base_dir)
+    _check_artifact_roots(document, parts, base_dir)
     if spec is not None and not document.issues:
         document.loaded = LoadedSpec(spec=spec, path=path.resolve(), base_dir=base_dir)
 
@@ -990,3 +1006,12 @@ def _check_columns(document: _Document, parts: _Parts, base_dir: Path) -> None:
                 advice = " (list it under categorical?)" if ref.purpose == "a numeric feature" else ""
                 document.add(loc, f"column '{ref.column}' holds {kind} values in the reference data; "
                                   f"{ref.purpose} needs {wanted}{advice}")
+
+
+def _check_artifact_roots(document: _Document, parts: _Parts, base_dir: Path) -> None:
+    for index, model in parts.models:
+        for position, root in enumerate(model.artifact_roots):
+            folder = base_dir / root
+            if not folder.is_dir():
+                document.add(("models", index, "artifact_roots", position),
+                             f"artifact root '{root}' is not a folder (looked for {folder.resolve()})")

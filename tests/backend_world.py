@@ -48,10 +48,12 @@ def make_worker(db: Database, folder: Path, outbox: Path, *, public_url: str = "
     return build_worker(worker_settings(db, folder, outbox, public_url, **extra), db=db, clock=clock)
 
 
-def web_api(db: Database) -> AsgiServer:
-    """The web process with the trainers' API mounted under /api, as `flywheel serve` builds it."""
+def web_api(db: Database, folder: Path) -> AsgiServer:
+    """The web process with the trainers' API mounted under /api, as `flywheel serve` builds it, sharing
+    the worker's FLYWHEEL_ARTIFACTS (folder / "artifacts")."""
     bolt = App(signing_secret="test-signing-secret", token="xoxb-test", token_verification_enabled=False)
-    return AsgiServer(build_web(bolt, api=build_api(Settings(FLYWHEEL_API_TOKEN=SecretStr(API_TOKEN)), db)))
+    settings = Settings(FLYWHEEL_API_TOKEN=SecretStr(API_TOKEN), FLYWHEEL_ARTIFACTS=folder / "artifacts")
+    return AsgiServer(build_web(bolt, api=build_api(settings, db)))
 
 
 def outbox_messages(outbox: Path) -> list[dict]:

@@ -44,13 +44,14 @@ def write_fraud_data(folder: Path, scenario: synthetic.Scenario = SCENARIO) -> P
     features = dict(numeric=list(synthetic.NUMERIC_FEATURES), categorical=list(synthetic.CATEGORICAL_FEATURES))
     v1 = training.train(synthetic.generate_week(scenario, 0), **features, label=synthetic.LABEL,
                         artifacts_dir=folder / "artifacts", name="fraud-detector-v1")
-    model = training.load_model(v1.artifact_uri)
+    model = training.load_model(v1.artifact_uri, sha256=v1.artifact_sha256, roots=[folder / "artifacts"])
     training.score(model, synthetic.generate_week(scenario, 0)).to_parquet(folder / "data" / "reference.parquet")
     with sqlite3.connect(folder / "data" / "transactions.db") as connection:
         for week in range(1, scenario.weeks + 1):
             training.score(model, synthetic.generate_week(scenario, week)).to_sql(
                 "scored_transactions", connection, if_exists="append", index=False)
-    (folder / "v1.json").write_text(json.dumps({"uri": v1.artifact_uri, "metrics": v1.metrics}))
+    (folder / "v1.json").write_text(json.dumps({"uri": v1.artifact_uri, "sha256": v1.artifact_sha256,
+                                                "metrics": v1.metrics}))
     return spec
 
 
@@ -59,7 +60,7 @@ def register_fraud_model(db: Database, folder: Path, scenario: synthetic.Scenari
     with db.session() as s:
         apply_spec(session=s, loaded=load_spec(folder / "card-fraud.yml"))
         version = registry.register_version(session=s, model_key=MODEL, created_by=ELI, artifact_uri=v1["uri"],
-                                            metrics=v1["metrics"], train_start=scenario.week_start(0),
+                                            artifact_sha256=v1["sha256"], metrics=v1["metrics"], train_start=scenario.week_start(0),
                                             train_end=scenario.week_start(1), now=scenario.week_start(1))
         registry.adopt_as_production(session=s, version=version, actor=ELI, now=scenario.week_start(1))
 

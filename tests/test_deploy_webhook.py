@@ -27,7 +27,7 @@ def approved_v2(db, fraud_data) -> None:
     v1 = json.loads((fraud_data / "v1.json").read_text())
     with db.session() as s:
         v2 = registry.register_version(session=s, model_key=MODEL, created_by=ELI, artifact_uri=v1["uri"],
-                                       metrics=v1["metrics"], now=NOW)
+                                       artifact_sha256=v1["sha256"], metrics=v1["metrics"], now=NOW)
         governance.submit_for_review(session=s, version=v2, by=ELI, now=NOW)
         for signer in (NOOR, RITA):
             governance.sign_off(session=s, version=v2, person=registry.get_person(session=s, slack_id=signer),
@@ -126,8 +126,9 @@ def test_governance_still_answers_before_the_ack(db, deploying, fraud_data):
     v1 = json.loads((fraud_data / "v1.json").read_text())
     with db.session() as s:
         registry.register_version(session=s, model_key=MODEL, created_by=ELI, artifact_uri=v1["uri"],
-                                  train_end=NOW - timedelta(days=7), now=NOW)
-    compare_with_production(db=db, model_key=MODEL, number=3, window_start=NOW - timedelta(days=7), window_end=NOW)
+                                  artifact_sha256=v1["sha256"], train_end=NOW - timedelta(days=7), now=NOW)
+    compare_with_production(db=db, model_key=MODEL, number=3, window_start=NOW - timedelta(days=7), window_end=NOW,
+                            artifacts_dir=fraud_data / "artifacts")
     with pytest.raises(governance.GovernanceBlocked) as blocked:
         ops.deploy(actor(db, ELI), MODEL, 3)
     assert str(blocked.value).startswith(f"{MODEL} v3 can't be deployed yet: it hasn't been submitted for sign-off.")

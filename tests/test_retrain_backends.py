@@ -43,7 +43,7 @@ def items(db) -> dict[str, WorkItem]:
 def test_a_webhook_retrain_runs_from_request_to_candidate_ready(db, fraud_data, tmp_path):
     register_fraud_model(db, fraud_data)
     outbox = tmp_path / "outbox"
-    with Receiver() as trainer, web_api(db) as web:
+    with Receiver() as trainer, web_api(db, fraud_data) as web:
         set_spec(db, retrain={"backend": "webhook", "url": f"{trainer.url}/train"})
         trainer.answer(202)
         worker, ops = make_worker(db, fraud_data, outbox, public_url=web.url)
@@ -91,7 +91,7 @@ def test_a_webhook_retrain_runs_from_request_to_candidate_ready(db, fraud_data, 
 def test_a_trainer_that_calls_back_before_answering_the_webhook_still_finishes_once(db, fraud_data, tmp_path):
     register_fraud_model(db, fraud_data)
     outbox = tmp_path / "outbox"
-    with Receiver() as trainer, web_api(db) as web:
+    with Receiver() as trainer, web_api(db, fraud_data) as web:
         answers = []
 
         def train_at_once(received):
@@ -193,11 +193,14 @@ def test_a_version_called_back_while_the_comparison_runs_is_compared_next(db, fr
     register_fraud_model(db, fraud_data)
     outbox = tmp_path / "outbox"
     v1 = json.loads((fraud_data / "v1.json").read_text())
+    (tmp_path / "trained").mkdir()
+    set_spec(db, artifact_roots=[str(tmp_path / "trained")])  # where the team's trainers write
     trained = {}
     for name in ("v2", "v3"):  # two trainers' artifacts (copies of v1's model: enough to score)
-        trained[name] = shutil.copyfile(url2pathname(urlparse(v1["uri"]).path), tmp_path / f"{name}.joblib").as_uri()
+        trained[name] = shutil.copyfile(url2pathname(urlparse(v1["uri"]).path),
+                                        tmp_path / "trained" / f"{name}.joblib").as_uri()
     window = {"train_start": "2026-10-05T00:00:00", "train_end": "2026-11-02T00:00:00"}
-    with web_api(db) as web:
+    with web_api(db, fraud_data) as web:
         worker, ops = make_worker(db, fraud_data, outbox, public_url=web.url)
         late = []
 

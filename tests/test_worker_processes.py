@@ -23,6 +23,7 @@ from bot.operations import Actor
 from jobs import synthetic
 from store import registry
 from store.models import WorkItem, WorkState
+from tests.backend_world import set_spec
 from tests.slack_fake import FakeSlack
 from tests.slack_world import ELI, MODEL, register_fraud_model, write_fraud_data
 
@@ -69,6 +70,7 @@ def _item(db) -> tuple[WorkState, str]:
 def test_a_retrain_killed_half_way_finishes_once(db, live_data, tmp_path):
     folder, scenario = live_data
     register_fraud_model(db, folder, scenario)
+    set_spec(db, artifact_roots=[str(folder / "artifacts")])  # v1 was trained there; v2 goes to FLYWHEEL_ARTIFACTS
     postgres = db.engine.dialect.name == "postgresql"
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     with FakeSlack() as fake:

@@ -24,7 +24,7 @@ def run(tmp_path, database_url):
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["apply"], ["check"], ["models"], ["db"], ["db", "upgrade"],
-                                     ["audit"], ["audit", "verify"]])
+                                     ["audit"], ["audit", "verify"], ["artifacts"], ["artifacts", "pin"]])
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Usage: " in result.output
@@ -114,3 +114,35 @@ def test_worker_refuses_a_niceness_outside_unix_range_and_names_the_setting(run,
     result = run("worker")
     assert result.exit_code == 1
     assert result.output.strip() == "Error: bad setting: FLYWHEEL_WORKER_NICE: Input should be less than or equal to 19"
+
+
+def test_artifacts_pin_records_the_digest_of_a_version_from_before_digests_once(run, tmp_path, database_url):
+    import hashlib
+
+    from store import registry
+    from tests.factories import fraud_project
+
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / "v1.joblib").write_bytes(b"the model serving since before the upgrade")
+    (tmp_path / "v2.joblib").write_bytes(b"a model outside the roots")
+    db = Database(database_url)
+    db.upgrade()
+    with db.session() as s:
+        fraud_project(s)
+        for uri in ((tmp_path / "artifacts" / "v1.joblib").as_uri(), (tmp_path / "v2.joblib").as_uri()):
+            registry.register_version(session=s, model_key="fraud-detector", created_by="U0ML0001", artifact_uri=uri)
+    digest = hashlib.sha256(b"the model serving since before the upgrade").hexdigest()
+
+    pinned = run("artifacts", "pin", "fraud-detector", "v1", "--actor", "U0OPS001")
+    assert pinned.exit_code == 0 and pinned.output == f"Recorded SHA-256 {digest} for fraud-detector v1\n"
+    again = run("artifacts", "pin", "fraud-detector", "1", "--actor", "U0OPS001")
+    assert again.exit_code == 1 and "already has its artifact's SHA-256 recorded" in again.output
+    outside = run("artifacts", "pin", "fraud-detector", "v2", "--actor", "U0OPS001")
+    assert outside.exit_code == 1 and "outside the artifact roots" in outside.output
+    with db.session() as s:
+        versions = registry.get_model(session=s, key="fraud-detector").versions
+        assert [v.artifact_sha256 for v in versions] == [digest, None]
+        pins = s.query(AuditEvent).filter_by(action="version.artifact_pinned").all()
+        assert [(e.actor, e.subject, e.details["artifact_sha256"]) for e in pins] == [
+            ("U0OPS001", "model:fraud-detector/v1", digest)]
+    db.dispose()

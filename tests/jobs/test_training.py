@@ -1,3 +1,4 @@
+import hashlib
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from jobs.metrics import classification_metrics
 from jobs.synthetic import CATEGORICAL_FEATURES, LABEL, NUMERIC_FEATURES, TIMESTAMP, Scenario, generate_week
 from jobs.training import TrainingError, TrainResult, decision_threshold, load_model, retrain, score, train
+from store.errors import UntrustedArtifact
 
 SCENARIO = Scenario(start=datetime(2024, 1, 1))
 FEATURES = {"numeric": list(NUMERIC_FEATURES), "categorical": list(CATEGORICAL_FEATURES), "label": LABEL}
@@ -37,6 +39,12 @@ def v2(weeks, artifacts) -> TrainResult:
                    artifacts_dir=artifacts, name="fraud-v2")
 
 
+def loaded(result: TrainResult):
+    """The model a train() call saved, loaded as the worker loads it: from its root, with its digest."""
+    return load_model(result.artifact_uri, sha256=result.artifact_sha256,
+                      roots=[Path(result.artifact_uri.removeprefix("file://")).parent])
+
+
 def outcome(model, frame: pd.DataFrame) -> dict[str, float]:
     scored = score(model, frame)
     missed = scored[LABEL].eq(1) & scored["predicted_fraud"].eq(0)
@@ -57,18 +65,19 @@ def test_training_saves_a_joblib_pipeline_and_reports_held_out_metrics(v1, artif
     assert v1.parameters["numeric"] == list(NUMERIC_FEATURES)
     assert v1.parameters["holdout_rows"] == len(weeks[0]) // 4
     assert 0.0 < v1.parameters["threshold"] < 1.0
-    assert isinstance(load_model(v1.artifact_uri), Pipeline)
+    assert v1.artifact_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert isinstance(loaded(v1), Pipeline)
 
 
 def test_v1_catches_most_fraud_before_the_drift(v1, weeks):
-    before = outcome(load_model(v1.artifact_uri), weeks[2])
+    before = outcome(loaded(v1), weeks[2])
     assert 0.65 <= before["recall"] <= 0.85
     assert before["precision"] > 0.6
     assert before["missed_amount"] < 10_000
 
 
 def test_v1_misses_the_new_card_fraud_after_the_drift(v1, weeks):
-    model = load_model(v1.artifact_uri)
+    model = loaded(v1)
     before, after = outcome(model, weeks[2]), outcome(model, weeks[6])
     assert after["recall"] < 0.6
     assert after["missed_amount"] > 10_000
@@ -76,7 +85,7 @@ def test_v1_misses_the_new_card_fraud_after_the_drift(v1, weeks):
 
 
 def test_v2_retrained_on_recent_weeks_recovers_recall(v1, v2, weeks):
-    old, new = outcome(load_model(v1.artifact_uri), weeks[8]), outcome(load_model(v2.artifact_uri), weeks[8])
+    old, new = outcome(loaded(v1), weeks[8]), outcome(loaded(v2), weeks[8])
     assert new["recall"] >= 0.7
     assert new["recall"] > old["recall"] + 0.15
     assert new["precision"] > 0.55
@@ -92,7 +101,7 @@ def test_retrain_uses_only_the_rows_inside_its_window(v2):
 
 
 def test_scoring_adds_the_score_and_the_decision_at_the_stored_threshold(v1, weeks):
-    model = load_model(v1.artifact_uri)
+    model = loaded(v1)
     frame = weeks[2].head(5_000)
     scored = score(model, frame)
     assert decision_threshold(model) == v1.parameters["threshold"]
@@ -105,7 +114,7 @@ def test_scoring_adds_the_score_and_the_decision_at_the_stored_threshold(v1, wee
 
 
 def test_an_explicit_threshold_and_column_names_override_the_defaults(v1, weeks):
-    model = load_model(v1.artifact_uri)
+    model = loaded(v1)
     scored = score(model, weeks[2].head(2_000), score_column="p", prediction_column="flag", threshold=0.0)
     assert scored["flag"].eq(1).all() and "p" in scored.columns
 
@@ -114,7 +123,8 @@ def test_a_loaded_artifact_scores_identically_wherever_it_is_loaded_from(v1, wee
     copy = tmp_path / "elsewhere.joblib"
     shutil.copy(v1.artifact_uri.removeprefix("file://"), copy)
     frame = weeks[6].head(20_000)
-    first, second = score(load_model(v1.artifact_uri), frame), score(load_model(copy.as_uri()), frame)
+    elsewhere = load_model(copy.as_uri(), sha256=v1.artifact_sha256, roots=[tmp_path])
+    first, second = score(loaded(v1), frame), score(elsewhere, frame)
     pd.testing.assert_frame_equal(first, second)
 
 
@@ -130,18 +140,18 @@ def test_categories_never_seen_and_missing_values_still_score(v1, weeks):
     frame = weeks[2].head(3).copy()
     frame["country"] = pd.array(["JP", None, "US"], dtype="str")
     frame["amount"] = [12.0, np.nan, 30.0]
-    scored = score(load_model(v1.artifact_uri), frame)
+    scored = score(loaded(v1), frame)
     assert scored["fraud_score"].notna().all()
 
 
 def test_scoring_an_empty_frame_gives_empty_columns(v1, weeks):
-    scored = score(load_model(v1.artifact_uri), weeks[2].head(0))
+    scored = score(loaded(v1), weeks[2].head(0))
     assert scored.empty and {"fraud_score", "predicted_fraud"} <= set(scored.columns)
 
 
 def test_scoring_without_a_feature_column_names_it(v1, weeks):
     with pytest.raises(ValueError, match="the data has no feature column\\(s\\) card_age_days"):
-        score(load_model(v1.artifact_uri), weeks[2].drop(columns=["card_age_days"]).head(10))
+        score(loaded(v1), weeks[2].drop(columns=["card_age_days"]).head(10))
 
 
 def test_unlabelled_rows_are_left_out_of_training(weeks, tmp_path):
@@ -202,8 +212,9 @@ def test_bad_retrain_input_is_rejected_with_the_reason(small, tmp_path, data, st
         retrain(data=data(small), **FEATURES, window_start=start, window_end=end, artifacts_dir=tmp_path, name="v9")
 
 
-def test_loading_needs_an_existing_file_uri(tmp_path):
-    with pytest.raises(ValueError, match="must be a file:// URI, got 's3://bucket/model.joblib'"):
-        load_model("s3://bucket/model.joblib")
-    with pytest.raises(FileNotFoundError, match="model artifact not found: .*missing.joblib"):
-        load_model((tmp_path / "missing.joblib").as_uri())
+def test_loading_needs_an_existing_file_uri_under_a_root(tmp_path):
+    digest = "0" * 64
+    with pytest.raises(UntrustedArtifact, match="Refused s3://bucket/model.joblib: only file:// artifacts"):
+        load_model("s3://bucket/model.joblib", sha256=digest, roots=[tmp_path])
+    with pytest.raises(UntrustedArtifact, match="there is no file at .*missing.joblib"):
+        load_model((tmp_path / "missing.joblib").as_uri(), sha256=digest, roots=[tmp_path])

@@ -539,6 +539,36 @@ def test_deploy_webhook_needs_url(folder: Path) -> None:
         f"fraud.yml:{line_of(text, 'deploy:')} models[0].deploy: backend 'webhook' needs 'url'"]
 
 
+def test_artifact_roots_are_folders_next_to_the_spec_or_absolute(folder: Path) -> None:
+    (folder / "models").mkdir()
+    (folder / "shared").mkdir()
+    text = edit(SPEC, '    schedule: "0 * * * *"\n',
+                f'    schedule: "0 * * * *"\n    artifact_roots: [models, "{folder / "shared"}"]\n')
+    model = load_spec(write(folder, text)).spec.models[0]
+    assert model.artifact_roots == ["models", str(folder / "shared")]
+    assert load_spec(write(folder, SPEC)).spec.models[0].artifact_roots == []
+
+
+@pytest.mark.parametrize(("roots", "message"), [
+    ('["s3://models/fraud"]', "an artifact root is a folder path, not a URL: got 's3://models/fraud'"),
+    ('["file:///srv/models"]', "an artifact root is a folder path, not a URL: got 'file:///srv/models'"),
+    ('["/"]', "artifact root '/' is the whole file system; name the folder models are written to"),
+    ('[""]', "must not be empty"),
+])
+def test_artifact_roots_that_would_trust_too_much_are_refused(folder: Path, roots: str, message: str) -> None:
+    text = edit(SPEC, '    schedule: "0 * * * *"\n', f'    schedule: "0 * * * *"\n    artifact_roots: {roots}\n')
+    [found] = problems(write(folder, text))
+    assert found.startswith(f"fraud.yml:{line_of(text, 'artifact_roots:')} models[0].artifact_roots[0]")
+    assert found.endswith(message)
+
+
+def test_an_artifact_root_that_is_not_a_folder_is_named(folder: Path) -> None:
+    text = edit(SPEC, '    schedule: "0 * * * *"\n', '    schedule: "0 * * * *"\n    artifact_roots: [modles]\n')
+    assert problems(write(folder, text)) == [
+        f"fraud.yml:{line_of(text, 'artifact_roots:')} models[0].artifact_roots[0]: artifact root 'modles' is not "
+        f"a folder (looked for {(folder / 'modles').resolve()})"]
+
+
 # ---------------------------------------------------------------- several files
 
 
