@@ -28,7 +28,7 @@ def approved(world, number: int) -> None:
     v1 = json.loads((world.folder / "v1.json").read_text())
     with world.db.session() as s:
         version = registry.register_version(session=s, model_key=MODEL, created_by=ELI, artifact_uri=v1["uri"],
-                                            metrics=v1["metrics"], now=NOW)
+                                            artifact_sha256=v1["sha256"], metrics=v1["metrics"], now=NOW)
         assert version.number == number
         governance.submit_for_review(session=s, version=version, by=ELI, now=NOW)
         for signer in (NOOR, RITA):
@@ -135,9 +135,11 @@ def signoff_request(world):
     v1 = json.loads((world.folder / "v1.json").read_text())
     with world.db.session() as s:
         version = registry.register_version(session=s, model_key=MODEL, created_by=ELI, artifact_uri=v1["uri"],
-                                            metrics=v1["metrics"], train_end=NOW - WEEK, now=NOW)
+                                            artifact_sha256=v1["sha256"], metrics=v1["metrics"],
+                                            train_end=NOW - WEEK, now=NOW)
         governance.submit_for_review(session=s, version=version, by=ELI, now=NOW)
-    compare_with_production(db=world.db, model_key=MODEL, number=2, window_start=NOW - WEEK, window_end=NOW)
+    compare_with_production(db=world.db, model_key=MODEL, number=2, window_start=NOW - WEEK, window_end=NOW,
+                            artifacts_dir=world.folder / "artifacts")
     world.ops.notifier.signoff_requested(MODEL, 2)
     return world.posted("C0RISK", f"Sign-off requested: {MODEL} v2")
 

@@ -2,7 +2,7 @@
 the file still has these bytes. Versions registered before have none, and are refused until re-registered
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-11-28
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0014'
-down_revision = '0011'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
