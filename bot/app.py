@@ -16,7 +16,7 @@ from bot.operations import Operations, Runner
 from bot.response_urls import ResponseUrls
 from bot.slack_delivery import SlackDelivery, make_client
 from store.clock import utcnow
-from store.db import Database
+from store.db import Database, unreachable
 from store.errors import FlywheelError
 from store.models import CheckKind, Person, Verdict
 
@@ -120,6 +120,8 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
                     ops.auto_retrain(model_key, breach_reason(result.kind, result.outcome.subjects),
                                      alert_id=result.alert_id)
         except Exception as exc:  # a job failure goes to the people who can fix it, then to the log
+            if unreachable(exc):  # the database is away: the worker runs this firing again once it is back
+                raise
             notifier.job_failed(model_key, f"The scheduled {kind.value.replace('_', ' ')} check of {model_key} "
                                            f"failed: {exc}")
             raise

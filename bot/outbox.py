@@ -3,8 +3,13 @@
 Each row is sent once and marked sent in the same step. Rate limits wait for Retry-After, server
 errors and timeouts back off exponentially, and a reply or update waits for the message it belongs
 to, so threads keep their order through an outage. Posts to one channel go out at most about once a
-second. A crash between Slack accepting a message and the row being marked sent can repeat that one
-message on restart: the window is one Web API call wide.
+second.
+
+Each post and reply is sent at most once. Before Slack is called the row records the attempt, and the
+message carries the row's id as Slack message metadata; a worker killed between Slack's answer and
+marking the row sent leaves it pending with that attempt, and the next sender looks the id up in the
+channel's history (or the thread's replies) since the attempt before posting again, recording the
+found ts as it marks the row sent. Updates and App Home publishes are idempotent and simply repeated.
 
 Alert posts are held for a gather window. When the window has passed with no new alert for the
 channel, more than `threshold` models among the held posts become one storm digest (the posts are
@@ -17,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import Block
@@ -34,6 +39,9 @@ from store.db import Database
 
 log = logging.getLogger("flywheel.outbox")
 
+OUTBOX_EVENT = "flywheel_outbox"  # the Slack message metadata type that carries an outbox row's id
+POSTED_ONCE = ("post", "reply")  # new messages; an update or an App Home publish can simply be done again
+CLOCK_SKEW = timedelta(seconds=30)  # looked-up history starts this much before the attempt: our clock vs Slack's
 PACE = timedelta(seconds=1)  # Slack's posting limit is about one message a second per channel
 MAX_BACKOFF = timedelta(minutes=5)
 MAX_HOLD_WINDOWS = 5  # a cycle that keeps alerting holds its first posts at most this many windows
@@ -206,19 +214,28 @@ class OutboxSender:
             if row.kind not in ("post", "home") and where is None:
                 return False  # its message is not in Slack yet
             kind, channel, payload, attempts = row.kind, row.channel, dict(row.payload), row.attempts
+            attempted = row.send_attempt_at
+            if kind in POSTED_ONCE:
+                # Committed before Slack is called: whoever finds the row pending with this set knows the
+                # message may be in Slack already, and looks before posting again.
+                outbox.begin_attempt(session=s, row_id=row_id, now=utcnow())
+        key = {"event_type": OUTBOX_EVENT, "event_payload": {"id": row_id}}
         try:
-            if kind == "home":
+            found = self._already_posted(row_id, kind, channel, where, key, attempted) if attempted else None
+            if found is not None:
+                ref = found
+            elif kind == "home":
                 if self.publish_home is None:
                     raise DeliveryError("this sender cannot publish App Homes")
                 self.publish_home(channel)
                 ref = None
             elif kind == "post":
-                ref = self.slack.post(_message(payload, channel))
+                ref = self.slack.post(_message(payload, channel), metadata=key)
             elif kind == "reply" and payload.get("blocks"):
-                ref = self.slack.reply_message(where, _message(payload, None))
+                ref = self.slack.reply_message(where, _message(payload, None), metadata=key)
             elif kind == "reply":
-                ref = self.slack.reply(where, payload["text"])
-            else:
+                ref = self.slack.reply(where, payload["text"], metadata=key)
+            else:  # an update: editing a message twice leaves it as editing it once
                 self.slack.update(where, _message(payload, channel))
                 ref = where
         except DeliveryError as exc:
@@ -227,7 +244,7 @@ class OutboxSender:
                     outbox.mark_sent(session=s, row_id=row_id, sent_ref=exc.ref, now=now)
                     log.warning("outbox %s sent without a chart: %s", row_id, exc)
                     return True
-                if exc.transient:
+                if exc.transient:  # the attempt stays recorded: a timed-out post may have gone out
                     wait = timedelta(seconds=exc.retry_after) if exc.retry_after else \
                         min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 10)))
                     outbox.retry_later(session=s, row_id=row_id, error=str(exc), at=now + wait)
@@ -238,3 +255,31 @@ class OutboxSender:
         with self.db.session() as s:
             outbox.mark_sent(session=s, row_id=row_id, sent_ref=ref, now=now)
         return True
+
+    def _already_posted(self, row_id: int, kind: str, channel: str | None, where: str | None, key: dict[str, Any],
+                        attempted: datetime) -> str | None:
+        """Where an earlier attempt's message is, when Slack has it: a worker that died (or lost the
+        database) between Slack's answer and recording it left the row pending with its attempt time."""
+        if kind not in POSTED_ONCE:
+            return None
+        oldest = attempted.replace(tzinfo=UTC).timestamp() - CLOCK_SKEW.total_seconds()
+        try:
+            if kind == "post":
+                found = self.slack.find(channel or "", key, oldest=oldest)
+            else:
+                found = self.slack.find(_split_channel(where), key, oldest=oldest, thread=where)
+        except DeliveryError as exc:
+            if exc.transient:
+                raise
+            # A refused lookup (an install without the history scopes) must not keep the message from going
+            # out: post it, at the risk of a second copy.
+            log.warning("outbox %s: could not look for an earlier attempt (%s); posting it again", row_id, exc)
+            return None
+        if found is not None:
+            log.warning("outbox %s was already in Slack (%s) from an attempt whose answer was lost; "
+                        "recorded, not posted again", row_id, found)
+        return found
+
+
+def _split_channel(ref: str | None) -> str:
+    return (ref or "").partition(":")[0]

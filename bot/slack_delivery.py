@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -58,33 +59,55 @@ class SlackDelivery:
         self.client = client
         self.public_charts = public_charts
 
-    def post(self, message: Message) -> str:
+    def post(self, message: Message, *, metadata: dict[str, Any] | None = None) -> str:
+        """`metadata` is Slack message metadata ({"event_type", "event_payload"}), found again by `find`."""
         if not message.channel:
             raise DeliveryError(f"the {message.kind} message for {message.model_key} has no channel to go to")
         message, uploads = self._prepare(message)
-        posted = self._call("chat.postMessage", message.channel,
-                            lambda: self.client.chat_postMessage(channel=message.channel, **message.payload()))
+        posted = self._call("chat.postMessage", message.channel, lambda: self.client.chat_postMessage(
+            channel=message.channel, **message.payload(), **_with(metadata)))
         ref = f"{posted['channel']}:{posted['ts']}"
         for chart in uploads:
             self._upload(chart, posted["channel"], posted["ts"], ref)
         return ref
 
-    def reply(self, thread: str, text: str) -> str:
+    def reply(self, thread: str, text: str, *, metadata: dict[str, Any] | None = None) -> str:
         channel, ts = _split(thread)
-        posted = self._call("chat.postMessage", channel,
-                            lambda: self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text))
+        posted = self._call("chat.postMessage", channel, lambda: self.client.chat_postMessage(
+            channel=channel, thread_ts=ts, text=text, **_with(metadata)))
         return f"{posted['channel']}:{posted['ts']}"
 
-    def reply_message(self, thread: str, message: Message) -> str:
+    def reply_message(self, thread: str, message: Message, *, metadata: dict[str, Any] | None = None) -> str:
         """A whole message (blocks, charts) as a reply in a thread: a storm digest's per-model alert."""
         channel, ts = _split(thread)
         message, uploads = self._prepare(message)
         posted = self._call("chat.postMessage", channel, lambda: self.client.chat_postMessage(
-            channel=channel, thread_ts=ts, **message.payload()))
+            channel=channel, thread_ts=ts, **message.payload(), **_with(metadata)))
         ref = f"{posted['channel']}:{posted['ts']}"
         for chart in uploads:
             self._upload(chart, posted["channel"], ts, ref)
         return ref
+
+    def find(self, channel: str, metadata: dict[str, Any], *, oldest: float, thread: str | None = None) -> str | None:
+        """The "CHANNEL:TS" of a message posted with this `metadata` since `oldest` (Unix seconds), in the
+        channel's history or, given `thread` ("CHANNEL:TS" of its parent), among that thread's replies.
+        Slack returns metadata only when asked (`include_all_metadata`); replies are not in the history."""
+        parent = _split(thread)[1] if thread else None
+        cursor = None
+        while True:
+            if parent is None:
+                page = self._call("conversations.history", channel, lambda: self.client.conversations_history(
+                    channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200, cursor=cursor))
+            else:
+                page = self._call("conversations.replies", channel, lambda: self.client.conversations_replies(
+                    channel=channel, ts=parent, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200,
+                    cursor=cursor))
+            for found in page.get("messages") or []:
+                if _same_metadata(found.get("metadata"), metadata) and (parent is None or found["ts"] != parent):
+                    return f"{channel}:{found['ts']}"
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
 
     @property
     def charts_on_update(self) -> bool:
@@ -143,6 +166,17 @@ class SlackDelivery:
 
     def _redact(self, text: str) -> str:
         return text.replace(self.client.token, "[token]") if self.client.token else text
+
+
+def _with(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    return {"metadata": metadata} if metadata else {}
+
+
+def _same_metadata(found: Any, wanted: dict[str, Any]) -> bool:
+    if not isinstance(found, dict) or found.get("event_type") != wanted["event_type"]:
+        return False
+    payload = found.get("event_payload") or {}
+    return {k: str(v) for k, v in payload.items()} == {k: str(v) for k, v in wanted["event_payload"].items()}
 
 
 def _split(ref: str) -> tuple[str, str]:

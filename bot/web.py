@@ -1,8 +1,10 @@
-"""HTTP surface: Slack's requests on POST /slack/events, a health check on GET /healthz, the trainers' API
-under /api (bot/api.py) and the dashboard's pages (bot/dashboard) on every other path, when given."""
+"""HTTP surface: Slack's requests on POST /slack/events, liveness on GET /healthz, readiness on GET /readyz
+(bot/readiness.py), the trainers' API under /api (bot/api.py) and the dashboard's pages (bot/dashboard) on
+every other path, when given."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,15 +14,16 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from bot.config import Settings
+from bot.readiness import TIMEOUT_SECONDS, Readiness
 
 
 def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None = None,
-              on_shutdown: Callable[[], None] | None = None) -> Starlette:
+              on_shutdown: Callable[[], None] | None = None, readiness: Readiness | None = None) -> Starlette:
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         # Bolt's App is synchronous: dispatch in a worker thread so one slow request never holds the loop.
@@ -28,7 +31,17 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
         return to_starlette_response(response)
 
     async def healthz(_: Request) -> Response:
-        return PlainTextResponse("ok")
+        return PlainTextResponse("ok")  # alive: answers without touching the database
+
+    async def readyz(_: Request) -> Response:
+        if readiness is None:
+            return JSONResponse({"status": "unavailable", "reason": "this process has no database to check"}, 503)
+        try:
+            ready, body = await asyncio.wait_for(run_in_threadpool(readiness.check), TIMEOUT_SECONDS)
+        except TimeoutError:
+            ready, body = False, {"status": "unavailable",
+                                  "reason": f"the database did not answer within {TIMEOUT_SECONDS:.0f} s"}
+        return JSONResponse(body, 200 if ready else 503, headers={"Cache-Control": "no-store"})
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -37,7 +50,8 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
             await run_in_threadpool(on_shutdown)
 
     routes: list[BaseRoute] = [Route("/slack/events", slack_events, methods=["POST"]),
-                               Route("/healthz", healthz, methods=["GET"])]
+                               Route("/healthz", healthz, methods=["GET"]),
+                               Route("/readyz", readyz, methods=["GET"])]
     if api is not None:
         routes.append(Mount("/api", app=api))
     if dashboard is not None:
@@ -90,7 +104,8 @@ def build_server(settings: Settings) -> tuple[Starlette, Callable[[], None]]:
         ops.db.dispose()
         raise
     # On a clean stop the last follow-ups and queued audit events are written.
-    web = build_web(app, dashboard=dashboard, api=build_api(settings, ops.db), on_shutdown=ops.join)
+    web = build_web(app, dashboard=dashboard, api=build_api(settings, ops.db), on_shutdown=ops.join,
+                    readiness=Readiness(ops.db))
     steady_collections()
     return web, ops.db.dispose
 

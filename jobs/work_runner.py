@@ -20,7 +20,7 @@ from jobs.retrain import compare_with_production, evaluation_window, retrain, re
 from jobs.sources import SourceError
 from store import governance, registry, work
 from store.clock import utcnow
-from store.db import Database
+from store.db import Database, unreachable
 from store.errors import FlywheelError, InvalidTransition
 from store.models import WorkItem, WorkState
 from store.spec import ModelSpec
@@ -79,6 +79,8 @@ class WorkRunner:
         except FlywheelError as exc:
             self._work_failed(job, str(exc))
         except Exception as exc:  # keep the traceback for the operator; tell the asker what happened
+            if unreachable(exc):  # not the work's failure: the worker queues it again once the database is back
+                raise
             log.exception("%s of %s failed", job.kind, job.model_key)
             self._work_failed(job, f"{exc.__class__.__name__}: {exc}")
 

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -25,10 +26,10 @@ from sqlalchemy import Connection, select, text, update
 from sqlalchemy.engine import make_url
 
 from jobs.monitor import enabled_kinds, load_spec
-from store import registry, ticks
+from store import heartbeat, registry, ticks, work
 from store.clock import utcnow
 from store.schedule import cron_trigger
-from store.db import Database
+from store.db import Database, reason, unreachable
 from store.errors import FlywheelError
 from store.models import CheckKind, WorkItem, WorkState
 
@@ -40,10 +41,83 @@ TICKS_KEPT = timedelta(days=7)
 OUTBOX_POLL_SECONDS = 0.5  # how soon a queued message (a click's update, an alert) leaves for Slack
 STANDBY_POLL_SECONDS = 10.0  # a standby notices a dead leader within this, well under a minute
 LEADER_LOCK_KEY = 0x464C5957  # "FLYW": the advisory lock id every Flywheel worker competes for
+HEARTBEAT_SECONDS = 10.0  # the leader's heartbeat (read by /readyz) and its check that it still leads
+OUTAGE_LOG_SECONDS = 60.0  # while the database is away, one log line per this
+OUTAGE_RETRY_SECONDS = 5.0  # while the database is away, each loop tries again after this
 
 
 class WorkerRefused(FlywheelError):
     pass
+
+
+class Outage:
+    """Whether the database is away, as every loop of the worker finds it: one log line when it goes,
+    one a minute while it stays away (not a traceback per job), one when it is back."""
+
+    def __init__(self, every: float = OUTAGE_LOG_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.every, self.clock = every, clock
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self._logged = 0.0
+
+    @property
+    def down(self) -> bool:
+        return self._since is not None
+
+    def failed(self, where: str, exc: BaseException) -> None:
+        with self._lock:
+            now = self.clock()
+            if self._since is None:
+                self._since = self._logged = now
+                log.warning("the database is unreachable (%s, in %s); schedules are kept and every loop "
+                            "retries every %.0f s", reason(exc), where, OUTAGE_RETRY_SECONDS)
+            elif now - self._logged >= self.every:
+                self._logged = now
+                log.warning("the database is still unreachable after %.0f s (%s)", now - self._since, reason(exc))
+
+    def recovered(self) -> None:
+        with self._lock:
+            if self._since is not None:
+                log.warning("the database is back after %.0f s; resuming", self.clock() - self._since)
+                self._since = None
+
+
+class OutageTolerantJobStore(SQLAlchemyJobStore):
+    """APScheduler's SQLAlchemy job store through a database outage. APScheduler's loop survives an
+    error of `get_due_jobs` only (logging it every 10 s); one of `update_job` or `get_next_run_time`
+    ends the scheduler's thread, and every schedule with it, for good."""
+
+    def __init__(self, outage: Outage, **options: object):
+        super().__init__(**options)
+        self.outage = outage
+
+    def get_due_jobs(self, now):
+        try:
+            return super().get_due_jobs(now)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self.outage.failed("the scheduler", exc)
+            return []
+
+    def get_next_run_time(self):
+        try:
+            return super().get_next_run_time()
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self.outage.failed("the scheduler", exc)
+            return datetime.now(timezone.utc) + timedelta(seconds=OUTAGE_RETRY_SECONDS)
+
+    def update_job(self, job):
+        try:
+            super().update_job(job)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            # The stored next run time stays behind: the firing is due again once the database is back
+            # (within the misfire grace), and its tick is claimed once however often it is fired.
+            self.outage.failed("the scheduler", exc)
 
 
 def lower_priority(nice: int) -> int:
@@ -105,6 +179,10 @@ class Leadership:
     def acquire(self, block: bool) -> bool:
         raise NotImplementedError
 
+    def still_leads(self) -> bool:
+        """False once another worker leads instead; raises while the database is unreachable."""
+        return True
+
     def release(self) -> None:
         raise NotImplementedError
 
@@ -128,13 +206,45 @@ class PostgresLeadership(Leadership):
                 return False
             stop.wait(STANDBY_POLL_SECONDS)
 
+    def still_leads(self) -> bool:
+        """The lock lives as long as its connection. One lost to an outage took the lock with it: the
+        worker connects again and takes the lock again, unless a standby took it meanwhile."""
+        if self._connection is not None:
+            try:
+                self._connection.execute(text("SELECT 1"))
+                self._connection.commit()
+                return True
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                self._drop()
+                raise
+        self._connection = self.db.engine.connect()
+        got = self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LEADER_LOCK_KEY}).scalar()
+        self._connection.commit()
+        if not got:
+            self._drop()
+            return False
+        log.warning("took the leader lock again after its connection was lost")
+        return True
+
     def release(self) -> None:
         if self._connection is not None:
             # A pooled connection outlives close(): unlock explicitly. A dead process's lock goes with its
             # connection, which is how a standby takes over after a crash.
-            self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LEADER_LOCK_KEY})
-            self._connection.commit()
+            try:
+                self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LEADER_LOCK_KEY})
+                self._connection.commit()
+            except Exception as exc:  # a connection the database dropped holds no lock to release
+                if not unreachable(exc):
+                    raise
+            self._drop()
+
+    def _drop(self) -> None:
+        try:
+            self._connection.invalidate()  # never back into the pool: it is (or may be) dead
             self._connection.close()
+        finally:
             self._connection = None
 
 
@@ -241,6 +351,11 @@ class Worker:
     stop_event: threading.Event = field(default_factory=threading.Event)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     scheduler: BackgroundScheduler | None = None
+    outage: Outage = field(default_factory=Outage)
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    lost_lead: bool = False  # another worker took the lead while this one had lost the database
+    _after_outage: list[Callable[[], object]] = field(default_factory=list)  # what an outage interrupted
+    _after_outage_lock: threading.Lock = field(default_factory=threading.Lock)
 
     _current = None
 
@@ -279,16 +394,54 @@ class Worker:
             self.scheduler.remove_job(DAILY_DIGEST_JOB)
         return sorted(planned)
 
-    def fire(self, model_key: str, kind: CheckKind, cron: str) -> bool:
-        """Run one scheduled check once per firing; False when this firing already ran or is running."""
-        tick = latest_tick(cron, utcnow())
-        with self.db.session() as s:
-            claimed = ticks.claim(session=s, model_key=model_key, kind=kind.value, tick=tick, worker=self.name)
+    def fire(self, model_key: str, kind: CheckKind, cron: str, tick: datetime | None = None) -> bool:
+        """Run one scheduled check once per firing; False when this firing already ran or is running, or
+        the database is away (the firing then runs once it is back)."""
+        tick = tick or latest_tick(cron, utcnow())
+        try:
+            with self.db.session() as s:
+                claimed = ticks.claim(session=s, model_key=model_key, kind=kind.value, tick=tick, worker=self.name)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self.outage.failed(f"the {kind.value} check of {model_key}", exc)
+            self.after_outage(lambda: self.fire(model_key, kind, cron, tick))
+            return False
         if claimed is None:
             log.info("check %s:%s of %s already ran", model_key, kind.value, tick)
             return False
-        self._run_tick(claimed)
+        try:
+            self._run_tick(claimed)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self.outage.failed(f"the {kind.value} check of {model_key}", exc)
+            self.after_outage(lambda: self._run_tick(claimed))  # claimed by this worker: run it again, once
+            return False
         return True
+
+    def after_outage(self, retry: Callable[[], object]) -> None:
+        """Run `retry` on the main loop once the database answers again."""
+        with self._after_outage_lock:
+            self._after_outage.append(retry)
+
+    def retry_interrupted(self) -> int:
+        """Run what an outage interrupted; stops (keeping the rest) at the first that finds it still away."""
+        done = 0
+        while not self.stop_event.is_set():
+            with self._after_outage_lock:
+                if not self._after_outage:
+                    return done
+                retry = self._after_outage.pop(0)
+            try:
+                retry()
+            except Exception as exc:
+                if unreachable(exc):
+                    with self._after_outage_lock:
+                        self._after_outage.insert(0, retry)
+                raise
+            done += 1
+        return done
 
     def _run_tick(self, tick: ticks.Tick) -> None:
         error = ""
@@ -333,29 +486,46 @@ class Worker:
         for item_id in self.queued_work():
             if self.stop_event.is_set():
                 break
-            self.run_work(item_id)
+            try:
+                self.run_work(item_id)
+            except Exception as exc:
+                if unreachable(exc):  # left running: back to the queue once the database is back
+                    self.after_outage(lambda item_id=item_id: self._requeue(item_id))
+                raise
             done += 1
         return done
 
+    def _requeue(self, item_id: int) -> None:
+        with self.db.session() as s:
+            if work.interrupted(session=s, item_id=item_id):
+                log.warning("work item %s, interrupted by the database outage, is queued again", item_id)
+
+    def beat(self, started_at: datetime) -> None:
+        with self.db.session(changes_status=False) as s:
+            heartbeat.beat(session=s, worker=self.name, started_at=started_at, now=utcnow())
+
     def start_scheduler(self) -> None:
-        store = SQLAlchemyJobStore(engine=self.db.engine, tablename=JOB_TABLE)
+        store = OutageTolerantJobStore(self.outage, engine=self.db.engine, tablename=JOB_TABLE)
         self.scheduler = BackgroundScheduler(jobstores={"default": store}, timezone="UTC")
         self.scheduler.start(paused=True)
         self.sync_jobs()
         self.scheduler.resume()
 
     def run(self, leadership: Leadership, *, block: bool = True) -> None:
-        """Lead (or stand by until leading), then schedule checks and drain work until stopped."""
+        """Lead (or stand by until leading), then schedule checks and drain work until stopped. A database
+        outage is waited out; losing the lead to another worker meanwhile stops this one (WorkerRefused)."""
         log.info("waiting to lead" if block else "trying to lead")
         if not leadership.acquire(block):
             raise WorkerRefused("another worker leads this database")
         Worker._current = self
-        sender = None
+        threads = [threading.Thread(target=self._beat_until_stopped, args=(leadership,), name="heartbeat",
+                                    daemon=True)]
         if self.send_outbox is not None:
             # Its own thread: a retrain or a long check cycle must not hold up alerts and click updates.
-            sender = threading.Thread(target=self._send_outbox_until_stopped, name="outbox", daemon=True)
-            sender.start()
+            threads.append(threading.Thread(target=self._send_outbox_until_stopped, name="outbox", daemon=True))
         try:
+            for thread in threads:
+                thread.start()
             resumed = self.resume_interrupted_work()
             if resumed:
                 log.warning("resuming %d piece(s) of work a previous worker left unfinished", resumed)
@@ -363,30 +533,68 @@ class Worker:
             self.resume_interrupted_checks()
             passes = 0
             while not self.stop_event.is_set():
-                self.drain_work()
-                passes += 1
-                if passes % max(1, int(60 / self.poll_seconds)) == 0:
-                    self.sync_jobs()  # specs applied since start get their schedules
-                    if self.sweep is not None:
-                        try:
-                            self.sweep()
-                        except Exception:  # the next minute tries again
-                            log.exception("sweeping overdue work failed")
-                self.stop_event.wait(self.poll_seconds)
+                try:
+                    self.retry_interrupted()
+                    self.drain_work()
+                    passes += 1
+                    if passes % max(1, int(60 / self.poll_seconds)) == 0:
+                        self.sync_jobs()  # specs applied since start get their schedules
+                        if self.sweep is not None:
+                            self._sweep()
+                    self.outage.recovered()
+                except Exception as exc:
+                    if not unreachable(exc):
+                        raise
+                    self.outage.failed("the work loop", exc)
+                self.stop_event.wait(OUTAGE_RETRY_SECONDS if self.outage.down else self.poll_seconds)
         finally:
             self.stop_event.set()
             if self.scheduler is not None:
                 self.scheduler.shutdown(wait=True)
-            if sender is not None:
-                sender.join(timeout=60)
+            for thread in threads:
+                if thread.is_alive():
+                    thread.join(timeout=60)
             Worker._current = None
             leadership.release()
+        if self.lost_lead:
+            raise WorkerRefused("another worker took the lead while this one had lost the database")
+
+    def _sweep(self) -> None:
+        try:
+            self.sweep()
+        except Exception as exc:  # the next minute tries again
+            if unreachable(exc):
+                raise
+            log.exception("sweeping overdue work failed")
+
+    def _beat_until_stopped(self, leadership: Leadership) -> None:
+        """Every few seconds: make sure this worker still leads, and say so in the database (/readyz)."""
+        started_at = utcnow()
+        while not self.stop_event.is_set():
+            try:
+                if not leadership.still_leads():
+                    log.error("another worker took the lead while this one had lost the database; stopping")
+                    self.lost_lead = True
+                    self.stop_event.set()
+                    return
+                self.beat(started_at)
+                self.outage.recovered()
+            except Exception as exc:
+                if not unreachable(exc):
+                    log.exception("the worker's heartbeat failed")
+                else:
+                    self.outage.failed("the heartbeat", exc)
+            self.stop_event.wait(self.heartbeat_seconds)
 
     def _send_outbox_until_stopped(self) -> None:
         while not self.stop_event.is_set():
             try:
                 sent = self.send_outbox()
-            except Exception:  # the outbox keeps its rows; the next pass tries again
+            except Exception as exc:  # the outbox keeps its rows; the next pass tries again
+                if unreachable(exc):
+                    self.outage.failed("the Slack outbox", exc)
+                    self.stop_event.wait(OUTAGE_RETRY_SECONDS)
+                    continue
                 log.exception("sending the Slack outbox failed")
                 sent = 0
             if not sent:

@@ -19,7 +19,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import FlywheelError
@@ -32,6 +33,11 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # every time; a pool this size keeps a burst of clicks on warm connections.
 POOL_SIZE = 20
 POOL_OVERFLOW = 30
+# A PostgreSQL server that does not answer (a dropped network, not a refused connection) fails a new
+# connection after this, instead of after the kernel's minutes of SYN retries.
+CONNECT_TIMEOUT_SECONDS = 5
+# SQLite's OperationalErrors that mean "try again later", not a broken schema or statement.
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
 
 
 class DatabaseError(FlywheelError):
@@ -74,7 +80,32 @@ def make_engine(url: str) -> Engine:
         # "database is locked" when both upgrade from reading to writing.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+    connect = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    return create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                         connect_args=connect)
+
+
+def unreachable(exc: BaseException | None) -> bool:
+    """Is this the database being away (refused, dropped, timed out, locked), rather than a refused
+    statement or a bug? Looks through `raise ... from` chains."""
+    while exc is not None:
+        if isinstance(exc, (InterfaceError, PoolTimeout)):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, OperationalError):
+            if type(exc.orig).__module__.startswith("sqlite3"):
+                return any(word in str(exc.orig).lower() for word in _SQLITE_TRANSIENT)
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def reason(exc: BaseException) -> str:
+    """One short line for a log or a probe: the driver's first line, without SQL or parameters."""
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return f"{type(orig).__name__}: {first[:200]}"
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -446,6 +446,10 @@ class OutboxMessage(Base):
     # The alert a post announces. Such posts are held briefly (`held`) so a storm becomes one digest.
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
     held: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # When a post or reply first went to Slack without its answer being recorded yet (wall-clock UTC).
+    # Set, on a pending row, it means "perhaps in Slack already": the sender looks the row's id up in the
+    # channel's message metadata from this moment on before posting again (bot/outbox.py).
+    send_attempt_at: Mapped[datetime | None]
 
 
 class DigestKind(enum.StrEnum):
@@ -486,6 +490,17 @@ class CheckTick(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class WorkerHeartbeat(Base):
+    """The leading worker's sign of life, written every few seconds: `/readyz` says the app is not ready
+    when the newest is older than two minutes."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker: Mapped[str] = mapped_column(String(100), primary_key=True)  # host:pid
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime]
 
 
 class HomeViewer(Base):

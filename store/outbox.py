@@ -122,9 +122,20 @@ def target(*, session: Session, row: OutboxMessage) -> str | None:
     return parent.sent_ref if parent is not None and parent.state == OutboxState.sent else None
 
 
-def mark_sent(*, session: Session, row_id: int, sent_ref: str | None, now: datetime) -> None:
-    row = session.get(OutboxMessage, row_id)
+def begin_attempt(*, session: Session, row_id: int, now: datetime) -> None:
+    """The row goes to Slack once this commits. The first attempt's time is kept: a message Slack took
+    without our hearing back is searched for from then on."""
+    session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.send_attempt_at.is_(None))
+                    .values(send_attempt_at=now))
+
+
+def mark_sent(*, session: Session, row_id: int, sent_ref: str | None, now: datetime) -> bool:
+    """Record where the message went; False (and nothing changed) when the row was settled meanwhile."""
+    row = session.execute(select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update()).scalar_one()
+    if row.state != OutboxState.pending:
+        return False
     row.state, row.sent_ref, row.sent_at, row.attempts = OutboxState.sent, sent_ref, now, row.attempts + 1
+    row.send_attempt_at = None
     if row.kind == "post" and sent_ref:
         # Alerts and digests remember the outbox ref until their message exists; then where it is.
         _, _, ts = sent_ref.partition(":")
@@ -134,6 +145,7 @@ def mark_sent(*, session: Session, row_id: int, sent_ref: str | None, now: datet
         session.execute(update(Alert).where(Alert.digest_thread_ref == ref_of(row_id))
                         .values(digest_thread_ref=sent_ref))
     session.flush()
+    return True
 
 
 def retry_later(*, session: Session, row_id: int, error: str, at: datetime) -> None:
@@ -145,4 +157,5 @@ def retry_later(*, session: Session, row_id: int, error: str, at: datetime) -> N
 def mark_failed(*, session: Session, row_id: int, error: str) -> None:
     row = session.get(OutboxMessage, row_id)
     row.state, row.last_error, row.attempts = OutboxState.failed, error, row.attempts + 1
+    row.send_attempt_at = None
     session.flush()

@@ -157,6 +157,17 @@ def requeue(*, session: Session, item_id: int, payload: dict[str, Any], result: 
     session.flush()
 
 
+def interrupted(*, session: Session, item_id: int) -> bool:
+    """A running item whose worker lost the database mid-run goes back to the queue (it resumes from
+    what it recorded); False when it is not running."""
+    item = lock(session=session, item_id=item_id)
+    if item is None or item.state != WorkState.running:
+        return False
+    item.state, item.started_at = WorkState.queued, None
+    session.flush()
+    return True
+
+
 def record_progress(*, session: Session, item_id: int, result: dict[str, Any]) -> None:
     """Save what a running item has done so far: a resumed worker skips it."""
     item = lock(session=session, item_id=item_id)

@@ -103,6 +103,9 @@ class FakeSlack:
         self.uploads: dict[str, Upload] = {}
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response URL -> bodies POSTed to it
         self._failures: list[_Failure] = []
+        self._late: dict[str, float] = {}  # method -> seconds its answers wait after the call took effect
+        self.holding: list[dict[str, Any]] = []  # params of calls done but not yet answered (see answer_late)
+        self._last_ts = 0.0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -158,6 +161,12 @@ class FakeSlack:
         with self._lock:
             self._failures.append(_Failure(method, status, retry_after, error, delay, times))
 
+    def answer_late(self, method: str, seconds: float) -> None:
+        """Every call of `method` takes effect at once (a message is posted) and is answered `seconds`
+        later: a client killed meanwhile never hears that it succeeded. `holding` lists those waiting."""
+        with self._lock:
+            self._late[method] = seconds
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -195,7 +204,15 @@ class FakeSlack:
             handler = getattr(self, "_api_" + name.replace(".", "_"), None)
             if handler is None:
                 return _Answer(404, {"ok": False, "error": "unknown_method"})
-            return _Answer(body=handler(params))
+            answer = _Answer(body=handler(params))
+            late = self._late.get(method, 0.0)
+            if late:
+                self.holding.append(params)
+        if late:
+            time.sleep(late)
+            with self._lock:
+                self.holding.remove(params)
+        return answer
 
     def _take_failure(self, method: str) -> _Failure | None:
         for failure in self._failures:
@@ -210,8 +227,9 @@ class FakeSlack:
         return hmac.compare_digest(given.encode(), self.token.encode())
 
     def _ts(self) -> str:
-        n = next(self._ids)
-        return f"{1700000000 + n // 10000}.{n % 10000 * 100:06d}"
+        # Slack's ts is the Unix time of the message, unique in its channel: `oldest` filters on it.
+        self._last_ts = max(round(time.time(), 6), round(self._last_ts + 0.000001, 6))
+        return f"{self._last_ts:.6f}"
 
     def _refused(self, method: str, problem: str | None) -> dict[str, Any] | None:
         if problem is None:
@@ -238,10 +256,34 @@ class FakeSlack:
         if refused := self._message_problem("chat.postMessage", params):
             return refused
         ts = self._ts()
+        if params.get("metadata") is not None and metadata_problem(params["metadata"]):
+            return self._refused("chat.postMessage", metadata_problem(params["metadata"]))
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": ts,
-                   **{k: params[k] for k in ("text", "blocks", "attachments", "thread_ts") if params.get(k)}}
+                   **{k: params[k] for k in ("text", "blocks", "attachments", "thread_ts", "metadata")
+                      if params.get(k)}}
         self.messages[(params["channel"], ts)] = message
-        return {"ok": True, "channel": params["channel"], "ts": ts, "message": message}
+        return {"ok": True, "channel": params["channel"], "ts": ts, "message": _shown(message, False)}
+
+    def _api_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages newest first (a thread's replies are not in the history), `oldest` and
+        `latest` exclusive, metadata only with `include_all_metadata`; pages through `cursor`."""
+        channel = params.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        found = [m for (ch, ts), m in self.messages.items() if ch == channel and
+                 (not m.get("thread_ts") or m["thread_ts"] == ts) and _within(ts, params)]
+        return _page(sorted(found, key=lambda m: float(m["ts"]), reverse=True), params)
+
+    def _api_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The thread's parent then its replies, oldest first; as conversations.history otherwise."""
+        channel, parent = params.get("channel"), params.get("ts", "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if (channel, parent) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        replies = [m for (ch, ts), m in self.messages.items() if ch == channel and m.get("thread_ts") == parent
+                   and ts != parent and _within(ts, params)]
+        return _page([self.messages[(channel, parent)]] + sorted(replies, key=lambda m: float(m["ts"])), params)
 
     def _api_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         if refused := self._message_problem("chat.update", params):
@@ -371,6 +413,37 @@ class FakeSlack:
         if not hmac.compare_digest(token.encode(), self.app_token.encode()):
             return {"ok": False, "error": "invalid_auth"}
         return {"ok": True, "url": self.socket_mode.new_url()}
+
+
+def _within(ts: str, params: dict[str, Any]) -> bool:
+    inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+    oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or "inf")
+    at = float(ts)
+    return (oldest <= at if inclusive else oldest < at) and (at <= latest if inclusive else at < latest)
+
+
+def _shown(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+    return message if with_metadata else {k: v for k, v in message.items() if k != "metadata"}
+
+
+def _page(messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    start, limit = int(params.get("cursor") or 0), min(int(params.get("limit") or 100), 999)
+    with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+    page = [_shown(m, with_metadata) for m in messages[start:start + limit]]
+    more = start + limit < len(messages)
+    return {"ok": True, "messages": page, "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+
+def metadata_problem(raw: Any) -> str | None:
+    """Why Slack would refuse a message's `metadata`: it needs an event_type and an event_payload object."""
+    if not isinstance(raw, dict):
+        return f"metadata must be an object, got {type(raw).__name__}"
+    if not isinstance(raw.get("event_type"), str) or not raw["event_type"]:
+        return "metadata needs an event_type"
+    if not isinstance(raw.get("event_payload"), dict):
+        return "metadata needs an event_payload object"
+    return None
 
 
 def _token_of(params: dict[str, Any], headers: dict[str, str]) -> str:

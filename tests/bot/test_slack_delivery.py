@@ -1,6 +1,7 @@
 """Slack delivery against the local Slack fake: real WebClient, real HTTP, real retry handlers."""
 
 import logging
+import time
 import traceback
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.blocks import business, it_ops
+from bot.blocks.common import Message
 from bot.charts import kpi_trend
 from bot.config import Settings
 from bot.slack_delivery import DeliveryError, SlackDelivery, make_client
@@ -166,3 +168,29 @@ def test_the_token_never_reaches_errors_or_logs(fake, caplog):
     assert any("Sending a request" in r.getMessage() for r in caplog.records)  # the SDK logged at debug level
     for text in failures + [r.getMessage() for r in caplog.records]:
         assert "1111-flywheel-secret" not in text
+
+
+
+def _outbox_key(row_id: int) -> dict:
+    return {"event_type": "flywheel_outbox", "event_payload": {"id": row_id}}
+
+
+def _note(text: str) -> Message:
+    return Message(kind="deployment", persona="ops", model_key="m", text=text, blocks=(), channel="C0FIND")
+
+
+def test_a_message_is_found_again_by_its_metadata_in_the_channel_or_its_thread(fake):
+    delivery = _delivery(fake)
+    before = time.time() - 1
+    for n in range(250):  # more than a page of history
+        delivery.post(_note(f"noise {n}"), metadata=_outbox_key(100 + n))
+    posted = delivery.post(_note("it"), metadata=_outbox_key(7))
+    for n in range(250):
+        delivery.post(_note(f"later {n}"))
+    assert delivery.find("C0FIND", _outbox_key(7), oldest=before) == posted
+    assert delivery.find("C0FIND", _outbox_key(7), oldest=float(posted.partition(":")[2])) is None  # exclusive
+    assert delivery.find("C0OTHER", _outbox_key(7), oldest=before) is None
+    reply = delivery.reply(posted, "in the thread", metadata=_outbox_key(8))
+    assert delivery.find("C0FIND", _outbox_key(8), oldest=before) is None  # replies are not in the history
+    assert delivery.find("C0FIND", _outbox_key(8), oldest=before, thread=posted) == reply
+    assert fake.messages[tuple(reply.split(":", 1))]["metadata"] == _outbox_key(8)
