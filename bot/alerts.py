@@ -12,7 +12,7 @@ from pathlib import Path
 from bot import charts
 from bot.blocks import business, it_ops, ml_engineer, risk
 from bot.blocks import digest as digest_blocks
-from bot.blocks.common import Message, md, mention, settled, span
+from bot.blocks.common import Message, escape_mrkdwn, md, mention, settled, span
 from slack_sdk.models.blocks import ActionsBlock, Block, SectionBlock
 
 from bot.config import Settings
@@ -202,7 +202,7 @@ class Notifier:
         if not quiet:
             ended = "Snooze ended. " if snoozed else ""
             self._reply(place, f"{ended}Still {_VERBS[result.kind]} ({as_of:%b %d}): "
-                               f"{moved(result.kind, previous, result.outcome.figures) or result.outcome.message}")
+                               f"{escape_mrkdwn(moved(result.kind, previous, result.outcome.figures) or result.outcome.message)}")
         return None
 
     # -- digests -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.alerts import Notifier
+from bot.blocks.common import escape_mrkdwn
 from bot.config import Settings
 from bot.delivery import FolderOutbox
 from bot.outbox import OutboxDelivery, OutboxSender, StormPolicy
@@ -121,7 +122,7 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
                                      alert_id=result.alert_id)
         except Exception as exc:  # a job failure goes to the people who can fix it, then to the log
             notifier.job_failed(model_key, f"The scheduled {kind.value.replace('_', ' ')} check of {model_key} "
-                                           f"failed: {exc}")
+                                           f"failed: {escape_mrkdwn(exc)}")
             raise
 
     return Worker(db=db, check=check, run_work=ops.work.run, poll_seconds=poll_seconds,
