@@ -15,11 +15,12 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from bot.config import Settings
-from bot.request_body import BodyRefused, read_body
+from bot.request_body import AddressGuard, BodyRefused, read_body
 
 # Slack's biggest request is a click on a message of 50 blocks, sent back whole: a few hundred KB at most.
 MAX_SLACK_BODY = 1_000_000
@@ -95,7 +96,7 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
         routes.append(Mount("/api", app=api))
     if dashboard is not None:
         routes.append(Mount("", app=dashboard))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AddressGuard)])
 
 
 def _is(value: object, kind: type) -> bool:
