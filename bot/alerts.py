@@ -202,7 +202,7 @@ class Notifier:
         if not quiet:
             ended = "Snooze ended. " if snoozed else ""
             self._reply(place, f"{ended}Still {_VERBS[result.kind]} ({as_of:%b %d}): "
-                               f"{escape_mrkdwn(moved(result.kind, previous, result.outcome.figures) or result.outcome.message)}")
+                               f"{moved(result.kind, previous, result.outcome.figures) or escape_mrkdwn(result.outcome.message)}")
         return None
 
     # -- digests -----------------------------------------------------------------------------
@@ -535,8 +535,8 @@ def moved(kind: CheckKind, before: dict, now: dict) -> str:
 
     old, new = pairs(before, breaching=False), pairs(now, breaching=True)
     return ", ".join(
-        f"{label} {charts.format_value(old[key][1], unit) + ' -> ' if key in old else ''}"
-        f"{charts.format_value(value, unit)}" for key, (label, value, unit) in new.items())
+        f"{escape_mrkdwn(label)} {escape_mrkdwn(charts.format_value(old[key][1], unit)) + ' -> ' if key in old else ''}"
+        f"{escape_mrkdwn(charts.format_value(value, unit))}" for key, (label, value, unit) in new.items())
 
 
 def _parse(value: str | None) -> datetime | None:
