@@ -201,8 +201,8 @@ class Notifier:
             self._refresh_digest(place.digest_id)
         if not quiet:
             ended = "Snooze ended. " if snoozed else ""
-            self._reply(place, f"{ended}Still {_VERBS[result.kind]} ({as_of:%b %d}): "
-                               f"{moved(result.kind, previous, result.outcome.figures) or escape_mrkdwn(result.outcome.message)}")
+            what = moved(result.kind, previous, result.outcome.figures) or escape_mrkdwn(result.outcome.message)
+            self._reply(place, f"{ended}Still {_VERBS[result.kind]} ({as_of:%b %d}): {what}")
         return None
 
     # -- digests -----------------------------------------------------------------------------

@@ -194,7 +194,8 @@ def _business(data: HomeData, url: str) -> list[Block]:
 
 def _project_kpis(project: ProjectKpis, url: str) -> list[Block]:
     alerts = project.open_alerts
-    head = f"*{escape_mrkdwn(project.name)}* · " + (f":red_circle: {_plural(alerts, 'open alert')}" if alerts else "no open alerts")
+    head = f"*{escape_mrkdwn(project.name)}* · " + \
+        (f":red_circle: {_plural(alerts, 'open alert')}" if alerts else "no open alerts")
     lines = [head]
     for model in project.models:
         if len(project.models) > 1:
@@ -245,8 +246,9 @@ def _version_line(version: VersionLine) -> str:
         return f"• {label} candidate{trained} by {mention(version.created_by)}, not submitted for sign-off"
     if version.status == "in_review":
         due = next((s for s in version.steps if not s.done), None)
-        return f"• {label} in review, " + (f"waiting for {escape_mrkdwn(due.name)}: {len(due.approvers)} of {due.quorum}"
-                                           if due else "every sign-off is in")
+        return f"• {label} in review, " + (
+            f"waiting for {escape_mrkdwn(due.name)}: {len(due.approvers)} of {due.quorum}" if due
+            else "every sign-off is in")
     return f"• {label} approved, ready to deploy"
 
 
@@ -258,7 +260,8 @@ def _owned_model(model: OwnedModel, url: str) -> list[Block]:
     if model.verdicts:
         head.append(f"checked {_at(max(v.checked_at for v in model.verdicts))}")
     lines = [" · ".join(head)]
-    lines += [f"{VERDICT_ICONS.get(v.verdict, '')} *{CHECK_NAMES.get(v.kind, v.kind)}:* {escape_mrkdwn(_clip(v.message, MAX_MESSAGE))}"
+    lines += [f"{VERDICT_ICONS.get(v.verdict, '')} *{CHECK_NAMES.get(v.kind, v.kind)}:* "
+              f"{escape_mrkdwn(_clip(v.message, MAX_MESSAGE))}"
               for v in model.verdicts] or [NO_CHECKS]
     lines += [_version_line(v) for v in model.versions]
     if model.more_versions:
@@ -297,7 +300,8 @@ def _pending(pending: PendingSignOff, url: str) -> list[Block]:
     trained = f"trained on {span(pending.train_start, pending.train_end)}" if pending.train_start else ""
     facts = [f"initiative: {escape_mrkdwn(pending.initiative or 'not stated')}", f"{pending.risk_tier} risk",
              f"requested by {mention(pending.requested_by)}", trained]
-    text = "\n".join([f"*{name}* · {escape_mrkdwn(pending.project_name)} · due now: *{escape_mrkdwn(pending.due.name)}*",
+    due = escape_mrkdwn(pending.due.name)
+    text = "\n".join([f"*{name}* · {escape_mrkdwn(pending.project_name)} · due now: *{due}*",
                       _blueprint(pending.steps), _first_upper(" · ".join(f for f in facts if f))])
     ctx = ActionContext(model=pending.model_key, version=pending.number)
     return [
@@ -305,7 +309,7 @@ def _pending(pending: PendingSignOff, url: str) -> list[Block]:
         ActionsBlock(block_id=_block_id(BlockId.home_signoff, pending.model_key, pending.number), elements=[
             button(APPROVE, ActionId.approve, ctx, style="primary", confirm=confirm(
                 f"Approve {pending.label}?",
-                _clip(f"You are signing *{escape_mrkdwn(pending.due.name)}* for {name}. This is recorded in the audit log.", 300),
+                _clip(f"You are signing *{due}* for {name}. This is recorded in the audit log.", 300),
                 APPROVE)),
             button(REJECT, ActionId.reject, ctx, style="danger"),
             link_button(MODEL_CARD, f"{url}/models/{pending.model_key}/versions/{pending.number}/card",

@@ -20,8 +20,8 @@ def reject_modal(ctx: ActionContext, *, channel: str | None = None, message_ts: 
         type="modal", callback_id=CallbackId.reject_modal, private_metadata=metadata,
         title="Reject a version", submit="Reject", close="Cancel",
         blocks=[
-            SectionBlock(text=md(f"You are rejecting *{escape_mrkdwn(ctx.model)} v{ctx.version}*. The reason goes to the audit log "
-                                 "and to the team in Slack.")),
+            SectionBlock(text=md(f"You are rejecting *{escape_mrkdwn(ctx.model)} v{ctx.version}*. The reason goes "
+                                 "to the audit log and to the team in Slack.")),
             InputBlock(block_id=BlockId.reject_reason, label="Why?",
                        element=PlainTextInputElement(action_id=REASON_ACTION, multiline=True,
                                                      placeholder="e.g. precision on small merchants dropped too far")),

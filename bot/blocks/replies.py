@@ -59,7 +59,8 @@ def help_reply(roles: list[str], command: str = "/flywheel") -> Reply:
 
 def subscribed(persona: str, project: str, channel: str, delivery: str, digest_hour: int) -> str:
     how = f"as a daily digest at {digest_hour:02d}:00 UTC" if delivery == "digest" else "as they happen"
-    return f"{escape_mrkdwn(persona.replace('_', ' '))} alerts of {escape_mrkdwn(project)} now go to <#{channel}> {how}."
+    who = escape_mrkdwn(persona.replace('_', ' '))
+    return f"{who} alerts of {escape_mrkdwn(project)} now go to <#{channel}> {how}."
 
 
 def usage(problem: str, usage_line: str) -> Reply:
@@ -68,7 +69,8 @@ def usage(problem: str, usage_line: str) -> Reply:
 
 def status_reply(status: ModelStatus, details_url: str) -> Reply:
     production = status.production or "nothing in production"
-    lines = [f"{VERDICT_ICON.get(v, '')} *{k.replace('_', ' ')}* {v}: {escape_mrkdwn(m)}" for k, v, m in status.verdicts] \
+    lines = [f"{VERDICT_ICON.get(v, '')} *{k.replace('_', ' ')}* {v}: {escape_mrkdwn(m)}"
+             for k, v, m in status.verdicts] \
         or ["Not checked yet."]
     versions = [f"*{v.label}* {v.status.replace('_', ' ')}" + (f" ({v.progress})" if v.progress else "")
                 for v in status.versions]
@@ -91,7 +93,8 @@ def models_reply(statuses: list[ModelStatus]) -> Reply:
     lines = []
     for s in statuses:
         worst = next((v for v in ("error", "breach", "warn") if any(x[1] == v for x in s.verdicts)), "ok")
-        lines.append(f"{VERDICT_ICON[worst]} *{s.key}* ({escape_mrkdwn(s.project)}): {s.production or 'nothing'} in production"
+        lines.append(f"{VERDICT_ICON[worst]} *{s.key}* ({escape_mrkdwn(s.project)}): "
+                     f"{s.production or 'nothing'} in production"
                      + (f", {len(s.versions)} in the pipeline" if s.versions else ""))
     text = "\n".join(lines)
     return Reply(f"{len(statuses)} models", (SectionBlock(text=md(text[:3000])),))

@@ -69,7 +69,8 @@ def signoff_request(request: SignOffRequest) -> Message:
         ActionsBlock(block_id=BlockId.signoff_actions, elements=[
             button(APPROVE, ActionId.approve, ctx, style="primary", confirm=confirm(
                 f"Approve {model.version}?",
-                f"You are signing *{escape_mrkdwn(due.name) if due else 'the review'}* for {model.key} {model.version}. "
+                f"You are signing *{escape_mrkdwn(due.name) if due else 'the review'}* for "
+                f"{model.key} {model.version}. "
                 "This is recorded in the audit log.", APPROVE)),
             button(REJECT, ActionId.reject, ctx, style="danger"),
             link_button(MODEL_CARD, request.model_card_url, ActionId.model_card),
