@@ -12,7 +12,7 @@ from pathlib import Path
 from bot import charts
 from bot.blocks import business, it_ops, ml_engineer, risk
 from bot.blocks import digest as digest_blocks
-from bot.blocks.common import Message, md, mention, settled, span
+from bot.blocks.common import Message, escape_mrkdwn, md, mention, settled, span
 from slack_sdk.models.blocks import ActionsBlock, Block, SectionBlock
 
 from bot.config import Settings
@@ -201,8 +201,8 @@ class Notifier:
             self._refresh_digest(place.digest_id)
         if not quiet:
             ended = "Snooze ended. " if snoozed else ""
-            self._reply(place, f"{ended}Still {_VERBS[result.kind]} ({as_of:%b %d}): "
-                               f"{moved(result.kind, previous, result.outcome.figures) or result.outcome.message}")
+            what = moved(result.kind, previous, result.outcome.figures) or escape_mrkdwn(result.outcome.message)
+            self._reply(place, f"{ended}Still {_VERBS[result.kind]} ({as_of:%b %d}): {what}")
         return None
 
     # -- digests -----------------------------------------------------------------------------
@@ -536,8 +536,8 @@ def moved(kind: CheckKind, before: dict, now: dict) -> str:
 
     old, new = pairs(before, breaching=False), pairs(now, breaching=True)
     return ", ".join(
-        f"{label} {charts.format_value(old[key][1], unit) + ' -> ' if key in old else ''}"
-        f"{charts.format_value(value, unit)}" for key, (label, value, unit) in new.items())
+        f"{escape_mrkdwn(label)} {escape_mrkdwn(charts.format_value(old[key][1], unit)) + ' -> ' if key in old else ''}"
+        f"{escape_mrkdwn(charts.format_value(value, unit))}" for key, (label, value, unit) in new.items())
 
 
 def _parse(value: str | None) -> datetime | None:

@@ -20,7 +20,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -28,13 +28,35 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.config import Settings
+from bot.request_body import BodyRefused, read_body
 from jobs.retrain import register_trained_version
 from store.clock import to_utc_naive
 from store.db import Database
 from store.errors import Conflict, FlywheelError, NotFound
 
 MAX_BODY_BYTES = 1_000_000
+MAX_DEPTH = 32  # parameters nest a few levels; deeper is no trainer's
+MAX_ID = 2**63 - 1  # the database's biggest integer
 Metric = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _shape_problem(data: Any) -> str | None:
+    """What JSON that parsed still can't be stored as sent: nesting deeper than MAX_DEPTH, or a NUL character
+    (PostgreSQL refuses it in text and JSON). Walked without recursion; None when neither."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"it nests deeper than {MAX_DEPTH} levels"
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "a text holds a NUL character (\\u0000)"
+        elif isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return None
 
 
 class VersionCallback(BaseModel):
@@ -49,7 +71,17 @@ class VersionCallback(BaseModel):
     parameters: dict[str, Any] = {}
     train_start: datetime | None = None
     train_end: datetime | None = None
-    work_item: int | None = Field(None, ge=1)
+    work_item: int | None = Field(None, ge=1, le=MAX_ID)
+
+    @field_validator("train_start", "train_end")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        if value is not None:
+            try:
+                to_utc_naive(value)
+            except OverflowError:  # year 1 or 9999 with an offset: no UTC time exists
+                raise ValueError("is out of range once converted to UTC") from None
+        return value
 
     @model_validator(mode="after")
     def _window(self) -> VersionCallback:
@@ -83,14 +115,21 @@ def build_api(settings: Settings, db: Database) -> Starlette:
     async def post_version(request: Request) -> JSONResponse:
         if refused := authorized(request):
             return refused
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _error(413, f"The body is over {MAX_BODY_BYTES:,} bytes; send metrics and parameters, "
-                               "not the model itself (artifact_uri says where it is).")
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyRefused as refused:
+            if refused.status == 413:
+                return _error(413, f"The body is over {MAX_BODY_BYTES:,} bytes; send metrics and parameters, "
+                                   "not the model itself (artifact_uri says where it is).")
+            return _error(refused.status, str(refused))
         try:
             data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return _error(400, f"The body is not JSON ({exc.__class__.__name__}: {exc}).")
+        except RecursionError:
+            return _error(400, "The body is not JSON Flywheel reads: it nests too deep.")
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, and a number over Python's 4,300 digits
+            return _error(400, f"The body is not JSON ({exc.__class__.__name__}: {str(exc)[:200]}).")
+        if (problem := _shape_problem(data)) is not None:
+            return _error(422, f"The callback has problems: {problem}.")
         try:
             callback = VersionCallback.model_validate(data)
         except ValidationError as exc:

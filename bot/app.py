@@ -9,6 +9,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.alerts import Notifier
+from bot.blocks.common import escape_mrkdwn
 from bot.config import Settings
 from bot.delivery import FolderOutbox
 from bot.outbox import OutboxDelivery, OutboxSender, StormPolicy
@@ -66,8 +67,10 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
                      clock=clock)
     # process_before_response: listeners only parse, authorize, record and ack, so the HTTP answer
     # can wait for them; slow work and Slack follow-ups run on the operations' background threads.
+    # The web endpoint (bot/web.py) checks Slack's signature on the raw bytes before anything parses them, and
+    # Socket Mode needs none: Bolt's own check would be a second HMAC of every request.
     app = App(signing_secret=settings.slack_signing_secret.get_secret_value(), client=client,
-              process_before_response=True)
+              process_before_response=True, request_verification_enabled=False)
     from handlers import register  # handlers import bot modules; import here to keep the root acyclic
 
     register(app, ops, responses)
@@ -123,7 +126,7 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
             if unreachable(exc):  # the database is away: the worker runs this firing again once it is back
                 raise
             notifier.job_failed(model_key, f"The scheduled {kind.value.replace('_', ' ')} check of {model_key} "
-                                           f"failed: {exc}")
+                                           f"failed: {escape_mrkdwn(exc)}")
             raise
 
     return Worker(db=db, check=check, run_work=ops.work.run, poll_seconds=poll_seconds,

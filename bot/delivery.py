@@ -134,6 +134,7 @@ def _environment() -> Environment:
 
 _MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
 _LINK = re.compile(r"&lt;(https?://[^|&]+)\|([^&]+)&gt;")
+_ENTITY = re.compile(r"&amp;(amp|lt|gt);")  # Slack's own escapes of &, < and >, shown as the characters
 _BOLD = re.compile(r"\*([^*\n]+)\*")
 _ITALIC = re.compile(r"(?<![\w])_([^_\n]+)_(?![\w])")
 _EMOJI = {":chart_with_upwards_trend:": "📈", ":warning:": "⚠️", ":white_check_mark:": "✅"}
@@ -144,6 +145,7 @@ def mrkdwn_to_html(text: str, people: dict[str, str]) -> Markup:
     out = html.escape(text, quote=False)
     out = _MENTION.sub(lambda m: f'<span class="mention">@{html.escape(people.get(m[1], m[1]))}</span>', out)
     out = _LINK.sub(lambda m: f'<a href="{m[1]}">{m[2]}</a>', out)
+    out = _ENTITY.sub(r"&\1;", out)
     out = _BOLD.sub(r"<b>\1</b>", out)
     out = _ITALIC.sub(r"<i>\1</i>", out)
     for code, glyph in _EMOJI.items():

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.blocks import governed
-from bot.blocks.common import mention
+from bot.blocks.common import escape_mrkdwn, mention
 from bot.config import Settings
 from jobs.monitor import load_spec
 from jobs.work_runner import WorkRunner, training_timeout
@@ -309,7 +309,8 @@ class Operations:
             try:
                 length = parse_duration(duration)
             except ValueError:
-                raise InvalidTransition(f"'{duration}' is not a duration; try 1h, 4h, 24h or 7d.") from None
+                raise InvalidTransition(f"'{escape_mrkdwn(duration)}' is not a duration; try 1h, 4h, 24h or 7d.") \
+                    from None
             if length > SNOOZE_LIMIT:
                 raise InvalidTransition("Snooze for 30 days at most; acknowledge the alert to stop reminders "
                                         "instead.")
@@ -371,7 +372,8 @@ class Operations:
             return f"{model_key} is already retraining (requested by {mention(requested_by)})."
         if self.runner is not None:
             self.runner.submit(self.work.run, item_id)
-        return f"Retraining {model_key}{f' ({reason})' if reason else ''}. I'll post here when v-next is ready."
+        said = f" ({escape_mrkdwn(reason)})" if reason else ""
+        return f"Retraining {model_key}{said}. I'll post here when v-next is ready."
 
     def auto_retrain(self, model_key: str, reason: str, *, alert_id: int | None = None) -> int | None:
         """A check breached on a model whose spec says `retrain.auto`: queue a retrain as Flywheel, at most
@@ -434,7 +436,7 @@ class Operations:
             governance.submit_for_review(session=s, version=version, by=actor.slack_id, now=self.clock())
             waiting = governance.waiting_steps(session=s, version=version)
         self.notifier.signoff_requested(model_key, number)
-        steps = ", ".join(p.describe() for p in waiting) or "nothing: it is approved"
+        steps = escape_mrkdwn(", ".join(p.describe() for p in waiting)) or "nothing: it is approved"
         return f"{model_key} v{number} submitted for sign-off by {mention(actor.slack_id)}. Waiting for: {steps}."
 
     def sign(self, actor: Actor, model_key: str, number: int, decision: Decision, reason: str = "") -> tuple[str, bool]:
@@ -449,7 +451,7 @@ class Operations:
                                          reason=reason, now=self.clock())
             status, step = version.status, record.step.name
         verb = "Approved" if decision == Decision.approve else "Rejected"
-        said = f': "{reason.strip()}"' if reason.strip() else ""
+        said = f': "{escape_mrkdwn(reason.strip())}"' if reason.strip() else ""
         self.later(self.notifier.refresh_home)  # after the ack: it writes a refresh per Home viewer
         note = f"{verb} by {mention(actor.slack_id)} ({step}) at {self.clock():%H:%M} UTC{said}"
         self.later(self._after_sign_off, model_key, number, note, status == VersionStatus.approved)

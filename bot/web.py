@@ -6,28 +6,83 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from bot.config import Settings
 from bot.readiness import TIMEOUT_SECONDS, Readiness
+from bot.request_body import AddressGuard, BodyRefused, read_body
+
+# Slack's biggest request is a click on a message of 50 blocks, sent back whole: a few hundred KB at most.
+MAX_SLACK_BODY = 1_000_000
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+UNSIGNED = "This endpoint answers Slack only: the request has no valid Slack signature."
+MALFORMED = "The request is signed but is not a Slack request Flywheel can read."
+
+
+class SlackSignature:
+    """Slack's request signature (HMAC-SHA256 of "v0:{timestamp}:{body}" with the signing secret), checked on the
+    raw bytes before anything parses them. A check never raises: missing or malformed headers, a timestamp
+    outside Slack's five minutes or a body that is not UTF-8 are simply not signed."""
+
+    def __init__(self, signing_secret: str | None):
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret and signing_secret.strip() else None
+
+    def headers_usable(self, headers: Mapping[str, str]) -> bool:
+        """Whether the headers could carry a signature at all; checked before the body is read."""
+        timestamp, signature = headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
+        return (self._verifier is not None and timestamp is not None and signature is not None
+                and _TIMESTAMP.fullmatch(timestamp) is not None and _SIGNATURE.fullmatch(signature) is not None)
+
+    def valid(self, headers: Mapping[str, str], body: bytes) -> bool:
+        if not self.headers_usable(headers):
+            return False
+        try:
+            text = body.decode("utf-8")
+            return self._verifier.is_valid(body=text, timestamp=headers["x-slack-request-timestamp"],
+                                           signature=headers["x-slack-signature"])
+        except (UnicodeError, ValueError, TypeError):
+            return False
 
 
 def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None = None,
-              on_shutdown: Callable[[], None] | None = None, readiness: Readiness | None = None) -> Starlette:
+              on_shutdown: Callable[[], None] | None = None, readiness: Readiness | None = None,
+              signing_secret: str | None = None) -> Starlette:
+    """`signing_secret` defaults to the one the Bolt app was built with."""
+    signature = SlackSignature(signing_secret if signing_secret is not None else getattr(app, "_signing_secret", None))
+
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
+        # Refused before anything parses the body: no signature, a body too big, or a signature that is wrong.
+        if not signature.headers_usable(request.headers):
+            return PlainTextResponse(UNSIGNED, status_code=401)
+        try:
+            body = await read_body(request, MAX_SLACK_BODY)
+        except BodyRefused as refused:
+            return PlainTextResponse(str(refused), status_code=refused.status)
+        if not signature.valid(request.headers, body):
+            return PlainTextResponse(UNSIGNED, status_code=401)
+        try:
+            parsed = bolt_request(request, body)
+        except (ValueError, UnicodeError, RecursionError, AttributeError, TypeError, KeyError):
+            # JSON Bolt can't read, or a payload that is no object, even though it was signed
+            return PlainTextResponse(MALFORMED, status_code=400)
+        if (problem := shape_problem(parsed.body)) is not None:
+            return PlainTextResponse(f"{MALFORMED} {problem}", status_code=400)
         # Bolt's App is synchronous: dispatch in a worker thread so one slow request never holds the loop.
-        response = await run_in_threadpool(app.dispatch, bolt_request(request, body))
+        response = await run_in_threadpool(app.dispatch, parsed)
         return to_starlette_response(response)
 
     async def healthz(_: Request) -> Response:
@@ -56,7 +111,46 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
         routes.append(Mount("/api", app=api))
     if dashboard is not None:
         routes.append(Mount("", app=dashboard))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AddressGuard)])
+
+
+def _is(value: object, kind: type) -> bool:
+    return isinstance(value, kind)
+
+
+def shape_problem(body: object) -> str | None:
+    """What keeps a signed body from being a Slack request the listeners can read, in the few fields Bolt and
+    the middleware read before any listener checks more; None when it has the shape. A handful of lookups."""
+    if not _is(body, dict):
+        return "The body is not an object."
+    if "command" in body:
+        missing = [k for k in ("command", "user_id", "text") if not _is(body.get(k, ""), str)]
+        missing += [] if body.get("user_id") else ["user_id"]
+        return f"A slash command needs {', '.join(dict.fromkeys(missing))} as text." if missing else None
+    kind = body.get("type")
+    if kind is None:
+        return None  # not a request Flywheel listens to: Bolt answers 404
+    if not _is(kind, str):
+        return "`type` is not text."
+    if kind == "event_callback":
+        event = body.get("event")
+        return None if _is(event, dict) and _is(event.get("type"), str) else "`event` is not an event object."
+    if kind == "url_verification":
+        return None if _is(body.get("challenge"), str) else "`challenge` is not text."
+    user = body.get("user")
+    if not _is(user, dict) or not _is(user.get("id"), str):
+        return "`user` is not a user object with an id."
+    for name in ("view", "container", "message", "channel", "team", "state"):
+        if name in body and body[name] is not None and not _is(body[name], dict):
+            return f"`{name}` is not an object."
+    actions = body.get("actions", [])
+    if not _is(actions, list) or not all(_is(a, dict) and _is(a.get("action_id", ""), str) for a in actions):
+        return "`actions` is not a list of actions."
+    if kind in ("block_actions", "interactive_message") and not actions:
+        return "A click carries no action."
+    if kind.startswith("view_") and not _is(body.get("view"), dict):
+        return "A view submission carries no view."
+    return None
 
 
 def bolt_request(request: Request, body: bytes) -> BoltRequest:

@@ -13,6 +13,7 @@ import re
 from slack_bolt import Ack, App
 
 from bot.blocks import replies
+from bot.blocks.common import unescape_slack
 from bot.blocks.replies import Reply
 from bot.operations import Actor, Operations
 from handlers import catalog
@@ -64,6 +65,12 @@ def _rollback_to(words: list[str]) -> int | None:
     return _version(words[0], "rollback") if words else None
 
 
+def _typed(words: list[str]) -> str:
+    """A reason as the person typed it: Slack sends &, < and > typed in a command as entities; kept as plain
+    text, it is escaped once wherever it is shown (and reads right in the audit log and the dashboard)."""
+    return unescape_slack(" ".join(words))
+
+
 def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, response_url: str | None,
              trigger_id: str | None = None, open_reject=None) -> Reply:
     words = text.split()
@@ -92,7 +99,7 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
         return _status_reply(found, ops.settings.link(f"models/{found.key}"))
     if sub == "retrain":
         _need(args, 1, sub)
-        return replies.plain(ops.request_retrain(actor, args[0], reason=" ".join(args[1:]),
+        return replies.plain(ops.request_retrain(actor, args[0], reason=_typed(args[1:]),
                                                  response_url=response_url))
     if sub == "evaluate":
         _need(args, 2, sub)
@@ -101,12 +108,12 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
     if sub == "approve":
         _need(args, 2, sub)
         return replies.plain(ops.sign(actor, args[0], _version(args[1], sub), Decision.approve,
-                                      " ".join(args[2:]))[0])
+                                      _typed(args[2:]))[0])
     if sub == "reject":
         _need(args, 2, sub)
         number = _version(args[1], sub)
         if len(args) > 2:
-            return replies.plain(ops.sign(actor, args[0], number, Decision.reject, " ".join(args[2:]))[0])
+            return replies.plain(ops.sign(actor, args[0], number, Decision.reject, _typed(args[2:]))[0])
         if open_reject is None or trigger_id is None:
             raise Usage(f"A rejection needs a reason. Usage: `{USAGE['reject']}`")
         open_reject(trigger_id, args[0], number)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+RETRAIN_ASKED = "retrain requested"  # the trigger of a retrain asked for without a reason
+
+
 @dataclass(frozen=True)
 class ChartRef:
     """A rendered chart: the file on disk, and the URL Slack fetches it from when one is served."""

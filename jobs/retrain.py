@@ -21,8 +21,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from bot.blocks.common import mention
 from jobs.artifacts import Artifact, artifact_roots, check_for_registration
+from jobs.incidents import RETRAIN_ASKED
 from jobs.metrics import classification_metrics
 from jobs.monitor import load_spec
 from jobs.sources import open_source
@@ -54,8 +54,9 @@ class Retrained:
 
 
 def retrain_trigger(reason: str, requested_by: str) -> str:
-    """Why a version was trained, as the candidate and sign-off messages say it."""
-    return reason or f"retrain requested by {mention(requested_by)}"
+    """Why a version was trained: the reason as the person gave it, plain text (the messages escape it and
+    say who asked), or RETRAIN_ASKED when they gave none."""
+    return reason or RETRAIN_ASKED
 
 
 def training_window(spec: ModelSpec, now: datetime,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.blocks.common import mention
+from bot.blocks.common import escape_mrkdwn, mention
 from jobs.backends import DeployRequest, TrainingRequest, call_deploy_webhook, dispatch
 from jobs.monitor import load_spec
 from jobs.retrain import compare_with_production, evaluation_window, retrain, retrain_trigger, training_window
@@ -173,7 +173,7 @@ class WorkRunner:
         else:
             log.exception("comparing %s v%s with production failed", model_key, number)
             problem = f"{exc.__class__.__name__}: {exc}"
-        text = (f"{what}: {problem.rstrip('.')}. Once that is fixed, press Compare again or type "
+        text = (f"{what}: {escape_mrkdwn(problem.rstrip('.'))}. Once that is fixed, press Compare again or type "
                 f"`/flywheel evaluate {model_key} v{number}`.")
         self.notifier.comparison_failed(model_key, number, text, alert_id=alert_id, response_url=response_url)
 
@@ -253,7 +253,8 @@ class WorkRunner:
 
 
 def _failure_text(job: Job, error: str) -> str:
-    """What the asker reads when work failed."""
+    """What the asker reads when work failed (mrkdwn: the error may quote a spec, a source or a trainer)."""
+    error = escape_mrkdwn(error)
     if job.kind == "retrain":
         return f"Retraining {job.model_key} failed: {error}"
     if job.kind == "deploy":

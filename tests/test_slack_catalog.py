@@ -150,7 +150,7 @@ def test_mentions_and_me_filter_by_owner(world):
     mine = world.command("owner:me", NOOR, command="/catalog").body["text"]
     assert mine.startswith("Best match for “owner:me”: Loan feature exploration, a notebook owned by")
     mentioned = world.command(f"<@{DANA}|dana>", ELI, command="/catalog").body["text"]
-    assert mentioned == f"Best match for “<@{DANA}>”: Customer review sentiment, a dashboard owned by <@{DANA}>."
+    assert mentioned == f"Best match for “@dana”: Customer review sentiment, a dashboard owned by <@{DANA}>."
 
 
 def test_the_app_home_shows_the_viewers_own_assets(world):

@@ -12,6 +12,7 @@ from bot.blocks.common import (
     day,
     feedback_buttons,
     link_button,
+    escape_mrkdwn,
     md,
     mention,
     when,
@@ -47,6 +48,6 @@ def kpi_alert(incident: KpiIncident, *, baseline_windows: int) -> Message:
             *feedback_buttons(ctx),
         ]),
     ]
-    text = f"{headline} ({model.project_name}). " + body.replace("*", "")
+    text = f"{escape_mrkdwn(headline)} ({escape_mrkdwn(model.project_name)}). " + body.replace("*", "")
     return Message(kind="kpi_alert", persona="business", model_key=model.key, text=text,
                    blocks=tuple(blocks), charts=incident.charts)

@@ -11,13 +11,13 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, SectionBlock
 
-from bot.blocks.common import context, day, link_button, md, mention
+from bot.blocks.common import context, day, escape_mrkdwn, link, link_button, md, mention
 from bot.blocks.replies import Reply
 from bot.ids import ActionId, BlockId, CatalogContext
 from store.catalog import PAGE, Asset, SearchResult, Suggestion
 from store.catalog_models import AssetKind
 
-_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)(?:\|[^&]*)?&gt;")
+_PICKED = re.compile(r"<@[UW][A-Z0-9]+\|([^<>|]+)>")  # a person picked from Slack's autocomplete
 MAX_DESCRIPTION = 280
 MAX_TITLE = 150
 
@@ -41,8 +41,7 @@ HELP = ("*Find models, datasets, notebooks, repositories, dashboards and plugins
         "`flywheel catalog add`.")
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+_escape = escape_mrkdwn
 
 
 def _clip(text: str, limit: int) -> str:
@@ -50,8 +49,8 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _quoted(query: str) -> str:
-    # Mentions typed into the search stay mentions; everything else is shown as typed.
-    return "“" + _MENTION.sub(r"<@\1>", _escape(_clip(query, 200))) + "”"
+    # The search as typed, never a mention or a link: a person picked from the autocomplete reads "@name".
+    return "“" + _escape(_PICKED.sub(r"@\1", _clip(query, 200))) + "”"
 
 
 def _changed(moment: datetime) -> str:
@@ -73,7 +72,7 @@ def page_url(asset: Asset, public_url: str) -> str | None:
 def title_link(asset: Asset) -> str:
     """The title, linked to the asset's first link when it has one (a repository, a notebook...)."""
     title = _escape(_clip(asset.title, MAX_TITLE))
-    return f"*<{asset.links[0]}|{title.replace('|', '¦')}>*" if asset.links else f"*{title}*"
+    return f"*{link(asset.links[0], _clip(asset.title, MAX_TITLE))}*" if asset.links else f"*{title}*"
 
 
 def facts(asset: Asset, *, owner: bool = True) -> str:
@@ -161,7 +160,7 @@ def shared_reply(asset: Asset, *, by: str, public_url: str) -> Reply:
     """One result posted for everyone in the channel, without buttons."""
     blocks = _result(asset, 1, public_url, shareable=False)
     blocks.append(context(f"Shared by {mention(by)} from a /catalog search"))
-    text = f"{asset.title}: {_article(asset.kind_label)} owned by {asset.owner_name or asset.owner}"
+    text = _escape(f"{asset.title}: {_article(asset.kind_label)} owned by {asset.owner_name or asset.owner}")
     return Reply(text, tuple(blocks))
 
 

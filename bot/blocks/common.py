@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,14 +64,39 @@ def validate_payload(payload: dict[str, Any]) -> list[Block]:
     return blocks
 
 
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+def escape_mrkdwn(text: object) -> str:
+    """Text anyone but Flywheel wrote (a reason, a name, a spec's labels, a search), made safe for a mrkdwn
+    field or a message's top-level `text`: Slack reads &, < and > as control characters (`<!channel>`,
+    `<@U123>`, `<https://x|y>`), and only those three, so only they become entities ("Formatting text for
+    app surfaces"). Apply it once, where the text meets the mrkdwn around it, never to a whole sentence
+    that holds a mention or link Flywheel built."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape_slack(text: str) -> str:
+    """The text a person typed, from Slack's encoding of it in a slash command (`&amp;`, `&lt;`, `&gt;`):
+    the inverse of escape_mrkdwn, so what is stored is what was typed and is escaped once when shown."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def mention(slack_id: str | None) -> str:
+    """A user mention, only for what is shaped like a Slack user id; anything else is shown as written."""
     if not slack_id:
         return "nobody"
     if slack_id == "flywheel":
         return "Flywheel (automatically)"
-    if not slack_id.startswith(("U", "W")):
-        return slack_id
+    if not _SLACK_USER.fullmatch(slack_id):
+        return escape_mrkdwn(slack_id)
     return f"<@{slack_id}>"
+
+
+def link(url: str, label: str) -> str:
+    """A mrkdwn link with a label to show as written. The URL is Flywheel's own or one a spec gave (checked to
+    be http(s) there); escaping keeps a `>` or `|` in it from ending the link early."""
+    return f"<{escape_mrkdwn(url).replace('|', '%7C')}|{escape_mrkdwn(label).replace('|', '¦')}>"
 
 
 def when(moment: datetime) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import HeaderBlock, SectionBlock
 
-from bot.blocks.common import MAX_BLOCKS, Message, button, context, day, link_button, md, when
+from bot.blocks.common import MAX_BLOCKS, Message, button, context, day, escape_mrkdwn, link_button, md, when
 from bot.blocks.wording import count_words, kpi_headline, kpi_sentence
 from bot.charts import format_value, metric_name
 from bot.ids import ActionContext, ActionId, BlockId
@@ -46,7 +46,7 @@ def _kpis(figures: dict, *, breached_only: bool = True, names: set[str] | None =
 
 
 def breach_text(alert: DigestAlert) -> str:
-    """What breached, with its figure and line, in one short sentence."""
+    """What breached, with its figure and line, in one short sentence: plain text, escaped where it meets mrkdwn."""
     figures = alert.figures
     if alert.kind == CheckKind.drift:
         drifted = [f for f in figures.get("features", []) if f.get("drifted")]
@@ -88,7 +88,7 @@ def _by_model(alerts: Sequence[DigestAlert]) -> dict[str, list[DigestAlert]]:
 
 
 def _title(alert: DigestAlert) -> str:
-    return f"*{alert.model_key}* {alert.version or ''} · {alert.project_name}".replace("  ", " ")
+    return f"*{alert.model_key}* {alert.version or ''} · {escape_mrkdwn(alert.project_name)}".replace("  ", " ")
 
 
 def _worst(alerts: Sequence[DigestAlert]) -> DigestAlert:
@@ -101,8 +101,8 @@ def _worst(alerts: Sequence[DigestAlert]) -> DigestAlert:
 def storm_line(alert: DigestAlert) -> str:
     icon, words = severity(alert)
     if alert.state == AlertState.resolved:
-        return f"{icon} Resolved {when(alert.resolved_at or alert.window_end)}: {breach_text(alert)}"
-    return f"{icon} {breach_text(alert)} · _{words}_{_state_note(alert)}"
+        return f"{icon} Resolved {when(alert.resolved_at or alert.window_end)}: {escape_mrkdwn(breach_text(alert))}"
+    return f"{icon} {escape_mrkdwn(breach_text(alert))} · _{words}_{_state_note(alert)}"
 
 
 def storm_digest(alerts: Sequence[DigestAlert], *, gathered_at: datetime) -> Message:
@@ -158,11 +158,11 @@ def _money(alert: DigestAlert, figures: dict, names: set[str]) -> str:
     """The KPI sentences a business alert shows: the ones named (what breached), then the money
     figure, so 'are we losing money?' is answered even when the breach is a rate."""
     if alert.kind != CheckKind.kpi:
-        return breach_text(alert) + "."
+        return escape_mrkdwn(breach_text(alert)) + "."
     every = _kpis(figures, breached_only=False)
     kpis = [k for k in every if k.name in names] + [k for k in every if k.name not in names and _is_money(k)]
     return " ".join(kpi_sentence(k, _length(alert), _baseline_windows(figures)) for k in kpis) \
-        or breach_text(alert) + "."
+        or escape_mrkdwn(breach_text(alert)) + "."
 
 
 def daily_line(alert: DigestAlert, *, since: datetime) -> str:
@@ -212,5 +212,5 @@ def daily_digest(report: DailyChannel, *, since: datetime, until: datetime,
     if len(keys) > room:
         blocks.append(SectionBlock(text=md(f"And {len(keys) - room} more: {', '.join(keys[room:])}"[:MAX_LINE])))
     blocks.append(context(f"Daily digest, {since:%b %d %H:%M} - {until:%b %d %H:%M} UTC", DAILY_FOOTER))
-    text = f"{headline}. {summary}"
+    text = f"{escape_mrkdwn(headline)}. {summary}"
     return Message(kind="daily_digest", persona=report.persona, model_key="", text=text, blocks=tuple(blocks))

@@ -8,7 +8,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock, HeaderBlo
 from slack_sdk.models.views import View
 
 from bot.blocks.catalog import facts, title_link
-from bot.blocks.common import button, confirm, context, day, link_button, md, mention, span
+from bot.blocks.common import button, confirm, context, day, escape_mrkdwn, link_button, md, mention, span
 from bot.blocks.risk import APPROVE, MODEL_CARD, REJECT, step_line
 from bot.blocks.wording import kpi_sentence, period
 from bot.ids import ActionContext, ActionId, BlockId
@@ -165,7 +165,7 @@ def _greeting(data: HomeData) -> list[Block]:
     if data.sees(Role.it_ops) and data.deployments:
         last = data.deployments[0]
         parts.append(f"last deployment {last.model_key} {last.label} on {_at(last.deployed_at)}")
-    summary = f"*Hi {data.person_name}.*"
+    summary = f"*Hi {escape_mrkdwn(data.person_name)}.*"
     if parts:
         summary += f" {_first_upper('; '.join(parts))}."
     roles = ", ".join(_role(r) for r in data.roles) or "none"
@@ -194,7 +194,8 @@ def _business(data: HomeData, url: str) -> list[Block]:
 
 def _project_kpis(project: ProjectKpis, url: str) -> list[Block]:
     alerts = project.open_alerts
-    head = f"*{project.name}* · " + (f":red_circle: {_plural(alerts, 'open alert')}" if alerts else "no open alerts")
+    head = f"*{escape_mrkdwn(project.name)}* · " + \
+        (f":red_circle: {_plural(alerts, 'open alert')}" if alerts else "no open alerts")
     lines = [head]
     for model in project.models:
         if len(project.models) > 1:
@@ -215,12 +216,12 @@ def _kpi_lines(model: ModelKpis) -> list[str]:
     if model.verdict is None:
         return ["No KPI check has run yet."]
     if not model.kpis:
-        return [f":x: The KPI check could not run: {_clip(model.message, MAX_MESSAGE)}"]
+        return [f":x: The KPI check could not run: {escape_mrkdwn(_clip(model.message, MAX_MESSAGE))}"]
     length = model.window_end - model.window_start
     lines = []
     for k in model.kpis:
         if k.value is None:
-            lines.append(f"• {k.label}: no value {period(length)[0]}.")
+            lines.append(f"• {escape_mrkdwn(k.label)}: no value {period(length)[0]}.")
             continue
         figure = KpiFigure(k.name, k.label, k.unit, k.value, k.baseline, k.threshold, k.breached, k.rule)
         lines.append(f"{':red_circle:' if k.breached else '•'} {kpi_sentence(figure, length, k.baseline_windows)}")
@@ -245,20 +246,22 @@ def _version_line(version: VersionLine) -> str:
         return f"• {label} candidate{trained} by {mention(version.created_by)}, not submitted for sign-off"
     if version.status == "in_review":
         due = next((s for s in version.steps if not s.done), None)
-        return f"• {label} in review, " + (f"waiting for {due.name}: {len(due.approvers)} of {due.quorum}"
-                                           if due else "every sign-off is in")
+        return f"• {label} in review, " + (
+            f"waiting for {escape_mrkdwn(due.name)}: {len(due.approvers)} of {due.quorum}" if due
+            else "every sign-off is in")
     return f"• {label} approved, ready to deploy"
 
 
 def _owned_model(model: OwnedModel, url: str) -> list[Block]:
-    head = [f"*{model.key}*", model.project_name,
+    head = [f"*{model.key}*", escape_mrkdwn(model.project_name),
             f"{model.production} in production" if model.production else "nothing in production yet"]
     if model.open_alerts:
         head.append(f":red_circle: {_plural(model.open_alerts, 'open alert')}")
     if model.verdicts:
         head.append(f"checked {_at(max(v.checked_at for v in model.verdicts))}")
     lines = [" · ".join(head)]
-    lines += [f"{VERDICT_ICONS.get(v.verdict, '')} *{CHECK_NAMES.get(v.kind, v.kind)}:* {_clip(v.message, MAX_MESSAGE)}"
+    lines += [f"{VERDICT_ICONS.get(v.verdict, '')} *{CHECK_NAMES.get(v.kind, v.kind)}:* "
+              f"{escape_mrkdwn(_clip(v.message, MAX_MESSAGE))}"
               for v in model.verdicts] or [NO_CHECKS]
     lines += [_version_line(v) for v in model.versions]
     if model.more_versions:
@@ -295,9 +298,10 @@ def _signoffs(data: HomeData, url: str) -> list[Block]:
 def _pending(pending: PendingSignOff, url: str) -> list[Block]:
     name = f"{pending.model_key} {pending.label}"
     trained = f"trained on {span(pending.train_start, pending.train_end)}" if pending.train_start else ""
-    facts = [f"initiative: {pending.initiative or 'not stated'}", f"{pending.risk_tier} risk",
+    facts = [f"initiative: {escape_mrkdwn(pending.initiative or 'not stated')}", f"{pending.risk_tier} risk",
              f"requested by {mention(pending.requested_by)}", trained]
-    text = "\n".join([f"*{name}* · {pending.project_name} · due now: *{pending.due.name}*",
+    due = escape_mrkdwn(pending.due.name)
+    text = "\n".join([f"*{name}* · {escape_mrkdwn(pending.project_name)} · due now: *{due}*",
                       _blueprint(pending.steps), _first_upper(" · ".join(f for f in facts if f))])
     ctx = ActionContext(model=pending.model_key, version=pending.number)
     return [
@@ -305,7 +309,7 @@ def _pending(pending: PendingSignOff, url: str) -> list[Block]:
         ActionsBlock(block_id=_block_id(BlockId.home_signoff, pending.model_key, pending.number), elements=[
             button(APPROVE, ActionId.approve, ctx, style="primary", confirm=confirm(
                 f"Approve {pending.label}?",
-                _clip(f"You are signing *{pending.due.name}* for {name}. This is recorded in the audit log.", 300),
+                _clip(f"You are signing *{due}* for {name}. This is recorded in the audit log.", 300),
                 APPROVE)),
             button(REJECT, ActionId.reject, ctx, style="danger"),
             link_button(MODEL_CARD, f"{url}/models/{pending.model_key}/versions/{pending.number}/card",
@@ -323,9 +327,10 @@ def _governed(data: HomeData) -> list[Block]:
 
 
 def _governed_project(project: GovernedProject) -> SectionBlock:
-    sponsors = ", ".join(project.sponsors) or "none named"
-    lines = [f"*{project.name}* · {project.risk_tier.capitalize()} risk · blueprint {project.blueprint}",
-             f"Initiative: {project.initiative or 'not stated'} · Sponsors: {sponsors}"]
+    sponsors = escape_mrkdwn(", ".join(project.sponsors)) or "none named"
+    lines = [f"*{escape_mrkdwn(project.name)}* · {project.risk_tier.capitalize()} risk · blueprint "
+             f"{escape_mrkdwn(project.blueprint)}",
+             f"Initiative: {escape_mrkdwn(project.initiative or 'not stated')} · Sponsors: {sponsors}"]
     for model in project.models[:MAX_LINES_PER_PROJECT]:
         if model.number is None:
             lines.append(f"• {model.key}: nothing in production or in review yet")

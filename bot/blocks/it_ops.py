@@ -6,7 +6,7 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import ActionsBlock, HeaderBlock, SectionBlock
 
-from bot.blocks.common import Message, button, confirm, link_button, md, mention
+from bot.blocks.common import Message, button, confirm, escape_mrkdwn, link_button, md, mention
 from bot.ids import ActionContext, ActionId, BlockId
 from jobs.incidents import Deployment, ModelRef
 
@@ -20,7 +20,7 @@ def _and(items: list[str]) -> str:
 def deployment_notice(deployment: Deployment) -> Message:
     model = deployment.model
     headline = f"{model.key} {model.version} is live"
-    signers = [f"{mention(person)} ({step})" for person, step in deployment.sign_offs]
+    signers = [f"{mention(person)} ({escape_mrkdwn(step)})" for person, step in deployment.sign_offs]
     body = f"Deployed by {mention(deployment.deployed_by)} at {deployment.deployed_at:%H:%M} UTC"
     body += f" after sign-offs by {_and(signers)}." if signers else "."
     body += f" Previous production version: {deployment.previous_version}." if deployment.previous_version \

@@ -11,6 +11,7 @@ from bot.blocks.common import (
     chart_blocks,
     confirm,
     context,
+    escape_mrkdwn,
     link_button,
     md,
     mention,
@@ -53,9 +54,10 @@ def drift_alert(incident: DriftIncident) -> Message:
     model = incident.model
     drifted, total = incident.drifted, len(incident.features)
     headline = f"Input drift on {model.key} {model.version} · {len(drifted)} of {total} features"
-    fields = [md(f"*{f.feature}*\n{f.method_label} {_figure(f.statistic)} (alert {_figure(f.threshold)})")
+    fields = [md(f"*{escape_mrkdwn(f.feature)}*\n{f.method_label} {_figure(f.statistic)} "
+                 f"(alert {_figure(f.threshold)})")
               for f in drifted[:MAX_FIELDS]]
-    stable = [f.feature for f in incident.features if not f.drifted]
+    stable = [escape_mrkdwn(f.feature) for f in incident.features if not f.drifted]
     rest = f"The other {len(stable)} features are stable: {', '.join(stable)}." if stable else ""
     if len(drifted) > MAX_FIELDS:
         rest = f"{len(drifted) - MAX_FIELDS} more drifted features in the details. " + rest
@@ -66,7 +68,7 @@ def drift_alert(incident: DriftIncident) -> Message:
     if rest:
         blocks.append(SectionBlock(text=md(rest)))
     if incident.related:
-        blocks.append(SectionBlock(text=md(f":chart_with_upwards_trend: {incident.related}")))
+        blocks.append(SectionBlock(text=md(f":chart_with_upwards_trend: {escape_mrkdwn(incident.related)}")))
     blocks += [
         *chart_blocks(incident.charts),
         context(f"{span(incident.window_start, incident.window_end)}: {incident.current_rows:,} rows against "
@@ -74,7 +76,8 @@ def drift_alert(incident: DriftIncident) -> Message:
                 f"checked {when(incident.checked_at)}"),
         alert_actions(model, incident.details_url),
     ]
-    summary = "; ".join(f"{f.feature} {f.method_label} {_figure(f.statistic)} (alert {_figure(f.threshold)})"
+    summary = "; ".join(f"{escape_mrkdwn(f.feature)} {f.method_label} {_figure(f.statistic)} "
+                        f"(alert {_figure(f.threshold)})"
                         for f in drifted)
     return Message(kind="drift_alert", persona="ml_engineer", model_key=model.key,
                    text=f"{headline}: {summary}.", blocks=tuple(blocks), charts=incident.charts)
@@ -108,7 +111,7 @@ def candidate_ready(incident: CandidateIncident) -> Message:
         SectionBlock(fields=comparison_fields(incident, champion)),
         *chart_blocks(incident.charts),
         context(f"trained on {span(incident.train_start, incident.train_end)}",
-                f"requested by {mention(incident.requested_by)}", incident.trigger),
+                f"requested by {mention(incident.requested_by)}", escape_mrkdwn(incident.trigger)),
         ActionsBlock(block_id=BlockId.candidate_actions, elements=[
             button(SUBMIT, ActionId.submit_for_signoff, ctx, style="primary"),
             link_button(VIEW_DETAILS, incident.details_url, ActionId.view_details),
@@ -120,7 +123,7 @@ def candidate_ready(incident: CandidateIncident) -> Message:
 
 
 def work_failed(model_key: str, text: str, *, offer: ActionsBlock | None = None) -> Message:
-    """Work that failed, in its own words; `offer` is what can be done about it."""
+    """Work that failed, in its own words (mrkdwn, user text in it escaped); `offer` is what can be done about it."""
     return Message(kind="work_failed", persona="ml_engineer", model_key=model_key, text=text,
                    blocks=(SectionBlock(text=md(text)), *((offer,) if offer else ())))
 
@@ -163,18 +166,18 @@ def data_quality_alert(incident: DataQualityIncident) -> Message:
     headline = f"Data quality problem on {model.key} {model.version}"
     blocks = [
         HeaderBlock(text=headline[:150]),
-        SectionBlock(text=md("\n".join(f"• {p[0].upper()}{p[1:]}" for p in incident.problems))),
+        SectionBlock(text=md("\n".join(f"• {escape_mrkdwn(p[0].upper() + p[1:])}" for p in incident.problems))),
         context(f"{span(incident.window_start, incident.window_end)}: {incident.rows:,} rows",
                 f"owner {mention(model.owner)}", f"checked {when(incident.checked_at)}"),
         alert_actions(model, incident.details_url),
     ]
     return Message(kind="data_quality_alert", persona="ml_engineer", model_key=model.key,
-                   text=f"{headline}: {'; '.join(incident.problems)}.", blocks=tuple(blocks))
+                   text=f"{headline}: {escape_mrkdwn('; '.join(incident.problems))}.", blocks=tuple(blocks))
 
 
 def ready_to_deploy(model: ModelRef, signers: tuple[tuple[str, str], ...]) -> Message:
     headline = f"{model.key} {model.version} is approved"
-    signed = ", ".join(f"{mention(person)} ({step})" for person, step in signers) or "no steps required"
+    signed = ", ".join(f"{mention(person)} ({escape_mrkdwn(step)})" for person, step in signers) or "no steps required"
     body = f"Every sign-off is in: {signed}. It can go to production now."
     ctx = ActionContext(model=model.key, version=model.version_number)
     blocks = [

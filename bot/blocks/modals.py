@@ -7,7 +7,7 @@ import json
 from slack_sdk.models.blocks import InputBlock, PlainTextInputElement, SectionBlock
 from slack_sdk.models.views import View
 
-from bot.blocks.common import md
+from bot.blocks.common import escape_mrkdwn, md
 from bot.ids import ActionContext, BlockId, CallbackId
 
 REASON_ACTION = "reason"
@@ -20,8 +20,8 @@ def reject_modal(ctx: ActionContext, *, channel: str | None = None, message_ts: 
         type="modal", callback_id=CallbackId.reject_modal, private_metadata=metadata,
         title="Reject a version", submit="Reject", close="Cancel",
         blocks=[
-            SectionBlock(text=md(f"You are rejecting *{ctx.model} v{ctx.version}*. The reason goes to the audit log "
-                                 "and to the team in Slack.")),
+            SectionBlock(text=md(f"You are rejecting *{escape_mrkdwn(ctx.model)} v{ctx.version}*. The reason goes "
+                                 "to the audit log and to the team in Slack.")),
             InputBlock(block_id=BlockId.reject_reason, label="Why?",
                        element=PlainTextInputElement(action_id=REASON_ACTION, multiline=True,
                                                      placeholder="e.g. precision on small merchants dropped too far")),

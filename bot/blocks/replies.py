@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ContextBlock, HeaderBlock, SectionBlock
 
-from bot.blocks.common import link_button, md, mention
+from bot.blocks.common import escape_mrkdwn, link_button, md, mention
 from bot.ids import ActionId
 from store.authority import role_name
 from store.status import ModelStatus
@@ -60,7 +60,8 @@ def help_reply(roles: list[str], command: str = "/flywheel") -> Reply:
 
 def subscribed(persona: str, project: str, channel: str, delivery: str, digest_hour: int) -> str:
     how = f"as a daily digest at {digest_hour:02d}:00 UTC" if delivery == "digest" else "as they happen"
-    return f"{persona.replace('_', ' ')} alerts of {project} now go to <#{channel}> {how}."
+    who = escape_mrkdwn(persona.replace('_', ' '))
+    return f"{who} alerts of {escape_mrkdwn(project)} now go to <#{channel}> {how}."
 
 
 def usage(problem: str, usage_line: str) -> Reply:
@@ -69,7 +70,8 @@ def usage(problem: str, usage_line: str) -> Reply:
 
 def status_reply(status: ModelStatus, details_url: str) -> Reply:
     production = status.production or "nothing in production"
-    lines = [f"{VERDICT_ICON.get(v, '')} *{k.replace('_', ' ')}* {v}: {m}" for k, v, m in status.verdicts] \
+    lines = [f"{VERDICT_ICON.get(v, '')} *{k.replace('_', ' ')}* {v}: {escape_mrkdwn(m)}"
+             for k, v, m in status.verdicts] \
         or ["Not checked yet."]
     versions = [f"*{v.label}* {v.status.replace('_', ' ')}" + (f" ({v.progress})" if v.progress else "")
                 for v in status.versions]
@@ -81,7 +83,7 @@ def status_reply(status: ModelStatus, details_url: str) -> Reply:
     ]
     if versions:
         blocks.append(SectionBlock(text=md("In the pipeline: " + "; ".join(versions))))
-    blocks += [ContextBlock(elements=[md(f"{status.project} · owner {mention(status.owner)}")]),
+    blocks += [ContextBlock(elements=[md(f"{escape_mrkdwn(status.project)} · owner {mention(status.owner)}")]),
                ActionsBlock(elements=[link_button("View details", details_url, ActionId.view_details)])]
     return Reply(head, tuple(blocks))
 
@@ -92,7 +94,8 @@ def models_reply(statuses: list[ModelStatus]) -> Reply:
     lines = []
     for s in statuses:
         worst = next((v for v in ("error", "breach", "warn") if any(x[1] == v for x in s.verdicts)), "ok")
-        lines.append(f"{VERDICT_ICON[worst]} *{s.key}* ({s.project}): {s.production or 'nothing'} in production"
+        lines.append(f"{VERDICT_ICON[worst]} *{s.key}* ({escape_mrkdwn(s.project)}): "
+                     f"{s.production or 'nothing'} in production"
                      + (f", {len(s.versions)} in the pipeline" if s.versions else ""))
     text = "\n".join(lines)
     return Reply(f"{len(statuses)} models", (SectionBlock(text=md(text[:3000])),))
@@ -103,8 +106,8 @@ def whoami_reply(slack_id: str, name: str | None, grants: dict[str, list[str]], 
     if name is None:
         return Reply(f"{mention(slack_id)}, you're not set up in Flywheel yet: ask an admin to add your Slack id "
                      f"`{slack_id}` to a project spec's `people:` and run `flywheel apply`.")
-    role_text = "; ".join(f"{', '.join(role_name(r) for r in roles)} on {key}" for key, roles in grants.items()) \
-        or "no roles on any project"
+    role_text = "; ".join(f"{', '.join(role_name(r) for r in roles)} on {escape_mrkdwn(key)}"
+                          for key, roles in grants.items()) or "no roles on any project"
     others = [p for p in projects if p not in grants]
-    project_text = f" Also part of: {', '.join(others)}." if others else ""
-    return Reply(f"You are {name}: {role_text}.{project_text}")
+    project_text = f" Also part of: {escape_mrkdwn(', '.join(others))}." if others else ""
+    return Reply(f"You are {escape_mrkdwn(name)}: {role_text}.{project_text}")

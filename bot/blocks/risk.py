@@ -10,6 +10,7 @@ from bot.blocks.common import (
     chart_blocks,
     confirm,
     context,
+    escape_mrkdwn,
     link_button,
     md,
     mention,
@@ -17,7 +18,7 @@ from bot.blocks.common import (
 )
 from bot.blocks.ml_engineer import comparison_fields, comparison_sentence
 from bot.ids import ActionContext, ActionId, BlockId
-from jobs.incidents import SignOffRequest, StepStatus
+from jobs.incidents import RETRAIN_ASKED, CandidateIncident, SignOffRequest, StepStatus
 
 APPROVE = "Approve"
 REJECT = "Reject"
@@ -25,9 +26,16 @@ MODEL_CARD = "Model card"
 
 
 def step_line(step: StepStatus) -> str:
+    name = escape_mrkdwn(step.name.capitalize())
     if step.done:
-        return f"{step.name.capitalize()}: done by {', '.join(mention(p) for p in step.approvers)}"
-    return f"{step.name.capitalize()}: {len(step.approvers)} of {step.quorum}"
+        return f"{name}: done by {', '.join(mention(p) for p in step.approvers)}"
+    return f"{name}: {len(step.approvers)} of {step.quorum}"
+
+
+def _why(candidate: CandidateIncident) -> str:
+    if candidate.trigger == RETRAIN_ASKED:
+        return f"{RETRAIN_ASKED} by {mention(candidate.requested_by)}"
+    return escape_mrkdwn(candidate.trigger)
 
 
 def signoff_request(request: SignOffRequest) -> Message:
@@ -37,8 +45,8 @@ def signoff_request(request: SignOffRequest) -> Message:
     waiting = request.waiting
     blueprint = " · ".join(step_line(s) for s in sorted(request.steps, key=lambda s: s.done))
     fields = [
-        md(f"*Project*\n{model.project_name}"),
-        md(f"*Business initiative*\n{request.initiative or 'not stated'}"),
+        md(f"*Project*\n{escape_mrkdwn(model.project_name)}"),
+        md(f"*Business initiative*\n{escape_mrkdwn(request.initiative or 'not stated')}"),
         md(f"*Risk tier*\n{request.risk_tier.capitalize()}"),
         md(f"*Blueprint*\n{blueprint}"),
         md(f"*Requested by*\n{mention(request.submitted_by)}"),
@@ -47,7 +55,7 @@ def signoff_request(request: SignOffRequest) -> Message:
     champion = candidate.champion_version or "production"
     evidence = (f"{model.version} against {champion} on the same labelled window "
                 f"({span(candidate.window_start, candidate.window_end)}, {candidate.labelled_rows:,} rows). "
-                f"Why: {candidate.trigger}.")
+                f"Why: {_why(candidate)}.")
     ctx = ActionContext(model=model.key, version=model.version_number)
     due = waiting[0] if waiting else None
     blocks = [
@@ -56,12 +64,13 @@ def signoff_request(request: SignOffRequest) -> Message:
         SectionBlock(text=md(evidence)),
         SectionBlock(fields=comparison_fields(candidate, champion)),
         *chart_blocks(candidate.charts),
-        context(f"due now: {due.name}" if due else "every step is signed",
+        context(f"due now: {escape_mrkdwn(due.name)}" if due else "every step is signed",
                 f"owner {mention(model.owner)}"),
         ActionsBlock(block_id=BlockId.signoff_actions, elements=[
             button(APPROVE, ActionId.approve, ctx, style="primary", confirm=confirm(
                 f"Approve {model.version}?",
-                f"You are signing *{due.name if due else 'the review'}* for {model.key} {model.version}. "
+                f"You are signing *{escape_mrkdwn(due.name) if due else 'the review'}* for "
+                f"{model.key} {model.version}. "
                 "This is recorded in the audit log.", APPROVE)),
             button(REJECT, ActionId.reject, ctx, style="danger"),
             link_button(MODEL_CARD, request.model_card_url, ActionId.model_card),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.blocks.common import escape_mrkdwn
 from bot.charts import format_value
 from jobs.incidents import KpiFigure
 
@@ -26,6 +27,7 @@ def count_words(n: int, unit: str) -> str:
 
 
 def kpi_headline(kpi: KpiFigure, length: timedelta) -> str:
+    """As written, for a header (plain text); escape it for mrkdwn."""
     now, _ = period(length)
     change = kpi.change_pct
     if change is not None and abs(change) >= 1:
@@ -36,9 +38,9 @@ def kpi_headline(kpi: KpiFigure, length: timedelta) -> str:
 
 def kpi_sentence(kpi: KpiFigure, length: timedelta, baseline_windows: int) -> str:
     now, unit = period(length)
-    sentence = f"{kpi.label} *{format_value(kpi.value, kpi.unit)}* {now}"
+    sentence = f"{escape_mrkdwn(kpi.label)} *{escape_mrkdwn(format_value(kpi.value, kpi.unit))}* {now}"
     if kpi.baseline is not None:
-        sentence += (f", against *{format_value(kpi.baseline, kpi.unit)}* over the previous "
+        sentence += (f", against *{escape_mrkdwn(format_value(kpi.baseline, kpi.unit))}* over the previous "
                      f"{count_words(baseline_windows, unit)}")
     if kpi.threshold is not None:
         sentence += f" (alert {kpi.rule})"

@@ -75,8 +75,8 @@ def _mac(key: bytes, *parts: str) -> str:
 def _split(value: str) -> tuple[str, int, str] | None:
     user, _, rest = value.partition(".")
     expiry, _, mac = rest.partition(".")
-    if not (user and expiry.isdigit() and mac):
-        return None
+    if not (user and expiry.isascii() and expiry.isdigit() and len(expiry) <= 12 and mac and mac.isascii()):
+        return None  # compare_digest refuses non-ASCII text, and a longer expiry is no date
     return user, int(expiry), mac
 
 

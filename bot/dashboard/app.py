@@ -155,8 +155,8 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
 
     def model(request: Request, viewer: pages.Viewer, s: Session) -> Response:
         days = request.query_params.get("days", str(pages.DEFAULT_DAYS))
-        if not days.isdigit():
-            raise ValueError(f"days={days} is not a number of days; use one of "
+        if not (days.isascii() and days.isdigit() and len(days) <= 4):
+            raise ValueError(f"days={days[:20]} is not a number of days; use one of "
                              f"{', '.join(map(str, pages.RANGES))}.")
         data = pages.model_page(session=s, key=request.path_params["key"], viewer=viewer, days=int(days), now=clock())
         return render("model.html", viewer, m=data, svg=svg, ranges=pages.RANGES, names=_names(data.names, viewer))
@@ -197,8 +197,8 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
     def search(request: Request, viewer: pages.Viewer, s: Session) -> Response:
         query = request.query_params.get("q", "").strip()
         offset = request.query_params.get("offset", "0")
-        if not offset.isdigit():
-            raise ValueError(f"offset={offset} is not a number of results to skip.")
+        if not (offset.isascii() and offset.isdigit() and len(offset) <= 6):
+            raise ValueError(f"offset={offset[:20]} is not a number of results to skip (at most 999999).")
         try:
             found = catalog(session=s, query=query, limit=CATALOG_PAGE, offset=int(offset),
                             viewer=viewer.slack_id) if query else None

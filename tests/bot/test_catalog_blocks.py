@@ -131,15 +131,19 @@ def test_paging_past_the_end():
         "That was the last of the results for “xyzzy”."
 
 
-def test_mentions_in_the_query_stay_mentions_and_other_markup_is_escaped():
+def test_the_query_is_shown_as_typed_never_as_a_mention_and_markup_is_escaped():
     reply = blocks.results_reply(_result(SENTIMENT, query="nlp owner:<@U0FIN001|fatima> <b>"), public_url=URL)
-    assert reply.text.startswith("Best match for “nlp owner:<@U0FIN001> &lt;b&gt;”:")
+    assert reply.text.startswith("Best match for “nlp owner:@fatima &lt;b&gt;”:")
+    typed = blocks.results_reply(_result(SENTIMENT, query="<@U123> <!channel> <https://evil.example|click> &"),
+                                 public_url=URL)
+    assert typed.text.startswith("Best match for “&lt;@U123&gt; &lt;!channel&gt; &lt;https://evil.example|click&gt; "
+                                 "&amp;”:")
 
 
 def test_a_shared_result_has_no_buttons_but_who_shared_it():
     reply = blocks.shared_reply(NOTEBOOK, by="U0MKT001", public_url=URL)
     payload = _payload(reply)
-    assert reply.text == "Feedback topics <draft> & notes: a notebook owned by Noor"
+    assert reply.text == "Feedback topics &lt;draft&gt; &amp; notes: a notebook owned by Noor"  # mrkdwn too
     assert [b["type"] for b in payload["blocks"]] == ["section", "context", "context"]
     assert payload["blocks"][-1]["elements"][0]["text"] == "Shared by <@U0MKT001> from a /catalog search"
     shared_model = _payload(blocks.shared_reply(SENTIMENT, by="U0MKT001", public_url=URL))

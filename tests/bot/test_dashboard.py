@@ -475,3 +475,19 @@ def test_the_catalog_page_searches_like_slash_catalog(site, db):
     assert "Nothing in the catalog matches" in nothing
     assert browser.get("/catalog?q=fraud&offset=x").status_code == 400
     assert site.browser().get("/catalog?q=fraud").status_code == 401
+
+
+def test_hostile_query_strings_link_tokens_and_cookies_are_answered_never_raised(site):
+    from bot.dashboard.access import TOKEN_PARAM
+
+    browser = site.browser()
+    assert site.open("/models/fraud-detector", ELI, browser).status_code == 200  # signed in
+    for days in ("²", "9" * 4_000, "99999", "-1"):
+        answer = browser.get("/models/fraud-detector", params={"days": days})
+        assert answer.status_code == 400 and "is not a number of days" in answer.text
+    for token in ("U0ML0001.²².x", "U0ML0001.1.é", "U0ML0001." + "9" * 4_400 + ".x", "...", "é"):
+        answer = site.browser().get("/models/fraud-detector", params={TOKEN_PARAM: token})
+        assert answer.status_code == 401 and "damaged" in answer.text
+    for cookie in ("U0ML0001.²².x", "U0ML0001.1.é", "U0ML0001." + "9" * 4_400 + ".x"):
+        raw = f"{SESSION_COOKIE}={cookie}".encode()
+        assert site.browser().get("/models/fraud-detector", headers={"cookie": raw}).status_code == 401
