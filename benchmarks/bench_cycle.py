@@ -4,7 +4,7 @@ The script writes synthetic card transactions for `--datasets` teams (one drifte
 fraud model, as Parquet files: a reference week and nine production weeks of `--rows` rows each,
 in day-sized row groups. It writes one project spec per team, `--models` models in all spread over
 the teams (teams share their data files, as real ones do; drift methods rotate over the models so
-every method runs), applies them with `store.apply` as `flywheel apply` does, gives every model a
+every method runs), applies them with `bot.services.specs` as `flywheel apply` does, gives every model a
 production version, then runs cycles. A cycle calls `jobs.worker.run_scheduled_check` (what
 APScheduler calls) for each model and each check kind its spec enables: the check of
 `bot.app.build_worker`, which runs `jobs.monitor.check_model` and hands the result to the
@@ -175,9 +175,9 @@ def write_specs(folder: Path, *, models: int, datasets: int, own_reference: bool
 def register(url: str, spec_paths: list[Path], v1: dict) -> list[str]:
     """Apply the specs as `flywheel apply` does and adopt v1 as every model's production version."""
     from store import registry
-    from store.apply import apply_spec
+    from bot.services.specs import apply_spec
     from store.db import Database
-    from store.spec import load_specs
+    from jobs.spec import load_specs
 
     db = Database(url)
     try:

@@ -80,8 +80,8 @@ def demo(out: Path, rows_per_week: int) -> None:
 @click.option("--actor", default="flywheel", show_default=True, help="Who is applying, for the audit log.")
 def apply(paths: tuple[Path, ...], actor: str) -> None:
     """Validate project spec files and write them to the registry (all or nothing)."""
-    from store.apply import apply_spec
-    from store.spec import SpecError, load_specs
+    from bot.services.specs import apply_spec
+    from jobs.spec import SpecError, load_specs
 
     try:
         loaded = load_specs(list(paths))
@@ -110,10 +110,9 @@ def apply(paths: tuple[Path, ...], actor: str) -> None:
               help="Only these checks (repeatable).")
 def check(model: str | None, as_of: str | None, kinds: tuple[str, ...]) -> None:
     """Run the checks now for one model or all, and print their verdicts."""
+    from bot.app import make_notifier
     from jobs.monitor import check_all
     from store.models import CheckKind, Verdict
-
-    from bot.app import make_notifier
 
     settings = _settings()
     db = _database(settings)
@@ -426,12 +425,12 @@ def catalog() -> None:
 def catalog_add(kind: str, title: str, owner: str, project: str | None, description: str, tags: tuple[str, ...],
                 links: tuple[str, ...], status: str | None, key: str | None, actor: str) -> None:
     """Add an asset the registry doesn't know, or update one added before (same key)."""
-    from store import catalog as catalog_store
+    from bot.services import catalog as catalog_service
 
     database = _database(_settings())
     try:
         with database.session() as s:
-            asset, done = catalog_store.add_asset(session=s, kind=kind, title=title, owner=owner, project=project,
+            asset, done = catalog_service.add_asset(session=s, kind=kind, title=title, owner=owner, project=project,
                                                   description=description, tags=tags, links=links, status=status,
                                                   key=key, actor=actor)
     except FlywheelError as exc:
@@ -445,12 +444,12 @@ def catalog_add(kind: str, title: str, owner: str, project: str | None, descript
 @click.option("--actor", default="flywheel", show_default=True, help="Who is removing it, for the audit log.")
 def catalog_remove(key: str, actor: str) -> None:
     """Remove an asset added with `flywheel catalog add`."""
-    from store import catalog as catalog_store
+    from store import catalog_writes
 
     database = _database(_settings())
     try:
         with database.session() as s:
-            catalog_store.remove_asset(session=s, key=key, actor=actor)
+            catalog_writes.remove_asset(session=s, key=key, actor=actor)
     except FlywheelError as exc:
         raise Failure(str(exc)) from None
     click.echo(f"Removed {key}")
@@ -459,11 +458,11 @@ def catalog_remove(key: str, actor: str) -> None:
 @catalog.command("sync")
 def catalog_sync() -> None:
     """Bring every project's models, versions and datasets into the catalog (after an upgrade)."""
-    from store import catalog as catalog_store
+    from store import catalog_writes
 
     database = _database(_settings())
     with database.session() as s:
-        projects = catalog_store.sync_registry(session=s)
+        projects = catalog_writes.sync_registry(session=s)
     click.echo(f"Synced the registry assets of {projects} project(s)")
 
 

@@ -26,10 +26,10 @@ from jobs import synthetic, training
 from jobs.monitor import check_model
 from jobs.retrain import compare_with_production, retrain
 from store import governance, registry
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.db import Database
 from store.models import CheckKind, Decision
-from store.spec import load_spec
+from jobs.spec import load_spec
 
 START = datetime(2026, 9, 21)  # a Monday: the reference week, then eight production weeks
 MODEL = "fraud-detector"

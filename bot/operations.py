@@ -30,7 +30,7 @@ from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, InvalidTransition, NotFound
 from store.models import PERSONAS, Alert, AlertState, Decision, Model, ModelVersion, Person, Role, VersionStatus
-from store.spec import parse_duration
+from jobs.spec import parse_duration
 from store.status import ModelStatus
 
 log = logging.getLogger(__name__)

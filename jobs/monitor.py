@@ -26,7 +26,7 @@ from store import monitoring, registry
 from store.clock import to_utc_naive, utcnow
 from store.db import Database
 from store.models import CheckKind, Model, Verdict
-from store.spec import ModelSpec
+from jobs.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from store.clock import to_utc_naive, utcnow
 from store.db import Database
 from store.errors import Conflict, FlywheelError, InvalidTransition, NotFound
 from store.models import Model, ModelVersion, WorkState
-from store.spec import ModelSpec
+from jobs.spec import ModelSpec
 
 DEFAULT_TRAINING_WINDOW = timedelta(days=28)
 COMPARED_METRICS = ("recall", "precision", "roc_auc")

@@ -23,7 +23,7 @@ from store.clock import utcnow
 from store.db import Database, unreachable
 from store.errors import FlywheelError, InvalidTransition
 from store.models import WorkItem, WorkState
-from store.spec import ModelSpec
+from jobs.spec import ModelSpec
 
 if TYPE_CHECKING:
     from bot.alerts import Notifier

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from jobs.monitor import enabled_kinds, load_spec
 from store import heartbeat, registry, ticks, work
 from store.clock import utcnow
-from store.schedule import cron_trigger
+from jobs.schedule import cron_trigger
 from store.db import Database, reason, unreachable
 from store.errors import FlywheelError
 from store.models import CheckKind, WorkItem, WorkState

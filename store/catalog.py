@@ -13,23 +13,20 @@ from __future__ import annotations
 import difflib
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
 
-from store import audit, registry
+from store import audit, projects
 from store import catalog_index as text_index
 from store.catalog_index import WORD_PARTS
 from store.catalog_models import AssetKind, AssetOrigin, CatalogAsset, CatalogTag
-from store.clock import utcnow
-from store.errors import Conflict, FlywheelError, NotFound
+from store.errors import FlywheelError, NotFound
 from store.models import Model, ModelVersion, Person, Project, VersionStatus
-from store.spec import CatalogEntrySpec, LoadedSpec
 
 PAGE = 5
 MAX_QUERY = 500
@@ -46,12 +43,7 @@ KIND_LABELS = {AssetKind.project: "project", AssetKind.model: "model", AssetKind
                AssetKind.dashboard: "dashboard", AssetKind.plugin: "plugin"}
 # Dropped from free words before searching: PostgreSQL's English configuration ignores them, and SQLite
 # would otherwise require them in every result.
-STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before
-being below between both but by can did do does doing down during each few for from further had has have having
-he her here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
-now of off on once only or other our ours ourselves out over own same she should so some such than that the their
-theirs them themselves then there these they this those through to too under until up very was we were what when
-where which while who whom why will with you your yours yourself yourselves""".split())
+STOPWORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "you", "your", "yours", "yourself", "yourselves"])
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
@@ -213,7 +205,7 @@ def _filters(session: Session, q: Query, viewer: str | None) -> list[ColumnEleme
         known = set(session.execute(select(Project.key).where(Project.key.in_(q.projects))).scalars())
         for key in q.projects:
             if key not in known:
-                registry.get_project(session=session, key=key)  # raises NotFound with a suggestion
+                projects.get_project(session=session, key=key)  # raises NotFound with a suggestion
         filters.append(a.project_key.in_(q.projects))
     if q.statuses:
         filters.append(or_(*(_status_is(s) for s in q.statuses)))
@@ -358,268 +350,3 @@ def share(*, session: Session, key: str, by: str, channel: str | None, now: date
     audit.record(session=session, actor=by, action="catalog.shared", subject=f"catalog:{key}",
                  details={"channel": channel}, at=now)
     return asset
-
-
-# --- writing assets ------------------------------------------------------------------------------
-
-def _slug_key(kind: str, project_key: str | None, slug: str) -> str:
-    return f"{kind}:{project_key}/{slug}" if project_key else f"{kind}:{slug}"
-
-
-def _names(session: Session, slack_ids: Iterable[str]) -> dict[str, str]:
-    people = registry.people_by_id(session=session, slack_ids=sorted(set(slack_ids)))
-    return {p.slack_id: p.name for p in people.values()}
-
-
-def _put(session: Session, existing: dict[str, CatalogAsset], key: str, values: dict[str, Any],
-         now: datetime) -> str | None:
-    """Create or update one asset; returns "added", "updated" or None when nothing changed."""
-    values = {**values, "tags": list(dict.fromkeys(values.get("tags", []))),
-              "links": list(dict.fromkeys(values.get("links", [])))}
-    asset = existing.get(key)
-    if asset is None:
-        asset = CatalogAsset(key=key, created_at=values.pop("created_at", now),
-                             updated_at=values.pop("updated_at", now), **values)
-        asset.tag_rows = [CatalogTag(tag=t) for t in _tag_keys(asset.tags)]
-        session.add(asset)
-        existing[key] = asset
-        return "added"
-    values.pop("created_at", None)
-    changed_at = values.pop("updated_at", now)
-    changed = [name for name, value in values.items() if getattr(asset, name) != value]
-    if not changed:
-        return None
-    for name in changed:
-        setattr(asset, name, values[name])
-    asset.updated_at = max(asset.updated_at, changed_at)
-    if "tags" in changed:
-        wanted = _tag_keys(asset.tags)
-        asset.tag_rows = [r for r in asset.tag_rows if r.tag in wanted] + \
-            [CatalogTag(tag=t) for t in wanted if t not in {r.tag for r in asset.tag_rows}]
-    return "updated"
-
-
-def _tag_keys(tags: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(t.strip().lower()[:100] for t in tags if t.strip()))
-
-
-def _existing(session: Session, *where: ColumnElement[bool]) -> dict[str, CatalogAsset]:
-    rows = session.execute(select(CatalogAsset).where(*where).options(selectinload(CatalogAsset.tag_rows)))
-    return {a.key: a for a in rows.scalars()}
-
-
-def sync_spec(*, session: Session, loaded: LoadedSpec, now: datetime | None = None) -> list[str]:
-    """Bring the catalog in step with a spec just applied (called at the end of store.apply.apply_spec).
-
-    The project, its models, their versions and datasets follow the registry silently; the entries of
-    the spec's `catalog:` section are added, updated or removed, and those changes are returned.
-    """
-    now = now or utcnow()
-    project = registry.get_project(session=session, key=loaded.spec.project.key)
-    sync_project(session=session, project=project, now=now)
-    _rename(session, {p.slack_id: p.name for p in loaded.spec.people}, project)
-    return _sync_declared(session, project, loaded.spec.catalog, now)
-
-
-def sync_registry(*, session: Session, now: datetime | None = None) -> int:
-    """Every project's registry assets (a catalog created after the registry, or repaired); returns the
-    number of projects synced."""
-    projects = registry.list_projects(session=session)
-    for project in projects:
-        sync_project(session=session, project=project, now=now or utcnow())
-    return len(projects)
-
-
-def sync_project(*, session: Session, project: Project, now: datetime) -> None:
-    models = list(session.execute(select(Model).where(Model.project_id == project.id).order_by(Model.key)
-                                  .options(selectinload(Model.versions))).scalars())
-    names = _names(session, [project.owner, *(m.owner for m in models)])
-    wanted: dict[str, dict[str, Any]] = {f"project:{project.key}": dict(
-        kind=AssetKind.project, title=project.name, description=_sentences(project.description, project.initiative),
-        owner=project.owner, tags=list(project.tags), updated_at=project.updated_at, created_at=project.created_at)}
-    for model in models:
-        wanted[f"model:{model.key}"] = dict(
-            kind=AssetKind.model, title=model.key, description=model.description, owner=model.owner,
-            tags=list(model.tags), model_id=model.id, updated_at=model.updated_at, created_at=model.created_at)
-        for version in model.versions:
-            wanted[_version_key(model, version)] = _version_values(model, version)
-    wanted.update(_datasets(project, models, now))
-    # An entry added by hand under a key the registry now needs gives way: the registry is the source of
-    # truth for projects, models, versions and datasets.
-    existing = _existing(session, or_(and_(CatalogAsset.project_key == project.key,
-                                           CatalogAsset.origin == AssetOrigin.registry),
-                                      CatalogAsset.key.in_(list(wanted))))
-    for key, values in wanted.items():
-        values.update(origin=AssetOrigin.registry, project_key=project.key, project_name=project.name,
-                      owner_name=names.get(values["owner"], ""))
-        _put(session, existing, key, values, now)
-    for key, asset in existing.items():
-        if key not in wanted:
-            session.delete(asset)
-    session.flush()
-
-
-def _sentences(*parts: str) -> str:
-    return " ".join(p.strip() if p.strip().endswith(".") else f"{p.strip()}." for p in parts if p.strip())
-
-
-def _version_key(model: Model, version: ModelVersion) -> str:
-    return f"model_version:{model.key}/{version.label}"
-
-
-def _version_values(model: Model, version: ModelVersion) -> dict[str, Any]:
-    facts = [f"Version {version.number} of {model.key}"]
-    if version.train_start and version.train_end:
-        facts.append(f"trained on data from {version.train_start:%b %d %Y} to {version.train_end:%b %d %Y}")
-    if version.parent is not None:
-        facts.append(f"retrained from {version.parent.label}")
-    metrics = ", ".join(f"{k} {v:.2f}" for k, v in sorted(version.metrics.items()) if isinstance(v, int | float))
-    description = ", ".join(facts) + (f". Metrics: {metrics}." if metrics else ".")
-    return dict(kind=AssetKind.model_version, title=f"{model.key} {version.label}", description=description,
-                owner=model.owner, tags=list(model.tags), model_id=model.id, version_id=version.id,
-                updated_at=version.created_at, created_at=version.created_at)
-
-
-def _datasets(project: Project, models: Sequence[Model], now: datetime) -> dict[str, dict[str, Any]]:
-    """The reference and production data named in each model's spec; one asset per file or table."""
-    found: dict[str, dict[str, Any]] = {}
-    for model in models:
-        data, features = model.spec.get("data") or {}, model.spec.get("features") or {}
-        columns = [*features.get("numeric", []), *features.get("categorical", [])]
-        for role in ("reference", "production"):
-            source = data.get(role) or {}
-            name = source.get("path") or source.get("table") or f"{model.key} {role} query"
-            entry = found.setdefault(f"dataset:{project.key}/{name}"[:300], dict(
-                kind=AssetKind.dataset, title=name[:300], uses=[], columns=[], owner=model.owner, tags=[],
-                model_id=model.id, updated_at=now))
-            entry["uses"].append(f"{role} data of {model.key}")
-            entry["columns"] += [c for c in [*columns, data.get("label")] if c and c not in entry["columns"]]
-            entry["tags"] += [t for t in model.tags if t not in entry["tags"]]
-    for entry in found.values():
-        uses, columns = entry.pop("uses"), entry.pop("columns")
-        entry["description"] = _sentences(f"{'; '.join(uses).capitalize()}",
-                                          f"Columns: {', '.join(columns)}" if columns else "")
-    return found
-
-
-def index_version(*, session: Session, version: ModelVersion) -> None:
-    """A version just registered enters the catalog (called from store.registry.register_version)."""
-    model = version.model
-    values = _version_values(model, version)
-    values.update(origin=AssetOrigin.registry, project_key=model.project.key, project_name=model.project.name,
-                  owner_name=_names(session, [model.owner]).get(model.owner, ""))
-    key = _version_key(model, version)
-    _put(session, _existing(session, CatalogAsset.key == key), key, values, version.created_at)
-    session.flush()
-
-
-def _rename(session: Session, people: dict[str, str], project: Project) -> None:
-    """Names copied into assets follow the people and the project a spec renames."""
-    for slack_id, name in people.items():
-        for asset in session.execute(select(CatalogAsset).where(CatalogAsset.owner == slack_id,
-                                                                CatalogAsset.owner_name != name)).scalars():
-            asset.owner_name = name
-    for asset in session.execute(select(CatalogAsset).where(CatalogAsset.project_key == project.key,
-                                                            CatalogAsset.project_name != project.name)).scalars():
-        asset.project_name = project.name
-    session.flush()
-
-
-def _sync_declared(session: Session, project: Project, entries: Sequence[CatalogEntrySpec],
-                   now: datetime) -> list[str]:
-    existing = _existing(session, CatalogAsset.project_key == project.key, CatalogAsset.origin == AssetOrigin.spec)
-    names = _names(session, [e.owner for e in entries])
-    changes, wanted = [], set()
-    for entry in entries:
-        key = _slug_key(entry.kind, project.key, entry.slug)
-        wanted.add(key)
-        if key not in existing:
-            _refuse_taken(session, key, f"the {project.key} spec")
-        values = dict(kind=AssetKind(entry.kind), origin=AssetOrigin.spec, title=entry.title,
-                      description=entry.description, owner=entry.owner, owner_name=names.get(entry.owner, ""),
-                      project_key=project.key, project_name=project.name, tags=list(entry.tags),
-                      links=list(entry.links), status=_status(entry.status))
-        if done := _put(session, existing, key, values, now):
-            changes.append(f"{done} catalog {KIND_LABELS[AssetKind(entry.kind)]} {entry.slug}")
-    for key, asset in existing.items():
-        if key not in wanted:
-            session.delete(asset)
-            changes.append(f"removed catalog {KIND_LABELS[asset.kind]} {key.partition('/')[2]}")
-    session.flush()
-    return changes
-
-
-def _refuse_taken(session: Session, key: str, by: str) -> None:
-    taken = session.execute(select(CatalogAsset.origin, CatalogAsset.project_key)
-                            .where(CatalogAsset.key == key)).first()
-    if taken is None:
-        return
-    where = {AssetOrigin.registry: "comes from the registry",
-             AssetOrigin.spec: f"is declared in the {taken.project_key} spec's catalog: section",
-             AssetOrigin.cli: "was added with `flywheel catalog add`; `flywheel catalog remove` it first"}
-    raise Conflict(f"{by} can't add catalog entry {key}: it {where[taken.origin]}. Give this one another key.")
-
-
-def add_asset(*, session: Session, kind: str, title: str, owner: str, actor: str, project: str | None = None,
-              description: str = "", tags: Sequence[str] = (), links: Sequence[str] = (),
-              status: str | None = None, key: str | None = None, now: datetime | None = None) -> tuple[Asset, str]:
-    """Add (or update, by key) an asset by hand, checked like a spec's catalog entry.
-
-    Returns the asset and "added", "updated" or "unchanged".
-    """
-    now = now or utcnow()
-    if kind not in {k.value for k in AssetKind}:
-        raise InvalidAsset(f"'{kind}' is not a kind of asset; kinds: {', '.join(k.value for k in AssetKind)}.")
-    try:
-        entry = CatalogEntrySpec(kind=kind, title=title, key=key, description=description, owner=owner,
-                                 tags=list(tags), links=list(links), status=status)
-    except ValidationError as exc:
-        raise InvalidAsset("; ".join(_problem(e) for e in exc.errors())) from None
-    owners = resolve_owner(session=session, text=entry.owner)
-    if len(owners) != 1:
-        raise InvalidAsset(f"{entry.owner} names {len(owners)} people in Flywheel; give the owner's Slack id.")
-    if registry.get_person(session=session, slack_id=owners[0]) is None:
-        raise NotFound(f"{owners[0]} is not in Flywheel: an owner must be one of the people in a project spec.")
-    found = registry.get_project(session=session, key=project) if project else None
-    asset_key = _slug_key(entry.kind, found.key if found else None, entry.slug)
-    existing = _existing(session, CatalogAsset.key == asset_key, CatalogAsset.origin == AssetOrigin.cli)
-    if asset_key not in existing:
-        _refuse_taken(session, asset_key, "You")
-    values = dict(kind=AssetKind(entry.kind), origin=AssetOrigin.cli, title=entry.title,
-                  description=entry.description, owner=owners[0], owner_name=_names(session, owners)[owners[0]],
-                  project_key=found.key if found else None, project_name=found.name if found else "",
-                  tags=list(entry.tags), links=list(entry.links), status=_status(entry.status))
-    done = _put(session, existing, asset_key, values, now) or "unchanged"
-    session.flush()
-    if done != "unchanged":
-        audit.record(session=session, actor=actor, action=f"catalog.{done}", subject=f"catalog:{asset_key}",
-                     details={"title": entry.title, "owner": owners[0]}, at=now)
-    return get_asset(session=session, key=asset_key), done
-
-
-def _status(status: str | None) -> str | None:
-    return status.lower().replace("-", "_").replace(" ", "_") if status else None
-
-
-def _problem(error: Any) -> str:
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
-    message = str(error.get("ctx", {}).get("error") or error["msg"])
-    return f"{where}: {message}" if where else message
-
-
-def remove_asset(*, session: Session, key: str, actor: str, now: datetime | None = None) -> None:
-    """Remove an asset added by hand; declared and registry assets leave with their source."""
-    asset = session.execute(select(CatalogAsset).where(CatalogAsset.key == key)).scalar_one_or_none()
-    if asset is None:
-        known = list(session.execute(select(CatalogAsset.key).where(CatalogAsset.origin == AssetOrigin.cli))
-                     .scalars())
-        raise NotFound(f"No catalog entry {key}.{registry.did_you_mean(key, known)}")
-    if asset.origin == AssetOrigin.spec:
-        raise Conflict(f"{key} is declared in the {asset.project_key} spec: remove it from its catalog: section "
-                       "and apply the spec again.")
-    if asset.origin == AssetOrigin.registry:
-        raise Conflict(f"{key} follows the registry and leaves the catalog with its source.")
-    session.execute(delete(CatalogTag).where(CatalogTag.asset_id == asset.id))
-    session.delete(asset)
-    session.flush()
-    audit.record(session=session, actor=actor, action="catalog.removed", subject=f"catalog:{key}", at=now)

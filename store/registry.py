@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from datetime import datetime
 from typing import Any
 
@@ -10,27 +9,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from store import audit, catalog
+from store import audit, catalog_writes
 from store.clock import utcnow
 from store.errors import Conflict, InvalidTransition, NotFound
-from store.models import Evaluation, Model, ModelVersion, Person, Project, VersionStatus
-
-
-def did_you_mean(word: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
-    return f" Did you mean {close[0]}?" if close else ""
-
-
-def get_project(*, session: Session, key: str) -> Project:
-    project = session.execute(select(Project).where(Project.key == key)).scalar_one_or_none()
-    if project is None:
-        known = list(session.execute(select(Project.key)).scalars())
-        raise NotFound(f"No project called {key}.{did_you_mean(key, known)}")
-    return project
-
-
-def list_projects(*, session: Session) -> list[Project]:
-    return list(session.execute(select(Project).order_by(Project.key)).scalars())
+from store.models import Evaluation, Model, ModelVersion, VersionStatus
+from store.projects import (  # noqa: F401 - the registry answers for projects and people too
+    did_you_mean,
+    get_person,
+    get_project,
+    list_projects,
+    people_by_id,
+    require_person,
+)
 
 
 def get_model(*, session: Session, key: str) -> Model:
@@ -49,24 +39,6 @@ def list_models(*, session: Session) -> list[Model]:
     return list(session.execute(
         select(Model).order_by(Model.key).options(selectinload(Model.versions), selectinload(Model.project))
     ).scalars())
-
-
-def get_person(*, session: Session, slack_id: str) -> Person | None:
-    return session.execute(select(Person).where(Person.slack_id == slack_id)).scalar_one_or_none()
-
-
-def require_person(*, session: Session, slack_id: str) -> Person:
-    person = get_person(session=session, slack_id=slack_id)
-    if person is None:
-        raise NotFound(f"{slack_id} is not a Flywheel user yet: add them to a project spec's people.")
-    return person
-
-
-def people_by_id(*, session: Session, slack_ids: list[str]) -> dict[str, Person]:
-    if not slack_ids:
-        return {}
-    rows = session.execute(select(Person).where(Person.slack_id.in_(slack_ids))).scalars()
-    return {p.slack_id: p for p in rows}
 
 
 def get_version(*, session: Session, model_key: str, number: int) -> ModelVersion:
@@ -134,7 +106,7 @@ def register_version(*, session: Session, model_key: str, created_by: str, artif
                  subject=f"model:{model.key}/v{number}",
                  details={"artifact_uri": artifact_uri, "artifact_sha256": artifact_sha256, "metrics": metrics or {},
                           "parent": parent.label if parent else None}, at=now)
-    catalog.index_version(session=session, version=version)  # catalog: every version is listed
+    catalog_writes.index_version(session=session, version=version)  # catalog: every version is listed
     return version
 
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 from bot.ids import BlockId
 from jobs.monitor import check_model
 from store import registry
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.models import CheckKind
-from store.spec import load_spec
+from jobs.spec import load_spec
 from tests.projects import append_weeks, week, week_end, write_project
 
 

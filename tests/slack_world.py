@@ -24,9 +24,9 @@ from bot.operations import Operations
 from bot.web import build_web
 from jobs import synthetic, training
 from store import registry
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.db import Database
-from store.spec import load_spec
+from jobs.spec import load_spec
 from tests.slack_fake import FakeSlack, action_body, block_action, command_body, event_body, sign, view_submission
 
 SECRET = "test-signing-secret"

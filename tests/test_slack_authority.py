@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from bot.ids import ActionId
 from store import registry
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.models import Alert, AlertState, AuditEvent, WorkItem
-from store.spec import load_spec
+from jobs.spec import load_spec
 from tests.projects import SPEC, write_project
 from jobs.monitor import check_model
 from tests.slack_world import MODEL, NOW

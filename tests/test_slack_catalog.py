@@ -8,10 +8,11 @@ from slack_sdk.models.blocks import Block
 from sqlalchemy import select
 
 from bot.ids import ActionId, CatalogContext
-from store import catalog
-from store.apply import apply_spec
+from bot.services import catalog as catalog_service
+from bot.services.specs import apply_spec
+from jobs.spec import load_spec
+from store import catalog_writes
 from store.models import AuditEvent
-from store.spec import load_spec
 from tests.projects import write_project
 from tests.slack_fake import FakeSlack, action_body, block_action
 from tests.slack_world import World
@@ -86,7 +87,7 @@ def test_flywheel_catalog_is_the_same_search(world):
 def test_more_results_pages_in_place_and_back(world):
     with world.db.session() as s:
         for n in range(7):
-            catalog.add_asset(session=s, kind="notebook", title=f"Churn study {n}", owner=NOOR, actor=NOOR,
+            catalog_service.add_asset(session=s, kind="notebook", title=f"Churn study {n}", owner=NOOR, actor=NOOR,
                               description="Why customers leave")
     first = world.command("churn", ELI, command="/catalog").body
     url = _click(world, ActionId.catalog_more, _value(_blocks(first), ActionId.catalog_more), ELI, first["blocks"])
@@ -120,10 +121,10 @@ def test_share_in_channel_posts_one_result_for_everyone(world):
 
 def test_sharing_an_asset_removed_since_says_so(world):
     with world.db.session() as s:
-        catalog.add_asset(session=s, kind="plugin", title="Drift webhook", owner=NOOR, actor=NOOR)
+        catalog_service.add_asset(session=s, kind="plugin", title="Drift webhook", owner=NOOR, actor=NOOR)
     found = world.command("drift webhook", ELI, command="/catalog").body
     with world.db.session() as s:
-        catalog.remove_asset(session=s, key="plugin:drift-webhook", actor=NOOR)
+        catalog_writes.remove_asset(session=s, key="plugin:drift-webhook", actor=NOOR)
     url = _click(world, ActionId.catalog_share, _value(found["blocks"], ActionId.catalog_share), ELI, found["blocks"])
     assert world.responses(url) == [{"text": "Nothing in the catalog is called plugin:drift-webhook any more; search "
                                              "again with /catalog.", "response_type": "ephemeral",

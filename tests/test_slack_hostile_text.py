@@ -8,8 +8,8 @@ from slack_sdk.models.blocks import Block
 
 from bot.blocks.common import escape_mrkdwn
 from bot.ids import ActionId, BlockId, CallbackId
-from store.apply import apply_spec
-from store.spec import load_spec
+from bot.services.specs import apply_spec
+from jobs.spec import load_spec
 from tests.slack_world import ELI, MODEL, NOOR, RITA
 
 HOSTILE = "<!channel> <!here> <@U123> <https://evil.example|click> & co"

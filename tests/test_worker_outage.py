@@ -25,10 +25,10 @@ from bot.outbox import OutboxDelivery
 from bot.readiness import Readiness
 from jobs import synthetic
 from store import heartbeat, registry
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.db import Database
 from store.models import CheckTick, WorkItem, WorkState
-from store.spec import load_spec
+from jobs.spec import load_spec
 from tests.slack_fake import FakeSlack
 from tests.slack_world import ELI, MODEL, register_fraud_model, write_fraud_data
 from tests.support.tcp_proxy import TcpProxy

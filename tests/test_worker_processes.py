@@ -137,9 +137,9 @@ def test_a_check_cycle_killed_half_way_is_finished_once_by_the_next_worker(db, l
     """Every minute's checks, reading a production source that takes a second or two; the worker is
     killed while a check runs. The next worker (restarted, or the PostgreSQL standby) runs that firing,
     and every firing is checked exactly once."""
-    from store.apply import apply_spec
+    from bot.services.specs import apply_spec
     from store.models import CheckRun
-    from store.spec import load_spec
+    from jobs.spec import load_spec
 
     folder, scenario = live_data
     register_fraud_model(db, folder, scenario)

@@ -20,7 +20,7 @@ import httpx
 
 from jobs.backends.http import BackendError, HttpPolicy, send, shown_url
 from jobs.backends.signing import EVENT_HEADER, IDEMPOTENCY_HEADER, signed_headers
-from store.spec import RetrainSpec
+from jobs.spec import RetrainSpec
 
 GITHUB_API_VERSION = "2022-11-28"
 _LINKABLE = re.compile(r"https://[^\s<>|]+")  # a URL that can sit inside Slack's <url|text> unescaped

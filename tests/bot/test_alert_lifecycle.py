@@ -11,9 +11,9 @@ from bot.config import Settings
 from bot.delivery import FolderOutbox
 from jobs.monitor import check_model
 from store import registry
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.models import Alert, AlertState, CheckKind, OutboxMessage
-from store.spec import load_spec
+from jobs.spec import load_spec
 from tests.projects import append_weeks, week, week_end, write_project
 
 

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from bot.config import Settings
 from jobs.backends import BackendError, DeployRequest, HttpPolicy, TrainingRequest, call_deploy_webhook, dispatch
 from jobs.backends.signing import verify_signature
-from store.spec import RetrainSpec
+from jobs.spec import RetrainSpec
 from tests.receiver import Answer, Receiver, closed_port_url
 
 SECRET = "whsec-test-0123456789abcdef"

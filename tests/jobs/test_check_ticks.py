@@ -10,11 +10,11 @@ from sqlalchemy import select, update
 
 from jobs.worker import JOB_TABLE, Worker, latest_tick
 from store import ticks
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.clock import utcnow
 from store.db import Database
 from store.models import CheckKind, CheckTick
-from store.spec import load_spec
+from jobs.spec import load_spec
 from tests.projects import write_project
 
 

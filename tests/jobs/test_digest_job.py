@@ -7,9 +7,9 @@ from bot.config import Settings
 from jobs.monitor import check_model
 from jobs.worker import DAILY_DIGEST_JOB, Worker, run_daily_digest
 from store import status
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.models import ChannelDelivery, CheckKind
-from store.spec import load_spec
+from jobs.spec import load_spec
 from tests.projects import append_weeks, week, week_end, write_project
 
 

@@ -2,9 +2,9 @@ import pytest
 
 from jobs.monitor import check_all, check_model
 from store import registry
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.models import Alert, AlertState, CheckKind, CheckRun, Evaluation, Verdict
-from store.spec import load_spec
+from jobs.spec import load_spec
 from tests.projects import append_weeks, week, week_end, write_project
 
 

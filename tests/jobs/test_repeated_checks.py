@@ -19,7 +19,7 @@ from jobs.monitor import evaluate_model
 from jobs.sources import SourceSpec, open_source
 from jobs.statistics import DriftInputError, drift_report, prepare_reference
 from store.models import CheckKind, Verdict
-from store.spec import ModelSpec
+from jobs.spec import ModelSpec
 from tests.projects import append_weeks, week, week_end, write_project
 
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from jobs.worker import latest_tick
-from store.schedule import cron_trigger
+from jobs.schedule import cron_trigger
 
 THURSDAY = datetime(2026, 11, 26, 22, 47, 13)  # a Thursday
 

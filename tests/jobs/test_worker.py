@@ -20,10 +20,10 @@ from jobs.worker import (
     session_nice,
 )
 from store import registry, work
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.db import Database
 from store.models import CheckKind, WorkItem, WorkState
-from store.spec import load_spec
+from jobs.spec import load_spec
 from tests.conftest import PG_URL
 from tests.projects import write_project
 

@@ -1,10 +1,10 @@
 import pytest
 
 from store import registry
-from store.apply import apply_spec
+from bot.services.specs import apply_spec
 from store.errors import Conflict
 from store.models import AuditEvent, BlueprintStep, Model, Person, Project
-from store.spec import SpecError, load_spec
+from jobs.spec import SpecError, load_spec
 from tests.projects import write_project
 
 

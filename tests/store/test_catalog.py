@@ -6,13 +6,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
-from store import catalog, governance, registry
-from store.apply import apply_spec
+from bot.services import catalog as catalog_service
+from bot.services.specs import apply_spec
+from jobs.spec import SpecError, load_spec
+from store import catalog, catalog_writes, governance, registry
 from store.catalog_models import CatalogAsset, CatalogTag
 from store.errors import Conflict, NotFound
 from store.home import home_for
 from store.models import AuditEvent, Decision, Person
-from store.spec import SpecError, load_spec
 from tests.projects import write_project
 
 NOW = datetime(2026, 11, 20, 9, 0)
@@ -147,11 +148,11 @@ def test_a_removed_entry_is_not_found_any_more(db, tmp_path):
 
 def test_an_asset_removed_by_hand_is_not_found(db, applied):
     with db.session() as s:
-        catalog.add_asset(session=s, kind="plugin", title="Drift webhook", owner=NOOR, actor=NOOR,
+        catalog_service.add_asset(session=s, kind="plugin", title="Drift webhook", owner=NOOR, actor=NOOR,
                           description="Posts drift alerts to PagerDuty", tags=["alerts"])
     assert _keys(_search(db, "pagerduty")) == ["plugin:drift-webhook"]
     with db.session() as s:
-        catalog.remove_asset(session=s, key="plugin:drift-webhook", actor=NOOR)
+        catalog_writes.remove_asset(session=s, key="plugin:drift-webhook", actor=NOOR)
     assert _search(db, "pagerduty").empty and _search(db, "tag:alerts").empty
     with db.session() as s:
         assert s.execute(select(func.count()).select_from(CatalogTag)
@@ -179,7 +180,7 @@ def test_the_registry_can_be_synced_into_an_empty_catalog(db, applied):
         s.execute(delete(CatalogAsset).where(CatalogAsset.origin == "registry"))
     assert _search(db, "kind:model").empty
     with db.session() as s:
-        assert catalog.sync_registry(session=s, now=NOW) == 1
+        assert catalog_writes.sync_registry(session=s, now=NOW) == 1
     assert _keys(_search(db, "kind:model kind:version")) == ["model_version:default-risk/v1", "model:default-risk"]
 
 
@@ -269,7 +270,7 @@ def test_words_match_owners_and_projects_too(db, applied):
 def test_pages_do_not_overlap_and_cover_every_match(db, applied):
     with db.session() as s:
         for n in range(12):
-            catalog.add_asset(session=s, kind="notebook", title=f"Churn study {n}", owner=ELI, actor=ELI,
+            catalog_service.add_asset(session=s, kind="notebook", title=f"Churn study {n}", owner=ELI, actor=ELI,
                               description="Why customers leave", now=NOW + timedelta(minutes=n))
     pages = [_search(db, "churn", offset=offset) for offset in (0, 5, 10)]
     assert [len(p.assets) for p in pages] == [5, 5, 2] and [p.has_more for p in pages] == [True, True, False]
@@ -317,31 +318,31 @@ def test_odd_characters_in_words_are_searched_not_parsed(db, applied):
 def test_adding_by_hand_checks_like_a_spec(db, applied):
     bad_link = r"links\[0\]: expected an http\(s\) URL, got 'ftp"
     with db.session() as s, pytest.raises(catalog.InvalidAsset, match=bad_link):
-        catalog.add_asset(session=s, kind="notebook", title="X", owner=ELI, actor=ELI, links=["ftp://x"])
+        catalog_service.add_asset(session=s, kind="notebook", title="X", owner=ELI, actor=ELI, links=["ftp://x"])
     with db.session() as s, pytest.raises(catalog.InvalidAsset, match="'notebok' is not a kind of asset"):
-        catalog.add_asset(session=s, kind="notebok", title="X", owner=ELI, actor=ELI)
+        catalog_service.add_asset(session=s, kind="notebok", title="X", owner=ELI, actor=ELI)
     with db.session() as s, pytest.raises(NotFound, match="U0NOBODY is not in Flywheel"):
-        catalog.add_asset(session=s, kind="notebook", title="X", owner="U0NOBODY", actor=ELI)
+        catalog_service.add_asset(session=s, kind="notebook", title="X", owner="U0NOBODY", actor=ELI)
     with db.session() as s, pytest.raises(NotFound, match=r"No project called laons. Did you mean loans\?"):
-        catalog.add_asset(session=s, kind="notebook", title="X", owner=ELI, actor=ELI, project="laons")
+        catalog_service.add_asset(session=s, kind="notebook", title="X", owner=ELI, actor=ELI, project="laons")
     with db.session() as s, pytest.raises(Conflict, match="declared in the loans spec's catalog: section"):
-        catalog.add_asset(session=s, kind="repository", title="Scoring service", owner=ELI, actor=ELI,
+        catalog_service.add_asset(session=s, kind="repository", title="Scoring service", owner=ELI, actor=ELI,
                           project="loans")
     with db.session() as s, pytest.raises(Conflict, match="is declared in the loans spec"):
-        catalog.remove_asset(session=s, key="repository:loans/scoring-service", actor=ELI)
+        catalog_writes.remove_asset(session=s, key="repository:loans/scoring-service", actor=ELI)
     with db.session() as s, pytest.raises(Conflict, match="follows the registry"):
-        catalog.remove_asset(session=s, key="model:default-risk", actor=ELI)
+        catalog_writes.remove_asset(session=s, key="model:default-risk", actor=ELI)
 
 
 def test_adding_the_same_key_again_updates_it(db, applied):
     with db.session() as s:
-        added = catalog.add_asset(session=s, kind="dashboard", title="Fraud losses", owner="Dana", actor=DANA,
+        added = catalog_service.add_asset(session=s, kind="dashboard", title="Fraud losses", owner="Dana", actor=DANA,
                                   project="loans", tags=["finance"], now=NOW)
     assert added[1] == "added" and added[0].key == "dashboard:loans/fraud-losses" and added[0].owner == DANA
     with db.session() as s:
-        same = catalog.add_asset(session=s, kind="dashboard", title="Fraud losses", owner=DANA, actor=DANA,
+        same = catalog_service.add_asset(session=s, kind="dashboard", title="Fraud losses", owner=DANA, actor=DANA,
                                  project="loans", tags=["finance"], now=NOW)
-        updated = catalog.add_asset(session=s, kind="dashboard", title="Fraud losses", owner=DANA, actor=DANA,
+        updated = catalog_service.add_asset(session=s, kind="dashboard", title="Fraud losses", owner=DANA, actor=DANA,
                                     project="loans", tags=["finance", "weekly"], now=NOW + timedelta(days=1))
     assert (same[1], updated[1]) == ("unchanged", "updated")
     assert _keys(_search(db, "tag:weekly")) == ["dashboard:loans/fraud-losses"]
@@ -351,7 +352,7 @@ def test_the_registry_takes_over_a_key_added_by_hand(db, tmp_path):
     with db.session() as s:
         s.add(Person(slack_id=ELI, name="Eli"))
     with db.session() as s:
-        catalog.add_asset(session=s, kind="model", title="default-risk", owner=ELI, actor=ELI,
+        catalog_service.add_asset(session=s, kind="model", title="default-risk", owner=ELI, actor=ELI,
                           description="Our loan model, before Flywheel managed it")
     _apply(db, write_project(tmp_path))
     [model] = _search(db, "kind:model").assets
@@ -362,7 +363,7 @@ def test_the_registry_takes_over_a_key_added_by_hand(db, tmp_path):
 def test_a_spec_cannot_take_a_key_added_by_hand(db, tmp_path):
     _apply(db, write_project(tmp_path / "plain"))
     with db.session() as s:
-        catalog.add_asset(session=s, kind="notebook", title="Loan feature exploration", owner=ELI, actor=ELI,
+        catalog_service.add_asset(session=s, kind="notebook", title="Loan feature exploration", owner=ELI, actor=ELI,
                           project="loans")
     with pytest.raises(Conflict, match="was added with `flywheel catalog add`"):
         _apply(db, _spec(tmp_path))

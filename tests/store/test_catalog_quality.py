@@ -8,6 +8,7 @@ risk) so ranking has to do real work.
 
 from sqlalchemy import insert
 
+from bot.services import catalog as catalog_service
 from store import catalog
 from store.models import Person, Project, RiskTier
 
@@ -295,7 +296,7 @@ def _load(db) -> dict[str, str]:
                                     for k, (name, owner) in PROJECTS.items()])
         for line in ASSETS.splitlines():
             slug, kind, project, owner, tags, title, description = (part.strip() for part in line.split("|"))
-            asset, _ = catalog.add_asset(session=s, kind=kind, title=title, key=slug, project=project, owner=owner,
+            asset, _ = catalog_service.add_asset(session=s, kind=kind, title=title, key=slug, project=project, owner=owner,
                                          description=description, tags=tags.split(","), actor=owner)
             keys[slug] = asset.key
     return keys

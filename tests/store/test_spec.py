@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from store.spec import (
+from jobs.spec import (
     DataQualitySpec,
     DeploySpec,
     LoadedSpec,

@@ -10,11 +10,12 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from store import audit, catalog
+from bot.services import catalog
+from store import audit
 from store.clock import utcnow
 from store.errors import Conflict
 from store.models import Blueprint, BlueprintStep, Grant, Model, PersonaChannel, Person, Project, SignOff
-from store.spec import LoadedSpec, ModelSpec
+from jobs.spec import LoadedSpec, ModelSpec
 
 
 @dataclass

@@ -1,0 +1,161 @@
+"""Project specs: the YAML file that puts a project, its people and its models under Flywheel.
+
+`load_spec()` refuses a bad file as a whole and reports every problem found, each with the line of
+the YAML node it concerns: syntax, shape (pydantic), cross references (people, keys) and the columns
+of each model's reference data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    ValidationError,
+)
+
+from jobs.spec.checks import (
+    _check_artifact_roots,
+    _check_columns,
+    _check_references,
+    _Parts,
+)
+from jobs.spec.issues import (
+    LoadedSpec,
+    Loc,
+    SpecError,
+    _add_validation_error,
+    _Document,
+    _show,
+)
+from jobs.spec.model import ProjectSpec
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Load and validate one spec file, or raise SpecError listing every problem."""
+    document = _load(Path(path), str(path))
+    if document.issues or document.loaded is None:
+        raise SpecError(document.issues)
+    return document.loaded
+
+
+def load_specs(paths: Iterable[str | Path]) -> list[LoadedSpec]:
+    """Load several spec files; any problem in any file refuses them all, reporting all problems."""
+    documents = [_load(Path(path), str(path)) for path in paths]
+    owners: dict[str, str] = {}
+    for document in documents:
+        if document.loaded is None:
+            continue
+        key = document.loaded.spec.project.key
+        if key in owners:
+            document.add(("project", "key"), f"project key '{key}' is also used by {owners[key]}")
+        owners.setdefault(key, document.label)
+    issues = [issue for document in documents for issue in document.issues]
+    if issues:
+        raise SpecError(issues)
+    return [document.loaded for document in documents if document.loaded is not None]
+
+
+
+
+def _load(path: Path, label: str) -> _Document:
+    document = _Document(label)
+    text = _read_text(path, document)
+    if text is not None:
+        data = _parse_yaml(text, document)
+        if data is not None:
+            _validate(data, path, document)
+    document.issues.sort(key=lambda issue: issue.line)
+    return document
+
+
+def _read_text(path: Path, document: _Document) -> str | None:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        document.add((), "file not found", line=1)
+        return None
+    except IsADirectoryError:
+        document.add((), "is a folder, not a spec file", line=1)
+        return None
+    except OSError as exc:
+        document.add((), f"cannot read the file: {exc.strerror or exc}", line=1)
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        document.add((), "the file is not UTF-8 text", line=raw[: exc.start].count(b"\n") + 1)
+        return None
+
+
+def _parse_yaml(text: str, document: _Document) -> dict[str, Any] | None:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        document.root = node
+        if node is None:
+            document.add((), "the file is empty; expected project, people, channels, blueprint and models",
+                         line=1)
+            return None
+        _check_duplicate_keys(node, document)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "cannot parse"
+        if "block" in problem:
+            problem += " (check the indentation)"
+        document.add((), f"invalid YAML: {problem}", line=mark.line + 1 if mark else 1)
+        return None
+    except yaml.YAMLError as exc:
+        document.add((), f"invalid YAML: {exc}", line=1)
+        return None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        document.add((), f"expected a mapping (project:, people:, ...) at the top level, got {_show(data)}")
+        return None
+    return data
+
+
+def _check_duplicate_keys(root: yaml.Node, document: _Document) -> None:
+    seen_nodes: set[int] = set()  # aliases share nodes; visiting each once defuses alias bombs
+    stack: list[tuple[yaml.Node, Loc]] = [(root, ())]
+    while stack:
+        node, loc = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                    line = key.start_mark.line + 1
+                    if key.value in first:
+                        document.add(loc + (key.value,), f"duplicate key '{key.value}' (first at line "
+                                     f"{first[key.value]})", line=line)
+                    first.setdefault(key.value, line)
+                    stack.append((value, loc + (key.value,)))
+                else:
+                    stack.append((value, loc))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, loc + (index,)) for index, item in enumerate(node.value))
+
+
+def _validate(data: dict[str, Any], path: Path, document: _Document) -> None:
+    base_dir = path.resolve().parent
+    spec: ProjectSpec | None = None
+    try:
+        spec = ProjectSpec.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            _add_validation_error(document, error)
+    parts = _Parts.of(spec) if spec is not None else _Parts.salvage(data)
+    _check_references(document, parts)
+    _check_columns(document, parts, base_dir)
+    _check_artifact_roots(document, parts, base_dir)
+    if spec is not None and not document.issues:
+        document.loaded = LoadedSpec(spec=spec, path=path.resolve(), base_dir=base_dir)
+
+

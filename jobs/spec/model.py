@@ -1,0 +1,474 @@
+"""The spec model: the pydantic shape of a project spec file, with its field validators."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Annotated, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
+
+from jobs.expressions import Expression, parse
+from jobs.schedule import cron_trigger
+from jobs.sources import SourceSpec
+
+Role = Literal["business", "ml_engineer", "risk_manager", "it_ops", "admin"]
+Persona = Literal["business", "ml_engineer", "risk_manager", "it_ops"]
+RiskTier = Literal["low", "medium", "high"]
+Task = Literal["binary_classification"]
+NumericDriftMethod = Literal["wasserstein", "psi", "ks"]
+CategoricalDriftMethod = Literal["jensen_shannon", "psi", "chi_square"]
+Metric = Literal["precision", "recall", "f1", "roc_auc", "accuracy"]
+Aggregate = Literal["count", "sum", "mean", "rate"]
+RetrainBackend = Literal["python", "webhook", "github_actions", "airflow"]
+DeployBackend = Literal["registry", "webhook"]
+CatalogKind = Literal["project", "model", "model_version", "dataset", "notebook", "repository", "dashboard",
+                      "plugin"]
+
+METRICS: tuple[str, ...] = get_args(Metric)
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(?:\d+[wdhms])+")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+_ENTRYPOINT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+_GITHUB_REPO = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+# ---------------------------------------------------------------- value types
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30m', '1h', '24h', '7d', '2w' (or combined, '1h30m') -> timedelta."""
+    compact = text.strip().lower().replace(" ", "")
+    if not _DURATION.fullmatch(compact):
+        raise ValueError(f"expected a duration like 30m, 1h, 7d or 2w, got {text!r}")
+    seconds = sum(int(n) * _UNITS[unit] for n, unit in re.findall(r"(\d+)([wdhms])", compact))
+    if seconds == 0:
+        raise ValueError(f"a duration must be longer than zero, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of parse_duration, in the largest whole unit among d, h, m, s."""
+    seconds = int(value.total_seconds())
+    unit = next(u for u in "dhms" if seconds % _UNITS[u] == 0)
+    return f"{seconds // _UNITS[unit]}{unit}"
+
+
+def _duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        if value <= timedelta(0) or value % timedelta(seconds=1):
+            raise ValueError(f"a duration must be a positive whole number of seconds, got {value}")
+        return value
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(f"expected a duration like 30m, 1h, 7d or 2w, got {value!r}")
+
+
+def _cron(value: str) -> str:
+    text = " ".join(value.split())
+    try:
+        cron_trigger(text, timezone=UTC)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid cron schedule {value!r}: {exc}") from None
+    return text
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"expected {what}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _expression(value: str) -> str:
+    parse(value)
+    return value
+
+
+def _artifact_root(value: str) -> str:
+    if "://" in value or value.startswith("file:"):
+        raise ValueError(f"an artifact root is a folder path, not a URL: got {value!r}")
+    if "\x00" in value:
+        raise ValueError("an artifact root cannot contain a NUL character")
+    path = Path(value)
+    if path.is_absolute() and path == Path(path.anchor):
+        raise ValueError(f"artifact root {value!r} is the whole file system; name the folder models are written to")
+    return value
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str, when_used="json")
+]
+Text = Annotated[str, StringConstraints(min_length=1)]
+Column = Annotated[str, StringConstraints(min_length=1)]
+Slug = Annotated[str, _pattern(_SLUG, "a slug of lowercase letters, digits and '-' (like card-fraud)")]
+Name = Annotated[str, _pattern(_NAME, "a name of lowercase letters, digits and '_' (like missed_fraud_rate)")]
+SlackUserId = Annotated[str, _pattern(_SLACK_USER, "a Slack user id (like U0123ABCD)")]
+Cron = Annotated[str, AfterValidator(_cron)]
+ExpressionText = Annotated[str, AfterValidator(_expression)]
+# A folder whose files may be loaded as this model's artifacts; relative to the spec's folder.
+ArtifactRoot = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_artifact_root)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# ---------------------------------------------------------------- project, people, approvals
+
+
+class ProjectInfoSpec(_Spec):
+    key: Slug
+    name: Text
+    description: str = ""
+    initiative: str = ""
+    owner: Text
+    sponsors: list[Text] = []
+    risk_tier: RiskTier
+    tags: list[Text] = []
+
+
+class PersonSpec(_Spec):
+    slack_id: SlackUserId
+    name: Text
+    roles: list[Role] = Field(min_length=1)
+
+
+class ChannelsSpec(_Spec):
+    """Slack channel id per persona; alerts for a persona go to its channel."""
+
+    business: str | None = None
+    ml_engineer: str | None = None
+    risk_manager: str | None = None
+    it_ops: str | None = None
+
+    def for_role(self, role: str) -> str | None:
+        return getattr(self, role, None) if role in get_args(Persona) else None
+
+
+class BlueprintStepSpec(_Spec):
+    name: Text
+    role: Role
+    quorum: int = Field(1, ge=1)
+
+
+class BlueprintSpec(_Spec):
+    """The approval steps a new model version goes through before it may be deployed."""
+
+    name: Text
+    steps: list[BlueprintStepSpec] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------- a model
+
+
+class DataSpec(_Spec):
+    reference: SourceSpec
+    production: SourceSpec
+    timestamp: Column
+    prediction: Column
+    score: Column | None = None
+    label: Column | None = None
+    label_time: Column | None = None
+
+
+class FeaturesSpec(_Spec):
+    numeric: list[Column] = []
+    categorical: list[Column] = []
+
+    @model_validator(mode="after")
+    def _some(self) -> FeaturesSpec:
+        if not self.numeric and not self.categorical:
+            raise ValueError("list at least one numeric or categorical feature")
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class DriftSpec(_Spec):
+    window: Duration = timedelta(days=7)
+    numeric_method: NumericDriftMethod = "wasserstein"
+    categorical_method: CategoricalDriftMethod = "jensen_shannon"
+    thresholds: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: {"default": 0.1})
+    alpha: float = Field(0.05, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _default_threshold(self) -> DriftSpec:
+        self.thresholds.setdefault("default", 0.1)
+        return self
+
+    def threshold_for(self, feature: str) -> float:
+        return self.thresholds.get(feature, self.thresholds["default"])
+
+
+class KpiAlertSpec(_Spec):
+    above: float | None = None
+    below: float | None = None
+    above_baseline_pct: float | None = Field(None, gt=0)
+    below_baseline_pct: float | None = Field(None, gt=0)
+    baseline_windows: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _some(self) -> KpiAlertSpec:
+        if all(v is None for v in (self.above, self.below, self.above_baseline_pct, self.below_baseline_pct)):
+            raise ValueError("give at least one of above, below, above_baseline_pct, below_baseline_pct")
+        return self
+
+
+class KpiSpec(_Spec):
+    """A business KPI computed per window.
+
+    count: rows matching `where` (all rows without it); sum/mean: of `column` over rows matching
+    `where`; rate: rows matching both `where` and `of`, divided by rows matching `of`.
+    """
+
+    name: Name
+    label: str | None = None
+    aggregate: Aggregate
+    column: Column | None = None
+    where: ExpressionText | None = None
+    of: ExpressionText | None = None
+    unit: str | None = None
+    window: Duration | None = None  # None in the file means drift.window; resolved by ModelSpec
+    alert: KpiAlertSpec | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KpiSpec:
+        if self.aggregate in ("sum", "mean") and self.column is None:
+            raise ValueError(f"aggregate '{self.aggregate}' needs 'column' (the numeric column to add up)")
+        if self.aggregate in ("count", "rate") and self.column is not None:
+            raise ValueError(f"'column' only applies to aggregates sum and mean, not '{self.aggregate}'")
+        if self.aggregate == "rate" and (self.of is None or self.where is None):
+            raise ValueError("aggregate 'rate' needs 'where' (the rows counted) and 'of' (the rows it is a share of)")
+        if self.aggregate != "rate" and self.of is not None:
+            raise ValueError(f"'of' only applies to aggregate rate, not '{self.aggregate}'")
+        if self.label is None:
+            self.label = self.name
+        return self
+
+    def where_expression(self) -> Expression | None:
+        return parse(self.where) if self.where is not None else None
+
+    def of_expression(self) -> Expression | None:
+        return parse(self.of) if self.of is not None else None
+
+
+class MetricAlertSpec(_Spec):
+    above: Share | None = None
+    below: Share | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> MetricAlertSpec:
+        if self.above is None and self.below is None:
+            raise ValueError("give 'above' or 'below' (or both)")
+        return self
+
+
+class PerformanceSpec(_Spec):
+    metrics: list[Metric] = Field(min_length=1)
+    alert: dict[str, MetricAlertSpec] = {}
+    window: Duration | None = None  # None in the file means drift.window; resolved by ModelSpec
+
+
+class DataQualitySpec(_Spec):
+    max_null_share: Share = 0.05
+    min_rows_vs_baseline_pct: float = Field(50, ge=0, le=100)
+    baseline_windows: int = Field(4, ge=1)
+
+
+_RETRAIN_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # backend -> (required, optional)
+    "python": (("entrypoint",), ()),
+    "webhook": (("url",), ()),
+    "github_actions": (("repo", "workflow"), ("ref",)),
+    "airflow": (("url", "dag_id"), ("api",)),
+}
+
+
+class RetrainSpec(_Spec):
+    backend: RetrainBackend
+    entrypoint: Annotated[str, _pattern(_ENTRYPOINT, "an entrypoint like package.module:function")] | None = None
+    url: str | None = None
+    repo: Annotated[str, _pattern(_GITHUB_REPO, "a GitHub repository like owner/name")] | None = None
+    workflow: str | None = None
+    ref: str | None = None
+    dag_id: str | None = None
+    api: Literal["v1", "v2"] | None = None  # Airflow's REST API: v1 is Airflow 2's, v2 Airflow 3's
+    auto: bool = False
+    cooldown: Duration = timedelta(hours=24)
+
+    @model_validator(mode="after")
+    def _backend_keys(self) -> RetrainSpec:
+        required, optional = _RETRAIN_KEYS[self.backend]
+        for key in ("entrypoint", "url", "repo", "workflow", "ref", "dag_id", "api"):
+            given = getattr(self, key) is not None
+            if key in required and not given:
+                raise ValueError(f"backend '{self.backend}' needs '{key}'")
+            if given and key not in required + optional:
+                raise ValueError(f"'{key}' does not apply to backend '{self.backend}'")
+        if self.url is not None:
+            _check_http_url(self.url)
+        if self.backend == "github_actions" and self.ref is None:
+            self.ref = "main"
+        if self.backend == "airflow" and self.api is None:
+            self.api = "v1"
+        return self
+
+
+class DeploySpec(_Spec):
+    backend: DeployBackend = "registry"
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _backend_keys(self) -> DeploySpec:
+        if self.backend == "webhook" and self.url is None:
+            raise ValueError("backend 'webhook' needs 'url'")
+        if self.backend == "registry" and self.url is not None:
+            raise ValueError("'url' does not apply to backend 'registry'")
+        if self.url is not None:
+            _check_http_url(self.url)
+        return self
+
+
+def _check_http_url(url: str) -> None:
+    if not re.match(r"https?://[^/\s]+", url):
+        raise ValueError(f"expected an http(s) URL, got {url!r}")
+
+
+class ModelSpec(_Spec):
+    key: Slug
+    description: str = ""
+    owner: Text
+    task: Task = "binary_classification"
+    tags: list[Text] = []
+    data: DataSpec
+    features: FeaturesSpec
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    kpis: list[KpiSpec] = []
+    performance: PerformanceSpec | None = None
+    data_quality: DataQualitySpec = Field(default_factory=DataQualitySpec)
+    schedule: Cron = "0 * * * *"
+    retrain: RetrainSpec | None = None
+    deploy: DeploySpec = Field(default_factory=DeploySpec)
+    # Folders, besides FLYWHEEL_ARTIFACTS, from which this model's artifacts may be registered and loaded.
+    artifact_roots: list[ArtifactRoot] = []
+
+    @model_validator(mode="after")
+    def _default_windows(self) -> ModelSpec:
+        if self.performance is not None and self.performance.window is None:
+            self.performance.window = self.drift.window
+        for kpi in self.kpis:
+            if kpi.window is None:
+                kpi.window = self.drift.window
+        return self
+
+    def columns(self) -> list[str]:
+        """Every column this model reads, in a stable order, each once."""
+        return list(dict.fromkeys(ref.column for ref in _column_refs(self)))
+
+
+# ---------------------------------------------------------------- the catalog
+
+
+def _http_url(value: str) -> str:
+    _check_http_url(value)
+    return value
+
+
+class CatalogEntrySpec(_Spec):
+    """An asset the registry doesn't know (a notebook, a repository, a dashboard...), listed in the catalog.
+
+    Its key is `key`, or the title made a slug; the project is the spec's own.
+    """
+
+    kind: CatalogKind
+    title: Text
+    key: Slug | None = None
+    description: str = ""
+    owner: Text
+    tags: list[Text] = []
+    links: list[Annotated[str, AfterValidator(_http_url)]] = []
+    status: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+
+    @model_validator(mode="after")
+    def _has_key(self) -> CatalogEntrySpec:
+        if self.key is None and not self.slug:
+            raise ValueError(f"give a 'key' (like team-dashboard): the title {self.title!r} has no letters or "
+                             "digits to make one from")
+        return self
+
+    @property
+    def slug(self) -> str:
+        return self.key or re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")[:100]
+
+
+class ProjectSpec(_Spec):
+    project: ProjectInfoSpec
+    people: list[PersonSpec] = Field(min_length=1)
+    channels: ChannelsSpec = Field(default_factory=ChannelsSpec)
+    blueprint: BlueprintSpec
+    models: list[ModelSpec] = Field(min_length=1)
+    catalog: list[CatalogEntrySpec] = []
+
+    def person(self, slack_id: str) -> PersonSpec | None:
+        return next((p for p in self.people if p.slack_id == slack_id), None)
+
+    def get_model(self, key: str) -> ModelSpec | None:
+        return next((m for m in self.models if m.key == key), None)
+
+
+# ---------------------------------------------------------------- the columns a model reads
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class _ColumnRef:
+    loc: Loc
+    column: str
+    kinds: frozenset[str] | None  # the column kinds this use accepts; None for any
+    purpose: str = ""
+
+
+_NUMBERS = frozenset({"numeric", "bool"})
+
+
+def _column_refs(model: ModelSpec) -> list[_ColumnRef]:
+    data = model.data
+    refs = [_ColumnRef(("data", "timestamp"), data.timestamp, frozenset({"datetime"}), "the timestamp"),
+            _ColumnRef(("data", "prediction"), data.prediction, None)]
+    if data.score is not None:
+        refs.append(_ColumnRef(("data", "score"), data.score, _NUMBERS, "the score"))
+    if data.label is not None:
+        refs.append(_ColumnRef(("data", "label"), data.label, None))
+    if data.label_time is not None:
+        refs.append(_ColumnRef(("data", "label_time"), data.label_time, frozenset({"datetime"}), "label_time"))
+    refs += [_ColumnRef(("features", "numeric", i), name, _NUMBERS, "a numeric feature")
+             for i, name in enumerate(model.features.numeric)]
+    refs += [_ColumnRef(("features", "categorical", i), name, None)
+             for i, name in enumerate(model.features.categorical)]
+    for index, kpi in enumerate(model.kpis):
+        if kpi.column is not None:
+            refs.append(_ColumnRef(("kpis", index, "column"), kpi.column, _NUMBERS, f"aggregate '{kpi.aggregate}'"))
+        for clause in ("where", "of"):
+            text = getattr(kpi, clause)
+            if text is not None:
+                refs += [_ColumnRef(("kpis", index, clause), name, None) for name in sorted(parse(text).columns)]
+    return refs
