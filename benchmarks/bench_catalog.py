@@ -33,7 +33,7 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from benchmarks.harness import main_running, scratch_registry  # noqa: E402
 from store import catalog  # noqa: E402
-from store.catalog_models import AssetKind, AssetOrigin, CatalogAsset, CatalogTag  # noqa: E402
+from store.models import AssetKind, AssetOrigin, CatalogAsset, CatalogTag  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.models import Person, Project, RiskTier  # noqa: E402
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from store import audit, projects
 from store import catalog_index as text_index
 from store.catalog_index import WORD_PARTS
-from store.catalog_models import AssetKind, AssetOrigin, CatalogAsset, CatalogTag
+from store.models import AssetKind, AssetOrigin, CatalogAsset, CatalogTag
 from store.errors import FlywheelError, NotFound
 from store.models import Model, ModelVersion, Person, Project, VersionStatus
 

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, column, func, literal_column, sele
 from sqlalchemy import table as sql_table
 from sqlalchemy.orm import Session
 
-from store.catalog_models import CatalogAsset
+from store.models import CatalogAsset
 
 WORD_PARTS = re.compile(r"[^\W_]+")
 PREFIX_FROM = 4

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from store import audit, projects
-from store.catalog_models import AssetKind, AssetOrigin, CatalogAsset, CatalogTag
+from store.models import AssetKind, AssetOrigin, CatalogAsset, CatalogTag
 from store.clock import utcnow
 from store.errors import Conflict, NotFound
 from store.models import Model, ModelVersion, Project

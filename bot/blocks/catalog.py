@@ -15,7 +15,7 @@ from bot.blocks.common import context, day, escape_mrkdwn, link, link_button, md
 from bot.blocks.replies import Reply
 from bot.ids import ActionId, BlockId, CatalogContext
 from store.catalog import PAGE, Asset, SearchResult, Suggestion
-from store.catalog_models import AssetKind
+from store.models import AssetKind
 
 _PICKED = re.compile(r"<@[UW][A-Z0-9]+\|([^<>|]+)>")  # a person picked from Slack's autocomplete
 MAX_DESCRIPTION = 280

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from jobs.spec import CatalogEntrySpec, LoadedSpec
 from store import audit, catalog_writes, projects
 from store.catalog import KIND_LABELS, Asset, InvalidAsset, get_asset, resolve_owner
-from store.catalog_models import AssetKind, AssetOrigin, CatalogAsset
+from store.models import AssetKind, AssetOrigin, CatalogAsset
 from store.clock import utcnow
 from store.errors import NotFound
 from store.models import Project

@@ -10,7 +10,7 @@ from bot.blocks import home
 from bot.blocks.common import validate_payload
 from bot.ids import ActionId, BlockId, CatalogContext
 from store.catalog import Asset, SearchResult, Suggestion, parse_query
-from store.catalog_models import AssetKind, AssetOrigin
+from store.models import AssetKind, AssetOrigin
 from store.home import HomeData, More
 
 URL = "https://flywheel.example.com/"

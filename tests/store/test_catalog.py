@@ -10,7 +10,7 @@ from bot.services import catalog as catalog_service
 from bot.services.specs import apply_spec
 from jobs.spec import SpecError, load_spec
 from store import catalog, catalog_writes, governance, registry
-from store.catalog_models import CatalogAsset, CatalogTag
+from store.models import CatalogAsset, CatalogTag
 from store.errors import Conflict, NotFound
 from store.home import home_for
 from store.models import AuditEvent, Decision, Person

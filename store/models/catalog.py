@@ -17,7 +17,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from store.clock import utcnow
-from store.models import Base, _enum
+from store.models.base import Base, _enum
 
 FTS_PREFIX = "catalog_fts"
 
