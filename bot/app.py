@@ -93,7 +93,7 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
     from bot.blocks.home import home_view
     from jobs.monitor import check_model
     from jobs.worker import Worker
-    from store.home import home_for
+    from bot.services.home import home_for
 
     db = db or Database(settings.database_url)
     if db.engine.dialect.name == "sqlite":

@@ -22,14 +22,14 @@ from bot.alerts import Notifier
 from bot.blocks.common import span
 from bot.config import Settings
 from bot.delivery import FolderOutbox
+from bot.services.specs import apply_spec
 from jobs import synthetic, training
 from jobs.monitor import check_model
 from jobs.retrain import compare_with_production, retrain
+from jobs.spec import load_spec
 from store import governance, registry
-from bot.services.specs import apply_spec
 from store.db import Database
 from store.models import CheckKind, Decision
-from jobs.spec import load_spec
 
 START = datetime(2026, 9, 21)  # a Monday: the reference week, then eight production weeks
 MODEL = "fraud-detector"

@@ -21,16 +21,34 @@ from sqlalchemy.orm import Session
 from bot.blocks import governed
 from bot.blocks.common import escape_mrkdwn, mention
 from bot.config import Settings
+from bot.services import home as home_store
 from jobs.monitor import load_spec
+from jobs.spec import parse_duration
 from jobs.work_runner import WorkRunner, training_timeout
-from store import audit, authority, governance, monitoring, registry, slack_requests, work
-from store import home as home_store
+from store import (
+    audit,
+    authority,
+    governance,
+    monitoring,
+    registry,
+    slack_requests,
+    work,
+)
 from store import status as status_store
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, InvalidTransition, NotFound
-from store.models import PERSONAS, Alert, AlertState, Decision, Model, ModelVersion, Person, Role, VersionStatus
-from jobs.spec import parse_duration
+from store.models import (
+    PERSONAS,
+    Alert,
+    AlertState,
+    Decision,
+    Model,
+    ModelVersion,
+    Person,
+    Role,
+    VersionStatus,
+)
 from store.status import ModelStatus
 
 log = logging.getLogger(__name__)

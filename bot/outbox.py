@@ -31,9 +31,10 @@ from sqlalchemy.orm import Session
 from bot.blocks import digest as digest_blocks
 from bot.blocks.common import Message, validate_payload
 from bot.config import Settings
+from bot.services import home
 from bot.slack_delivery import DeliveryError, SlackDelivery
 from jobs.incidents import ChartRef
-from store import digests, home, outbox
+from store import digests, outbox
 from store.clock import utcnow
 from store.db import Database
 

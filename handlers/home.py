@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 
 from bot.blocks.home import home_view
 from bot.operations import Operations
-from store.home import home_for
+from bot.services.home import home_for
 
 
 def publish(ops: Operations, client: WebClient, slack_id: str) -> None:

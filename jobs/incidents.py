@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-
 RETRAIN_ASKED = "retrain requested"  # the trigger of a retrain asked for without a reason
 
 
@@ -95,6 +94,19 @@ class DriftIncident:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """A version against the production version it would replace, on the same labelled window."""
+    model_key: str
+    champion: str | None
+    challenger: str
+    window_start: datetime
+    window_end: datetime
+    labelled_rows: int
+    champion_metrics: dict[str, float]
+    challenger_metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
 class MetricComparison:
     metric: str
     champion: float
@@ -124,11 +136,27 @@ class CandidateIncident:
 
 
 @dataclass(frozen=True)
+class Decided:
+    """One sign-off or rejection, with who made it, when and why."""
+    step: str
+    person: str
+    name: str
+    decision: str
+    reason: str
+    at: datetime
+    version: str = ""
+
+
+@dataclass(frozen=True)
 class StepStatus:
+    """Where a version stands on one blueprint step: the one shape App Home, Slack and the dashboard read."""
     name: str
     role: str
     quorum: int
     approvers: tuple[str, ...]  # Slack ids of those who approved
+    position: int = 0
+    approvals: tuple[Decided, ...] = ()  # the approvals with names, dates and reasons, where a page shows them
+    due: bool = False  # the earliest step still waiting
 
     @property
     def done(self) -> bool:

@@ -21,12 +21,12 @@ from jobs.checks import CheckOutcome
 from jobs.expressions import ExpressionError
 from jobs.metrics import MetricsError
 from jobs.sources import Source, SourceError, open_source
+from jobs.spec import ModelSpec
 from jobs.statistics import DriftInputError, PreparedReference, prepare_reference
 from store import monitoring, registry
 from store.clock import to_utc_naive, utcnow
 from store.db import Database
 from store.models import CheckKind, Model, Verdict
-from jobs.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

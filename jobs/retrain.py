@@ -22,17 +22,17 @@ import pandas as pd
 from sqlalchemy import select
 
 from jobs.artifacts import Artifact, artifact_roots, check_for_registration
-from jobs.incidents import RETRAIN_ASKED
+from jobs.incidents import RETRAIN_ASKED, Comparison
 from jobs.metrics import classification_metrics
 from jobs.monitor import load_spec
 from jobs.sources import open_source
+from jobs.spec import ModelSpec
 from jobs.training import load_model, score
 from store import audit, registry, work
 from store.clock import to_utc_naive, utcnow
 from store.db import Database
 from store.errors import Conflict, FlywheelError, InvalidTransition, NotFound
 from store.models import Model, ModelVersion, WorkState
-from jobs.spec import ModelSpec
 
 DEFAULT_TRAINING_WINDOW = timedelta(days=28)
 COMPARED_METRICS = ("recall", "precision", "roc_auc")
@@ -129,18 +129,6 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
                         **({"work_item": work_item} if work_item is not None else {})},
             parent=parent, now=now)
     return Retrained(model_key, version.number, start, as_of, dict(result.metrics), requested_by, trigger)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    model_key: str
-    champion: str | None
-    challenger: str
-    window_start: datetime
-    window_end: datetime
-    labelled_rows: int
-    champion_metrics: dict[str, float]
-    challenger_metrics: dict[str, float]
 
 
 def _metrics_of(version: ModelVersion, frame: pd.DataFrame, label: str, roots: tuple[Path, ...]) -> dict[str, float]:

@@ -14,7 +14,8 @@ from pydantic import SecretStr
 from bot.app import build_worker
 from bot.config import Settings
 from jobs.monitor import check_model
-from store import home, outbox
+from bot.services import home
+from store import outbox
 from store.models import CheckKind, OutboxMessage, OutboxState
 from tests.slack_fake import FakeSlack
 from tests.slack_world import ELI, MODEL, NOOR, NOW, RITA, World, register_fraud_model

@@ -11,7 +11,15 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, SectionBlock
 
-from bot.blocks.common import context, day, escape_mrkdwn, link, link_button, md, mention
+from bot.blocks.common import (
+    context,
+    day,
+    escape_mrkdwn,
+    link,
+    link_button,
+    md,
+    mention,
+)
 from bot.blocks.replies import Reply
 from bot.ids import ActionId, BlockId, CatalogContext
 from store.catalog import PAGE, Asset, SearchResult, Suggestion

@@ -8,7 +8,17 @@ from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import HeaderBlock, SectionBlock
 
-from bot.blocks.common import MAX_BLOCKS, Message, button, context, day, escape_mrkdwn, link_button, md, when
+from bot.blocks.common import (
+    MAX_BLOCKS,
+    Message,
+    button,
+    context,
+    day,
+    escape_mrkdwn,
+    link_button,
+    md,
+    when,
+)
 from bot.blocks.wording import count_words, kpi_headline, kpi_sentence
 from bot.charts import format_value, metric_name
 from bot.ids import ActionContext, ActionId, BlockId

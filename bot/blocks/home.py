@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock, HeaderBlock, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    DividerBlock,
+    HeaderBlock,
+    SectionBlock,
+)
 from slack_sdk.models.views import View
 
 from bot.blocks.catalog import facts, title_link
-from bot.blocks.common import button, confirm, context, day, escape_mrkdwn, link_button, md, mention, span
+from bot.blocks.common import (
+    button,
+    confirm,
+    context,
+    day,
+    escape_mrkdwn,
+    link_button,
+    md,
+    mention,
+    span,
+)
 from bot.blocks.risk import APPROVE, MODEL_CARD, REJECT, step_line
 from bot.blocks.wording import kpi_sentence, period
 from bot.ids import ActionContext, ActionId, BlockId
-from jobs.incidents import KpiFigure, StepStatus
-from store.home import (
+from bot.services.home import (
     MAX_ASSETS,
     MAX_DEPLOYMENTS,
     MAX_GOVERNED,
@@ -27,9 +42,9 @@ from store.home import (
     PendingSignOff,
     ProjectKpis,
     RecentDeployment,
-    Step,
     VersionLine,
 )
+from jobs.incidents import KpiFigure, StepStatus
 from store.models import Role
 
 MAX_VIEW_BLOCKS = 100  # Slack's limit for a Home tab
@@ -139,12 +154,10 @@ def _section(text: str, **kwargs) -> SectionBlock:
     return SectionBlock(text=md(_clip(text, MAX_TEXT)), **kwargs)
 
 
-def _step_status(step: Step) -> StepStatus:
-    return StepStatus(step.name, step.role, step.quorum, step.approvers)
 
 
-def _blueprint(steps: tuple[Step, ...]) -> str:
-    return " · ".join(step_line(_step_status(s)) for s in steps)
+def _blueprint(steps: tuple[StepStatus, ...]) -> str:
+    return " · ".join(step_line(s) for s in steps)
 
 
 # --- greeting, and strangers ---------------------------------------------------------------------

@@ -6,7 +6,15 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import ActionsBlock, HeaderBlock, SectionBlock
 
-from bot.blocks.common import Message, button, confirm, escape_mrkdwn, link_button, md, mention
+from bot.blocks.common import (
+    Message,
+    button,
+    confirm,
+    escape_mrkdwn,
+    link_button,
+    md,
+    mention,
+)
 from bot.ids import ActionContext, ActionId, BlockId
 from jobs.incidents import Deployment, ModelRef
 

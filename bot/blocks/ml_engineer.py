@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import ActionsBlock, HeaderBlock, Option, SectionBlock, StaticSelectElement
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    HeaderBlock,
+    Option,
+    SectionBlock,
+    StaticSelectElement,
+)
 
 from bot.blocks.common import (
     Message,
     button,
-    feedback_buttons,
     chart_blocks,
     confirm,
     context,
     escape_mrkdwn,
+    feedback_buttons,
     link_button,
     md,
     mention,
@@ -20,7 +26,13 @@ from bot.blocks.common import (
 )
 from bot.charts import format_value, metric_name
 from bot.ids import SNOOZE_CHOICES, ActionContext, ActionId, BlockId
-from jobs.incidents import CandidateIncident, DataQualityIncident, DriftIncident, ModelRef, PerformanceIncident
+from jobs.incidents import (
+    CandidateIncident,
+    DataQualityIncident,
+    DriftIncident,
+    ModelRef,
+    PerformanceIncident,
+)
 
 RETRAIN = "Retrain"
 ACKNOWLEDGE = "Acknowledge"

@@ -13,7 +13,7 @@ How a person gets in, without a login of its own and without the registry open t
    Secure behind https, 12 hours) and reloads the page without the token in its address.
 3. A missing, altered, expired or someone else's link gets 401 and a short page saying how to get a fresh
    one: `/flywheel status MODEL` in Slack, then View details.
-4. Pages show what the person's roles allow (store/dashboard.py `Viewer`); nothing can be changed here:
+4. Pages show what the person's roles allow (bot/services/pages/viewer.py `Viewer`); nothing can be changed here:
    actions stay in Slack, where they are audited.
 
 Changing FLYWHEEL_SECRET_KEY revokes every link and session at once.

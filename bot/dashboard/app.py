@@ -34,7 +34,7 @@ from bot.dashboard.access import (
     model_of,
 )
 from bot.dashboard.card import card_markdown
-from store import dashboard as pages
+from bot.services import pages
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, NotFound

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.charts import format_value, metric_name
-from store.dashboard import Card
+from bot.services.pages.card import Card
 
 
 def _day(moment) -> str:
@@ -46,7 +46,7 @@ def card_markdown(card: Card) -> str:
     if card.comparison:
         c = card.comparison
         lines += [(f"Against {c.champion} on the same labelled window ({_day(c.window_start)} to "
-                   f"{_day(c.window_end)}, {c.rows:,} rows):"), "",
+                   f"{_day(c.window_end)}, {c.labelled_rows:,} rows):"), "",
                   *_table(["Metric", v.label, c.champion], [
                       [metric_name(m), format_value(x, None), format_value(c.champion_metrics.get(m), None)]
                       for m, x in c.challenger_metrics.items()])]

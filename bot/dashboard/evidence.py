@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot import charts
-from store.dashboard import AlertPage
+from bot.services.pages.alert import AlertPage
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.png$")
 MAX_KPI_CHARTS = 3

@@ -20,7 +20,7 @@ from bot.charts import (
     USD_UNITS,
     format_value,
 )
-from store.dashboard import KindHistory, Point, Series
+from bot.services.pages.shapes import KindHistory, Point, Series
 
 WIDTH, HEIGHT = 520, 250
 LEFT, RIGHT, TOP, BOTTOM = 62, 14, 34, 30

@@ -15,10 +15,9 @@ from sqlalchemy.orm import Session
 from jobs.spec import CatalogEntrySpec, LoadedSpec
 from store import audit, catalog_writes, projects
 from store.catalog import KIND_LABELS, Asset, InvalidAsset, get_asset, resolve_owner
-from store.models import AssetKind, AssetOrigin, CatalogAsset
 from store.clock import utcnow
 from store.errors import NotFound
-from store.models import Project
+from store.models import AssetKind, AssetOrigin, CatalogAsset, Project
 
 
 def sync_spec(*, session: Session, loaded: LoadedSpec, now: datetime | None = None) -> list[str]:

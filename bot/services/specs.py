@@ -11,11 +11,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.services import catalog
+from jobs.spec import LoadedSpec, ModelSpec
 from store import audit
 from store.clock import utcnow
 from store.errors import Conflict
-from store.models import Blueprint, BlueprintStep, Grant, Model, PersonaChannel, Person, Project, SignOff
-from jobs.spec import LoadedSpec, ModelSpec
+from store.models import (
+    Blueprint,
+    BlueprintStep,
+    Grant,
+    Model,
+    Person,
+    PersonaChannel,
+    Project,
+    SignOff,
+)
 
 
 @dataclass

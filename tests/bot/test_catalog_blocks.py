@@ -11,7 +11,7 @@ from bot.blocks.common import validate_payload
 from bot.ids import ActionId, BlockId, CatalogContext
 from store.catalog import Asset, SearchResult, Suggestion, parse_query
 from store.models import AssetKind, AssetOrigin
-from store.home import HomeData, More
+from bot.services.home import HomeData, More
 
 URL = "https://flywheel.example.com/"
 CHANGED = datetime(2026, 11, 20, 9, 30)

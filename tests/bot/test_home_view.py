@@ -6,7 +6,8 @@ from slack_sdk.models.views import View
 
 from bot.blocks import home
 from bot.ids import ActionContext, ActionId, BlockId
-from store.home import (
+from jobs.incidents import StepStatus
+from bot.services.home import (
     CheckVerdict,
     GovernedModel,
     GovernedProject,
@@ -18,15 +19,14 @@ from store.home import (
     PendingSignOff,
     ProjectKpis,
     RecentDeployment,
-    Step,
     VersionLine,
 )
 
 NOW = datetime(2026, 11, 20, 14, 0)
 WEEK = timedelta(days=7)
 URL = "https://flywheel.example.com/"
-STEPS = (Step("technical validation", "ml_engineer", 1, ("U0ML0002",)), Step("risk review", "risk_manager", 1, ()))
-SIGNED = (STEPS[0], Step("risk review", "risk_manager", 1, ("U0RISK01",)))
+STEPS = (StepStatus("technical validation", "ml_engineer", 1, ("U0ML0002",)), StepStatus("risk review", "risk_manager", 1, ()))
+SIGNED = (STEPS[0], StepStatus("risk review", "risk_manager", 1, ("U0RISK01",)))
 KPIS = ModelKpis(
     model_key="fraud-detector", owner="U0ML0001", open_alerts=1, verdict="breach", message="KPI breached",
     checked_at=NOW, window_start=NOW - WEEK, window_end=NOW, kpis=(
@@ -267,7 +267,7 @@ def test_many_items_stay_within_slacks_limit_and_say_how_many_more():
 def test_long_names_are_clipped_to_slacks_field_limits():
     key = "k" * 100
     pending = PendingSignOff(key, 12, "P" * 200, "", "high", "U0ML0001", None, None,
-                             (Step("s" * 200, "risk_manager", 1, ()),))
+                             (StepStatus("s" * 200, "risk_manager", 1, ()),))
     deploy = RecentDeployment(key, 12, "U0OPS001", NOW, True, "v11")
     built = _built(_data("risk_manager", "it_ops", pending_signoffs=(pending,), deployments=(deploy,)))
     approve = _part(built, home.SIGNOFFS)[1]["elements"][0]

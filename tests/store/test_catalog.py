@@ -12,7 +12,7 @@ from jobs.spec import SpecError, load_spec
 from store import catalog, catalog_writes, governance, registry
 from store.models import CatalogAsset, CatalogTag
 from store.errors import Conflict, NotFound
-from store.home import home_for
+from bot.services.home import home_for
 from store.models import AuditEvent, Decision, Person
 from tests.projects import write_project
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import event
 
 from store import governance, monitoring, registry
-from store.home import MAX_PROJECTS, audience, home_for
+from bot.services.home import MAX_PROJECTS, audience, home_for
 from store.models import CheckKind, Decision, Model, Person, Project, RiskTier, Verdict
 from tests.factories import fraud_project, grant
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from jobs.incidents import StepStatus
 from store import catalog, governance, registry
 from store.clock import utcnow
 from store.governance import StepProgress
@@ -44,18 +45,6 @@ MAX_GOVERNED = 8
 MAX_DEPLOYMENTS = 10
 MAX_ASSETS = 8  # the viewer's own catalog assets
 UNRELEASED = (VersionStatus.candidate, VersionStatus.in_review, VersionStatus.approved)
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    role: str
-    quorum: int
-    approvers: tuple[str, ...]  # Slack ids
-
-    @property
-    def done(self) -> bool:
-        return len(self.approvers) >= self.quorum
 
 
 @dataclass(frozen=True)
@@ -110,7 +99,7 @@ class VersionLine:
     created_by: str
     train_start: datetime | None
     train_end: datetime | None
-    steps: tuple[Step, ...]  # blueprint progress, for versions in review
+    steps: tuple[StepStatus, ...]  # blueprint progress, for versions in review
 
     @property
     def label(self) -> str:
@@ -138,14 +127,14 @@ class PendingSignOff:
     requested_by: str
     train_start: datetime | None
     train_end: datetime | None
-    steps: tuple[Step, ...]
+    steps: tuple[StepStatus, ...]
 
     @property
     def label(self) -> str:
         return f"v{self.number}"
 
     @property
-    def due(self) -> Step:
+    def due(self) -> StepStatus:
         return next(s for s in self.steps if not s.done)
 
 
@@ -154,7 +143,7 @@ class GovernedModel:
     key: str
     number: int | None  # the latest version in review or approved, else production; None: no such version
     status: str | None
-    steps: tuple[Step, ...]
+    steps: tuple[StepStatus, ...]
 
 
 @dataclass(frozen=True)
@@ -290,8 +279,8 @@ def _progress(session: Session, versions: Sequence[ModelVersion]) -> dict[int, l
                    for step in governance.blueprint_steps(v)] for v in versions}
 
 
-def _steps(progress: Sequence[StepProgress]) -> tuple[Step, ...]:
-    return tuple(Step(p.step.name, p.step.role, p.step.quorum, tuple(a.person for a in p.approvals))
+def _steps(progress: Sequence[StepProgress]) -> tuple[StepStatus, ...]:
+    return tuple(StepStatus(p.step.name, p.step.role, p.step.quorum, tuple(a.person for a in p.approvals))
                  for p in progress)
 
 
