@@ -110,17 +110,15 @@ def apply(paths: tuple[Path, ...], actor: str) -> None:
               help="Only these checks (repeatable).")
 def check(model: str | None, as_of: str | None, kinds: tuple[str, ...]) -> None:
     """Run the checks now for one model or all, and print their verdicts."""
-    from bot.app import make_notifier
-    from jobs.monitor import check_all
+    from bot.app import make_notifier, make_operations
     from store.models import CheckKind, Verdict
 
     settings = _settings()
     db = _database(settings)
     try:
-        results = check_all(db=db, as_of=_as_of(as_of), model_key=model,
-                            kinds={CheckKind(k) for k in kinds} or None)
-        notifier = make_notifier(settings, db)
-        posted = [ref for r in results for ref in notifier.on_checks(r)]
+        ops = make_operations(settings, db, make_notifier(settings, db))
+        results, posted = ops.checks.run(as_of=_as_of(as_of), model_key=model,
+                                         kinds={CheckKind(k) for k in kinds} or None)
     except FlywheelError as exc:
         raise Failure(str(exc)) from None
     rows = [(r.model_key, r.version or "-", res.kind.value, res.outcome.verdict.value, res.outcome.message)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bot.alerts import Notifier
+from bot.app import make_notifier
 from bot.blocks.common import span
 from bot.config import Settings
 from bot.delivery import FolderOutbox
@@ -93,7 +93,7 @@ def run_demo(out: Path, *, rows_per_week: int = 100_000, public_url: str = "http
         people = {p.slack_id: p.name for p in loaded.spec.people}
 
     outbox = FolderOutbox(out / "preview", people=people, title="Flywheel demo: card fraud detection")
-    notifier = Notifier(db=db, settings=settings, delivery=outbox, charts_dir=out / "charts")
+    notifier = make_notifier(settings, db, delivery=outbox, charts_dir=out / "charts")
     spec = loaded.spec.get_model(MODEL)
     retrained = drift_alert = None
     compared = False

@@ -81,6 +81,8 @@ def _message(payload: dict, channel: str | None) -> Message:
 class OutboxDelivery:
     """The `Delivery` protocol, writing rows instead of calling Slack. References are `outbox:N`."""
 
+    edits_in_unit_of_work = True  # an edit is a row: it commits with the change it shows, or not at all
+
     db: Database
     clock: Callable[[], datetime] = utcnow
     charts_on_update = False  # the sender edits through SlackDelivery, which keeps the thread's uploads

@@ -7,8 +7,8 @@ from slack_bolt import App, BoltContext
 
 from bot.blocks.modals import reject_modal
 from bot.ids import ActionContext
-from bot.operations import Operations
 from bot.response_urls import ResponseUrls
+from bot.services.operations import Operations
 from handlers import actions, catalog, commands, errors, home, once, views
 from handlers.routing import ActionRouter
 
@@ -26,7 +26,7 @@ def register(app: App, ops: Operations, responses: ResponseUrls) -> None:
         response URL go over the app's kept-alive connections (Bolt's `respond` opens one each time)."""
         user_id = _user_id(body)
         if user_id:
-            context["actor"] = ops.actor(user_id)
+            context["actor"] = ops.people.actor(user_id)
         if context.response_url:
             context["respond"] = responses.respond_to(context.response_url)
         next()
@@ -44,7 +44,7 @@ def register(app: App, ops: Operations, responses: ResponseUrls) -> None:
     errors.register(app)
 
     def refresh_homes() -> None:
-        for slack_id in ops.home_viewers():
+        for slack_id in ops.people.home_viewers():
             ops.later(home.publish, ops, app.client, slack_id)
 
     ops.notifier.on_change = refresh_homes

@@ -14,15 +14,16 @@ from concurrent.futures import Future
 
 from slack_bolt import Ack
 from slack_sdk import WebClient
-from sqlalchemy.orm import Session
 
 from bot.blocks.common import mention, notice_modal, page_link, settled_json
 from bot.blocks.digest import thread_answer
 from bot.blocks.modals import reject_modal
 from bot.dashboard.access import Signer, describe
 from bot.ids import ActionContext, ActionId
-from bot.operations import Actor, Deploy, Operations, WrittenWith
-from bot.outbox import OutboxDelivery
+from bot.services.alerts import WrittenWith
+from bot.services.common import Actor
+from bot.services.operations import Operations
+from bot.services.releases import Deploy
 from handlers.errors import new_reference, unexpected_text
 from handlers.routing import ActionRouter
 from store.errors import FlywheelError
@@ -58,11 +59,16 @@ class Clicked:
         if not self._settleable:
             self.tell(note)
             return
-        if isinstance(self.delivery, OutboxDelivery):
+        if self._outboxed:
             self._write_settled(None, note)
         else:
             self.client.chat_update(channel=self.channel, ts=self.ts, text=self.message.get("text") or note,
                                     blocks=settled_json(self.message["blocks"], note))
+
+    @property
+    def _outboxed(self) -> bool:
+        """Edits go through the outbox table, so they can be written in the change's own unit of work."""
+        return bool(getattr(self.delivery, "edits_in_unit_of_work", False))
 
     @property
     def _settleable(self) -> bool:
@@ -73,9 +79,9 @@ class Clicked:
         """When follow-ups go through the outbox: settles the message inside the operation's own unit of
         work, so the change and the edit that shows it commit together, in one write instead of two.
         None otherwise (no outbox, or nothing to edit): `settle` after the ack then."""
-        return self._write_settled if isinstance(self.delivery, OutboxDelivery) and self._settleable else None
+        return self._write_settled if self._outboxed and self._settleable else None
 
-    def _write_settled(self, session: Session | None, note: str) -> None:
+    def _write_settled(self, session: object | None, note: str) -> None:
         """The settled message into the outbox, in `session` or a unit of work of its own."""
         self.delivery.edit(f"{self.channel}:{self.ts}", channel=self.channel, text=self.message.get("text") or note,
                            blocks=settled_json(self.message["blocks"], note), session=session)
@@ -131,32 +137,32 @@ def register(router: ActionRouter, ops: Operations) -> None:
 
     def acknowledge(actor: Actor, ctx: ActionContext, clicked: Clicked):
         within = clicked.settle_within
-        _when_committed(ops, ops.acknowledge(actor, ctx.alert, also=within), clicked,
+        _when_committed(ops, ops.alerts.acknowledge(actor, ctx.alert, also=within), clicked,
                         then=None if within else clicked.settle)
 
     def snooze(actor: Actor, ctx: ActionContext, clicked: Clicked):
         within = clicked.settle_within
-        _when_committed(ops, ops.snooze(actor, alert_id=ctx.alert, duration=ctx.choice or "", also=within),
+        _when_committed(ops, ops.alerts.snooze(actor, alert_id=ctx.alert, duration=ctx.choice or "", also=within),
                         clicked, then=None if within else clicked.settle)
 
     def retrain(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        note = ops.request_retrain(actor, ctx.model, alert_id=ctx.alert, reason="from the alert",
+        note = ops.retraining.request_retrain(actor, ctx.model, alert_id=ctx.alert, reason="from the alert",
                                    response_url=clicked.body.get("response_url"))
         return lambda: clicked.thread(f"{note} (requested by {mention(actor.slack_id)})")
 
     def compare_again(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        asked = ops.request_evaluation(actor, ctx.model, ctx.version, alert_id=ctx.alert,
+        asked = ops.retraining.request_evaluation(actor, ctx.model, ctx.version, alert_id=ctx.alert,
                                        response_url=clicked.response_url)
         if not asked.queued:  # already waiting, or another comparison is running: the button stays
             return lambda: clicked.tell(asked.note)
         return lambda: clicked.settle(f"Compare again asked by {mention(actor.slack_id)}. {asked.note}")
 
     def submit(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        note = ops.submit(actor, ctx.model, ctx.version)
+        note = ops.releases.submit(actor, ctx.model, ctx.version)
         return lambda: clicked.settle(note)
 
     def approve(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        note, done = ops.sign(actor, ctx.model, ctx.version, Decision.approve)
+        note, done = ops.releases.sign(actor, ctx.model, ctx.version, Decision.approve)
         return (lambda: clicked.settle(note)) if done else (lambda: clicked.thread(note))
 
     def reject(actor: Actor, ctx: ActionContext, clicked: Clicked):
@@ -166,7 +172,7 @@ def register(router: ActionRouter, ops: Operations) -> None:
         return None
 
     def deploy(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        deploy = ops.deploy(actor, ctx.model, ctx.version, response_url=clicked.response_url)
+        deploy = ops.releases.deploy(actor, ctx.model, ctx.version, response_url=clicked.response_url)
         if deploy.outcome == Deploy.ALREADY_ASKED:  # someone else's deploy is running: this message stays
             return lambda: clicked.tell(deploy.note)
         if deploy.outcome == Deploy.ASKED:  # a deploy webhook runs it: say who asked, not that it is done
@@ -175,11 +181,11 @@ def register(router: ActionRouter, ops: Operations) -> None:
 
     def rollback(actor: Actor, ctx: ActionContext, clicked: Clicked):
         # The button names what it was drawn for: from the version live then (`version`) back to `to`.
-        note = ops.rollback(actor, ctx.model, to=ctx.to, seen_live=ctx.version, response_url=clicked.response_url)
+        note = ops.releases.rollback(actor, ctx.model, to=ctx.to, seen_live=ctx.version, response_url=clicked.response_url)
         return lambda: clicked.settle(note)
 
     def ask_ml_team(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        owner = ops.owner_of(ctx.model)
+        owner = ops.people.owner_of(ctx.model)
         return lambda: clicked.thread(f"{mention(owner)}, {mention(actor.slack_id)} is asking about this alert "
                                       f"on {ctx.model}.")
 
@@ -197,7 +203,7 @@ def register(router: ActionRouter, ops: Operations) -> None:
 
     def feedback(noise: bool):
         def act(actor: Actor, ctx: ActionContext, clicked: Clicked):
-            _when_committed(ops, ops.feedback(actor, ctx.alert, noise=noise), clicked, then=clicked.tell)
+            _when_committed(ops, ops.alerts.feedback(actor, ctx.alert, noise=noise), clicked, then=clicked.tell)
         return act
 
     on(ActionId.useful, feedback(False))

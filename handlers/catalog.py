@@ -13,18 +13,17 @@ from slack_bolt import Ack
 from bot.blocks import catalog as blocks
 from bot.blocks.replies import Reply
 from bot.ids import ActionId, CatalogContext
-from bot.operations import Actor, Operations
+from bot.services.common import Actor
+from bot.services.operations import Operations
 from handlers.errors import new_reference, unexpected_text
 from handlers.routing import ActionRouter
-from store import catalog
 from store.errors import FlywheelError
 
 
 def answer(ops: Operations, actor: Actor, text: str) -> Reply:
     if not text.strip():
         return blocks.help_reply()
-    with ops.db.read() as s:
-        found = catalog.search(session=s, query=text, viewer=actor.slack_id)
+    found = ops.catalog.search(actor, text)
     return blocks.results_reply(found, public_url=ops.settings.public_url)
 
 
@@ -47,8 +46,7 @@ def register(router: ActionRouter, ops: Operations) -> None:
         actor: Actor = context["actor"]
 
         def build(ctx: CatalogContext) -> dict:
-            with ops.db.read() as s:
-                found = catalog.search(session=s, query=ctx.query or "", offset=ctx.offset, viewer=actor.slack_id)
+            found = ops.catalog.search(actor, ctx.query or "", offset=ctx.offset)
             return {**blocks.results_reply(found, public_url=ops.settings.public_url).kwargs(),
                     "replace_original": True}
 
@@ -60,9 +58,7 @@ def register(router: ActionRouter, ops: Operations) -> None:
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
 
         def build(ctx: CatalogContext) -> dict:
-            with ops.db.session() as s:
-                asset = catalog.share(session=s, key=ctx.asset or "", by=actor.slack_id, channel=channel,
-                                      now=ops.clock())
+            asset = ops.catalog.share(actor, ctx.asset or "", channel=channel)
             reply = blocks.shared_reply(asset, by=actor.slack_id, public_url=ops.settings.public_url)
             # in_channel through the response URL: everyone sees it, whether or not the bot is a member.
             return {**reply.kwargs(), "response_type": "in_channel", "replace_original": False}

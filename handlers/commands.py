@@ -15,14 +15,13 @@ from slack_bolt import Ack, App
 from bot.blocks import replies
 from bot.blocks.common import unescape_slack
 from bot.blocks.replies import Reply
-from bot.operations import Actor, Operations
+from bot.services.common import Actor
+from bot.services.operations import Operations
+from bot.services.statuses import ModelStatus
 from handlers import catalog
 from handlers.errors import answering
-from store import authority, registry
-from store import status as status_store
 from store.errors import InvalidTransition
 from store.models import ChannelDelivery, Decision
-from store.status import ModelStatus
 
 SUBCOMMANDS = ("help", "status", "models", "retrain", "evaluate", "approve", "reject", "deploy", "rollback",
                "subscribe", "snooze", "whoami", "catalog")
@@ -85,48 +84,44 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
     if sub == "help":
         return replies.help_reply(roles)
     if sub == "whoami":
-        with ops.db.read() as s:
-            projects = status_store.projects_of(session=s, slack_id=actor.slack_id)
-            grants = authority.grants_of(session=s, slack_id=actor.slack_id)
+        grants, projects = ops.people.whoami(actor)
         return replies.whoami_reply(actor.slack_id, actor.person.name if actor.person else None, grants, projects)
     if sub == "models":
-        with ops.db.read() as s:
-            statuses = [status_store.model_status(session=s, key=m.key) for m in registry.list_models(session=s)]
-        return replies.models_reply(statuses)
+        return replies.models_reply(ops.statuses.every_model())
     if sub == "status":
         _need(args, 1, sub)
-        found = ops.status(args[0])
+        found = ops.statuses.of(args[0])
         return _status_reply(found, ops.settings.link(f"models/{found.key}"))
     if sub == "retrain":
         _need(args, 1, sub)
-        return replies.plain(ops.request_retrain(actor, args[0], reason=_typed(args[1:]),
+        return replies.plain(ops.retraining.request_retrain(actor, args[0], reason=_typed(args[1:]),
                                                  response_url=response_url))
     if sub == "evaluate":
         _need(args, 2, sub)
-        return replies.plain(ops.request_evaluation(actor, args[0], _version(args[1], sub),
+        return replies.plain(ops.retraining.request_evaluation(actor, args[0], _version(args[1], sub),
                                                     response_url=response_url).note)
     if sub == "approve":
         _need(args, 2, sub)
-        return replies.plain(ops.sign(actor, args[0], _version(args[1], sub), Decision.approve,
+        return replies.plain(ops.releases.sign(actor, args[0], _version(args[1], sub), Decision.approve,
                                       _typed(args[2:]))[0])
     if sub == "reject":
         _need(args, 2, sub)
         number = _version(args[1], sub)
         if len(args) > 2:
-            return replies.plain(ops.sign(actor, args[0], number, Decision.reject, _typed(args[2:]))[0])
+            return replies.plain(ops.releases.sign(actor, args[0], number, Decision.reject, _typed(args[2:]))[0])
         if open_reject is None or trigger_id is None:
             raise Usage(f"A rejection needs a reason. Usage: `{USAGE['reject']}`")
         open_reject(trigger_id, args[0], number)
         return replies.plain(f"Say why you reject {args[0]} v{number} in the form that opened.")
     if sub == "deploy":
         _need(args, 2, sub)
-        return replies.plain(ops.deploy(actor, args[0], _version(args[1], sub), response_url=response_url).note)
+        return replies.plain(ops.releases.deploy(actor, args[0], _version(args[1], sub), response_url=response_url).note)
     if sub == "rollback":
         _need(args, 1, sub)
-        return replies.plain(ops.rollback(actor, args[0], to=_rollback_to(args[1:]), response_url=response_url))
+        return replies.plain(ops.releases.rollback(actor, args[0], to=_rollback_to(args[1:]), response_url=response_url))
     if sub == "snooze":
         _need(args, 2, sub)
-        return replies.plain(ops.snooze(actor, model_key=args[0], duration=args[1]).result())
+        return replies.plain(ops.alerts.snooze(actor, model_key=args[0], duration=args[1]).result())
     if sub == "subscribe":
         _need(args, 1, sub)
         return replies.plain(subscribe(ops, actor, args, channel_id))
@@ -154,8 +149,7 @@ def _mode_word(ops: Operations, word: str) -> bool:
     """A lone word that is no project but reads like a mode ('daily', 'digets')."""
     if not difflib.get_close_matches(word.lower(), _MODE_LIKE, n=1, cutoff=0.75):
         return False
-    with ops.db.read() as s:
-        return word not in {p.key for p in registry.list_projects(session=s)}
+    return not ops.statuses.is_project(word)
 
 
 def subscribe(ops: Operations, actor: Actor, args: list[str], channel_id: str) -> str:
@@ -165,7 +159,7 @@ def subscribe(ops: Operations, actor: Actor, args: list[str], channel_id: str) -
     mode = _delivery(named)
     if named and _mode_word(ops, named[0]):
         raise Usage(f"'{named[0]}' is {_NOT_A_MODE} Usage: `{USAGE['subscribe']}`")
-    project, delivery = ops.subscribe(actor, persona=persona, channel=channel, project_key=named[0] if named else None,
+    project, delivery = ops.people.subscribe(actor, persona=persona, channel=channel, project_key=named[0] if named else None,
                                       mode=mode)
     return replies.subscribed(persona, project, channel, delivery, ops.settings.digest_hour)
 
@@ -179,7 +173,7 @@ def _status_reply(status: ModelStatus, details_url: str) -> Reply:
 def register(app: App, ops: Operations, open_reject) -> None:
     def _run(ack: Ack, command: dict, context: dict, text: str) -> None:
         actor: Actor = context["actor"]
-        ops.record_command(actor, command.get("command", "/flywheel"), text)
+        ops.requests.record_command(actor, command.get("command", "/flywheel"), text)
         with answering(ack) as answer:
             answer(dispatch(ops, actor, text, channel_id=command.get("channel_id", ""),
                             response_url=command.get("response_url"), trigger_id=command.get("trigger_id"),

@@ -6,14 +6,11 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.blocks.home import home_view
-from bot.operations import Operations
-from bot.services.home import home_for
+from bot.services.operations import Operations
 
 
 def publish(ops: Operations, client: WebClient, slack_id: str) -> None:
-    with ops.db.session() as s:
-        data = home_for(session=s, slack_id=slack_id, now=ops.clock())
-    client.views_publish(user_id=slack_id, view=home_view(data, public_url=ops.settings.public_url))
+    client.views_publish(user_id=slack_id, view=home_view(ops.people.home(slack_id), public_url=ops.settings.public_url))
 
 
 def register(app: App, ops: Operations) -> None:
@@ -21,4 +18,4 @@ def register(app: App, ops: Operations) -> None:
     def opened(event: dict, client: WebClient) -> None:
         if event.get("tab", "home") == "home":
             publish(ops, client, event["user"])
-            ops.seen_home(event["user"])
+            ops.people.seen_home(event["user"])

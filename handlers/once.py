@@ -12,7 +12,7 @@ from __future__ import annotations
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.ids import ActionId
-from bot.operations import Operations
+from bot.services.operations import Operations
 
 GOVERNED_ACTIONS = frozenset({ActionId.submit_for_signoff, ActionId.approve, ActionId.deploy, ActionId.rollback})
 GOVERNED_COMMANDS = frozenset({"approve", "reject", "deploy", "rollback"})
@@ -46,7 +46,7 @@ def register(app: App, ops: Operations) -> None:
             # A retry after an error of ours runs, since the first delivery did not finish.
             return BoltResponse(status=200, body="")
         key = identity(body)
-        if key is not None and not ops.first_request(key):
+        if key is not None and not ops.requests.first_request(key):
             return BoltResponse(status=200, body="")
         next()
         return None

@@ -6,7 +6,7 @@ from slack_bolt import Ack, App
 
 from bot.blocks.modals import REASON_REQUIRED, read_reject
 from bot.ids import BlockId, CallbackId
-from bot.operations import Operations
+from bot.services.operations import Operations
 from store.errors import FlywheelError
 from store.models import Decision
 
@@ -19,7 +19,7 @@ def register(app: App, ops: Operations) -> None:
             ack(response_action="errors", errors={BlockId.reject_reason: REASON_REQUIRED})
             return
         try:
-            note, _ = ops.sign(context["actor"], ctx.model, ctx.version, Decision.reject, reason)
+            note, _ = ops.releases.sign(context["actor"], ctx.model, ctx.version, Decision.reject, reason)
         except FlywheelError as exc:  # shown inside the modal, where the person still is
             ack(response_action="errors", errors={BlockId.reject_reason: str(exc)[:150]})
             return

@@ -12,7 +12,7 @@ from slack_bolt import App
 from bot.api import build_api
 from bot.app import build_worker
 from bot.config import Settings
-from bot.operations import Actor
+from bot.services.common import Actor
 from bot.web import build_web
 from store import registry
 from store.db import Database

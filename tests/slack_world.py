@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from bot.app import build
 from bot.config import Settings
-from bot.operations import Operations
+from bot.services.operations import Operations
 from bot.web import build_web
 from jobs import synthetic, training
 from store import registry

@@ -102,7 +102,7 @@ def test_a_version_registered_before_digests_is_never_loaded(db, fraud_data, tra
     with db.session() as s:
         registry.register_version(session=s, model_key=MODEL, created_by=ELI, artifact_uri=path.as_uri())
     worker, ops = make_worker(db, fraud_data, tmp_path / "outbox")
-    ops.request_evaluation(actor(db, ELI), MODEL, 2)
+    ops.retraining.request_evaluation(actor(db, ELI), MODEL, 2)
     worker.drain_work()
     assert not marker.exists()
     [told] = failures(tmp_path / "outbox")
@@ -121,7 +121,7 @@ def test_the_python_backend_registers_nothing_it_wrote_outside_the_roots(db, fra
     register_fraud_model(db, fraud_data)
     set_spec(db, retrain={"backend": "python", "entrypoint": f"{__name__}:train_outside_the_roots"})
     worker, ops = make_worker(db, tmp_path / "run", tmp_path / "outbox")  # FLYWHEEL_ARTIFACTS: run/artifacts
-    ops.request_retrain(actor(db, ELI), MODEL)
+    ops.retraining.request_retrain(actor(db, ELI), MODEL)
     worker.drain_work()
     assert not (tmp_path / "run" / "code-ran").exists()
     with db.session() as s:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.ids import ActionId
-from bot.operations import Deploy
+from bot.services.releases import Deploy
 
 from jobs.backends.signing import verify_signature
 from jobs.retrain import compare_with_production
@@ -56,11 +56,11 @@ def deploying(db, fraud_data, tmp_path):
 
 def test_a_deploy_moves_production_only_after_the_webhook_said_yes_and_it_ops_hear_of_it(db, deploying):
     serving, worker, ops, outbox = deploying
-    reply = ops.deploy(actor(db, ELI), MODEL, 2)
+    reply = ops.releases.deploy(actor(db, ELI), MODEL, 2)
     assert reply == Deploy(f"Deploying {MODEL} v2 through its deploy webhook. IT operations will be told when it is "
                            "live; until then production stays v1.", Deploy.ASKED)
     assert production(db) == "v1" and work_items(db) == [("deploy", WorkState.queued)]
-    assert ops.deploy(actor(db, NOOR), MODEL, 2) == \
+    assert ops.releases.deploy(actor(db, NOOR), MODEL, 2) == \
         Deploy(f"A deploy of {MODEL} v2 is already under way (asked by <@{ELI}>).", Deploy.ALREADY_ASKED)
 
     assert worker.drain_work() == 1
@@ -74,7 +74,7 @@ def test_a_deploy_moves_production_only_after_the_webhook_said_yes_and_it_ops_he
     live = [m for m in outbox_messages(outbox) if m["persona"] == "it_ops"]
     assert [(m["channel"], m["blocks"][0]["text"]["text"]) for m in live] == [("C0OPS", f"{MODEL} v2 is live")]
 
-    reply = ops.rollback(actor(db, OMAR), MODEL)
+    reply = ops.releases.rollback(actor(db, OMAR), MODEL)
     assert reply.startswith(f"Rolling back {MODEL} to v1 through its deploy webhook.")
     assert production(db) == "v2"
     worker.drain_work()
@@ -88,7 +88,7 @@ def test_a_deploy_moves_production_only_after_the_webhook_said_yes_and_it_ops_he
 def test_when_the_deploy_webhook_fails_nothing_moves_and_the_deployer_is_told(db, deploying):
     serving, worker, ops, outbox = deploying
     serving.default = Answer(502, {"error": "load balancer unhappy"})
-    ops.deploy(actor(db, ELI), MODEL, 2)
+    ops.releases.deploy(actor(db, ELI), MODEL, 2)
     worker.drain_work()
     assert len(serving.requests) == 3  # 502 is worth retrying
     assert production(db) == "v1"
@@ -104,17 +104,17 @@ def test_when_the_deploy_webhook_fails_nothing_moves_and_the_deployer_is_told(db
 
     # A refusal is final at once, and the deploy can be asked again afterwards.
     serving.default = Answer(409, {"error": "a deploy is already running"})
-    ops.deploy(actor(db, ELI), MODEL, 2)
+    ops.releases.deploy(actor(db, ELI), MODEL, 2)
     worker.drain_work()
     assert len(serving.requests) == 4 and production(db) == "v1"
 
 
 def test_a_failed_rollback_leaves_production_where_it_was(db, deploying):
     serving, worker, ops, outbox = deploying
-    ops.deploy(actor(db, ELI), MODEL, 2)
+    ops.releases.deploy(actor(db, ELI), MODEL, 2)
     worker.drain_work()
     serving.default = Answer(500)
-    ops.rollback(actor(db, OMAR), MODEL)
+    ops.releases.rollback(actor(db, OMAR), MODEL)
     worker.drain_work()
     assert production(db) == "v2"
     told = [m for m in outbox_messages(outbox) if m["kind"] == "work_failed"]
@@ -130,10 +130,10 @@ def test_governance_still_answers_before_the_ack(db, deploying, fraud_data):
     compare_with_production(db=db, model_key=MODEL, number=3, window_start=NOW - timedelta(days=7), window_end=NOW,
                             artifacts_dir=fraud_data / "artifacts")
     with pytest.raises(governance.GovernanceBlocked) as blocked:
-        ops.deploy(actor(db, ELI), MODEL, 3)
+        ops.releases.deploy(actor(db, ELI), MODEL, 3)
     assert str(blocked.value).startswith(f"{MODEL} v3 can't be deployed yet: it hasn't been submitted for sign-off.")
     with pytest.raises(Forbidden, match="Deploying fraud-detector needs the ML engineer role on"):
-        ops.deploy(actor(db, OMAR), MODEL, 2)
+        ops.releases.deploy(actor(db, OMAR), MODEL, 2)
     assert work_items(db) == [] and serving.requests == []
 
 

@@ -47,7 +47,7 @@ def test_a_webhook_retrain_runs_from_request_to_candidate_ready(db, fraud_data, 
         set_spec(db, retrain={"backend": "webhook", "url": f"{trainer.url}/train"})
         trainer.answer(202)
         worker, ops = make_worker(db, fraud_data, outbox, public_url=web.url)
-        reply = ops.request_retrain(actor(db, ELI), MODEL, reason="drift on card_age_days")
+        reply = ops.retraining.request_retrain(actor(db, ELI), MODEL, reason="drift on card_age_days")
         assert reply == "Retraining fraud-detector (drift on card_age_days). I'll post here when v-next is ready."
         assert worker.drain_work() == 1
 
@@ -101,7 +101,7 @@ def test_a_trainer_that_calls_back_before_answering_the_webhook_still_finishes_o
         trainer.answer(train_at_once)
         set_spec(db, retrain={"backend": "webhook", "url": f"{trainer.url}/train"})
         worker, ops = make_worker(db, fraud_data, outbox, public_url=web.url)
-        ops.request_retrain(actor(db, ELI), MODEL)
+        ops.retraining.request_retrain(actor(db, ELI), MODEL)
         worker.drain_work()
         assert [a.status_code for a in answers] == [201]
         assert items(db)["retrain"].state == WorkState.done  # not dispatched: its trainer already answered
@@ -117,7 +117,7 @@ def test_a_trainer_that_keeps_failing_fails_the_retrain_and_tells_the_ml_enginee
         trainer.default = Answer(500, {"error": f"boom (signed {WEBHOOK_SECRET})"})
         set_spec(db, retrain={"backend": "webhook", "url": f"{trainer.url}/train?key=hunter2"})
         worker, ops = make_worker(db, fraud_data, outbox)
-        ops.request_retrain(actor(db, ELI), MODEL)
+        ops.retraining.request_retrain(actor(db, ELI), MODEL)
         worker.drain_work()
     assert len(trainer.requests) == 3
     retrain = items(db)["retrain"]
@@ -131,7 +131,7 @@ def test_a_trainer_that_keeps_failing_fails_the_retrain_and_tells_the_ml_enginee
         everything += json.dumps([e.details for e in s.execute(select(AuditEvent)).scalars()])
     assert WEBHOOK_SECRET not in everything and "hunter2" not in everything
     # A new request is possible at once: the failed one is not live.
-    assert ops.request_retrain(actor(db, ELI), MODEL).startswith("Retraining")
+    assert ops.retraining.request_retrain(actor(db, ELI), MODEL).startswith("Retraining")
 
 
 def test_a_dispatched_retrain_blocks_another_until_its_trainer_is_overdue(db, fraud_data, tmp_path):
@@ -145,12 +145,12 @@ def test_a_dispatched_retrain_blocks_another_until_its_trainer_is_overdue(db, fr
         set_spec(db, retrain={"backend": "webhook", "url": f"{trainer.url}/train"})
         worker, ops = make_worker(db, fraud_data, tmp_path / "outbox", clock=lambda: now[0],
                                   FLYWHEEL_TRAINING_TIMEOUT_HOURS=6)
-        ops.request_retrain(actor(db, ELI), MODEL)
+        ops.retraining.request_retrain(actor(db, ELI), MODEL)
         worker.drain_work()
         now[0] = NOW + timedelta(hours=5)
-        assert ops.request_retrain(actor(db, ELI), MODEL) == f"{MODEL} is already retraining (requested by <@{ELI}>)."
+        assert ops.retraining.request_retrain(actor(db, ELI), MODEL) == f"{MODEL} is already retraining (requested by <@{ELI}>)."
         now[0] = NOW + timedelta(hours=7)
-        assert ops.request_retrain(actor(db, ELI), MODEL).startswith("Retraining")
+        assert ops.retraining.request_retrain(actor(db, ELI), MODEL).startswith("Retraining")
     with db.session() as s:
         first, second = s.query(WorkItem).order_by(WorkItem.id).all()
         assert first.state == WorkState.failed and "did not call back within 6 hours" in first.error
@@ -168,7 +168,7 @@ def test_the_worker_sweep_tells_the_asker_when_the_trainer_never_calls_back(db, 
         set_spec(db, retrain={"backend": "webhook", "url": f"{trainer.url}/train"})
         worker, ops = make_worker(db, fraud_data, tmp_path / "outbox", clock=lambda: now[0],
                                   FLYWHEEL_TRAINING_TIMEOUT_HOURS=6)
-        ops.request_retrain(actor(db, ELI), MODEL)
+        ops.retraining.request_retrain(actor(db, ELI), MODEL)
         worker.drain_work()
         now[0] = NOW + timedelta(hours=5)
         assert ops.work.expire_overdue() == 0
@@ -235,7 +235,7 @@ def test_an_airflow_run_started_before_a_crash_is_not_started_twice(db, fraud_da
         set_spec(db, retrain={"backend": "airflow", "url": airflow.url, "dag_id": "train_fraud"})
         worker, ops = make_worker(db, fraud_data, tmp_path / "outbox", FLYWHEEL_AIRFLOW_USERNAME="flywheel",
                                   FLYWHEEL_AIRFLOW_PASSWORD="pw")
-        ops.request_retrain(actor(db, ELI), MODEL)
+        ops.retraining.request_retrain(actor(db, ELI), MODEL)
         item_id = items(db)["retrain"].id
         with db.session() as s:  # a worker took it, triggered the DAG run, and died before recording that
             work.claim(session=s, item_id=item_id)

@@ -155,7 +155,7 @@ def test_a_failure_told_after_the_response_url_expired_goes_to_the_ml_engineers_
     world.command(f"retrain {MODEL}", ELI)
     world.ops.join()
     expired = f"{world.fake.base_url}/response/expired"  # Slack answers 404 to a URL past its time
-    world.ops.request_evaluation(world.ops.actor(ELI), MODEL, 2, response_url=expired)
+    world.ops.retraining.request_evaluation(world.ops.people.actor(ELI), MODEL, 2, response_url=expired)
     world.ops.join()
     told = [m["text"] for (channel, _), m in world.fake.messages.items()
             if channel == "C0ML" and m["text"].startswith(f"Comparing {MODEL} v2 with production failed")]

@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from bot.app import build_worker
 from bot.config import Settings
-from bot.operations import Actor
+from bot.services.common import Actor
 from jobs.worker import leadership_for
 from store import registry
 from store.models import OutboxMessage, OutboxState, WorkItem, WorkState
@@ -34,8 +34,8 @@ def test_queued_retrain_runs_once_and_its_news_reaches_slack_through_the_outbox(
             eli = registry.get_person(session=s, slack_id=ELI)
             s.expunge(eli)
         # The web process records the request; it has no runner, so nothing runs until the worker does.
-        first = ops.request_retrain(Actor(ELI, eli), MODEL, reason="drift")
-        again = ops.request_retrain(Actor(ELI, eli), MODEL, reason="drift")
+        first = ops.retraining.request_retrain(Actor(ELI, eli), MODEL, reason="drift")
+        again = ops.retraining.request_retrain(Actor(ELI, eli), MODEL, reason="drift")
         assert first.startswith("Retraining") and again.startswith(f"{MODEL} is already retraining")
         leadership = leadership_for(db) if db.engine.dialect.name == "postgresql" else \
             leadership_for_file(tmp_path)
@@ -72,7 +72,7 @@ def test_a_worker_killed_after_registering_resumes_without_a_second_version(db, 
         with db.session() as s:
             eli = registry.get_person(session=s, slack_id=ELI)
             s.expunge(eli)
-        ops.request_retrain(Actor(ELI, eli), MODEL)
+        ops.retraining.request_retrain(Actor(ELI, eli), MODEL)
         with db.session() as s:
             item = s.query(WorkItem).one()
             work.claim(session=s, item_id=item.id)

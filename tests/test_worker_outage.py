@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from bot.app import build_worker
 from bot.blocks.common import Message
 from bot.config import Settings
-from bot.operations import Actor
+from bot.services.common import Actor
 from bot.outbox import OutboxDelivery
 from bot.readiness import Readiness
 from jobs import synthetic
@@ -104,7 +104,7 @@ def test_the_worker_rides_out_a_30_second_database_outage(pg_db, tmp_path):
             assert not ready and "unreachable" in body["reason"], body
             assert time.monotonic() - started < 5
             # Meanwhile people keep asking: a retrain and a message are queued through the web side.
-            assert web.request_retrain(Actor(ELI, eli), MODEL, reason="outage drill").startswith("Retraining")
+            assert web.retraining.request_retrain(Actor(ELI, eli), MODEL, reason="outage drill").startswith("Retraining")
             OutboxDelivery(db).post(Message(kind="deployment", persona="ops", model_key=MODEL, blocks=(),
                                             text="queued during the outage", channel="C0OUTAGE"))
             while time.monotonic() - started < OUTAGE_SECONDS:

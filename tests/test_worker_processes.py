@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bot.app import build_worker
 from bot.config import Settings
-from bot.operations import Actor
+from bot.services.common import Actor
 from jobs import synthetic
 from store import registry
 from store.models import WorkItem, WorkState
@@ -83,7 +83,7 @@ def test_a_retrain_killed_half_way_finishes_once(db, live_data, tmp_path):
         with db.read() as s:
             eli = registry.get_person(session=s, slack_id=ELI)
             s.expunge(eli)
-        assert web.request_retrain(Actor(ELI, eli), MODEL, reason="drift").startswith("Retraining")
+        assert web.retraining.request_retrain(Actor(ELI, eli), MODEL, reason="drift").startswith("Retraining")
 
         first = _start_worker(env, logs[0])
         standby = None

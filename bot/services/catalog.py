@@ -12,9 +12,17 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from bot.services.common import Actor, Service
 from jobs.spec import CatalogEntrySpec, LoadedSpec
-from store import audit, catalog_writes, projects
-from store.catalog import KIND_LABELS, Asset, InvalidAsset, get_asset, resolve_owner
+from store import audit, catalog, catalog_writes, projects
+from store.catalog import (
+    KIND_LABELS,
+    Asset,
+    InvalidAsset,
+    SearchResult,
+    get_asset,
+    resolve_owner,
+)
 from store.clock import utcnow
 from store.errors import NotFound
 from store.models import AssetKind, AssetOrigin, CatalogAsset, Project
@@ -102,3 +110,15 @@ def _problem(error: Any) -> str:
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
     message = str(error.get("ctx", {}).get("error") or error["msg"])
     return f"{where}: {message}" if where else message
+
+
+class Catalog(Service):
+    """`/catalog` in Slack and on the dashboard: search, and share a result in a channel."""
+
+    def search(self, actor: Actor, query: str, *, offset: int = 0) -> SearchResult:
+        with self.db.read() as s:
+            return catalog.search(session=s, query=query, offset=offset, viewer=actor.slack_id)
+
+    def share(self, actor: Actor, key: str, *, channel: str | None) -> Asset:
+        with self.db.session() as s:
+            return catalog.share(session=s, key=key, by=actor.slack_id, channel=channel, now=self.clock())

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from bot.alerts import Notifier
+from bot.app import make_notifier
 from bot.config import Settings
 from bot.delivery import FolderOutbox
-from jobs.monitor import check_model
-from store import registry
 from bot.services.specs import apply_spec
-from store.models import Alert, AlertState, CheckKind, OutboxMessage
+from jobs.monitor import check_model
 from jobs.spec import load_spec
+from store import registry
+from store.models import Alert, AlertState, CheckKind, OutboxMessage
 from tests.projects import append_weeks, week, week_end, write_project
 
 
@@ -26,8 +26,8 @@ def loans(db, tmp_path):
     append_weeks(tmp_path, [week(w) for w in range(4)] + [week(w, shift=1.0 + (w - 4) * 0.3) for w in range(4, 8)]
                  + [week(8), week(9)])
     outbox = FolderOutbox(tmp_path / "outbox")
-    notifier = Notifier(db=db, settings=Settings(FLYWHEEL_PUBLIC_URL="https://f.example.com"), delivery=outbox,
-                        charts_dir=tmp_path / "charts")
+    notifier = make_notifier(Settings(FLYWHEEL_PUBLIC_URL="https://f.example.com"), db, delivery=outbox,
+                             charts_dir=tmp_path / "charts")
     return db, outbox, notifier
 
 

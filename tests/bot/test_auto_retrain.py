@@ -75,7 +75,7 @@ def test_a_person_retraining_does_not_use_up_the_cooldown_but_a_live_retrain_is_
     set_spec(db, retrain={"backend": "python", "entrypoint": "jobs.training:retrain", "auto": True,
                           "cooldown": "24h"})
     worker, ops = make_worker(db, fraud_data, tmp_path / "outbox", clock=lambda: T0)
-    ops.request_retrain(actor(db, ELI), MODEL, reason="looking into drift")
+    ops.retraining.request_retrain(actor(db, ELI), MODEL, reason="looking into drift")
     worker.check(MODEL, CheckKind.drift)
     assert [(i.requested_by, i.state) for i in retrains(db)] == [(ELI, WorkState.queued)]
     settle(db, retrains(db)[0].id)

@@ -9,9 +9,9 @@ from bot.blocks import catalog as blocks
 from bot.blocks import home
 from bot.blocks.common import validate_payload
 from bot.ids import ActionId, BlockId, CatalogContext
+from bot.services.home import HomeData, More
 from store.catalog import Asset, SearchResult, Suggestion, parse_query
 from store.models import AssetKind, AssetOrigin
-from bot.services.home import HomeData, More
 
 URL = "https://flywheel.example.com/"
 CHANGED = datetime(2026, 11, 20, 9, 30)

@@ -12,7 +12,14 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from bot import charts
-from bot.charts import Chart, champion_vs_challenger, distribution, drift_bars, format_value, kpi_trend
+from bot.charts import (
+    Chart,
+    champion_vs_challenger,
+    distribution,
+    drift_bars,
+    format_value,
+    kpi_trend,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 START = datetime(2025, 10, 6, tzinfo=UTC)

@@ -12,10 +12,11 @@ import pytest
 from pydantic import SecretStr
 from slack_bolt import App
 
+from bot.app import make_operations
 from bot.config import Settings
 from bot.dashboard.access import SESSION_COOKIE, DashboardSetupError, Signer
 from bot.dashboard.app import build_dashboard
-from bot.operations import Actor, Operations
+from bot.services.common import Actor
 from bot.web import build_web
 from store import governance, monitoring, registry
 from store.models import (
@@ -124,7 +125,7 @@ def story(db):
                             decision=Decision.approve, reason="holdout and backtest look right", now=NOW)
         alerts = {a.kind: a.id for a in s.query(Alert)}
     settings = _settings(db)
-    Operations(settings=settings, db=db, notifier=None, clock=lambda: NOW).acknowledge(
+    make_operations(settings, db, notifier=None, clock=lambda: NOW).alerts.acknowledge(
         Actor(ELI, registry_person(db, ELI)), alerts[CheckKind.drift]).result()
     return settings, alerts
 

@@ -1,11 +1,11 @@
 import json
 
 import pytest
+from slack_sdk.models.blocks import HeaderBlock, SectionBlock
 
 from bot.blocks.common import InvalidMessage, Message, md
 from bot.delivery import FolderOutbox, mrkdwn_to_html
 from jobs.incidents import ChartRef
-from slack_sdk.models.blocks import HeaderBlock, SectionBlock
 
 
 def _message(tmp_path, persona="business", text="Missed fraud is up 41%"):

@@ -6,7 +6,6 @@ from slack_sdk.models.views import View
 
 from bot.blocks import home
 from bot.ids import ActionContext, ActionId, BlockId
-from jobs.incidents import StepStatus
 from bot.services.home import (
     CheckVerdict,
     GovernedModel,
@@ -21,6 +20,7 @@ from bot.services.home import (
     RecentDeployment,
     VersionLine,
 )
+from jobs.incidents import StepStatus
 
 NOW = datetime(2026, 11, 20, 14, 0)
 WEEK = timedelta(days=7)

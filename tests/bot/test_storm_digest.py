@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from slack_sdk import WebClient
 
-from bot.alerts import Notifier
+from bot.app import make_notifier
 from bot.blocks.common import validate_payload
 from bot.config import Settings
 from bot.delivery import FolderOutbox
@@ -32,8 +32,8 @@ def rig(db, tmp_path):
     clock = Clock(week_end(4))
     with FakeSlack() as fake:
         client = WebClient(token=fake.token, base_url=fake.api_url, timeout=5)
-        notifier = Notifier(db=db, settings=Settings(FLYWHEEL_PUBLIC_URL="https://f.example.com"),
-                            delivery=OutboxDelivery(db, clock), charts_dir=tmp_path / "charts")
+        notifier = make_notifier(Settings(FLYWHEEL_PUBLIC_URL="https://f.example.com"), db,
+                                 delivery=OutboxDelivery(db, clock), charts_dir=tmp_path / "charts")
         sender = OutboxSender(db, SlackDelivery(client), clock, storm=StormPolicy(WINDOW, 5))
         yield db, fake, notifier, sender, clock, tmp_path
         assert fake.invalid == []
@@ -174,7 +174,7 @@ def test_offline_delivery_keeps_individual_alerts(db, tmp_path):
     a storm: each alert is its own message there."""
     keys = register_fleet(db, tmp_path, 6)
     outbox = FolderOutbox(tmp_path / "outbox")
-    notifier = Notifier(db=db, settings=Settings(), delivery=outbox, charts_dir=tmp_path / "charts")
+    notifier = make_notifier(Settings(), db, delivery=outbox, charts_dir=tmp_path / "charts")
     cycle(db, notifier, keys, 4)
     assert sorted(m.model_key for m in outbox.messages()) == sorted(keys)
 

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-27
 
-The text index is written by hand, one per dialect, and named catalog_fts* (see store/catalog_models.py):
+The text index is written by hand, one per dialect, and named catalog_fts* (see store/models/catalog.py):
 - SQLite: an FTS5 table over catalog_assets (external content, Porter stemming), kept in step by
   triggers, so every write to an asset reaches the index in the same transaction.
 - PostgreSQL: generated tsvector columns (English stemming), one weighted over every field and one of

@@ -1,0 +1,157 @@
+"""Governed releases: submit for sign-off, sign, deploy and roll back, each once on the version the person saw."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.blocks.common import escape_mrkdwn, mention
+from bot.services.common import Actor, Service, refusals_audited, stale_refusals_worded
+from jobs.monitor import load_spec
+from store import (
+    authority,
+    governance,
+    registry,
+    work,
+)
+from store.errors import Forbidden
+from store.models import (
+    Decision,
+    ModelVersion,
+    Role,
+    VersionStatus,
+)
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """What a deploy request did: moved production now (registry backend), asked the deploy webhook to
+    (the worker moves it when the team's system answers), or found a deploy already under way."""
+
+    LIVE, ASKED, ALREADY_ASKED = "live", "asked", "already_asked"
+
+    note: str
+    outcome: str
+
+
+class Releases(Service):
+    def _version(self, s, model_key: str, number: int) -> ModelVersion:
+        return registry.get_version(session=s, model_key=model_key, number=number)
+
+    def submit(self, actor: Actor, model_key: str, number: int) -> str:
+        with refusals_audited(self.db, actor.slack_id, "version.submit", f"model:{model_key}/v{number}"), \
+                self.db.session() as s:
+            version = self._version(s, model_key, number)
+            authority.require(session=s, slack_id=actor.slack_id, project=version.model.project,
+                              roles=Role.ml_engineer, doing=f"Submitting {model_key} v{number} for sign-off")
+            governance.submit_for_review(session=s, version=version, by=actor.slack_id, now=self.clock())
+            waiting = governance.waiting_steps(session=s, version=version)
+        self.notifier.signoff_requested(model_key, number)
+        steps = escape_mrkdwn(", ".join(p.describe() for p in waiting)) or "nothing: it is approved"
+        return f"{model_key} v{number} submitted for sign-off by {mention(actor.slack_id)}. Waiting for: {steps}."
+
+    def sign(self, actor: Actor, model_key: str, number: int, decision: Decision, reason: str = "") -> tuple[str, bool]:
+        """Record a decision; returns the sentence to show and whether the version's review is over."""
+        with refusals_audited(self.db, actor.slack_id, f"signoff.{decision.value}", f"model:{model_key}/v{number}"), \
+                stale_refusals_worded("sign"), self.db.session() as s:
+            if actor.person is None:
+                raise Forbidden(f"You're not set up in Flywheel yet, so you can't sign off {model_key} v{number}.")
+            version = self._version(s, model_key, number)
+            person = registry.require_person(session=s, slack_id=actor.slack_id)
+            record = governance.sign_off(session=s, version=version, person=person, decision=decision,
+                                         reason=reason, now=self.clock())
+            status, step = version.status, record.step.name
+        verb = "Approved" if decision == Decision.approve else "Rejected"
+        said = f': "{escape_mrkdwn(reason.strip())}"' if reason.strip() else ""
+        self.later(self.notifier.refresh_home)  # after the ack: it writes a refresh per Home viewer
+        note = f"{verb} by {mention(actor.slack_id)} ({step}) at {self.clock():%H:%M} UTC{said}"
+        self.later(self._after_sign_off, model_key, number, note, status == VersionStatus.approved)
+        return note, status != VersionStatus.in_review
+
+    def _after_sign_off(self, model_key: str, number: int, note: str, approved: bool) -> None:
+        # One follow-up, in this order: the alert's thread reads the sign-off before "can be deployed".
+        self.notifier.signed(model_key, number, note)
+        if approved:
+            self.notifier.approved(model_key, number)
+
+    def deploy(self, actor: Actor, model_key: str, number: int, *, response_url: str | None = None) -> Deploy:
+        """Governance is checked before the ack. The `registry` backend moves production now; the `webhook`
+        backend records a deploy for the worker, which calls the team's system and then moves it."""
+        subject = f"model:{model_key}/v{number}"
+        queued = None
+        try:
+            with refusals_audited(self.db, actor.slack_id, "deploy", subject), stale_refusals_worded("deploy"), \
+                    self.db.session() as s:
+                version = self._version(s, model_key, number)
+                authority.require(session=s, slack_id=actor.slack_id, project=version.model.project,
+                                  roles=Role.ml_engineer, doing=f"Deploying {model_key}")
+                previous = registry.production_version(session=s, model=version.model)
+                previous_label = previous.label if previous else None
+                if load_spec(version.model).deploy.backend == "registry":
+                    governance.deploy(session=s, version=version, by=actor.slack_id, now=self.clock())
+                else:
+                    governance.ensure_deployable(session=s, version=version)
+                    item, created = work.request(session=s, model=version.model, kind="deploy",
+                                                 requested_by=actor.slack_id, now=self.clock(),
+                                                 payload={"version": number, "response_url": response_url})
+                    queued = (item.id, created, item.payload.get("version"), item.requested_by)
+        except governance.GovernanceBlocked as blocked:
+            with self.db.session() as s:
+                version = self._version(s, model_key, number)
+                governance.note_deploy_request(session=s, version=version, by=actor.slack_id,
+                                               reason=str(blocked), now=self.clock())
+            asked = self.notifier.ask_approvers(model_key, number, blocked.waiting)
+            raise governance.GovernanceBlocked(f"{blocked}{f' {asked} been asked.' if asked else ''}",
+                                               blocked.waiting) from None
+        if queued is not None:
+            item_id, created, live_number, asked_by = queued
+            if not created:
+                return Deploy(f"A deploy of {model_key} v{live_number} is already under way "
+                              f"(asked by {mention(asked_by)}).", Deploy.ALREADY_ASKED)
+            if self.runner is not None:
+                self.runner.submit(self.work.run, item_id)
+            return Deploy(f"Deploying {model_key} v{number} through its deploy webhook. IT operations will be told "
+                          f"when it is live; until then production stays {previous_label or 'empty'}.", Deploy.ASKED)
+        self.notifier.deployed(model_key, number, previous=previous_label)
+        return Deploy(f"{model_key} v{number} is live. Previous production version: {previous_label or 'none'}.",
+                      Deploy.LIVE)
+
+    def rollback(self, actor: Actor, model_key: str, *, to: int | None = None, seen_live: int | None = None,
+                 response_url: str | None = None) -> str:
+        """Return production to version `to` (default: the one before the current one). `seen_live`: the
+        version the asker saw live (a Roll back button's); refused with what changed if production moved."""
+        queued = None
+        with refusals_audited(self.db, actor.slack_id, "rollback", f"model:{model_key}"), \
+                stale_refusals_worded("rollback"), self.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            authority.require(session=s, slack_id=actor.slack_id, project=model.project,
+                              roles=(Role.it_ops, Role.ml_engineer), doing=f"Rolling back {model_key}")
+            if load_spec(model).deploy.backend == "registry":
+                done = governance.rollback(session=s, model=model, by=actor.slack_id, to=to, seen_live=seen_live,
+                                           now=self.clock())
+                labels = (done.stopped.label, done.restored.label, done.restored.number)
+            else:
+                planned = governance.plan_rollback(session=s, model=model, to=to, seen_live=seen_live)
+                current, target = planned.stopped, planned.restored
+                item, created = work.request(session=s, model=model, kind="rollback", requested_by=actor.slack_id,
+                                             now=self.clock(), payload={"from": current.number, "to": target.number,
+                                                                        "response_url": response_url})
+                queued = (item.id, created, item.requested_by, current.label, target.label)
+        if queued is not None:
+            item_id, created, asked_by, from_label, to_label = queued
+            if not created:
+                return f"A rollback of {model_key} is already under way (asked by {mention(asked_by)})."
+            if self.runner is not None:
+                self.runner.submit(self.work.run, item_id)
+            return (f"Rolling back {model_key} to {to_label} through its deploy webhook. IT operations will be told "
+                    f"when {to_label} is live again; {from_label} serves until then.")
+        self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id)
+        return f"Rolled back by {mention(actor.slack_id)} at {self.clock():%H:%M} UTC: {model_key} " \
+               f"{labels[1]} is live again, {labels[0]} stopped."

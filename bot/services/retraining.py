@@ -1,0 +1,104 @@
+"""Retraining a model and comparing a version with production: recorded before the ack, run by jobs/work_runner.py."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.blocks.common import escape_mrkdwn, mention
+from bot.services.common import AUTOMATIC, Actor, Service, refusals_audited
+from jobs.monitor import load_spec
+from jobs.work_runner import training_timeout
+from store import (
+    authority,
+    registry,
+    work,
+)
+from store.errors import InvalidTransition
+from store.models import (
+    Role,
+    VersionStatus,
+)
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+
+
+class Retraining(Service):
+    def request_retrain(self, actor: Actor, model_key: str, *, reason: str = "", alert_id: int | None = None,
+                        response_url: str | None = None) -> str:
+        """Record the retrain before the ack; a double click or retry finds the same request."""
+        with refusals_audited(self.db, actor.slack_id, "retrain", f"model:{model_key}"), self.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=Role.ml_engineer,
+                              doing=f"Retraining {model_key}")
+            item, created = work.request(session=s, model=model, kind="retrain", requested_by=actor.slack_id,
+                                         payload={"reason": reason, "alert": alert_id,
+                                                  "response_url": response_url}, now=self.clock(),
+                                         stale_after=training_timeout(self.settings))
+            item_id, requested_by = item.id, item.requested_by
+        if not created:
+            return f"{model_key} is already retraining (requested by {mention(requested_by)})."
+        if self.runner is not None:
+            self.runner.submit(self.work.run, item_id)
+        said = f" ({escape_mrkdwn(reason)})" if reason else ""
+        return f"Retraining {model_key}{said}. I'll post here when v-next is ready."
+
+    def auto_retrain(self, model_key: str, reason: str, *, alert_id: int | None = None) -> int | None:
+        """A check breached on a model whose spec says `retrain.auto`: queue a retrain as Flywheel, at most
+        once per the spec's cooldown. Returns the new work item's id, or None when nothing was queued."""
+        now = self.clock()
+        with self.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            spec = load_spec(model).retrain
+            if spec is None or not spec.auto:
+                return None
+            item, created = work.request_at_most_every(
+                session=s, model=model, kind="retrain", requested_by=AUTOMATIC, every=spec.cooldown, now=now,
+                payload={"reason": reason, "alert": alert_id, "response_url": None},
+                stale_after=training_timeout(self.settings))
+            item_id = item.id if item is not None and created else None
+        if item_id is not None and self.runner is not None:
+            self.runner.submit(self.work.run, item_id)
+        return item_id
+
+    def request_evaluation(self, actor: Actor, model_key: str, number: int, *, alert_id: int | None = None,
+                           response_url: str | None = None) -> EvaluationAsked:
+        """Compare a candidate with production again: after a comparison failed (no labelled rows yet, a
+        source down) or to see it on the latest window. Candidates only: a version in review keeps the
+        comparison its signers were shown. With `alert_id`, news of it goes to that alert's thread too."""
+        with refusals_audited(self.db, actor.slack_id, "evaluate", f"model:{model_key}/v{number}"), \
+                self.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=Role.ml_engineer,
+                              doing=f"Comparing {model_key} v{number} with production")
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            if version.status != VersionStatus.candidate:
+                raise InvalidTransition(f"{model_key} v{number} is {version.status.value.replace('_', ' ')}, so its "
+                                        "comparison stays as it was; only candidates are compared again.")
+            item, queued = work.request_evaluation(
+                session=s, model=model, requested_by=actor.slack_id, now=self.clock(),
+                entry={"number": number, "alert": alert_id, "response_url": response_url})
+            item_id, tried = item.id, number in item.result.get("evaluated", []) + item.result.get("failed", [])
+        if not queued and tried:  # its turn in the live item is over; that item still compares another version
+            return EvaluationAsked(f"Another version of {model_key} is being compared with production right now. "
+                                   f"Ask for v{number} again when that comparison is posted.", queued=False)
+        if not queued:
+            return EvaluationAsked(f"{model_key} v{number} is already waiting to be compared with production.",
+                                   queued=False)
+        if self.runner is not None:
+            self.runner.submit(self.work.run, item_id)
+        return EvaluationAsked(f"Comparing {model_key} v{number} with production on the latest labelled window. "
+                               "The comparison goes to the ML engineers' channel.", queued=True)
+
+
+@dataclass(frozen=True)
+class EvaluationAsked:
+    """What asking for a comparison with production did: queued it, or found it already waiting."""
+
+    note: str
+    queued: bool
