@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bot.charts import format_value  # money and rates read the same in messages and charts
 from jobs.expressions import parse
 from jobs.metrics import MetricsError, classification_metrics
+from jobs.number_format import format_value  # money and rates read the same in messages and charts
 from jobs.statistics import METHOD_LABELS, PreparedReference, drift_report
 from store.models import CheckKind, Verdict
 
