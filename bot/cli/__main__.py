@@ -1,0 +1,5 @@
+"""`python -m bot.cli`: the `flywheel` command."""
+
+from bot.cli import main
+
+main()
