@@ -1,0 +1,120 @@
+"""`flywheel demo`, `apply`, `check` and `models`: the registry, its specs and its checks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bot.cli.common import Failure, load_settings, open_database, parse_as_of, print_table
+from store.errors import FlywheelError
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("flywheel-demo"),
+              show_default=True, help="Folder for the demo's data, registry and preview (replaced).")
+
+
+@click.option("--rows-per-week", type=click.IntRange(min=5_000), default=100_000, show_default=True,
+              help="Synthetic transactions per week.")
+
+
+def demo(out: Path, rows_per_week: int) -> None:
+    """Run the fraud story offline: checks, alerts, retrain, sign-off, deploy; write an HTML preview."""
+    from bot.demo import run_demo
+
+    settings = load_settings()
+    try:
+        report = run_demo(out, rows_per_week=rows_per_week, public_url=settings.public_url)
+    except FlywheelError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"\nDone in {report.seconds:.0f} s: {len(report.messages)} messages for four people.")
+    click.echo(f"Preview:  {report.preview}")
+    click.echo(f"Registry: {report.database_url}")
+    click.echo(f"Try:      FLYWHEEL_DATABASE_URL={report.database_url} flywheel models")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--actor", default="flywheel", show_default=True, help="Who is applying, for the audit log.")
+def apply(paths: tuple[Path, ...], actor: str) -> None:
+    """Validate project spec files and write them to the registry (all or nothing)."""
+    from bot.services.specs import apply_spec
+    from jobs.spec import SpecError, load_specs
+
+    try:
+        loaded = load_specs(list(paths))
+    except SpecError as exc:
+        click.echo(str(exc), err=True)
+        raise Failure(f"{len(exc.issues)} problem(s) found; nothing was applied") from None
+    db = open_database(load_settings())
+    try:
+        with db.session() as s:
+            results = [apply_spec(session=s, loaded=one, actor=actor) for one in loaded]
+    except FlywheelError as exc:
+        raise Failure(f"{exc}; nothing was applied") from None
+    for result in results:
+        if result.changed:
+            click.echo(f"{result.project}: {len(result.changes)} change(s)")
+            for line in result.changes:
+                click.echo(f"  {line}")
+        else:
+            click.echo(f"{result.project}: no change")
+
+
+@click.command()
+@click.argument("model", required=False)
+@click.option("--as-of", help="End of the window to check (ISO 8601, UTC). Default: now.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["drift", "performance", "kpi", "data_quality"]),
+              help="Only these checks (repeatable).")
+
+
+def check(model: str | None, as_of: str | None, kinds: tuple[str, ...]) -> None:
+    """Run the checks now for one model or all, and print their verdicts."""
+    from bot.app import make_notifier, make_operations
+    from store.models import CheckKind, Verdict
+
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        ops = make_operations(settings, db, make_notifier(settings, db))
+        results, posted = ops.checks.run(as_of=parse_as_of(as_of), model_key=model,
+                                         kinds={CheckKind(k) for k in kinds} or None)
+    except FlywheelError as exc:
+        raise Failure(str(exc)) from None
+    rows = [(r.model_key, r.version or "-", res.kind.value, res.outcome.verdict.value, res.outcome.message)
+            for r in results for res in r.results]
+    print_table(["model", "version", "check", "verdict", "details"], rows)
+    if posted:
+        where = "Slack" if settings.slack_bot_token else f"{settings.outbox / 'index.html'}"
+        click.echo(f"{len(posted)} new alert(s) sent to {where}")
+    if not rows:
+        click.echo("No models registered: run `flywheel apply SPEC.yml` first.")
+    if any(res.outcome.verdict == Verdict.error for r in results for res in r.results):
+        sys.exit(1)
+
+
+@click.command()
+def models() -> None:
+    """List registered models with their production version and latest verdicts."""
+    from store import monitoring, registry
+    from store.models import CheckKind
+
+    db = open_database(load_settings())
+    with db.session() as s:
+        rows = []
+        for model in registry.list_models(session=s):
+            production = registry.production_version(session=s, model=model)
+            latest = []
+            for kind in CheckKind:
+                history = monitoring.check_history(session=s, model=model, kind=kind, limit=1)
+                if history:
+                    latest.append(f"{kind.value} {history[-1].verdict.value}")
+            others = [f"{v.label} {v.status.value}" for v in model.versions if v.status.value != "production"]
+            rows.append((model.key, model.project.key, production.label if production else "-",
+                         ", ".join(others) or "-", ", ".join(latest) or "not checked yet"))
+    if not rows:
+        click.echo("No models registered: run `flywheel apply SPEC.yml` first.")
+        return
+    print_table(["model", "project", "production", "other versions", "latest checks"], rows)

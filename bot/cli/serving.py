@@ -1,0 +1,180 @@
+"""`flywheel serve`, `worker` and `run`: the Slack app (over HTTP, in several processes, or in Socket Mode)
+and the worker."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bot.cli.common import Failure, load_settings, open_database
+from store.errors import FlywheelError
+
+
+def _socket_mode_refusal(error: str) -> str:
+    where = "Basic Information > App-Level Tokens"
+    if error == "not_allowed_token_type":
+        return (f"SLACK_APP_TOKEN is not an app-level token ({error}): use the xapp-... token from {where}, "
+                "not the bot token")
+    if error == "missing_scope":
+        return f"SLACK_APP_TOKEN lacks the connections:write scope ({error}): add it under {where}"
+    if error in ("invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"):
+        return (f"Slack refused SLACK_APP_TOKEN ({error}): create an app-level token with the "
+                f"connections:write scope under {where} and set SLACK_APP_TOKEN to it")
+    return (f"Slack refused to open a Socket Mode connection ({error}): check SLACK_APP_TOKEN and that "
+            "Socket Mode is enabled in the app's settings")
+
+
+@click.command()
+@click.option("--port", type=int, default=3000, show_default=True, help="HTTP port for Slack's requests.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; put a TLS proxy in front, Slack only calls https URLs.")
+
+
+@click.option("--socket", is_flag=True, help="Socket Mode (SLACK_APP_TOKEN): no public URL needed.")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="HTTP processes answering on the port: one per core uses them all (Python runs one "
+                   "request's code at a time per process).")
+
+
+@click.option("--fd", type=int, hidden=True, help="Serve on this inherited listening socket (one of --processes).")
+def serve(port: int, host: str, socket: bool, processes: int, fd: int | None) -> None:
+    """Run the Slack app: commands, buttons, modals and App Home."""
+    settings = load_settings()
+    if socket:
+        if processes != 1:
+            raise Failure("Socket Mode runs in one process: drop --processes, or serve over HTTP")
+        _serve_socket_mode(settings)
+        return
+    import uvicorn
+
+    from bot.web import build_server
+
+    try:
+        web, release = build_server(settings)  # with several processes each builds its own; this one checks
+    except FlywheelError as exc:
+        raise Failure(str(exc)) from None
+    if fd is not None:
+        import socket as sockets
+
+        # A socket object of the inherited descriptor's own family (uvicorn's --fd takes it for a Unix socket).
+        uvicorn.Server(uvicorn.Config(web, log_level="warning")).run(sockets=[sockets.socket(fileno=fd)])
+        return
+    if processes == 1:
+        click.echo(f"Flywheel listening on http://{host}:{port}/slack/events, pages under {settings.public_url}")
+        uvicorn.run(web, host=host, port=port, log_level="warning")
+        return
+    release()
+    _serve_processes(host, port, processes, settings.public_url)
+
+
+def _serve_processes(host: str, port: int, processes: int, public_url: str) -> None:
+    """Several `serve` processes, each on its own socket bound to the port with SO_REUSEPORT: the kernel
+    spreads new connections across them evenly. (On one shared socket, whichever process woke first took
+    most of a burst: 41 of 50 connections in some trials, and kept-alive connections stay where they land.)"""
+    import socket as sockets
+    import subprocess
+
+    bound = []
+    try:
+        for _ in range(processes):
+            sock = sockets.socket(sockets.AF_INET6 if ":" in host else sockets.AF_INET, sockets.SOCK_STREAM)
+            sock.setsockopt(sockets.SOL_SOCKET, sockets.SO_REUSEPORT, 1)
+            bound.append(sock)
+            sock.bind((host, port))
+    except OSError as exc:
+        for sock in bound:
+            sock.close()
+        raise Failure(f"can't listen on {host}:{port}: {exc.strerror}") from None
+    click.echo(f"Flywheel listening on http://{host}:{port}/slack/events, pages under {public_url} "
+               f"({processes} processes)")
+    children = [subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--fd", str(sock.fileno())],
+                                 pass_fds=[sock.fileno()]) for sock in bound]
+    for sock in bound:
+        sock.close()  # each child holds its own
+    _supervise(children)
+
+
+def _supervise(children: list) -> None:
+    """Wait for the child processes; Ctrl-C or SIGTERM stops them all, and so does one of them stopping."""
+    import signal
+    import time
+
+    def stop(*_: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    finally:
+        stop()
+        codes = [child.wait(timeout=30) for child in children]
+    if any(code not in (0, -signal.SIGTERM) for code in codes):
+        raise Failure(f"a process stopped unexpectedly (exit codes {codes})")
+
+
+def _serve_socket_mode(settings) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app import build
+    from bot.web import steady_collections
+
+    try:
+        app, _ = build(settings, socket=True, queued=True)
+    except FlywheelError as exc:
+        raise Failure(str(exc)) from None
+    steady_collections()
+    # slack_sdk's built-in client; it asks app.client (FLYWHEEL_SLACK_API_URL) for each WebSocket URL.
+    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    try:
+        handler.start()  # connects, then blocks; reconnects on its own when Slack refreshes the link
+    except SlackApiError as exc:
+        raise Failure(_socket_mode_refusal(str(exc.response.get("error")))) from None
+    except KeyboardInterrupt:
+        handler.close()
+
+
+@click.command()
+@click.option("--standby/--no-standby", default=True, show_default=True,
+              help="On PostgreSQL, wait to take over when another worker leads (instead of exiting).")
+
+
+def worker(standby: bool) -> None:
+    """Fire each model's checks on its schedule and run queued work (retraining)."""
+    import signal
+
+    from bot.app import build_worker
+    from jobs.worker import WorkerRefused, leadership_for, lower_priority
+
+    settings = load_settings()
+    lower_priority(settings.worker_nice)  # before any thread: `flywheel serve` beside it answers Slack first
+    runner, _ = build_worker(settings, db=open_database(settings))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: runner.stop())
+    click.echo("Flywheel worker starting")
+    try:
+        runner.run(leadership_for(runner.db), block=standby)
+    except WorkerRefused as exc:
+        raise Failure(str(exc)) from None
+    click.echo("Flywheel worker stopped")
+
+
+@click.command()
+@click.option("--port", type=int, default=3000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="HTTP processes of the Slack app (see `flywheel serve --help`).")
+
+
+def run(port: int, host: str, processes: int) -> None:
+    """Start the Slack app and a worker together (small installs); Ctrl-C or SIGTERM stops both."""
+    import subprocess
+
+    _supervise([subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--host", host,
+                                  "--processes", str(processes)]),
+                subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"])])
