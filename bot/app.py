@@ -9,7 +9,7 @@ from pathlib import Path
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.alerts import Notifier
+from bot.notifier import Notifier
 from bot.config import Settings
 from bot.delivery import Delivery, FolderOutbox
 from bot.outbox import OutboxDelivery, OutboxSender, StormPolicy

@@ -3,6 +3,10 @@
 bot/operations.py records a request before Slack gets its answer; the worker claims each queued item
 and runs it here. A failure is recorded on the item and told to whoever asked; a worker killed mid-way
 resumes the item from what it recorded.
+
+The runner tells people what happened as facts (WorkNews below); bot/notifier words them and finds whom to
+tell. It reads its settings through RunnerSettings and hands the same object to the trainer and deploy
+backends, which read their own.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
-from bot.blocks.common import escape_mrkdwn, mention
 from jobs.backends import DeployRequest, TrainingRequest, call_deploy_webhook, dispatch
 from jobs.monitor import load_spec
 from jobs.retrain import compare_with_production, evaluation_window, retrain, retrain_trigger, training_window
@@ -25,14 +29,61 @@ from store.errors import FlywheelError, InvalidTransition
 from store.models import WorkItem, WorkState
 from jobs.spec import ModelSpec
 
-if TYPE_CHECKING:
-    from bot.alerts import Notifier
-    from bot.config import Settings
-
 log = logging.getLogger(__name__)
 
 
-def training_timeout(settings: Settings) -> timedelta:
+class RunnerSettings(Protocol):
+    """The settings the runner reads (bot/config.py's Settings has them)."""
+
+    artifacts: Path
+    training_timeout_hours: float
+
+    @property
+    def callback_url(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class WorkFailure:
+    """A work item failed: what it was, who asked, and the error (plain text, as recorded on the item)."""
+
+    kind: str  # retrain | evaluate | deploy | rollback
+    model_key: str
+    requested_by: str
+    version: int | None  # the version a deploy asked for
+    to: int | None  # the version a rollback asked for
+    error: str
+
+
+@dataclass(frozen=True)
+class ComparisonFailure:
+    """A version could not be compared with production; it can be compared again once `problem` is fixed."""
+
+    model_key: str
+    number: int
+    problem: str  # plain text
+    retrained: bool  # the version was just retrained (and is kept), rather than called back by a trainer
+
+
+class WorkNews(Protocol):
+    """What the runner tells people, as facts. `alert_id` is the alert the work answers (its thread), and
+    `response_url` reaches whoever typed the command, for a while."""
+
+    def candidate_ready(self, model_key: str, number: int, *, alert_id: int | None) -> object: ...
+
+    def training_dispatched(self, model_key: str, number: int, trainer: str, *, alert_id: int | None,
+                            response_url: str | None) -> object: ...
+
+    def could_not_compare(self, failure: ComparisonFailure, *, alert_id: int | None,
+                          response_url: str | None) -> None: ...
+
+    def work_item_failed(self, failure: WorkFailure, *, alert_id: int | None, response_url: str | None) -> None: ...
+
+    def deployed(self, model_key: str, number: int, *, previous: str | None) -> object: ...
+
+    def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str) -> object: ...
+
+
+def training_timeout(settings: RunnerSettings) -> timedelta:
     """How long a dispatched retrain may wait for its trainer's callback before it is failed."""
     return timedelta(hours=settings.training_timeout_hours)
 
@@ -57,9 +108,9 @@ class Job:
 class WorkRunner:
     """What the worker runs for each queued work item, and its sweep of retrains never called back."""
 
-    settings: Settings
+    settings: RunnerSettings
     db: Database
-    notifier: Notifier
+    notifier: WorkNews
     clock: Callable[[], datetime] = utcnow
 
     def run(self, item_id: int) -> None:
@@ -108,8 +159,7 @@ class WorkRunner:
             with self.db.session() as s:
                 work.finish(session=s, item_id=job.id, result={"version": number, "compared": False},
                             now=self.clock())
-            self._comparison_failed(job.model_key, number, exc, f"Retrained {job.model_key} v{number}, but "
-                                    "comparing it with production failed", alert_id=job.payload.get("alert"),
+            self._comparison_failed(job.model_key, number, exc, retrained=True, alert_id=job.payload.get("alert"),
                                     response_url=job.payload.get("response_url"))
             return
         self.notifier.candidate_ready(job.model_key, number, alert_id=job.payload.get("alert"))
@@ -131,9 +181,9 @@ class WorkRunner:
                 result={"backend": sent.backend, "reference": sent.reference, "expected_version": number,
                         "train_start": start.isoformat(), "train_end": end.isoformat()})
         if waiting:  # not when the trainer answered faster than this
-            self.notifier.tell_asker(f"Training {job.model_key} v{number} on {sent.description}; it reports back "
-                                     "when the run is done.", alert_id=job.payload.get("alert"),
-                                     response_url=job.payload.get("response_url"))
+            self.notifier.training_dispatched(job.model_key, number, sent.description,
+                                              alert_id=job.payload.get("alert"),
+                                              response_url=job.payload.get("response_url"))
 
     def _evaluate(self, job: Job) -> None:
         """Compare each new version with production and tell the ML engineer; versions that joined the
@@ -149,8 +199,7 @@ class WorkRunner:
                 done.append(number)
             except Exception as exc:
                 failed.append(number)
-                self._comparison_failed(job.model_key, number, exc,
-                                        f"Comparing {job.model_key} v{number} with production failed",
+                self._comparison_failed(job.model_key, number, exc, retrained=False,
                                         alert_id=entry.get("alert"), response_url=entry.get("response_url"))
             with self.db.session() as s:
                 work.record_progress(session=s, item_id=job.id, result={"evaluated": done, "failed": failed})
@@ -165,7 +214,7 @@ class WorkRunner:
             else:
                 work.finish(session=s, item_id=job.id, result=progress, now=self.clock())
 
-    def _comparison_failed(self, model_key: str, number: int, exc: Exception, what: str, *,
+    def _comparison_failed(self, model_key: str, number: int, exc: Exception, *, retrained: bool,
                            alert_id: int | None, response_url: str | None) -> None:
         """Tell the ML engineer why, and how to run the comparison again once the cause is fixed."""
         if isinstance(exc, (FlywheelError, SourceError)):  # says what is wrong in words; no traceback needed
@@ -173,9 +222,8 @@ class WorkRunner:
         else:
             log.exception("comparing %s v%s with production failed", model_key, number)
             problem = f"{exc.__class__.__name__}: {exc}"
-        text = (f"{what}: {escape_mrkdwn(problem.rstrip('.'))}. Once that is fixed, press Compare again or type "
-                f"`/flywheel evaluate {model_key} v{number}`.")
-        self.notifier.comparison_failed(model_key, number, text, alert_id=alert_id, response_url=response_url)
+        self.notifier.could_not_compare(ComparisonFailure(model_key, number, problem, retrained),
+                                        alert_id=alert_id, response_url=response_url)
 
     def _compare_and_announce(self, model_key: str, spec: ModelSpec, entry: dict) -> None:
         number = entry["number"]
@@ -198,8 +246,8 @@ class WorkRunner:
             expired = work.expire_overdue(session=s, stale_after=training_timeout(self.settings), now=self.clock())
             overdue = [(Job.of(item), item.error) for item in expired]
         for job, error in overdue:
-            self.notifier.work_failed(job.model_key, _failure_text(job, error),
-                                      alert_id=job.payload.get("alert"), response_url=job.payload.get("response_url"))
+            self.notifier.work_item_failed(_failure(job, error), alert_id=job.payload.get("alert"),
+                                           response_url=job.payload.get("response_url"))
         return len(overdue)
 
     def _work_failed(self, job: Job, error: str) -> None:
@@ -210,8 +258,8 @@ class WorkRunner:
                           item.state.value, error)
                 return
             work.fail(session=s, item_id=job.id, error=error, now=self.clock())
-        self.notifier.work_failed(job.model_key, _failure_text(job, error), alert_id=job.payload.get("alert"),
-                                  response_url=job.payload.get("response_url"))
+        self.notifier.work_item_failed(_failure(job, error), alert_id=job.payload.get("alert"),
+                                       response_url=job.payload.get("response_url"))
 
     def _deploy_now(self, job: Job) -> None:
         """A recorded deploy: the team's system first; production moves only when it said yes."""
@@ -252,15 +300,6 @@ class WorkRunner:
         self.notifier.rolled_back(job.model_key, number, from_label=from_label, by=job.requested_by)
 
 
-def _failure_text(job: Job, error: str) -> str:
-    """What the asker reads when work failed (mrkdwn: the error may quote a spec, a source or a trainer)."""
-    error = escape_mrkdwn(error)
-    if job.kind == "retrain":
-        return f"Retraining {job.model_key} failed: {error}"
-    if job.kind == "deploy":
-        return (f"{mention(job.requested_by)}: deploying {job.model_key} v{job.payload.get('version')} failed, so "
-                f"production is unchanged. {error}")
-    if job.kind == "rollback":
-        return (f"{mention(job.requested_by)}: rolling back {job.model_key} to v{job.payload.get('to')} failed, so "
-                f"production is unchanged. {error}")
-    return f"{job.kind.capitalize()} of {job.model_key} failed: {error}"
+def _failure(job: Job, error: str) -> WorkFailure:
+    return WorkFailure(job.kind, job.model_key, job.requested_by, job.payload.get("version"), job.payload.get("to"),
+                       error)

@@ -184,7 +184,7 @@ def test_the_worker_sweep_tells_the_asker_when_the_trainer_never_calls_back(db, 
 
 def test_a_version_called_back_while_the_comparison_runs_is_compared_next(db, fraud_data, tmp_path):
     """The evaluate item is live while it runs; a second version joins it and gets its own turn."""
-    from bot.alerts import Notifier
+    from bot.notifier import Notifier
 
     import shutil
     from urllib.parse import urlparse

@@ -1,0 +1,156 @@
+"""A version's road to production, told to the people concerned: a candidate ready with its comparison,
+sign-off requests and decisions, approval, deployment and rollback; each also in the thread of the alert the
+version answers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot import charts
+from bot.blocks import it_ops, ml_engineer, risk
+from bot.blocks.common import Message, mention, settled, span
+from bot.notifier.outlet import Outlet
+from bot.notifier.threads import AlertThreads
+from jobs.incidents import CandidateIncident, Deployment, MetricComparison, SignOffRequest, StepStatus
+from jobs.retrain import stored_comparison
+from store import governance, registry
+from store.clock import utcnow
+from store.errors import InvalidTransition
+from store.models import Decision, Person
+
+
+class GovernanceNews:
+    def __init__(self, outlet: Outlet, threads: AlertThreads) -> None:
+        self.outlet, self.threads = outlet, threads
+
+    def _candidate(self, model_key: str, number: int) -> CandidateIncident:
+        settings = self.outlet.settings
+        comparison = stored_comparison(db=self.outlet.db, model_key=model_key, number=number)
+        if comparison is None:
+            raise InvalidTransition(f"{model_key} v{number} has not been evaluated against production yet.")
+        with self.outlet.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            ref = self.outlet.model_ref(model, version)
+            requested_by, trigger = version.created_by, str(version.parameters.get("trigger", ""))
+            train_start, train_end = version.train_start, version.train_end
+        metrics = tuple(MetricComparison(m, comparison.champion_metrics.get(m, float("nan")),
+                                         comparison.challenger_metrics[m])
+                        for m in comparison.challenger_metrics)
+        chart = charts.champion_vs_challenger(
+            champion_label=f"{comparison.champion} (production)", challenger_label=f"{comparison.challenger} (candidate)",
+            champion=comparison.champion_metrics, challenger=comparison.challenger_metrics,
+            out=self.outlet.charts_dir / f"{model_key}-v{number}" / "comparison.png",
+            window_text=f"{span(comparison.window_start, comparison.window_end)}, "
+                        f"{comparison.labelled_rows:,} labelled rows")
+        return CandidateIncident(
+            model=ref, champion_version=comparison.champion, window_start=comparison.window_start,
+            window_end=comparison.window_end, labelled_rows=comparison.labelled_rows, metrics=metrics,
+            requested_by=requested_by, trigger=trigger, train_start=train_start, train_end=train_end,
+            details_url=settings.link(f"models/{model_key}/versions/{number}"), charts=(self.outlet.chart_ref(chart),))
+
+    def signed(self, model_key: str, number: int, note: str) -> bool:
+        """A sign-off given or refused, in the thread of the alert the version answers."""
+        return self.threads.say_in_thread(self.threads.origin_alert(model_key, number),
+                                          f"Sign-off on {model_key} v{number}: {note}")
+
+    def candidate_ready(self, model_key: str, number: int, *, alert_id: int | None) -> str:
+        message = ml_engineer.candidate_ready(self._candidate(model_key, number))
+        self.threads.say_in_thread(alert_id, message.text)
+        ref = self.outlet.post(message, self.outlet.channel(model_key, "ml_engineer"))
+        self.outlet.refresh_home()
+        return ref
+
+    def signoff_requested(self, model_key: str, number: int) -> str:
+        message, channel = self._signoff_message(model_key, number)
+        ref = self.outlet.post(message, channel)
+        self.outlet.refresh_home()
+        return ref
+
+    def settle_signoff(self, ref: str, model_key: str, number: int, note: str) -> None:
+        """Edit a sign-off request in place after a decision: current progress, no buttons, who decided."""
+        message, _ = self._signoff_message(model_key, number)
+        blocks = tuple(settled([b.to_dict() for b in message.blocks], note))
+        self.outlet.delivery.update(ref, replace(message, blocks=blocks))
+
+    def _signoff_message(self, model_key: str, number: int) -> tuple[Message, str | None]:
+        candidate = self._candidate(model_key, number)
+        card_url = self.outlet.settings.link(f"models/{model_key}/versions/{number}/card")
+        with self.outlet.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            steps = tuple(StepStatus(p.step.name, p.step.role, p.step.quorum, tuple(a.person for a in p.approvals))
+                          for p in governance.progress(session=s, version=version))
+            request = SignOffRequest(candidate=candidate, initiative=model.project.initiative,
+                                     risk_tier=model.project.risk_tier.value, steps=steps,
+                                     submitted_by=version.submitted_by or version.created_by,
+                                     model_card_url=card_url)
+            channel = model.project.channel_for("risk_manager")
+        return risk.signoff_request(request), channel
+
+    def ask_approvers(self, model_key: str, number: int, waiting: list) -> str:
+        """Send the sign-off request again, naming who can give the missing sign-offs."""
+        if not waiting:
+            return ""
+        roles = {w.role for w in waiting}
+        with self.outlet.db.session() as s:
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            barred = {version.created_by, version.submitted_by, version.deploy_requested_by}
+            project_id = version.model.project_id
+            people = [p.slack_id for p in s.query(Person).order_by(Person.name)
+                      if any(p.holds(r, project_id) for r in roles) and p.slack_id not in barred]
+        if not people:
+            return ""
+        ref = self.signoff_requested(model_key, number)
+        self.outlet.delivery.reply(ref, f"{' '.join(mention(p) for p in people)}: a deploy of {model_key} "
+                                        f"v{number} is waiting for your sign-off.")
+        return f"{', '.join(mention(p) for p in people)} {'has' if len(people) == 1 else 'have'}"
+
+    def approved(self, model_key: str, number: int) -> str:
+        with self.outlet.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            signers = tuple((a.person, a.step.name) for a in version.sign_offs if a.decision == Decision.approve)
+            ref = self.outlet.model_ref(model, version)
+            channel = model.project.channel_for("ml_engineer")
+        ref = self.outlet.post(ml_engineer.ready_to_deploy(ref, signers), channel)
+        self.threads.say_in_thread(self.threads.origin_alert(model_key, number),
+                                   f"{model_key} v{number} has every sign-off its blueprint asks for and can be "
+                                   "deployed.")
+        self.outlet.refresh_home()
+        return ref
+
+    def deployed(self, model_key: str, number: int, *, previous: str | None) -> str:
+        with self.outlet.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            approvals = tuple((a.person, a.step.name) for a in version.sign_offs if a.decision == Decision.approve)
+            ref = self.outlet.model_ref(model, version)
+            deployment = Deployment(model=ref, deployed_by=version.deployed_by or "",
+                                    deployed_at=version.deployed_at or utcnow(), sign_offs=approvals,
+                                    previous_version=previous,
+                                    details_url=self.outlet.settings.link(f"models/{model_key}"))
+            channel = model.project.channel_for("it_ops")
+        ref = self.outlet.post(it_ops.deployment_notice(deployment), channel)
+        self.threads.say_in_thread(self.threads.origin_alert(model_key, number),
+                                   f"{model_key} v{number} is live, deployed by {mention(deployment.deployed_by)} at "
+                                   f"{deployment.deployed_at:%H:%M} UTC"
+                                   + (f"; {previous} stopped." if previous else "."))
+        self.outlet.refresh_home()
+        return ref
+
+    def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str) -> str:
+        with self.outlet.db.session() as s:
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            ref, channel = self.outlet.model_ref(model, version), model.project.channel_for("it_ops")
+        notice = it_ops.rollback_notice(ref, stopped=from_label, by=by, at=version.deployed_at or utcnow(),
+                                        details_url=self.outlet.settings.link(f"models/{model_key}"))
+        ref = self.outlet.post(notice, channel)
+        stopped = int(from_label.lstrip("v")) if from_label.lstrip("v").isdigit() else None
+        if stopped is not None:
+            self.threads.say_in_thread(self.threads.origin_alert(model_key, stopped),
+                                       f"{model_key} {from_label} was rolled back by {mention(by)}: v{number} is live "
+                                       "again.")
+        self.outlet.refresh_home()
+        return ref
