@@ -1,6 +1,6 @@
 """Running the work people asked for (retrain, evaluate, deploy, rollback), once each, in the worker.
 
-bot/operations.py records a request before Slack gets its answer; the worker claims each queued item
+bot/services records a request before Slack gets its answer; the worker claims each queued item
 and runs it here. A failure is recorded on the item and told to whoever asked; a worker killed mid-way
 resumes the item from what it recorded.
 
@@ -61,7 +61,7 @@ class ComparisonFailure:
     model_key: str
     number: int
     problem: str  # plain text
-    retrained: bool  # the version was just retrained (and is kept), rather than called back by a trainer
+    retrained: bool  # the runner has just trained it (and keeps it); False for a version sent to be evaluated
 
 
 class WorkNews(Protocol):
