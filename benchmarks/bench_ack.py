@@ -61,8 +61,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import BenchError, main_running, scratch_database  # noqa: E402
-from tests.slack_fake import FakeSlack, action_body, block_action, command_body, sign  # noqa: E402
-from tests.slack_world import ELI, MODEL, NOW, register_fraud_model, write_fraud_data  # noqa: E402
+from tests.support.slack_fake import FakeSlack, action_body, block_action, command_body, sign  # noqa: E402
+from tests.support.slack_world import ELI, MODEL, NOW, register_fraud_model, write_fraud_data  # noqa: E402
 
 FORM = "application/x-www-form-urlencoded"
 SERVER_START_SECONDS = 60

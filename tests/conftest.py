@@ -48,7 +48,7 @@ def db(database_url) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def fraud_data(tmp_path_factory):
     """Six weeks of scored card transactions and v1's artifact, written once for every Slack test."""
-    from tests.slack_world import write_fraud_data
+    from tests.support.slack_world import write_fraud_data
 
     folder = tmp_path_factory.mktemp("fraud")
     write_fraud_data(folder)
@@ -58,8 +58,8 @@ def fraud_data(tmp_path_factory):
 @pytest.fixture
 def world(db, fraud_data):
     """The Slack app over real HTTP against a fake Slack, with the fraud model registered."""
-    from tests.slack_fake import FakeSlack
-    from tests.slack_world import World, register_fraud_model
+    from tests.support.slack_fake import FakeSlack
+    from tests.support.slack_world import World, register_fraud_model
 
     register_fraud_model(db, fraud_data)
     with FakeSlack() as fake:

@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from tests.slack_fake import (
+from tests.support.slack_fake import (
     FakeSlack,
     action_body,
     block_action,

@@ -1,5 +1,5 @@
 """Inline SVG charts for the pages: drawn as text in microseconds, so a page with a dozen trends stays fast,
-in the palette and number formats of the PNG charts that go to Slack (bot/charts.py)."""
+in the palette and number formats of the PNG charts that go to Slack (bot/charts/)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class Operations:
     settings: Settings
     db: Database
-    notifier: object  # bot.alerts.Notifier, kept loose so tests can build operations without Slack
+    notifier: object  # bot.notifier.Notifier, kept loose so tests can build operations without Slack
     # In-process runner for slow work (tests, `flywheel run --inline`); None: the worker process runs it.
     runner: Runner | None = None
     followups: Runner = field(default_factory=lambda: Runner(ThreadPoolExecutor(2, thread_name_prefix="slack")))

@@ -14,7 +14,7 @@ from jobs.monitor import check_model
 from jobs.spec import load_spec
 from store import registry
 from store.models import Alert, AlertState, CheckKind, OutboxMessage
-from tests.projects import append_weeks, week, week_end, write_project
+from tests.support.projects import append_weeks, week, week_end, write_project
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from bot.config import Settings
 from bot.web import build_web
 from store import registry, work
 from store.models import AuditEvent, ModelVersion, WorkItem, WorkState
-from tests.factories import fraud_project
-from tests.hostile_artifacts import write_hostile_pickle
-from tests.receiver import AsgiServer
+from tests.support.factories import fraud_project
+from tests.support.hostile_artifacts import write_hostile_pickle
+from tests.support.receiver import AsgiServer
 
 TOKEN = "api-token-0123456789abcdef"
 MODEL = "fraud-detector"

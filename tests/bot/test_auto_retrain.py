@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from store import work
 from store.models import AuditEvent, CheckKind, WorkItem, WorkState
-from tests.backend_world import make_worker, set_spec
-from tests.slack_world import MODEL, NOW, register_fraud_model
+from tests.support.backend_world import make_worker, set_spec
+from tests.support.slack_world import MODEL, NOW, register_fraud_model
 
 T0 = NOW - timedelta(days=2)  # week six: card age has drifted since week five
 
@@ -68,8 +68,8 @@ def test_without_auto_a_breach_asks_for_nothing_and_a_passing_check_never_does(d
 
 
 def test_a_person_retraining_does_not_use_up_the_cooldown_but_a_live_retrain_is_not_doubled(db, fraud_data, tmp_path):
-    from tests.backend_world import actor
-    from tests.slack_world import ELI
+    from tests.support.backend_world import actor
+    from tests.support.slack_world import ELI
 
     register_fraud_model(db, fraud_data)
     set_spec(db, retrain={"backend": "python", "entrypoint": "jobs.training:retrain", "auto": True,

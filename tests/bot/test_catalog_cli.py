@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from store.db import Database
-from tests.projects import write_project
+from tests.support.projects import write_project
 
 
 @pytest.fixture

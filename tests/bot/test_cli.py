@@ -7,7 +7,7 @@ from sqlalchemy import update
 from bot.cli import main
 from store.db import Database
 from store.models import AuditEvent
-from tests.projects import append_weeks, week, week_end, write_project
+from tests.support.projects import append_weeks, week, week_end, write_project
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_artifacts_pin_records_the_digest_of_a_version_from_before_digests_once(
     import hashlib
 
     from store import registry
-    from tests.factories import fraud_project
+    from tests.support.factories import fraud_project
 
     (tmp_path / "artifacts").mkdir()
     (tmp_path / "artifacts" / "v1.joblib").write_bytes(b"the model serving since before the upgrade")

@@ -15,10 +15,10 @@ from bot.config import Settings
 from bot.web import MALFORMED, UNSIGNED, build_web
 from store.models import AuditEvent, ModelVersion
 from tests.bot.test_api import GOOD, TOKEN
-from tests.factories import fraud_project
-from tests.receiver import AsgiServer
-from tests.slack_fake import command_body, sign
-from tests.slack_world import ELI, MODEL, SECRET
+from tests.support.factories import fraud_project
+from tests.support.receiver import AsgiServer
+from tests.support.slack_fake import command_body, sign
+from tests.support.slack_world import ELI, MODEL, SECRET
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 HUGE_INT = b'{"a": ' + b"9" * 10_000 + b"}"

@@ -10,8 +10,8 @@ from bot.blocks.common import Message, md
 from bot.outbox import OutboxDelivery, OutboxSender
 from bot.slack_delivery import SlackDelivery
 from store.models import Alert, CheckKind, CheckRun, OutboxMessage, OutboxState, Verdict
-from tests.factories import fraud_project
-from tests.slack_fake import FakeSlack
+from tests.support.factories import fraud_project
+from tests.support.slack_fake import FakeSlack
 
 T0 = datetime(2026, 11, 23, 6, 0)
 

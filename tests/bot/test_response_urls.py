@@ -12,7 +12,7 @@ import pytest
 from slack_sdk.models.blocks import SectionBlock
 
 from bot.response_urls import ResponseUrlError, ResponseUrls
-from tests.slack_fake import FakeSlack
+from tests.support.slack_fake import FakeSlack
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from bot.charts import kpi_trend
 from bot.config import Settings
 from bot.slack_delivery import DeliveryError, SlackDelivery, make_client
 from jobs.incidents import ChartRef, Deployment, KpiFigure, KpiIncident, ModelRef
-from tests.slack_fake import FakeSlack
+from tests.support.slack_fake import FakeSlack
 
 TOKEN = "xoxb-1111-flywheel-secret-token"
 MON = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)

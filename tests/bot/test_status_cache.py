@@ -11,7 +11,7 @@ from store import monitoring, registry
 from store.db import Database
 from store.errors import NotFound
 from store.models import Alert, AlertState, CheckKind, Model, Verdict
-from tests.factories import fraud_project
+from tests.support.factories import fraud_project
 
 NOW = datetime(2026, 11, 9, 8, 0)
 

@@ -20,9 +20,9 @@ from bot.outbox import OutboxDelivery, OutboxSender, StormPolicy
 from bot.slack_delivery import SlackDelivery
 from store import status
 from store.models import Alert, AlertState, Digest, OutboxMessage, OutboxState
-from tests.fleet import Clock, cycle, drain, header, lines, register_fleet, top_level
-from tests.projects import week_end
-from tests.slack_fake import FakeSlack
+from tests.support.fleet import Clock, cycle, drain, header, lines, register_fleet, top_level
+from tests.support.projects import week_end
+from tests.support.slack_fake import FakeSlack
 
 WINDOW = timedelta(seconds=60)
 

@@ -9,7 +9,7 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request
 from starlette.requests import Request
 
 from bot.web import bolt_request, form_payload
-from tests.slack_fake import action_body, block_action, command_body
+from tests.support.slack_fake import action_body, block_action, command_body
 
 TRICKY = "é ü € 😀 \u2028 \\ % + & = \" ' { } [ ] \n \t ~ * ( ) ! / ? #"
 

@@ -12,7 +12,7 @@ import pytest
 from jobs.artifacts import artifact_roots, check_for_registration, read_trusted
 from jobs.training import load_model
 from store.errors import UntrustedArtifact
-from tests.hostile_artifacts import write_hostile_pickle
+from tests.support.hostile_artifacts import write_hostile_pickle
 
 
 @pytest.fixture

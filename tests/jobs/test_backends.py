@@ -14,7 +14,7 @@ from bot.config import Settings
 from jobs.backends import BackendError, DeployRequest, HttpPolicy, TrainingRequest, call_deploy_webhook, dispatch
 from jobs.backends.signing import verify_signature
 from jobs.spec import RetrainSpec
-from tests.receiver import Answer, Receiver, closed_port_url
+from tests.support.receiver import Answer, Receiver, closed_port_url
 
 SECRET = "whsec-test-0123456789abcdef"
 GITHUB_TOKEN = "ghp_testtoken0123456789"

@@ -15,7 +15,7 @@ from store.clock import utcnow
 from store.db import Database
 from store.models import CheckKind, CheckTick
 from jobs.spec import load_spec
-from tests.projects import write_project
+from tests.support.projects import write_project
 
 
 @pytest.fixture

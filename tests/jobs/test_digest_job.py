@@ -10,7 +10,7 @@ from store import status
 from bot.services.specs import apply_spec
 from store.models import ChannelDelivery, CheckKind
 from jobs.spec import load_spec
-from tests.projects import append_weeks, week, week_end, write_project
+from tests.support.projects import append_weeks, week, week_end, write_project
 
 
 def test_the_daily_digest_job_fires_at_the_digest_hour_and_survives_resyncs(db, tmp_path):

@@ -5,7 +5,7 @@ from store import registry
 from bot.services.specs import apply_spec
 from store.models import Alert, AlertState, CheckKind, CheckRun, Evaluation, Verdict
 from jobs.spec import load_spec
-from tests.projects import append_weeks, week, week_end, write_project
+from tests.support.projects import append_weeks, week, week_end, write_project
 
 
 def _register(db, folder, **kwargs):

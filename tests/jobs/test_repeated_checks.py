@@ -20,7 +20,7 @@ from jobs.sources import SourceSpec, open_source
 from jobs.statistics import DriftInputError, drift_report, prepare_reference
 from store.models import CheckKind, Verdict
 from jobs.spec import ModelSpec
-from tests.projects import append_weeks, week, week_end, write_project
+from tests.support.projects import append_weeks, week, week_end, write_project
 
 
 def _windows(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:

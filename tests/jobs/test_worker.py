@@ -25,7 +25,7 @@ from store.db import Database
 from store.models import CheckKind, WorkItem, WorkState
 from jobs.spec import load_spec
 from tests.conftest import PG_URL
-from tests.projects import write_project
+from tests.support.projects import write_project
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from store.models import CatalogAsset, CatalogTag
 from store.errors import Conflict, NotFound
 from bot.services.home import home_for
 from store.models import AuditEvent, Decision, Person
-from tests.projects import write_project
+from tests.support.projects import write_project
 
 NOW = datetime(2026, 11, 20, 9, 0)
 ELI, NOOR, DANA = "U0ML0001", "U0ML0002", "U0BIZ001"

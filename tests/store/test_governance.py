@@ -6,7 +6,7 @@ from store import audit, governance, registry
 from store.errors import Conflict, Forbidden, InvalidTransition
 from store.governance import GovernanceBlocked
 from store.models import AuditEvent, Decision, VersionStatus
-from tests.factories import fraud_project
+from tests.support.factories import fraud_project
 
 NOW = datetime(2026, 11, 20, 14, 0)
 

@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from store import registry
 from store.errors import InvalidTransition, NotFound
 from store.models import ModelVersion, VersionStatus
-from tests.factories import fraud_project
+from tests.support.factories import fraud_project
 
 NOW = datetime(2026, 11, 2, 6, 0)
 

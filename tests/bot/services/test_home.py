@@ -9,7 +9,7 @@ from sqlalchemy import event
 from store import governance, monitoring, registry
 from bot.services.home import MAX_PROJECTS, audience, home_for
 from store.models import CheckKind, Decision, Model, Person, Project, RiskTier, Verdict
-from tests.factories import fraud_project, grant
+from tests.support.factories import fraud_project, grant
 
 NOW = datetime(2026, 11, 20, 14, 0)
 WEEK = timedelta(days=7)

@@ -15,8 +15,8 @@ from bot.ids import ActionContext, ActionId
 from jobs.retrain import compare_with_production
 from store import governance, registry
 from store.models import AuditEvent, Decision, SignOff, SlackRequest, VersionStatus
-from tests.slack_fake import action_body, block_action, command_body
-from tests.slack_world import ELI, MODEL, NOOR, NOW, OMAR, RITA
+from tests.support.slack_fake import action_body, block_action, command_body
+from tests.support.slack_world import ELI, MODEL, NOOR, NOW, OMAR, RITA
 
 AT = f"{NOW:%H:%M} UTC"
 WEEK = timedelta(days=7)

@@ -5,7 +5,7 @@ from bot.services.specs import apply_spec
 from store.errors import Conflict
 from store.models import AuditEvent, BlueprintStep, Model, Person, Project
 from jobs.spec import SpecError, load_spec
-from tests.projects import write_project
+from tests.support.projects import write_project
 
 
 def _apply(db, path):

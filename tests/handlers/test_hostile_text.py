@@ -10,7 +10,7 @@ from bot.blocks.common import escape_mrkdwn
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.services.specs import apply_spec
 from jobs.spec import load_spec
-from tests.slack_world import ELI, MODEL, NOOR, RITA
+from tests.support.slack_world import ELI, MODEL, NOOR, RITA
 
 HOSTILE = "<!channel> <!here> <@U123> <https://evil.example|click> & co"
 ESCAPED = "&lt;!channel&gt; &lt;!here&gt; &lt;@U123&gt; &lt;https://evil.example|click&gt; &amp; co"

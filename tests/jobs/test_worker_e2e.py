@@ -11,8 +11,8 @@ from bot.services.common import Actor
 from jobs.worker import leadership_for
 from store import registry
 from store.models import OutboxMessage, OutboxState, WorkItem, WorkState
-from tests.slack_fake import FakeSlack
-from tests.slack_world import ELI, MODEL, NOW, register_fraud_model
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_world import ELI, MODEL, NOW, register_fraud_model
 
 
 def _wait(condition, seconds=120):

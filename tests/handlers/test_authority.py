@@ -14,9 +14,9 @@ from store import registry
 from bot.services.specs import apply_spec
 from store.models import Alert, AlertState, AuditEvent, WorkItem
 from jobs.spec import load_spec
-from tests.projects import SPEC, write_project
+from tests.support.projects import SPEC, write_project
 from jobs.monitor import check_model
-from tests.slack_world import MODEL, NOW
+from tests.support.slack_world import MODEL, NOW
 
 ELI, NOOR, LENA = "U0ML0001", "U0ML0002", "U0LOAN01"
 LOANS_PEOPLE = """people:

@@ -7,7 +7,7 @@ from bot.ids import ActionId
 from jobs.monitor import check_model
 from store import monitoring
 from store.models import AlertFeedback, AuditEvent
-from tests.slack_world import DANA, ELI, MODEL, NOOR, NOW
+from tests.support.slack_world import DANA, ELI, MODEL, NOOR, NOW
 
 
 def test_votes_count_once_per_person_and_feed_the_noise_report(world):

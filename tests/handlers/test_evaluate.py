@@ -9,7 +9,7 @@ from jobs.monitor import check_model, load_spec
 from jobs.retrain import training_window
 from store import registry, work
 from store.models import Alert, Evaluation, WorkItem, WorkState
-from tests.slack_world import DANA, ELI, MODEL, NOW
+from tests.support.slack_world import DANA, ELI, MODEL, NOW
 
 
 def _spec_data(world, **data) -> dict:

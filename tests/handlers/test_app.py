@@ -10,8 +10,8 @@ from bot.ids import ActionContext, ActionId, BlockId, CallbackId
 from jobs.monitor import check_model
 from store import audit, registry
 from store.models import AuditEvent, SignOff, VersionStatus, WorkItem
-from tests.slack_fake import action_body, block_action
-from tests.slack_world import DANA, ELI, MODEL, NOOR, NOW, OMAR, RITA, SECRET
+from tests.support.slack_fake import action_body, block_action
+from tests.support.slack_world import DANA, ELI, MODEL, NOOR, NOW, OMAR, RITA, SECRET
 
 
 def _versions(world):
@@ -178,7 +178,7 @@ def test_duplicate_deliveries_never_double_an_action(world):
 
 
 def test_requests_that_slack_did_not_sign_are_refused(world):
-    from tests.slack_fake import command_body
+    from tests.support.slack_fake import command_body
 
     body = command_body("/flywheel", f"status {MODEL}", user_id=ELI, response_url=world.fake.response_url())
     forged = world.send(body, "application/x-www-form-urlencoded", secret="not-the-secret")
@@ -191,7 +191,7 @@ def test_requests_that_slack_did_not_sign_are_refused(world):
 
 
 def test_a_click_altered_after_slack_signed_it_is_refused_and_changes_nothing(world):
-    from tests.slack_fake import sign
+    from tests.support.slack_fake import sign
 
     world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
     channel, ts = world.posted("C0ML", f"Input drift on {MODEL} v1")

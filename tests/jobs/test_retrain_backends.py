@@ -10,7 +10,7 @@ from sqlalchemy import select
 from jobs.backends.signing import verify_signature
 from store import registry
 from store.models import AuditEvent, WorkItem, WorkState
-from tests.backend_world import (
+from tests.support.backend_world import (
     API_TOKEN,
     WEBHOOK_SECRET,
     actor,
@@ -19,8 +19,8 @@ from tests.backend_world import (
     set_spec,
     web_api,
 )
-from tests.receiver import Answer, Receiver
-from tests.slack_world import ELI, MODEL, register_fraud_model
+from tests.support.receiver import Answer, Receiver
+from tests.support.slack_world import ELI, MODEL, register_fraud_model
 
 
 def callback_for(request_body: dict, fraud_data) -> dict:
@@ -137,7 +137,7 @@ def test_a_trainer_that_keeps_failing_fails_the_retrain_and_tells_the_ml_enginee
 def test_a_dispatched_retrain_blocks_another_until_its_trainer_is_overdue(db, fraud_data, tmp_path):
     from datetime import timedelta
 
-    from tests.slack_world import NOW
+    from tests.support.slack_world import NOW
 
     register_fraud_model(db, fraud_data)
     now = [NOW]
@@ -160,7 +160,7 @@ def test_a_dispatched_retrain_blocks_another_until_its_trainer_is_overdue(db, fr
 def test_the_worker_sweep_tells_the_asker_when_the_trainer_never_calls_back(db, fraud_data, tmp_path):
     from datetime import timedelta
 
-    from tests.slack_world import NOW
+    from tests.support.slack_world import NOW
 
     register_fraud_model(db, fraud_data)
     now = [NOW]

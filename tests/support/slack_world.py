@@ -27,7 +27,7 @@ from store import registry
 from bot.services.specs import apply_spec
 from store.db import Database
 from jobs.spec import load_spec
-from tests.slack_fake import FakeSlack, action_body, block_action, command_body, event_body, sign, view_submission
+from tests.support.slack_fake import FakeSlack, action_body, block_action, command_body, event_body, sign, view_submission
 
 SECRET = "test-signing-secret"
 MODEL = "fraud-detector"

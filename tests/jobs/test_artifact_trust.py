@@ -15,9 +15,9 @@ import pytest
 from jobs.training import TrainResult
 from store import registry
 from store.models import Evaluation, WorkItem, WorkState
-from tests.backend_world import API_TOKEN, actor, make_worker, outbox_messages, set_spec, web_api
-from tests.hostile_artifacts import write_hostile_pickle
-from tests.slack_world import ELI, MODEL, register_fraud_model
+from tests.support.backend_world import API_TOKEN, actor, make_worker, outbox_messages, set_spec, web_api
+from tests.support.hostile_artifacts import write_hostile_pickle
+from tests.support.slack_world import ELI, MODEL, register_fraud_model
 
 WINDOW = {"train_start": "2026-10-05T00:00:00", "train_end": "2026-11-02T00:00:00"}
 

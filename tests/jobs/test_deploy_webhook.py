@@ -16,11 +16,11 @@ from jobs.retrain import compare_with_production
 from store import governance, registry
 from store.errors import Forbidden
 from store.models import Decision, VersionStatus, WorkItem, WorkState
-from tests.fleet import top_level
-from tests.backend_world import WEBHOOK_SECRET, actor, make_worker, outbox_messages, set_spec
-from tests.receiver import Answer, Receiver
-from tests.slack_fake import FakeSlack
-from tests.slack_world import ELI, MODEL, NOOR, NOW, OMAR, RITA, World, register_fraud_model
+from tests.support.fleet import top_level
+from tests.support.backend_world import WEBHOOK_SECRET, actor, make_worker, outbox_messages, set_spec
+from tests.support.receiver import Answer, Receiver
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_world import ELI, MODEL, NOOR, NOW, OMAR, RITA, World, register_fraud_model
 
 
 def approved_v2(db, fraud_data) -> None:

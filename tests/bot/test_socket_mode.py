@@ -22,10 +22,10 @@ from bot.config import Settings
 from bot.ids import ActionId
 from jobs.monitor import check_model
 from store.models import Alert, AlertState, CheckKind
-from tests.slack_fake import APP_ID, FakeSlack, block_action, command_payload, event_payload, view_problem
-from tests.slack_world import ELI, MODEL, NOW, RITA, register_fraud_model
+from tests.support.slack_fake import APP_ID, FakeSlack, block_action, command_payload, event_payload, view_problem
+from tests.support.slack_world import ELI, MODEL, NOW, RITA, register_fraud_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "xoxb-socket-mode-bot-secret"
 APP_TOKEN = "xapp-1-A0FLYWHEEL-1-socket-mode-secret"
 SIGNING_SECRET = "socket-mode-signing-secret"

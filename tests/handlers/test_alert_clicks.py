@@ -20,9 +20,9 @@ from bot.slack_delivery import SlackDelivery
 from jobs.monitor import check_model
 from store import audit
 from store.models import Alert, AlertFeedback, AlertState, AuditEvent, OutboxMessage
-from tests.fleet import Clock, drain
-from tests.slack_fake import FakeSlack
-from tests.slack_world import DANA, ELI, MODEL, NOOR, NOW, OMAR, RITA, World, register_fraud_model
+from tests.support.fleet import Clock, drain
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_world import DANA, ELI, MODEL, NOOR, NOW, OMAR, RITA, World, register_fraud_model
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from jobs.monitor import check_model
 from bot.services import home
 from store import outbox
 from store.models import CheckKind, OutboxMessage, OutboxState
-from tests.slack_fake import FakeSlack
-from tests.slack_world import ELI, MODEL, NOOR, NOW, RITA, World, register_fraud_model
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_world import ELI, MODEL, NOOR, NOW, RITA, World, register_fraud_model
 
 
 @pytest.fixture

@@ -29,8 +29,8 @@ from bot.services.specs import apply_spec
 from store.db import Database
 from store.models import CheckTick, WorkItem, WorkState
 from jobs.spec import load_spec
-from tests.slack_fake import FakeSlack
-from tests.slack_world import ELI, MODEL, register_fraud_model, write_fraud_data
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_world import ELI, MODEL, register_fraud_model, write_fraud_data
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.workers import start_worker, stop, wait_for
 

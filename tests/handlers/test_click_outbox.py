@@ -15,9 +15,9 @@ from bot.outbox import OutboxSender, StormPolicy
 from bot.slack_delivery import SlackDelivery
 from jobs.monitor import check_model
 from store.models import Alert, OutboxMessage, OutboxState
-from tests.fleet import Clock, drain
-from tests.slack_fake import FakeSlack
-from tests.slack_world import ELI, MODEL, NOW, World, register_fraud_model
+from tests.support.fleet import Clock, drain
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_world import ELI, MODEL, NOW, World, register_fraud_model
 
 
 @pytest.fixture

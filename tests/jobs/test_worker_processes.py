@@ -23,11 +23,11 @@ from bot.services.common import Actor
 from jobs import synthetic
 from store import registry
 from store.models import WorkItem, WorkState
-from tests.backend_world import set_spec
-from tests.slack_fake import FakeSlack
-from tests.slack_world import ELI, MODEL, register_fraud_model, write_fraud_data
+from tests.support.backend_world import set_spec
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_world import ELI, MODEL, register_fraud_model, write_fraud_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from bot.services.common import Actor
 from bot.web import build_web
 from store import registry
 from store.db import Database
-from tests.receiver import AsgiServer
-from tests.slack_world import MODEL, NOW
+from tests.support.receiver import AsgiServer
+from tests.support.slack_world import MODEL, NOW
 
 API_TOKEN = "api-token-for-trainers-0123"
 WEBHOOK_SECRET = "whsec-backends-0123456789"

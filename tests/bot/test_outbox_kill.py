@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.blocks.common import Message
 from bot.outbox import OUTBOX_EVENT, OutboxDelivery
 from store.models import OutboxMessage, OutboxState
-from tests.slack_fake import FakeSlack
+from tests.support.slack_fake import FakeSlack
 from tests.support.workers import start_worker, stop, wait_for
 
 CHANNELS = ["C0KILL1", "C0KILL2", "C0KILL3", "C0KILL4"]

@@ -31,7 +31,7 @@ from store.models import (
     RiskTier,
     Verdict,
 )
-from tests.factories import fraud_project, grant
+from tests.support.factories import fraud_project, grant
 
 with warnings.catch_warnings():  # starlette nags about its httpx dependency; not ours to fix
     warnings.simplefilter("ignore")
@@ -404,7 +404,7 @@ def test_the_web_app_serves_slack_health_and_the_dashboard_together(site):
 
 @pytest.fixture(scope="module")
 def fraud_folder(tmp_path_factory):
-    from tests.slack_world import write_fraud_data
+    from tests.support.slack_world import write_fraud_data
 
     folder = tmp_path_factory.mktemp("fraud")
     write_fraud_data(folder)
@@ -413,8 +413,8 @@ def fraud_folder(tmp_path_factory):
 
 @pytest.fixture
 def slack(db, fraud_folder, monkeypatch):
-    from tests.slack_fake import FakeSlack
-    from tests.slack_world import World, register_fraud_model
+    from tests.support.slack_fake import FakeSlack
+    from tests.support.slack_world import World, register_fraud_model
 
     monkeypatch.setenv("FLYWHEEL_SECRET_KEY", SECRET)
     register_fraud_model(db, fraud_folder)
@@ -431,7 +431,7 @@ def _link_in(answer: dict) -> str:
 
 def test_view_details_is_answered_with_a_link_that_opens_the_alert_for_the_clicker(slack):
     from jobs.monitor import check_model
-    from tests.slack_world import NOW as SLACK_NOW
+    from tests.support.slack_world import NOW as SLACK_NOW
 
     slack.ops.notifier.on_checks(check_model(db=slack.db, model_key="fraud-detector", as_of=SLACK_NOW, now=SLACK_NOW))
     alert = slack.posted("C0ML", "Input drift on fraud-detector v1")
@@ -454,8 +454,8 @@ def test_view_details_is_answered_with_a_link_that_opens_the_alert_for_the_click
 
 
 def test_the_status_reply_and_app_home_lead_to_the_model_page(slack):
-    from tests.slack_fake import action_body, block_action
-    from tests.slack_world import NOW as SLACK_NOW
+    from tests.support.slack_fake import action_body, block_action
+    from tests.support.slack_world import NOW as SLACK_NOW
 
     status = slack.command("status fraud-detector", RITA)
     button = next(e for b in status.body["blocks"] if b["type"] == "actions" for e in b["elements"])

@@ -33,7 +33,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SECRET = "browser-test-secret-0123456789abcdef"
 READER = {"business": "U0BIZ001", "ml_engineer": "U0ML0001", "risk_manager": "U0RISK01", "it_ops": "U0OPS001"}
-ARTIFACTS = Path(os.environ.get("FLYWHEEL_TEST_ARTIFACTS", Path(__file__).parent.parent / "build" / "test-artifacts"))
+ARTIFACTS = Path(os.environ.get("FLYWHEEL_TEST_ARTIFACTS", Path(__file__).parents[3] / "build" / "test-artifacts"))
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
                                "(pip install 'playwright>=1.45'; no `playwright install` needed)")

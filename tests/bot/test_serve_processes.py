@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from store.models import AuditEvent
-from tests.slack_fake import FakeSlack, command_body, sign
-from tests.slack_world import ELI, MODEL, register_fraud_model
+from tests.support.slack_fake import FakeSlack, command_body, sign
+from tests.support.slack_world import ELI, MODEL, register_fraud_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "serve-processes-signing-secret"
 BOT_TOKEN = "xoxb-serve-processes-secret"
 STARTUP_SECONDS = 120  # every process imports the app and builds it, on a busy 2-core machine

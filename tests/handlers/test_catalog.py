@@ -13,9 +13,9 @@ from bot.services.specs import apply_spec
 from jobs.spec import load_spec
 from store import catalog_writes
 from store.models import AuditEvent
-from tests.projects import write_project
-from tests.slack_fake import FakeSlack, action_body, block_action
-from tests.slack_world import World
+from tests.support.projects import write_project
+from tests.support.slack_fake import FakeSlack, action_body, block_action
+from tests.support.slack_world import World
 
 ELI, NOOR, DANA = "U0ML0001", "U0ML0002", "U0BIZ001"
 CATALOG = """\

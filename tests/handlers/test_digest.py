@@ -17,9 +17,9 @@ from handlers.actions import Clicked
 from jobs.monitor import check_model
 from store import monitoring, registry
 from store.models import Alert, AuditEvent, ChannelDelivery, CheckKind, Digest, OutboxMessage, PersonaChannel
-from tests.fleet import Clock, cycle, drain, header, lines, register_fleet, top_level
-from tests.slack_fake import FakeSlack
-from tests.slack_world import DANA, ELI, MODEL, NOOR, NOW, World, register_fraud_model
+from tests.support.fleet import Clock, cycle, drain, header, lines, register_fleet, top_level
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_world import DANA, ELI, MODEL, NOOR, NOW, World, register_fraud_model
 
 USAGE = "Usage: `/flywheel subscribe PERSONA [#channel] [PROJECT] [immediate|digest]`"
 
