@@ -253,7 +253,7 @@ class Notifier:
             run = monitoring.check_history(session=s, model=model, kind=result.kind, limit=1)[-1]
             performance = load_spec(model).performance
             alerts = performance.alert if performance else {}
-        folder = self.charts_dir / f"alert-{result.alert_id}"
+        folder = self.charts_dir / f"alert-{result.alert_id}" if self.settings.charts else None
         details = self.settings.link(f"alerts/{result.alert_id}")
         figures = result.outcome.figures
         if result.kind == CheckKind.kpi:
