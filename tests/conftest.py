@@ -6,6 +6,8 @@ The migrations run once per pytest session, into a template; every test gets its
   empty_database_url  an empty database of its own, for tests of the migrations themselves
 On SQLite the template is a file copied into the test's tmp_path; on PostgreSQL it is a database
 named per session (so sessions sharing a server never meet) copied with CREATE DATABASE ... TEMPLATE.
+
+Alerts go without their PNG charts (FLYWHEEL_CHARTS=off) except in tests marked `charts`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,18 @@ from store.db import Database
 PG_URL = os.environ.get("FLYWHEEL_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 SQLITE_NAME = "registry.db"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "charts: the test looks at the PNG charts alerts carry, so they are drawn")
+
+
+@pytest.fixture(autouse=True)
+def _charts_only_where_looked_at(request, monkeypatch) -> None:
+    """Alerts are drawn without their charts (FLYWHEEL_CHARTS=off, for this process and the workers and
+    servers it starts) unless the test is marked `charts`: drawing them is a tenth of the suite's CPU."""
+    if request.node.get_closest_marker("charts") is None:
+        monkeypatch.setenv("FLYWHEEL_CHARTS", "off")
 
 
 def _postgres_url(name: str) -> str:

@@ -41,6 +41,8 @@ if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set FLYWHEEL_CHROMIUM)",
                 allow_module_level=True)
 
+pytestmark = pytest.mark.charts  # the pages are checked with the charts the demo drew
+
 # What each message's button must lead to: (header words, figures that must be on the page).
 EXPECTED = {
     "ml_engineer-performance_alert": ("Performance alert on fraud-detector v1", ["Recall", "below the line"]),
