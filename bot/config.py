@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     storm_threshold: int = Field(5, alias="FLYWHEEL_STORM_THRESHOLD", ge=1)
     # Hour (UTC) the daily digest of business channels subscribed with `digest` goes out.
     digest_hour: int = Field(9, alias="FLYWHEEL_DIGEST_HOUR", ge=0, le=23)
+    # Alerts carry PNG charts (bot/charts/). Off, they go without: a test run that never looks at them.
+    charts: bool = Field(True, alias="FLYWHEEL_CHARTS")
     # The worker's scheduling priority (Unix niceness): checks, training and charts are batch work, and
     # on a machine shared with `flywheel serve` the kernel runs Slack's requests first. 0 keeps it even.
     worker_nice: int = Field(10, alias="FLYWHEEL_WORKER_NICE", ge=0, le=19)

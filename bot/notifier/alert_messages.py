@@ -39,7 +39,7 @@ class AlertMessages:
             run = monitoring.check_history(session=s, model=model, kind=result.kind, limit=1)[-1]
             performance = load_spec(model).performance
             alerts = performance.alert if performance else {}
-        folder = self.outlet.charts_dir / f"alert-{result.alert_id}"
+        folder = self.outlet.charts_dir / f"alert-{result.alert_id}" if self.outlet.settings.charts else None
         details = self.outlet.settings.link(f"alerts/{result.alert_id}")
         figures = result.outcome.figures
         if result.kind == CheckKind.kpi:

@@ -52,6 +52,7 @@ def test_a_repeated_breach_edits_the_message_and_says_what_moved(loans):
     assert "Wasserstein 1.3" in json.dumps(record["blocks"])  # the message itself shows the new figure
 
 
+@pytest.mark.charts
 def test_a_repeat_draws_charts_again_only_where_the_edit_shows_them(loans, tmp_path):
     """Slack keeps the charts uploaded into the alert's thread, so an edit there is not drawn again (it was
     15% of a worker's check time); the folder preview shows the edited message with new charts."""
@@ -73,6 +74,16 @@ def test_a_repeat_draws_charts_again_only_where_the_edit_shows_them(loans, tmp_p
     with db.session() as s:
         (edit,) = s.query(OutboxMessage).filter_by(kind="update").all()
     assert "Wasserstein" in json.dumps(edit.payload["blocks"]) and edit.payload["charts"] == []
+
+
+def test_with_charts_off_an_alert_goes_without_them(loans, tmp_path):
+    """FLYWHEEL_CHARTS=off, as in every test not marked `charts`: the same message, no chart drawn."""
+    db, outbox, notifier = loans
+    assert notifier.settings.charts is False
+    assert len(_cycle(db, notifier, 4)) == 1
+    record = _drift_record(outbox)
+    assert record["charts"] == [] and "Wasserstein" in json.dumps(record["blocks"])
+    assert not (tmp_path / "charts").exists()
 
 
 def test_snooze_silences_until_it_ends_and_acknowledge_stops_reminders(loans):

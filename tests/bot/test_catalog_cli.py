@@ -4,7 +4,6 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from store.db import Database
 from tests.support.projects import write_project
 
 
@@ -13,8 +12,6 @@ def run(tmp_path, database_url):
     env = {"FLYWHEEL_DATABASE_URL": database_url, "FLYWHEEL_ARTIFACTS": str(tmp_path / "artifacts"),
            "FLYWHEEL_OUTBOX": str(tmp_path / "outbox"), "SLACK_BOT_TOKEN": None, "SLACK_SIGNING_SECRET": None,
            "SLACK_APP_TOKEN": None}
-    if not database_url.startswith("sqlite"):
-        Database(database_url).upgrade()
 
     def invoke(*args):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)

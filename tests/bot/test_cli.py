@@ -10,17 +10,19 @@ from store.models import AuditEvent
 from tests.support.projects import append_weeks, week, week_end, write_project
 
 
-@pytest.fixture
-def run(tmp_path, database_url):
+def _invoker(tmp_path, database_url):
     env = {"FLYWHEEL_DATABASE_URL": database_url, "FLYWHEEL_ARTIFACTS": str(tmp_path / "artifacts"),
            "FLYWHEEL_OUTBOX": str(tmp_path / "outbox"), "SLACK_BOT_TOKEN": None, "SLACK_SIGNING_SECRET": None,
            "SLACK_APP_TOKEN": None}
-    if not database_url.startswith("sqlite"):
-        Database(database_url).upgrade()
 
     def invoke(*args):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
     return invoke
+
+
+@pytest.fixture
+def run(tmp_path, database_url):
+    return _invoker(tmp_path, database_url)
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["apply"], ["check"], ["models"], ["db"], ["db", "upgrade"],
@@ -77,9 +79,12 @@ def test_audit_verify_names_a_tampered_event(run, tmp_path, database_url):
     assert result.exit_code == 1 and "audit event #1" in result.output and "contents were changed" in result.output
 
 
-def test_db_upgrade_reports_the_revision(run, database_url):
-    result = run("db", "upgrade")
-    assert result.exit_code == 0 and f"is at revision {Database(database_url).head_revision()}" in result.output
+def test_db_upgrade_reports_the_revision(tmp_path, empty_database_url):
+    result = _invoker(tmp_path, empty_database_url)("db", "upgrade")
+    database = Database(empty_database_url)
+    assert result.exit_code == 0 and f"is at revision {database.head_revision()}" in result.output
+    assert database.current_revision() == database.head_revision()
+    database.dispose()
 
 
 def test_check_sends_new_alerts_to_the_outbox_and_threads_repeats(run, tmp_path):
@@ -126,7 +131,6 @@ def test_artifacts_pin_records_the_digest_of_a_version_from_before_digests_once(
     (tmp_path / "artifacts" / "v1.joblib").write_bytes(b"the model serving since before the upgrade")
     (tmp_path / "v2.joblib").write_bytes(b"a model outside the roots")
     db = Database(database_url)
-    db.upgrade()
     with db.session() as s:
         fraud_project(s)
         for uri in ((tmp_path / "artifacts" / "v1.joblib").as_uri(), (tmp_path / "v2.joblib").as_uri()):

@@ -13,6 +13,8 @@ from store import audit, registry
 from store.db import Database
 from store.models import Alert, VersionStatus
 
+pytestmark = pytest.mark.charts  # the demo's messages are checked with their charts
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):

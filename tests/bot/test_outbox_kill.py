@@ -18,7 +18,8 @@ from bot.blocks.common import Message
 from bot.outbox import OUTBOX_EVENT, OutboxDelivery
 from store.models import OutboxMessage, OutboxState
 from tests.support.slack_fake import FakeSlack
-from tests.support.workers import start_worker, stop, wait_for
+from tests.support.waiting import wait_until
+from tests.support.workers import start_worker, stop, worker_output
 
 CHANNELS = ["C0KILL1", "C0KILL2", "C0KILL3", "C0KILL4"]
 POSTS, REPLIES = 16, 6
@@ -60,8 +61,9 @@ def test_a_worker_killed_mid_post_sends_each_message_once(db, tmp_path):
             killed = {}
             for n, reply in enumerate((False, True)):  # killed in a post, then (the next worker) in a reply
                 workers.append(start_worker(env, logs[n]))
-                held = wait_for(lambda reply=reply: _held(fake, reply=reply), 120,
-                                f"worker {n} to be waiting on Slack's answer to a {'reply' if reply else 'post'}", logs)
+                held = wait_until(lambda reply=reply: _held(fake, reply=reply), 120,
+                                  f"worker {n} to be waiting on Slack's answer to a {'reply' if reply else 'post'}",
+                                  detail=worker_output(logs))
                 workers[-1].send_signal(signal.SIGKILL)
                 workers[-1].wait(timeout=30)
                 row_id = held["metadata"]["event_payload"]["id"]
@@ -71,8 +73,8 @@ def test_a_worker_killed_mid_post_sends_each_message_once(db, tmp_path):
                 assert _outbox_ids(fake)[row_id] == 1
                 killed[row_id] = reply
             workers.append(start_worker(env, logs[2]))
-            wait_for(lambda: all(state == OutboxState.sent for state, _, _ in _rows(db).values()), 120,
-                     "every outbox row to be sent", logs, poll=0.2)
+            wait_until(lambda: all(state == OutboxState.sent for state, _, _ in _rows(db).values()), 120,
+                       "every outbox row to be sent", detail=worker_output(logs), poll=0.2)
             workers[-1].send_signal(signal.SIGTERM)
             assert workers[-1].wait(timeout=60) == 0
         finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 
 import pytest
 from slack_sdk.models.blocks import SectionBlock
@@ -58,6 +57,7 @@ def test_slack_unreachable_is_an_error_that_names_no_url():
 def test_a_connection_slack_closed_while_idle_is_replaced_without_losing_the_answer():
     """A server that answers one request per connection, then hangs up while the client keeps it."""
     received: list[bytes] = []
+    hung_up = threading.Event()
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
@@ -71,13 +71,14 @@ def test_a_connection_slack_closed_while_idle_is_replaced_without_losing_the_ans
                     data += connection.recv(65536)
                 received.append(data.partition(b"\r\n\r\n")[2])
                 connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+            hung_up.set()
 
     thread = threading.Thread(target=serve_twice, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.getsockname()[1]}/actions/T0/1/x"
     urls = ResponseUrls(timeout=5)
     urls.say(url, "first")
-    time.sleep(0.2)  # the server has closed the connection the pool keeps
+    assert hung_up.wait(timeout=10)  # the server has closed the connection the pool keeps
     urls.say(url, "second")
     thread.join(timeout=10)
     server.close()

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from sqlalchemy import func, select
 from store.models import AuditEvent
 from tests.support.slack_fake import FakeSlack, command_body, sign
 from tests.support.slack_world import ELI, MODEL, register_fraud_model
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "serve-processes-signing-secret"
@@ -111,11 +111,11 @@ def started(db, fraud_data, tmp_path):
     with FakeSlack(token=BOT_TOKEN) as fake:
         parent = _serve(_env(fake, db.url, tmp_path), tmp_path, "--port", str(port), "--processes", "2")
         try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while not _both_listening(parent.pid, port) or not _answers(port):
+            def answering() -> bool:
                 assert parent.poll() is None, f"serve exited {parent.returncode}:\n{_output(tmp_path)}"
-                assert time.monotonic() < deadline, f"serve never answered:\n{_output(tmp_path)}"
-                time.sleep(0.2)
+                return _both_listening(parent.pid, port) and _answers(port)
+            wait_until(answering, STARTUP_SECONDS, "serve to answer from both processes", poll=0.2,
+                       detail=lambda: _output(tmp_path))
             yield parent, port, _children(parent.pid)
         finally:
             if parent.poll() is None:

@@ -24,6 +24,7 @@ from jobs.monitor import check_model
 from store.models import Alert, AlertState, CheckKind
 from tests.support.slack_fake import APP_ID, FakeSlack, block_action, command_payload, event_payload, view_problem
 from tests.support.slack_world import ELI, MODEL, NOW, RITA, register_fraud_model
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "xoxb-socket-mode-bot-secret"
@@ -85,23 +86,14 @@ class SocketApp:
 
     def wait(self, condition, what: str, seconds: float = 60):
         """Wait for a follow-up the app sends after its ack (it runs on the app's background threads)."""
-        deadline = time.monotonic() + seconds
-        while not (found := condition()):
+        def alive_and():
             assert self.process.poll() is None, f"flywheel serve --socket died:\n{_output(self.folder)}"
-            assert time.monotonic() < deadline, f"{what} (waited {seconds:.0f} s)\n{_output(self.folder)[-3000:]}"
-            time.sleep(0.05)
-        return found
+            return condition()
+        return wait_until(alive_and, seconds, what, poll=0.05, detail=lambda: _output(self.folder)[-3000:])
 
 
 def _connected(app: SocketApp) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        assert app.process.poll() is None, f"flywheel serve --socket exited:\n{_output(app.folder)}"
-        try:
-            app.fake.socket_mode.wait_for_link(timeout=0.5)
-            return
-        except AssertionError:
-            assert time.monotonic() < deadline, f"never connected:\n{_output(app.folder)}"
+    app.wait(app.fake.socket_mode.open_links, "flywheel serve --socket to connect", STARTUP_SECONDS)
 
 
 @pytest.fixture

@@ -128,6 +128,7 @@ def test_repeat_and_resolve_of_a_digested_alert_reach_the_digest_thread(rig):
         assert s.query(Alert).filter_by(state=AlertState.resolved).count() == 1
 
 
+@pytest.mark.charts
 def test_a_repeat_queued_while_the_storm_was_held_follows_into_the_digest(rig):
     db, fake, notifier, sender, clock, folder = rig
     keys = register_fleet(db, folder, 6)

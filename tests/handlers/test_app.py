@@ -4,6 +4,7 @@ import json
 import threading
 import time
 
+import pytest
 
 from bot.blocks.modals import REASON_REQUIRED
 from bot.ids import ActionContext, ActionId, BlockId, CallbackId
@@ -27,6 +28,7 @@ def _retrained(world):
     return world.posted("C0ML", f"{MODEL} v2 is ready for review")
 
 
+@pytest.mark.charts
 def test_the_fraud_story_through_slack(world):
     # The weekly check posts the drift alert with its charts in the thread.
     checked = check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW)

@@ -51,6 +51,7 @@ def _open_thread_value(digest, model_key):
     return line["accessory"]["value"]
 
 
+@pytest.mark.charts
 def test_open_thread_posts_the_models_full_alert_in_the_digest_thread_once(queued_world, tmp_path):
     world = queued_world
     sender, clock, ts, digest = _storm(world, tmp_path)

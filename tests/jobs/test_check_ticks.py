@@ -16,6 +16,7 @@ from store.db import Database
 from store.models import CheckKind, CheckTick
 from jobs.spec import load_spec
 from tests.support.projects import write_project
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -127,9 +128,7 @@ def test_a_firing_missed_while_no_worker_ran_is_caught_up_after_a_restart(regist
     Worker._current = second
     second.start_scheduler()  # re-syncing the unchanged schedule must keep the missed firing
     try:
-        deadline = time.monotonic() + 30
-        while not calls and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: calls, 30, "the missed firing to run")
     finally:
         second.scheduler.shutdown()
         Worker._current = None

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from jobs.worker import (
     AUTOGROUP,
@@ -26,6 +26,7 @@ from store.models import CheckKind, WorkItem, WorkState
 from jobs.spec import load_spec
 from tests.conftest import PG_URL
 from tests.support.projects import write_project
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -126,6 +127,14 @@ def test_a_second_worker_on_one_sqlite_file_is_refused(tmp_path):
     second.release()
 
 
+def _statements_since(db, since) -> int:
+    """Statements other connections to this test's PostgreSQL database finished after `since`."""
+    with db.engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND state = 'idle' AND query_start > :since"), {"since": since}).scalar()
+
+
 @pytest.mark.skipif(not PG_URL, reason="needs FLYWHEEL_TEST_DATABASE_URL (PostgreSQL)")
 def test_a_standby_takes_over_when_the_leader_dies(db):
     if db.engine.dialect.name != "postgresql":
@@ -136,8 +145,11 @@ def test_a_standby_takes_over_when_the_leader_dies(db):
     assert not standby.acquire(block=False)
     took_over = threading.Event()
     waiting = threading.Thread(target=lambda: standby.acquire(block=True) and took_over.set(), daemon=True)
+    with db.engine.connect() as connection:
+        started = connection.execute(text("SELECT clock_timestamp()")).scalar()
     waiting.start()
-    time.sleep(0.5)
+    # Its blocking loop has tried the lock (a statement on another connection since `started`) and polls on.
+    wait_until(lambda: _statements_since(db, started), 30, "the standby to try for the lock")
     assert not took_over.is_set()
     leader.release()  # the leader's connection dies
     assert took_over.wait(timeout=30)

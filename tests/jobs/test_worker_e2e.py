@@ -1,7 +1,6 @@
 """The worker process's loop end to end: queued work runs once, its messages go out through the outbox."""
 
 import threading
-import time
 
 from pydantic import SecretStr
 
@@ -13,15 +12,7 @@ from store import registry
 from store.models import OutboxMessage, OutboxState, WorkItem, WorkState
 from tests.support.slack_fake import FakeSlack
 from tests.support.slack_world import ELI, MODEL, NOW, register_fraud_model
-
-
-def _wait(condition, seconds=120):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
+from tests.support.waiting import wait_until
 
 
 def test_queued_retrain_runs_once_and_its_news_reaches_slack_through_the_outbox(db, fraud_data, tmp_path):
@@ -42,8 +33,8 @@ def test_queued_retrain_runs_once_and_its_news_reaches_slack_through_the_outbox(
         thread = threading.Thread(target=worker.run, args=(leadership,), daemon=True)
         thread.start()
         try:
-            assert _wait(lambda: any(m.get("text", "").startswith(f"{MODEL} v2 is ready for review")
-                                     for m in fake.messages.values()))
+            wait_until(lambda: any(m.get("text", "").startswith(f"{MODEL} v2 is ready for review")
+                                   for m in fake.messages.values()), 120, "the candidate message")
         finally:
             worker.stop()
             thread.join(timeout=30)
@@ -84,8 +75,8 @@ def test_a_worker_killed_after_registering_resumes_without_a_second_version(db, 
         thread = threading.Thread(target=worker.run, args=(leadership_for_file(tmp_path),), daemon=True)
         thread.start()
         try:
-            assert _wait(lambda: any(m.get("text", "").startswith(f"{MODEL} v2 is ready for review")
-                                     for m in fake.messages.values()))
+            wait_until(lambda: any(m.get("text", "").startswith(f"{MODEL} v2 is ready for review")
+                                   for m in fake.messages.values()), 120, "the candidate message")
         finally:
             worker.stop()
             thread.join(timeout=30)

@@ -32,7 +32,8 @@ from jobs.spec import load_spec
 from tests.support.slack_fake import FakeSlack
 from tests.support.slack_world import ELI, MODEL, register_fraud_model, write_fraud_data
 from tests.support.tcp_proxy import TcpProxy
-from tests.support.workers import start_worker, stop, wait_for
+from tests.support.waiting import wait_until
+from tests.support.workers import start_worker, stop, worker_output
 
 OUTAGE_SECONDS = 30
 
@@ -92,10 +93,12 @@ def test_the_worker_rides_out_a_30_second_database_outage(pg_db, tmp_path):
         probe_db = Database(proxied_url)  # what `/readyz` of a web process behind the same proxy sees
         worker = start_worker(env, logs[0])
         try:
-            wait_for(lambda: _beat(db), 120, "the worker's first heartbeat", logs, poll=0.2)
+            tail = worker_output(logs)
+            wait_until(lambda: _beat(db), 120, "the worker's first heartbeat", detail=tail, poll=0.2)
             assert Readiness(probe_db).check()[0]
             # Cut at second 40-45 of a minute, so the next minute's firing falls inside the outage.
-            wait_for(lambda: 40 <= datetime.utcnow().second < 45, 70, "second 40 of a minute", logs, poll=0.2)
+            wait_until(lambda: 40 <= datetime.utcnow().second < 45, 70, "second 40 of a minute", detail=tail,
+                       poll=0.2)
             cut_at = datetime.utcnow()
             firing = (cut_at + timedelta(minutes=1)).replace(second=0, microsecond=0)
             proxy.cut()
@@ -115,19 +118,20 @@ def test_the_worker_rides_out_a_30_second_database_outage(pg_db, tmp_path):
             proxy.restore()
             restored = time.monotonic()
 
-            wait_for(lambda: any(m.get("text") == "queued during the outage" for m in fake.messages.values()),
-                     60, "the message queued during the outage", logs, poll=0.2)
-            ticks = wait_for(lambda: (t := _ticks_of(db, firing)) and all(state != "running" for _, state in t) and t,
-                             120, f"the check firing of {firing:%H:%M}", logs, poll=0.2)
+            wait_until(lambda: any(m.get("text") == "queued during the outage" for m in fake.messages.values()),
+                       60, "the message queued during the outage", detail=tail, poll=0.2)
+            ticks = wait_until(lambda: (t := _ticks_of(db, firing)) and all(state != "running" for _, state in t) and t,
+                               120, f"the check firing of {firing:%H:%M}", detail=tail, poll=0.2)
             assert {state for _, state in ticks} == {"done"}, ticks
-            asked = wait_for(lambda: (i := [x for x in _items(db) if x[0] == ELI]) and
-                             all(state in (WorkState.done, WorkState.failed) for _, state, _ in i) and i, 180,
-                             "the retrain requested during the outage", logs, poll=0.5)
+            asked = wait_until(lambda: (i := [x for x in _items(db) if x[0] == ELI]) and
+                               all(state in (WorkState.done, WorkState.failed) for _, state, _ in i) and i, 180,
+                               "the retrain requested during the outage", detail=tail, poll=0.5)
             assert [state for _, state, _ in asked] == [WorkState.done], (asked, _items(db))
-            wait_for(lambda: any(m.get("text", "").startswith(f"{MODEL} v2 is ready for review")
-                                 for m in fake.messages.values()), 60, "the retrain's news", logs, poll=0.2)
-            wait_for(lambda: (beat := _beat(db)) and beat > cut_at + timedelta(seconds=OUTAGE_SECONDS), 30,
-                     "a heartbeat after the outage", logs, poll=0.2)
+            wait_until(lambda: any(m.get("text", "").startswith(f"{MODEL} v2 is ready for review")
+                                   for m in fake.messages.values()), 60, "the retrain's news", detail=tail,
+                       poll=0.2)
+            wait_until(lambda: (beat := _beat(db)) and beat > cut_at + timedelta(seconds=OUTAGE_SECONDS), 30,
+                       "a heartbeat after the outage", detail=tail, poll=0.2)
             assert Readiness(probe_db).check()[0]
             assert worker.poll() is None
             worker.send_signal(signal.SIGTERM)

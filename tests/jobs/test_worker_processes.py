@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,12 +20,12 @@ from bot.config import Settings
 from bot.services.common import Actor
 from jobs import synthetic
 from store import registry
-from store.models import WorkItem, WorkState
+from store.models import OutboxMessage, WorkItem, WorkState
 from tests.support.backend_world import set_spec
 from tests.support.slack_fake import FakeSlack
 from tests.support.slack_world import ELI, MODEL, register_fraud_model, write_fraud_data
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.waiting import wait_until
+from tests.support.workers import start_worker, stop, worker_output
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +37,6 @@ def live_data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("live-fraud")
     write_fraud_data(folder, scenario)
     return folder, scenario
-
-
-def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
-def _wait(condition, seconds: float, what: str, logs: list[Path]):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; worker output:\n" +
-                         "\n".join(p.read_text()[-3000:] for p in logs if p.exists()))
 
 
 def _niceness_of_threads(pid: int) -> list[int]:
@@ -85,35 +67,36 @@ def test_a_retrain_killed_half_way_finishes_once(db, live_data, tmp_path):
             s.expunge(eli)
         assert web.retraining.request_retrain(Actor(ELI, eli), MODEL, reason="drift").startswith("Retraining")
 
-        first = _start_worker(env, logs[0])
+        first = start_worker(env, logs[0])
         standby = None
         try:
-            _wait(lambda: _item(db)[0] == WorkState.running, 120, "the worker to start the retrain", logs)
+            wait_until(lambda: _item(db)[0] == WorkState.running, 120, "the worker to start the retrain",
+                       detail=worker_output(logs))
             # The standby starts once the first worker holds the retrain: started together, either could lead.
-            standby = _start_worker(env, logs[1]) if postgres else None
+            standby = start_worker(env, logs[1]) if postgres else None
             # Batch work yields the CPU to `flywheel serve`: every thread of the worker, training's too.
             assert set(_niceness_of_threads(first.pid)) == {max(10, os.nice(0))}
             time.sleep(0.5)  # well inside training, which takes seconds
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)
             assert _item(db)[0] == WorkState.running, "the retrain finished before the kill: nothing tested"
-            second = standby or _start_worker(env, logs[1])
-            state, error = _wait(lambda: (i := _item(db))[0] in (WorkState.done, WorkState.failed) and i, 300,
-                                 "the retrain to finish after the kill", logs)
+            second = standby or start_worker(env, logs[1])
+            state, error = wait_until(lambda: (i := _item(db))[0] in (WorkState.done, WorkState.failed) and i, 300,
+                                      "the retrain to finish after the kill", detail=worker_output(logs))
             assert state == WorkState.done, error
-            _wait(lambda: any(m.get("text", "").startswith(f"{MODEL} v2 is ready for review")
-                              for m in fake.messages.values()), 60, "the candidate message", logs)
-            time.sleep(3)  # a duplicate, if there were one, would be posted by now
+            wait_until(lambda: any(m.get("text", "").startswith(f"{MODEL} v2 is ready for review")
+                                   for m in fake.messages.values()), 60, "the candidate message",
+                       detail=worker_output(logs))
             second.send_signal(signal.SIGTERM)
             assert second.wait(timeout=60) == 0
         finally:
-            for process in (first, standby):
-                if process is not None and process.poll() is None:
-                    process.kill()
-                    process.wait()
+            stop(first, standby)
+        # No worker runs any more: what was to be posted twice is in the outbox, sent or not.
         with db.read() as s:
             model = registry.get_model(session=s, key=MODEL)
             assert [v.number for v in model.versions] == [1, 2]
+            queued = [r.payload.get("text", "") for r in s.execute(select(OutboxMessage)).scalars()]
+        assert len([t for t in queued if t.startswith(f"{MODEL} v2 is ready for review")]) == 1, queued
         ready = [m for m in fake.messages.values() if m.get("text", "").startswith(f"{MODEL} v2 is ready")]
         assert len(ready) == 1
         assert fake.invalid == []
@@ -157,31 +140,28 @@ def test_a_check_cycle_killed_half_way_is_finished_once_by_the_next_worker(db, l
     env = {**os.environ, "FLYWHEEL_DATABASE_URL": db.url, "FLYWHEEL_ARTIFACTS": str(tmp_path / "artifacts"),
            "FLYWHEEL_OUTBOX": str(tmp_path / "outbox")}
     env.pop("SLACK_BOT_TOKEN", None)
-    first = _start_worker(env, logs[0])
+    first = start_worker(env, logs[0])
     standby = second = None
     try:
-        running = _wait(lambda: [t for t in _ticks(db) if t[2] == "running"], 150,
-                        "a scheduled check to start", logs)
+        running = wait_until(lambda: [t for t in _ticks(db) if t[2] == "running"], 150,
+                             "a scheduled check to start", detail=worker_output(logs))
         # The standby starts once the first worker leads: started together, either could lead.
-        standby = _start_worker(env, logs[1]) if postgres else None
+        standby = start_worker(env, logs[1]) if postgres else None
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
         killed = {(kind, tick) for kind, tick, state, _ in _ticks(db) if state == "running"}
         assert killed, f"every check finished before the kill: nothing tested ({running})"
         assert all(worker.endswith(f":{first.pid}") for *_, worker in running)
-        second = standby or _start_worker(env, logs[1])
-        _wait(lambda: all(state != "running" for kind, tick, state, _ in _ticks(db) if (kind, tick) in killed),
-              180, "the next worker to finish the interrupted checks", logs)
+        second = standby or start_worker(env, logs[1])
+        wait_until(lambda: all(state != "running" for kind, tick, state, _ in _ticks(db) if (kind, tick) in killed),
+                   180, "the next worker to finish the interrupted checks", detail=worker_output(logs))
         finished = {(kind, tick): (state, worker) for kind, tick, state, worker in _ticks(db)}
         for key in killed:
             assert finished[key][0] == "done" and not finished[key][1].endswith(f":{first.pid}"), finished[key]
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=120) == 0
     finally:
-        for process in (first, standby, second):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+        stop(first, standby, second)
     with db.read() as s:
         runs = {}
         for kind, in s.execute(select(CheckRun.kind)):

@@ -1,8 +1,19 @@
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from store.db import Database
 from store.models import Base
+
+
+@pytest.fixture
+def db(empty_database_url):
+    """Migrated here from empty, not copied from the session's template: these tests are about the migrations."""
+    database = Database(empty_database_url)
+    assert database.current_revision() is None
+    database.upgrade()
+    yield database
+    database.dispose()
 
 
 def test_migrations_match_the_models(db):

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+from tests.support.waiting import wait_until
+
 
 @dataclass(frozen=True)
 class Received:
@@ -135,8 +137,7 @@ class AsgiServer:
 
     def __enter__(self) -> Self:
         self._thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
+        wait_until(lambda: self._server.started, 30, "the HTTP server to start", poll=0.01)
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -38,6 +38,8 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from tests.support.waiting import wait_until
+
 TEAM_ID = "T0TEST"
 BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
@@ -753,22 +755,15 @@ class SocketModeServer:
             return [link for link in self.links if link.open]
 
     def _wait(self, ready: Callable[[], Any], what: str, timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while (found := ready()) is None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"Socket Mode: {what} (waited {timeout:.0f} s; "
-                                         f"{len(self.links)} connection(s) so far, refused {self.refused})")
-                self._changed.wait(left)
-            return found
+        return wait_until(ready, timeout, f"Socket Mode: {what}", changed=self._changed,
+                          detail=lambda: f"{len(self.links)} connection(s) so far, refused {self.refused}")
 
     def wait_for_link(self, number: int = 1, *, timeout: float = 30) -> SocketLink:
         """The newest open connection, once the app has opened at least `number` in all."""
         def ready() -> SocketLink | None:
             live = [link for link in self.links if link.open]
             return live[-1] if len(self.links) >= number and live else None
-        return self._wait(ready, f"the app never had connection {number} open", timeout)
+        return self._wait(ready, f"the app to have had connection {number} open", timeout)
 
     def send(self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool | None = None,
              envelope_id: str | None = None) -> str:
@@ -786,7 +781,7 @@ class SocketModeServer:
         return envelope["envelope_id"]
 
     def wait_for_ack(self, envelope_id: str, *, timeout: float = 30) -> dict[str, Any]:
-        return self._wait(lambda: self.acks.get(envelope_id), f"no ack for envelope {envelope_id}", timeout)
+        return self._wait(lambda: self.acks.get(envelope_id), f"an ack for envelope {envelope_id}", timeout)
 
     def request(self, kind: str, payload: dict[str, Any], **options: Any) -> dict[str, Any]:
         """Send an envelope and return the app's ack."""

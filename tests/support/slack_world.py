@@ -28,6 +28,7 @@ from bot.services.specs import apply_spec
 from store.db import Database
 from jobs.spec import load_spec
 from tests.support.slack_fake import FakeSlack, action_body, block_action, command_body, event_body, sign, view_submission
+from tests.support.waiting import wait_until
 
 SECRET = "test-signing-secret"
 MODEL = "fraud-detector"
@@ -86,8 +87,7 @@ class World:
         self._server = uvicorn.Server(uvicorn.Config(build_web(self.app), log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
         self._thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
+        wait_until(lambda: self._server.started, 30, "the app's HTTP server to start", poll=0.01)
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
     @property

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -18,15 +15,9 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
-def wait_for(condition: Callable[[], T], seconds: float, what: str, logs: list[Path], poll: float = 0.02) -> T:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(poll)
-    raise AssertionError(f"timed out waiting for {what}; worker output:\n" +
-                         "\n".join(p.read_text()[-3000:] for p in logs if p.exists()))
+def worker_output(logs: list[Path]) -> Callable[[], str]:
+    """The workers' last output, for `wait_until(..., detail=worker_output(logs))`."""
+    return lambda: "worker output:\n" + "\n".join(p.read_text()[-3000:] for p in logs if p.exists())
 
 
 def stop(*processes: subprocess.Popen | None) -> None:

@@ -14,7 +14,6 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from bot.dashboard.access import Signer
 from bot.dashboard.app import build_dashboard
 from bot.demo import run_demo
 from store.db import Database
+from tests.support.waiting import wait_until
 
 CHROMIUM = os.environ.get("FLYWHEEL_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -40,6 +40,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Pyt
 if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set FLYWHEEL_CHROMIUM)",
                 allow_module_level=True)
+
+pytestmark = pytest.mark.charts  # the pages are checked with the charts the demo drew
 
 # What each message's button must lead to: (header words, figures that must be on the page).
 EXPECTED = {
@@ -68,8 +70,7 @@ def served(tmp_path_factory):
                                                            charts_dir=out / "charts"), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    wait_until(lambda: server.started, 30, "the dashboard to start", poll=0.01)
     yield out, Signer(settings), last_check
     server.should_exit = True
     thread.join(timeout=10)
