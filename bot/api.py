@@ -34,11 +34,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.config import Settings
 from bot.request_body import BodyRefused, read_body
-from jobs.retrain import register_trained_version
+from bot.services.operations import Operations
 from store.clock import to_utc_naive
-from store.db import Database
 from store.errors import Conflict, FlywheelError, NotFound
 
 MAX_BODY_BYTES = 1_000_000
@@ -106,7 +104,9 @@ def _problems(exc: ValidationError) -> dict[str, str]:
     return {".".join(str(p) for p in e["loc"]) or "body": e["msg"] for e in exc.errors()}
 
 
-def build_api(settings: Settings, db: Database) -> Starlette:
+def build_api(ops: Operations) -> Starlette:
+    settings = ops.settings
+
     def authorized(request: Request) -> JSONResponse | None:
         token = settings.api_token
         if token is None or not token.get_secret_value():
@@ -145,9 +145,8 @@ def build_api(settings: Settings, db: Database) -> Starlette:
                           fields=fields)
         try:
             registered = await run_in_threadpool(
-                register_trained_version, db=db, model_key=callback.model, artifact_uri=callback.artifact_uri,
-                artifact_sha256=callback.artifact_sha256, artifacts_dir=settings.artifacts,
-                metrics=callback.metrics, parameters=callback.parameters,
+                ops.retraining.register_trained, model_key=callback.model, artifact_uri=callback.artifact_uri,
+                artifact_sha256=callback.artifact_sha256, metrics=callback.metrics, parameters=callback.parameters,
                 train_start=to_utc_naive(callback.train_start) if callback.train_start else None,
                 train_end=to_utc_naive(callback.train_end) if callback.train_end else None,
                 work_item=callback.work_item)

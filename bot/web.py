@@ -198,7 +198,7 @@ def build_server(settings: Settings) -> tuple[Starlette, Callable[[], None]]:
         ops.db.dispose()
         raise
     # On a clean stop the last follow-ups and queued audit events are written.
-    web = build_web(app, dashboard=dashboard, api=build_api(settings, ops.db), on_shutdown=ops.join,
+    web = build_web(app, dashboard=dashboard, api=build_api(ops), on_shutdown=ops.join,
                     readiness=Readiness(ops.db))
     steady_collections()
     return web, ops.db.dispose

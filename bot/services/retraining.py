@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from bot.blocks.common import escape_mrkdwn, mention
 from bot.services.common import AUTOMATIC, Actor, Service, refusals_audited
 from jobs.monitor import load_spec
+from jobs.retrain import Registered, register_trained_version
 from jobs.work_runner import training_timeout
 from store import (
     authority,
@@ -102,3 +104,13 @@ class EvaluationAsked:
 
     note: str
     queued: bool
+
+    def register_trained(self, *, model_key: str, artifact_uri: str, artifact_sha256: str | None,
+                         metrics: dict[str, Any], parameters: dict[str, Any], train_start: datetime | None,
+                         train_end: datetime | None, work_item: int | None) -> Registered:
+        """A version an external trainer produced (the trainers' API): registered once, its retrain finished
+        and its comparison with production queued. The caller is the trainer holding the API token."""
+        return register_trained_version(db=self.db, model_key=model_key, artifact_uri=artifact_uri,
+                                        artifact_sha256=artifact_sha256, artifacts_dir=self.settings.artifacts,
+                                        metrics=metrics, parameters=parameters, train_start=train_start,
+                                        train_end=train_end, work_item=work_item)

@@ -12,6 +12,7 @@ from slack_bolt import App
 from sqlalchemy import select
 
 from bot.api import build_api
+from bot.app import make_operations
 from bot.config import Settings
 from bot.web import build_web
 from store import registry, work
@@ -48,7 +49,7 @@ def api(db, artifacts):
         fraud_project(s)
     settings = Settings(FLYWHEEL_API_TOKEN=SecretStr(TOKEN), FLYWHEEL_PUBLIC_URL="https://fw.example.com",
                         FLYWHEEL_ARTIFACTS=artifacts)
-    with AsgiServer(build_api(settings, db)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+    with AsgiServer(build_api(make_operations(settings, db, notifier=None))) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         yield client
 
 
@@ -71,7 +72,7 @@ def dispatched_retrain(db, *, reason="retrained after input drift on card_age_da
 def test_without_an_api_token_configured_the_api_says_it_is_off(db):
     with db.session() as s:
         fraud_project(s)
-    with AsgiServer(build_api(Settings(), db)) as server:
+    with AsgiServer(build_api(make_operations(Settings(), db, notifier=None))) as server:
         response = httpx.post(f"{server.url}/versions", json=GOOD, headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 503
     assert "FLYWHEEL_API_TOKEN" in response.json()["error"]
@@ -186,7 +187,7 @@ def test_the_web_process_serves_the_api_next_to_slack(db, artifacts, good):
         fraud_project(s)
     settings = Settings(FLYWHEEL_API_TOKEN=SecretStr(TOKEN), FLYWHEEL_ARTIFACTS=artifacts)
     bolt = App(signing_secret="secret", token="xoxb-test", token_verification_enabled=False)
-    with AsgiServer(build_web(bolt, api=build_api(settings, db))) as server, \
+    with AsgiServer(build_web(bolt, api=build_api(make_operations(settings, db, notifier=None)))) as server, \
             httpx.Client(base_url=server.url, timeout=30) as client:
         assert client.post("/api/versions", json=good).status_code == 401
         assert client.post("/api/versions", json=good, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 201

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from slack_sdk.models.blocks import Block
 
 from bot.api import build_api
+from bot.app import make_operations
 from bot.config import Settings
 from bot.web import MALFORMED, UNSIGNED, build_web
 from store.models import AuditEvent, ModelVersion
@@ -92,7 +93,7 @@ def api(db, tmp_path):
     (tmp_path / "artifacts").mkdir()
     (tmp_path / "artifacts" / "v1.joblib").write_bytes(b"the model of v1")
     settings = Settings(FLYWHEEL_API_TOKEN=SecretStr(TOKEN), FLYWHEEL_ARTIFACTS=tmp_path / "artifacts")
-    with AsgiServer(build_web(_bolt(), api=build_api(settings, db))) as server, \
+    with AsgiServer(build_web(_bolt(), api=build_api(make_operations(settings, db, notifier=None)))) as server, \
             httpx.Client(base_url=server.url, timeout=60) as client:
         yield client
 

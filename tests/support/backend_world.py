@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from slack_bolt import App
 
 from bot.api import build_api
-from bot.app import build_worker
+from bot.app import build_worker, make_operations
 from bot.config import Settings
 from bot.services.common import Actor
 from bot.web import build_web
@@ -53,7 +53,7 @@ def web_api(db: Database, folder: Path) -> AsgiServer:
     the worker's FLYWHEEL_ARTIFACTS (folder / "artifacts")."""
     bolt = App(signing_secret="test-signing-secret", token="xoxb-test", token_verification_enabled=False)
     settings = Settings(FLYWHEEL_API_TOKEN=SecretStr(API_TOKEN), FLYWHEEL_ARTIFACTS=folder / "artifacts")
-    return AsgiServer(build_web(bolt, api=build_api(settings, db)))
+    return AsgiServer(build_web(bolt, api=build_api(make_operations(settings, db, notifier=None))))
 
 
 def outbox_messages(outbox: Path) -> list[dict]:
