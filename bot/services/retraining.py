@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class EvaluationAsked:
+    """What asking for a comparison with production did: queued it, or found it already waiting."""
+
+    note: str
+    queued: bool
+
 
 class Retraining(Service):
     def request_retrain(self, actor: Actor, model_key: str, *, reason: str = "", alert_id: int | None = None,
@@ -97,13 +104,6 @@ class Retraining(Service):
         return EvaluationAsked(f"Comparing {model_key} v{number} with production on the latest labelled window. "
                                "The comparison goes to the ML engineers' channel.", queued=True)
 
-
-@dataclass(frozen=True)
-class EvaluationAsked:
-    """What asking for a comparison with production did: queued it, or found it already waiting."""
-
-    note: str
-    queued: bool
 
     def register_trained(self, *, model_key: str, artifact_uri: str, artifact_sha256: str | None,
                          metrics: dict[str, Any], parameters: dict[str, Any], train_start: datetime | None,
