@@ -13,19 +13,9 @@ from sqlalchemy.orm import Session
 from bot.blocks.common import escape_mrkdwn, mention
 from bot.services.common import Actor, Service, refusals_audited
 from jobs.spec import parse_duration
-from store import (
-    audit,
-    authority,
-    monitoring,
-    registry,
-)
+from store import audit, authority, monitoring, registry
 from store.errors import FlywheelError, Forbidden, InvalidTransition, NotFound
-from store.models import (
-    PERSONAS,
-    Alert,
-    AlertState,
-    Model,
-)
+from store.models import PERSONAS, Alert, AlertState, Model
 
 if TYPE_CHECKING:
     pass

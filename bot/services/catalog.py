@@ -15,14 +15,7 @@ from sqlalchemy.orm import Session
 from bot.services.common import Actor, Service
 from jobs.spec import CatalogEntrySpec, LoadedSpec
 from store import audit, catalog, catalog_writes, projects
-from store.catalog import (
-    KIND_LABELS,
-    Asset,
-    InvalidAsset,
-    SearchResult,
-    get_asset,
-    resolve_owner,
-)
+from store.catalog import KIND_LABELS, Asset, InvalidAsset, SearchResult, get_asset, resolve_owner
 from store.clock import utcnow
 from store.errors import NotFound
 from store.models import AssetKind, AssetOrigin, CatalogAsset, Project

@@ -15,15 +15,10 @@ from typing import Any, Protocol
 
 from bot.blocks import governed
 from bot.config import Settings
-from store import (
-    audit,
-    governance,
-)
+from store import audit, governance
 from store.db import Database
 from store.errors import FlywheelError
-from store.models import (
-    Person,
-)
+from store.models import Person
 
 log = logging.getLogger(__name__)
 

@@ -7,22 +7,11 @@ import time
 
 from bot.blocks.common import mention
 from bot.services import home as home_store
-from bot.services.common import (
-    ACTOR_TTL_SECONDS,
-    Actor,
-    Context,
-    Service,
-    refusals_audited,
-)
-from store import (
-    authority,
-    registry,
-)
+from bot.services.common import ACTOR_TTL_SECONDS, Actor, Context, Service, refusals_audited
+from store import authority, registry
 from store import status as status_store
 from store.errors import InvalidTransition
-from store.models import (
-    Role,
-)
+from store.models import Role
 
 log = logging.getLogger(__name__)
 

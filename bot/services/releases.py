@@ -9,19 +9,9 @@ from typing import TYPE_CHECKING
 from bot.blocks.common import escape_mrkdwn, mention
 from bot.services.common import Actor, Service, refusals_audited, stale_refusals_worded
 from jobs.monitor import load_spec
-from store import (
-    authority,
-    governance,
-    registry,
-    work,
-)
+from store import authority, governance, registry, work
 from store.errors import Forbidden
-from store.models import (
-    Decision,
-    ModelVersion,
-    Role,
-    VersionStatus,
-)
+from store.models import Decision, ModelVersion, Role, VersionStatus
 
 if TYPE_CHECKING:
     pass

@@ -6,9 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.services.common import Actor, Service
-from store import (
-    slack_requests,
-)
+from store import slack_requests
 
 if TYPE_CHECKING:
     pass

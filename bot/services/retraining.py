@@ -12,16 +12,9 @@ from bot.services.common import AUTOMATIC, Actor, Service, refusals_audited
 from jobs.monitor import load_spec
 from jobs.retrain import Registered, register_trained_version
 from jobs.work_runner import training_timeout
-from store import (
-    authority,
-    registry,
-    work,
-)
+from store import authority, registry, work
 from store.errors import InvalidTransition
-from store.models import (
-    Role,
-    VersionStatus,
-)
+from store.models import Role, VersionStatus
 
 if TYPE_CHECKING:
     pass

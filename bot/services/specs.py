@@ -15,16 +15,7 @@ from jobs.spec import LoadedSpec, ModelSpec
 from store import audit
 from store.clock import utcnow
 from store.errors import Conflict
-from store.models import (
-    Blueprint,
-    BlueprintStep,
-    Grant,
-    Model,
-    Person,
-    PersonaChannel,
-    Project,
-    SignOff,
-)
+from store.models import Blueprint, BlueprintStep, Grant, Model, Person, PersonaChannel, Project, SignOff
 
 
 @dataclass

@@ -7,10 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import (
-    TypeAdapter,
-    ValidationError,
-)
+from pydantic import TypeAdapter, ValidationError
 
 from jobs.sources import ColumnKind, SourceError, open_source
 from jobs.spec.issues import _Document, _format_loc, _suggest, _unwrap

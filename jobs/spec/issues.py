@@ -11,9 +11,7 @@ from types import NoneType, UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import (
-    BaseModel,
-)
+from pydantic import BaseModel
 
 from jobs.spec.model import Loc, ProjectSpec
 

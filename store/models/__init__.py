@@ -4,10 +4,7 @@ The schema itself is owned by the Alembic migrations in store/migrations; a test
 Importing this package registers every table on Base.metadata.
 """
 
-from store.models.base import (
-    Base,
-    NAMING,
-)
+from store.models.base import Base, NAMING
 from store.models.enums import (
     AlertState,
     ChannelDelivery,
@@ -34,13 +31,7 @@ from store.models.registry import (
     Project,
     SignOff,
 )
-from store.models.monitoring import (
-    Alert,
-    AlertFeedback,
-    CheckRun,
-    CheckTick,
-    Digest,
-)
+from store.models.monitoring import Alert, AlertFeedback, CheckRun, CheckTick, Digest
 from store.models.operations import (
     AuditEvent,
     AuditHead,
@@ -50,14 +41,7 @@ from store.models.operations import (
     WorkItem,
     WorkerHeartbeat,
 )
-from store.models.catalog import (
-    AssetKind,
-    AssetOrigin,
-    CatalogAsset,
-    CatalogTag,
-    FTS_PREFIX,
-    REGISTRY_KINDS,
-)
+from store.models.catalog import AssetKind, AssetOrigin, CatalogAsset, CatalogTag, FTS_PREFIX, REGISTRY_KINDS
 
 __all__ = [
     "Alert",

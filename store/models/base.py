@@ -6,12 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Enum,
-    MetaData,
-)
+from sqlalchemy import JSON, DateTime, Enum, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {

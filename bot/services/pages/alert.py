@@ -11,23 +11,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.services.pages.constants import MAX_EVENTS, TREND_RUNS
-from bot.services.pages.reads import (
-    alert_row,
-    crosses,
-    person_names,
-    run_line,
-    shows_evidence,
-    threshold_of,
-)
+from bot.services.pages.reads import alert_row, crosses, person_names, run_line, shows_evidence, threshold_of
 from bot.services.pages.shapes import AlertRow, Point, RunLine, Series
 from bot.services.pages.viewer import Viewer
 from store.errors import NotFound
-from store.models import (
-    Alert,
-    AuditEvent,
-    CheckKind,
-    CheckRun,
-)
+from store.models import Alert, AuditEvent, CheckKind, CheckRun
 
 
 @dataclass(frozen=True)

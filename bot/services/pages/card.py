@@ -13,25 +13,13 @@ from sqlalchemy.orm import Session
 
 from bot.services.pages.alert import Happening, happening
 from bot.services.pages.constants import MAX_EVENTS
-from bot.services.pages.reads import (
-    audit_rows,
-    blueprint_steps,
-    kpi_series,
-    person_names,
-    sample,
-    version_row,
-)
+from bot.services.pages.reads import audit_rows, blueprint_steps, kpi_series, person_names, sample, version_row
 from bot.services.pages.shapes import Decided, Series, VersionRow
 from bot.services.pages.viewer import Viewer
 from jobs.incidents import Comparison
 from store import registry
 from store.clock import utcnow
-from store.models import (
-    CheckKind,
-    CheckRun,
-    Evaluation,
-    ModelVersion,
-)
+from store.models import CheckKind, CheckRun, Evaluation, ModelVersion
 
 
 @dataclass(frozen=True)

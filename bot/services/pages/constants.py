@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from store.models import (
-    Role,
-    VersionStatus,
-)
+from store.models import Role, VersionStatus
 
 RANGES = (7, 30, 90, 365)  # days of history a model page can show
 DEFAULT_DAYS = 90

@@ -9,9 +9,7 @@ from sqlalchemy.orm import Session
 from bot.services.pages.project import open_alerts
 from bot.services.pages.viewer import Viewer
 from store import registry
-from store.models import (
-    VersionStatus,
-)
+from store.models import VersionStatus
 
 
 @dataclass(frozen=True)

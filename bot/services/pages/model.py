@@ -29,13 +29,7 @@ from bot.services.pages.viewer import Viewer
 from store import registry
 from store.clock import utcnow
 from store.errors import NotFound
-from store.models import (
-    Alert,
-    AlertState,
-    CheckKind,
-    CheckRun,
-    VersionStatus,
-)
+from store.models import Alert, AlertState, CheckKind, CheckRun, VersionStatus
 
 
 def model_page(*, session: Session, key: str, viewer: Viewer, days: int = DEFAULT_DAYS,

@@ -15,12 +15,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from bot.services.pages.constants import (
-    CHART_POINTS,
-    MAX_AUDIT,
-    MAX_MARKS,
-    VERDICT_ORDER,
-)
+from bot.services.pages.constants import CHART_POINTS, MAX_AUDIT, MAX_MARKS, VERDICT_ORDER
 from bot.services.pages.shapes import (
     AlertRow,
     AuditRow,

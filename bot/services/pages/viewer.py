@@ -10,12 +10,7 @@ from sqlalchemy.orm import Session
 from bot.services.pages.constants import MONITORING
 from store import registry
 from store.errors import Forbidden
-from store.models import (
-    Alert,
-    Model,
-    Project,
-    Role,
-)
+from store.models import Alert, Model, Project, Role
 
 
 @dataclass(frozen=True)
