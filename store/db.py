@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.audit import AuditedSession
 from store.errors import FlywheelError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -244,7 +245,8 @@ class Database:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # AuditedSession: the audit log's commit hook runs on Flywheel's own sessions, and on no others.
+        self._sessions = sessionmaker(self.engine, class_=AuditedSession, expire_on_commit=False)
         database = self.engine.url.database
         on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
         self._write_lock = WriterLock(Path(database).resolve()) if on_file else \
@@ -303,7 +305,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A unit of work that only reads: no write lock on SQLite, and it never commits."""
-        session = Session(self.engine.execution_options(flywheel_read=True), expire_on_commit=False)
+        session = AuditedSession(self.engine.execution_options(flywheel_read=True), expire_on_commit=False)
         try:
             yield session
         finally:
