@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -116,49 +114,6 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-class WriterLock:
-    """SQLite's one writer, taken in turn by the threads of this process and by the other processes on
-    the same file (web processes, the worker).
-
-    Without it writers meet SQLite's busy handler, which sleeps up to 100 ms between tries and makes
-    the tail of every burst of clicks seconds long. A thread lock queues this process's threads; an
-    flock on a file beside the database queues the processes, and the kernel wakes the next one as soon
-    as it is free (and frees it if its holder dies). Re-entrant per thread.
-    """
-
-    def __init__(self, database: Path):
-        self._threads = threading.RLock()
-        self._depth = threading.local()
-        self._path = database.with_name(database.name + ".writer-lock")
-        self._file = None
-        self._pid = 0  # a forked child shares the parent's open file, and so its lock: it opens its own
-
-    def __enter__(self) -> None:
-        self._threads.acquire()
-        depth = getattr(self._depth, "n", 0)
-        if depth == 0:
-            try:
-                if self._file is None or self._pid != os.getpid():
-                    self._file = open(self._path, "a+b")  # noqa: SIM115 - kept open: the lock lives on it
-                    self._pid = os.getpid()
-                fcntl.flock(self._file, fcntl.LOCK_EX)
-            except BaseException:
-                self._threads.release()
-                raise
-        self._depth.n = depth + 1
-
-    def __exit__(self, *exc: object) -> None:
-        self._depth.n -= 1
-        if self._depth.n == 0:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-        self._threads.release()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
 T = TypeVar("T")
 
 
@@ -247,10 +202,6 @@ class Database:
         self.engine = make_engine(url)
         # AuditedSession: the audit log's commit hook runs on Flywheel's own sessions, and on no others.
         self._sessions = sessionmaker(self.engine, class_=AuditedSession, expire_on_commit=False)
-        database = self.engine.url.database
-        on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
-        self._write_lock = WriterLock(Path(database).resolve()) if on_file else \
-            threading.RLock() if self.engine.dialect.name == "sqlite" else None
         self.commits = 0  # units of work this process committed
         # ... of them, those that could change what `/flywheel status` shows: a cheap "did anything change here?"
         self.status_commits = 0
@@ -282,18 +233,17 @@ class Database:
     def session(self, *, changes_status: bool = True) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back everything on any error.
         `changes_status=False` for one that changes nothing a model's status shows (audit.record's sense)."""
-        with self._write_lock or nullcontext():
-            session = self._sessions()
-            try:
-                yield session
-                session.commit()
-                self.commits += 1
-                self.status_commits += changes_status
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+            self.commits += 1
+            self.status_commits += changes_status
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
     def submit(self, work: Callable[[Session], T], *, changes_status: bool = True) -> Future[T]:
         """Queue a short unit of work for the next group commit (see GroupCommit)."""
@@ -314,5 +264,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if isinstance(self._write_lock, WriterLock):
-            self._write_lock.close()
