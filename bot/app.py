@@ -80,7 +80,7 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
               process_before_response=True, request_verification_enabled=False)
     from handlers import register  # handlers import bot modules; import here to keep the root acyclic
 
-    register(app, ops, responses)
+    register(app, ops)
     return app, ops
 
 

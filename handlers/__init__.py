@@ -1,4 +1,4 @@
-"""Slack listeners. `register(app, ops, responses)` wires middleware, commands, actions, views, App Home
+"""Slack listeners. `register(app, ops)` wires middleware, commands, actions, views, App Home
 and the error handler onto the Bolt app that bot/app.py builds."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from slack_bolt import App, BoltContext
 
 from bot.blocks.modals import reject_modal
 from bot.ids import ActionContext
-from bot.response_urls import ResponseUrls
 from bot.services.operations import Operations
 from handlers import actions, catalog, commands, errors, home, once, views
 from handlers.routing import ActionRouter
@@ -17,18 +16,15 @@ def _user_id(body: dict) -> str | None:
     return body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user")
 
 
-def register(app: App, ops: Operations, responses: ResponseUrls) -> None:
+def register(app: App, ops: Operations) -> None:
     once.register(app, ops)  # first: a repeated request stops here, before anything else runs
 
     @app.middleware
     def request_context(body: dict, context: BoltContext, next) -> None:  # noqa: A002 - Bolt's name
-        """Resolve the Slack user to a person and roles once per request; answers to the request's
-        response URL go over the app's kept-alive connections (Bolt's `respond` opens one each time)."""
+        """Resolve the Slack user to a person and roles once per request."""
         user_id = _user_id(body)
         if user_id:
             context["actor"] = ops.people.actor(user_id)
-        if context.response_url:
-            context["respond"] = responses.respond_to(context.response_url)
         next()
 
     def open_reject(trigger_id: str, model_key: str, number: int) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.audit import AuditedSession
 from store.errors import FlywheelError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -115,49 +114,6 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-class WriterLock:
-    """SQLite's one writer, taken in turn by the threads of this process and by the other processes on
-    the same file (web processes, the worker).
-
-    Without it writers meet SQLite's busy handler, which sleeps up to 100 ms between tries and makes
-    the tail of every burst of clicks seconds long. A thread lock queues this process's threads; an
-    flock on a file beside the database queues the processes, and the kernel wakes the next one as soon
-    as it is free (and frees it if its holder dies). Re-entrant per thread.
-    """
-
-    def __init__(self, database: Path):
-        self._threads = threading.RLock()
-        self._depth = threading.local()
-        self._path = database.with_name(database.name + ".writer-lock")
-        self._file = None
-        self._pid = 0  # a forked child shares the parent's open file, and so its lock: it opens its own
-
-    def __enter__(self) -> None:
-        self._threads.acquire()
-        depth = getattr(self._depth, "n", 0)
-        if depth == 0:
-            try:
-                if self._file is None or self._pid != os.getpid():
-                    self._file = open(self._path, "a+b")  # noqa: SIM115 - kept open: the lock lives on it
-                    self._pid = os.getpid()
-                fcntl.flock(self._file, fcntl.LOCK_EX)
-            except BaseException:
-                self._threads.release()
-                raise
-        self._depth.n = depth + 1
-
-    def __exit__(self, *exc: object) -> None:
-        self._depth.n -= 1
-        if self._depth.n == 0:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-        self._threads.release()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
 T = TypeVar("T")
 
 
@@ -168,6 +124,11 @@ class _Unit:
     changes_status: bool
 
 
+# Kept: what it buys at 50 concurrent clicks during a check cycle (Acknowledge, p50 / p99 and server CPU a click;
+# bench_ack --with-cycle --cycle-nice 0 --requests 2000, 2 cores shared with other jobs, about 1 core busy
+# elsewhere; 3 runs on SQLite and 2 on PostgreSQL each way, alternating with and without, 2026-12-05):
+# SQLite 42-50 / 85-158 ms, 1.7 ms with it; 146-210 / 288-459 ms, 2.6-3.4 ms without.
+# PostgreSQL 33-44 / 67-94 ms, 2.8 ms with it; 201-358 / 1,274-2,048 ms, 4.1-4.4 ms without.
 class GroupCommit:
     """Short units of work from many threads, committed together (group commit).
 
@@ -244,11 +205,8 @@ class Database:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        database = self.engine.url.database
-        on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
-        self._write_lock = WriterLock(Path(database).resolve()) if on_file else \
-            threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        # AuditedSession: the audit log's commit hook runs on Flywheel's own sessions, and on no others.
+        self._sessions = sessionmaker(self.engine, class_=AuditedSession, expire_on_commit=False)
         self.commits = 0  # units of work this process committed
         # ... of them, those that could change what `/flywheel status` shows: a cheap "did anything change here?"
         self.status_commits = 0
@@ -280,18 +238,17 @@ class Database:
     def session(self, *, changes_status: bool = True) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back everything on any error.
         `changes_status=False` for one that changes nothing a model's status shows (audit.record's sense)."""
-        with self._write_lock or nullcontext():
-            session = self._sessions()
-            try:
-                yield session
-                session.commit()
-                self.commits += 1
-                self.status_commits += changes_status
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+            self.commits += 1
+            self.status_commits += changes_status
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
     def submit(self, work: Callable[[Session], T], *, changes_status: bool = True) -> Future[T]:
         """Queue a short unit of work for the next group commit (see GroupCommit)."""
@@ -303,7 +260,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A unit of work that only reads: no write lock on SQLite, and it never commits."""
-        session = Session(self.engine.execution_options(flywheel_read=True), expire_on_commit=False)
+        session = AuditedSession(self.engine.execution_options(flywheel_read=True), expire_on_commit=False)
         try:
             yield session
         finally:
@@ -312,5 +269,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if isinstance(self._write_lock, WriterLock):
-            self._write_lock.close()

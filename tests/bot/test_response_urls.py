@@ -20,16 +20,15 @@ def fake():
         yield slack
 
 
-def test_answers_reuse_one_connection_and_arrive_as_bolts_respond_would_send_them(fake):
+def test_answers_reuse_one_connection_and_arrive_as_private_answers(fake):
     urls = ResponseUrls()
     first, second = fake.response_url(), fake.response_url()
-    urls.respond_to(first)(text="Your link", blocks=[SectionBlock(text="Your link")], response_type="ephemeral",
-                           replace_original=False)
-    urls.respond_to(second)({"text": "More results", "replace_original": True})
+    urls.say(first, "Your link", [SectionBlock(text="Your link")])
+    urls.post(second, {"text": "More results", "replace_original": True})
     urls.say(first, "Retraining finished")
     assert fake.responses[first] == [
-        {"text": "Your link", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Your link"}}],
-         "response_type": "ephemeral", "replace_original": False},
+        {"text": "Your link", "response_type": "ephemeral", "replace_original": False,
+         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Your link"}}]},
         {"text": "Retraining finished", "response_type": "ephemeral", "replace_original": False}]
     assert fake.responses[second] == [{"text": "More results", "replace_original": True}]
     peers = {call.peer for call in fake.calls if call.method == "response"}

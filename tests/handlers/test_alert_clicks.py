@@ -149,9 +149,8 @@ def test_slack_gets_its_answer_before_the_commit_and_the_change_and_its_edit_lan
     assert f"Acknowledged by <@{ELI}>" in json.dumps(edit["blocks"])
 
 
-def test_view_details_answers_the_clicker_privately_over_a_kept_alive_connection(drift_alert):
-    """Each click is answered with a link signed for the clicker, through its response URL; the answers
-    share one connection to Slack (Bolt's own respond would open one, with a TLS handshake, per answer)."""
+def test_view_details_answers_the_clicker_privately(drift_alert):
+    """Each click is answered with a link signed for the clicker, through its response URL."""
     world, message, _, _ = drift_alert
     answers = []
     for user in (ELI, NOOR, ELI):
@@ -160,4 +159,3 @@ def test_view_details_answers_the_clicker_privately_over_a_kept_alive_connection
         answers += world.responses(sent.response_url)  # joins: the answer has been posted
     assert [a["response_type"] for a in answers] == ["ephemeral"] * 3
     assert all(a["text"].startswith("Your link to") and a["replace_original"] is False for a in answers), answers
-    assert len({c.peer for c in world.fake.calls if c.method == "response"}) == 1

@@ -178,3 +178,43 @@ def test_writers_in_several_processes_share_one_chain(db, tmp_path):
     with db.session() as s:
         report = audit.verify(session=s)
     assert report.whole and report.events == 180, report.problem
+
+
+def test_the_audit_hook_runs_on_flywheels_sessions_and_on_no_other_sqlalchemy_session(db, tmp_path):
+    """Another library's (or a script's) sessions, on an engine of their own or on Flywheel's, commit
+    without Flywheel's audit hook; Flywheel's own units of work still append and chain their events."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, select
+    from sqlalchemy.orm import Session, sessionmaker
+
+    other = create_engine(f"sqlite:///{tmp_path / 'someone-else.db'}")  # no audit tables at all
+    notes = Table("notes", MetaData(), Column("id", Integer, primary_key=True), Column("text", String))
+    notes.metadata.create_all(other)
+    try:
+        for session_factory in (lambda: Session(other), sessionmaker(other)):
+            with session_factory() as s:
+                s.execute(notes.insert().values(text="hello"))
+                s.info["flywheel.audit"] = ["not Flywheel's"]  # what the hook would pick up, were it global
+                s.commit()  # the hook would bump an audit head this database does not have
+        with Session(other) as s:
+            assert s.execute(select(func.count()).select_from(notes)).scalar() == 2
+    finally:
+        other.dispose()
+
+    with Session(db.engine) as plain:  # a plain session on Flywheel's own engine: no hook, and no recording
+        with pytest.raises(TypeError, match="unit of work of store.db.Database"):
+            audit.record(session=plain, actor="U0ML0001", action="test.event", subject="thing:0")
+        plain.info["flywheel.audit"] = [audit.Pending("U0", "test.event", "thing:0", {}, audit.utcnow())]
+        plain.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=AuditHead.last_hash))
+        plain.commit()
+    with db.read() as s:
+        assert s.get(AuditHead, 1).seq == 0  # nothing appended by the plain session's commit
+
+    _write(db, 2)
+    _write(db, 1)
+    with db.read() as s:
+        report = audit.verify(session=s)
+        assert report.whole and report.events == 3
+        events = s.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
+        assert [e.seq for e in events] == [1, 2, 3]
+        assert events[0].prev_hash == audit.GENESIS
+        assert all(later.prev_hash == earlier.hash for earlier, later in zip(events, events[1:], strict=False))
