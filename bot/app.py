@@ -89,7 +89,6 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
     """The worker: scheduled checks and queued work, delivering through Slack or the outbox folder."""
     from bot.blocks.home import home_view
     from jobs.worker import Worker
-    from bot.services.home import home_for
 
     db = db or Database(settings.database_url)
     if db.engine.dialect.name == "sqlite":
@@ -104,9 +103,7 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
         slack = SlackDelivery(plain)
 
         def publish_home(slack_id: str) -> None:
-            with db.read() as s:
-                data = home_for(session=s, slack_id=slack_id, now=clock())
-            slack.publish_home(slack_id, home_view(data, public_url=settings.public_url))
+            slack.publish_home(slack_id, home_view(ops.people.home(slack_id), public_url=settings.public_url))
 
         sender = OutboxSender(db, slack, clock, storm=StormPolicy.from_settings(settings), publish_home=publish_home)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import timedelta
@@ -19,8 +18,6 @@ from store.models import PERSONAS, Alert, AlertState, Model
 
 if TYPE_CHECKING:
     pass
-
-log = logging.getLogger(__name__)
 
 SNOOZE_LIMIT = timedelta(days=30)
 # Writes what shows a change (a clicked message's edit) in the change's own unit of work, given the note.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import deque
@@ -19,8 +18,6 @@ from store import audit, governance
 from store.db import Database
 from store.errors import FlywheelError
 from store.models import Person
-
-log = logging.getLogger(__name__)
 
 ACTOR_TTL_SECONDS = 30.0  # a role change in a spec reaches Slack within this
 AUTOMATIC = "flywheel"  # who asks when Flywheel retrains on its own

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from bot.blocks.common import mention
@@ -12,9 +11,6 @@ from store import authority, registry
 from store import status as status_store
 from store.errors import InvalidTransition
 from store.models import Role
-
-log = logging.getLogger(__name__)
-
 
 
 class People(Service):
@@ -77,6 +73,6 @@ class People(Service):
                     status_store.projects_of(session=s, slack_id=actor.slack_id))
 
     def home(self, slack_id: str) -> home_store.HomeData:
-        """What this person's App Home shows now."""
-        with self.db.session() as s:
+        """What this person's App Home shows now (a read: it takes no write lock)."""
+        with self.db.read() as s:
             return home_store.home_for(session=s, slack_id=slack_id, now=self.clock())

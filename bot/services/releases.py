@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,9 +14,6 @@ from store.models import Decision, ModelVersion, Role, VersionStatus
 
 if TYPE_CHECKING:
     pass
-
-log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)

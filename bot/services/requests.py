@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from bot.services.common import Actor, Service
@@ -10,9 +9,6 @@ from store import slack_requests
 
 if TYPE_CHECKING:
     pass
-
-log = logging.getLogger(__name__)
-
 
 
 class SlackRequests(Service):

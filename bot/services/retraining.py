@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,8 +17,6 @@ from store.models import Role, VersionStatus
 
 if TYPE_CHECKING:
     pass
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

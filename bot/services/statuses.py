@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -13,8 +12,6 @@ from store import status as status_store
 from store.status import ModelStatus
 
 __all__ = ["ModelStatus", "Statuses"]
-
-log = logging.getLogger(__name__)
 
 STATUS_CACHE_SIZE = 1000
 
