@@ -103,18 +103,20 @@ class Worker:
             self.scheduler.remove_job(DAILY_DIGEST_JOB)
         return sorted(planned)
 
-    def fire(self, model_key: str, kind: CheckKind, cron: str, tick: datetime | None = None) -> bool:
+    def fire(self, model_key: str, kind: CheckKind, cron: str, tick: datetime | None = None, *,
+             retry_later: bool = True) -> bool:
         """Run one scheduled check once per firing; False when this firing already ran or is running, or
-        the database is away (the firing then runs once it is back)."""
+        the database is away (the firing then runs once it is back; `retry_later=False`, as the retry
+        itself, raises instead, so the retry is kept for the next pass rather than queued again at once)."""
         tick = tick or latest_tick(cron, utcnow())
         try:
             with self.db.session() as s:
                 claimed = ticks.claim(session=s, model_key=model_key, kind=kind.value, tick=tick, worker=self.name)
         except Exception as exc:
-            if not unreachable(exc):
+            if not unreachable(exc) or not retry_later:
                 raise
             self.outage.failed(f"the {kind.value} check of {model_key}", exc)
-            self.after_outage(lambda: self.fire(model_key, kind, cron, tick))
+            self.after_outage(lambda: self.fire(model_key, kind, cron, tick, retry_later=False))
             return False
         if claimed is None:
             log.info("check %s:%s of %s already ran", model_key, kind.value, tick)

@@ -12,7 +12,7 @@ from jobs.worker import JOB_TABLE, Worker, latest_tick
 from store import ticks
 from bot.services.specs import apply_spec
 from store.clock import utcnow
-from store.db import Database
+from store.db import Database, unreachable
 from store.models import CheckKind, CheckTick
 from jobs.spec import load_spec
 from tests.support.projects import write_project
@@ -133,3 +133,35 @@ def test_a_firing_missed_while_no_worker_ran_is_caught_up_after_a_restart(regist
         second.scheduler.shutdown()
         Worker._current = None
     assert ("host-b:2", "default-risk", CheckKind.drift) in calls
+
+
+def test_a_firing_the_database_missed_waits_for_the_next_pass_instead_of_retrying_at_once():
+    """A firing that could not claim its tick is retried on the worker's next pass, once a pass: a retry that
+    finds the database still away stays queued, rather than queueing itself again and spinning."""
+    away = Database("postgresql+psycopg://postgres@127.0.0.1:1/flywheel?connect_timeout=2")  # nothing listens
+    attempts = []
+    worker = Worker(db=away, check=lambda *_: attempts.append("check"), run_work=lambda _: None, name="alone")
+    try:
+        assert not worker.fire("default-risk", CheckKind.drift, "0 * * * *")
+        assert worker.outage.down
+        for _ in range(3):
+            raised = []
+
+            def one_pass():
+                try:
+                    worker.retry_interrupted()
+                except Exception as exc:
+                    raised.append(exc)
+
+            thread = threading.Thread(target=one_pass)
+            thread.start()
+            thread.join(timeout=20)
+            spinning = thread.is_alive()
+            worker.stop_event.set() if spinning else None
+            thread.join()
+            assert not spinning, "the retry queued itself again and the pass never ended"
+            assert len(raised) == 1 and unreachable(raised[0]), raised
+            assert len(worker._after_outage) == 1  # the same retry, kept for the next pass
+        assert attempts == []
+    finally:
+        away.dispose()

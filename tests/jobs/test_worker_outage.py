@@ -111,7 +111,7 @@ def test_the_worker_rides_out_a_30_second_database_outage(pg_db, tmp_path):
             OutboxDelivery(db).post(Message(kind="deployment", persona="ops", model_key=MODEL, blocks=(),
                                             text="queued during the outage", channel="C0OUTAGE"))
             while time.monotonic() - started < OUTAGE_SECONDS:
-                assert worker.poll() is None, "the worker died during the outage"
+                assert worker.poll() is None, "the worker died during the outage\n" + tail()
                 time.sleep(1)
             assert datetime.utcnow() > firing, "the outage did not span the minute's firing: nothing tested"
             assert _ticks_of(db, firing) == [], "the firing ran although the database was away"

@@ -54,11 +54,7 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            with self._lock:
-                cut = self._cut
-            if cut:
-                self.refused += 1
-                _close(client)
+            if not self._track(client):
                 continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
@@ -66,10 +62,22 @@ class TcpProxy:
             except OSError:
                 _close(client)
                 continue
-            with self._lock:
-                self._open.update((client, server))
+            if not self._track(server, client):
+                continue
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(source, sink), name="tcp-proxy-pump", daemon=True).start()
+
+    def _track(self, sock: socket.socket, *more: socket.socket) -> bool:
+        """Count `sock` among the open connections, unless the proxy is cut: then it is closed (with
+        `more`). Checked and counted under one lock, so no connection opened as the cut comes survives it."""
+        with self._lock:
+            if not self._cut:
+                self._open.add(sock)
+                return True
+            self.refused += 1
+        for each in (sock, *more):
+            _close(each)
+        return False
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
