@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from scripts.screenshots import CHROMIUM
 from tests.support.docs import DOCUMENTS, ROOT, failed_block, run_blocks, shell_blocks
 
 
@@ -49,10 +53,21 @@ def test_the_readme_runs_as_written_from_the_demo_to_your_own_models_first_gover
     assert "house-prices" in alerts and "mae" in alerts.lower()
 
 
-@pytest.mark.parametrize("document", [d for d in DOCUMENTS if d.name != "README.md"], ids=lambda d: d.name)
-def test_each_reference_page_runs_its_offline_commands(document, tmp_path):
-    blocks = _runnable(document)
-    if not blocks:
-        pytest.skip(f"{document.name} has no command that runs offline")
+def test_the_reference_pages_run_their_offline_commands(tmp_path):
+    blocks = [b for d in DOCUMENTS if d.name != "README.md" for b in _runnable(d)]
+    assert blocks, "docs/ shows no command that runs offline"
     result = run_blocks(blocks, tmp_path)
     assert result.returncode == 0, f"{failed_block(result)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+
+
+@pytest.mark.charts
+def test_the_readme_pictures_are_redrawn_by_their_script(tmp_path):
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshots.py"), "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("preview.png", "dashboard-model.png"):
+        assert (ROOT / "docs" / "img" / name).is_file(), f"the README shows docs/img/{name}"
+        drawn = (tmp_path / name).read_bytes()
+        assert drawn.startswith(b"\x89PNG") and len(drawn) > 20_000, name  # a page, not a blank
