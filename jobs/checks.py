@@ -16,8 +16,15 @@ import pandas as pd
 
 from jobs.expressions import parse
 from jobs.metrics import MetricsError, classification_metrics
-from jobs.number_format import format_value  # money and rates read the same in messages and charts
-from jobs.statistics import METHOD_LABELS, PreparedReference, drift_report
+from jobs.number_format import format_value, missing_share  # money and rates read the same in messages and charts
+from jobs.statistics import (
+    METHOD_LABELS,
+    MISSING_SHARE_CHANGE,
+    P_VALUE_METHODS,
+    FeatureDrift,
+    PreparedReference,
+    drift_report,
+)
 from store.models import CheckKind, Verdict
 
 
@@ -52,14 +59,15 @@ def _figure(value: float) -> str:
 
 def drift(reference: pd.DataFrame | PreparedReference, current: pd.DataFrame, *, numeric: Sequence[str],
           categorical: Sequence[str], numeric_method: str, categorical_method: str,
-          thresholds: Mapping[str, float], alpha: float,
+          thresholds: Mapping[str, float], alpha: float, missing_share_change: float = MISSING_SHARE_CHANGE,
           reference_values: Callable[[list[str]], pd.DataFrame] | None = None) -> CheckOutcome:
     """Drift of every feature. A prepared reference holds no rows: `reference_values(features)` reads the
     reference columns the charts of a breach show (only then)."""
     overrides = {k: v for k, v in thresholds.items() if k != "default"}
     report = drift_report(reference, current, numeric=numeric, categorical=categorical,
                           numeric_method=numeric_method, categorical_method=categorical_method,
-                          thresholds=overrides, default_threshold=thresholds.get("default"), alpha=alpha)
+                          thresholds=overrides, default_threshold=thresholds.get("default"), alpha=alpha,
+                          missing_share_change=missing_share_change)
     order = {f.feature: i for i, f in enumerate(report.drifted)}
     features = sorted(report.features, key=lambda f: (f.feature not in order, order.get(f.feature, 0)))
     figures = {
@@ -68,15 +76,16 @@ def drift(reference: pd.DataFrame | PreparedReference, current: pd.DataFrame, *,
                       "method_label": METHOD_LABELS[f.method], "statistic": f.statistic,
                       "threshold": f.threshold, "p_value": f.p_value, "drifted": f.drifted,
                       "severity": f.severity, "reference_missing": f.reference_missing,
-                      "current_missing": f.current_missing, "unseen_categories": list(f.unseen_categories)}
+                      "current_missing": f.current_missing, "unseen_categories": list(f.unseen_categories),
+                      "reference_missing_share": f.reference_missing_share,
+                      "current_missing_share": f.current_missing_share, "missing_drifted": f.missing_drifted}
                      for f in features],
     }
     drifted = report.drifted
     if not drifted:
         return CheckOutcome(CheckKind.drift, Verdict.ok,
                             f"no drift in {len(report.features)} features", figures)
-    described = ", ".join(f"{f.feature} {METHOD_LABELS[f.method]} {_figure(f.statistic)} (alert {_figure(f.threshold)})"
-                          for f in drifted)
+    described = ", ".join(_drift_described(f) for f in drifted)
     shown = [f.feature for f in drifted[:2]]
     if isinstance(reference, PreparedReference):
         reference = reference_values(shown) if reference_values is not None else None
@@ -84,6 +93,15 @@ def drift(reference: pd.DataFrame | PreparedReference, current: pd.DataFrame, *,
     return CheckOutcome(CheckKind.drift, Verdict.breach,
                         f"{len(drifted)} of {len(report.features)} features drifted: {described}",
                         figures, tuple(f.feature for f in drifted), evidence)
+
+
+def _drift_described(f: FeatureDrift) -> str:
+    values = f"{METHOD_LABELS[f.method]} {_figure(f.statistic)} (alert {_figure(f.threshold)})"
+    if not f.missing_drifted:
+        return f"{f.feature} {values}"
+    missing = f"missing {missing_share(f.reference_missing_share)} -> {missing_share(f.current_missing_share)}"
+    values_moved = (f.statistic < f.threshold) if f.method in P_VALUE_METHODS else (f.statistic >= f.threshold)
+    return f"{f.feature} {missing}" + (f", {values}" if values_moved else "")
 
 
 # --- business KPIs ----------------------------------------------------------------------------
@@ -216,7 +234,12 @@ def metric_rule(rule: Any) -> str:
 
 def data_quality(frame: pd.DataFrame, *, features: Sequence[str], baseline_rows: Sequence[int],
                  reference_schema: Mapping[str, str], current_schema: Mapping[str, str],
-                 max_null_share: float, min_rows_vs_baseline_pct: float) -> CheckOutcome:
+                 min_rows_vs_baseline_pct: float, allowed_null_share: Callable[[float], float],
+                 reference_null_share: Mapping[str, float] | None = None,
+                 max_null_share: float | None = None) -> CheckOutcome:
+    """Schema, row count and missing values. A feature's missing share is judged against the reference's
+    (`allowed_null_share(reference share)`), so a feature that is always 8% missing is not an incident;
+    `max_null_share`, when given, is a ceiling whatever the reference."""
     problems: list[str] = []
     subjects: list[str] = []
     missing = sorted(set(reference_schema) - set(current_schema))
@@ -239,11 +262,17 @@ def data_quality(frame: pd.DataFrame, *, features: Sequence[str], baseline_rows:
         problems.append(f"{rows:,} rows, {rows / baseline:.0%} of the usual {baseline:,.0f}")
         subjects.append("rows")
     null_share = {c: float(frame[c].isna().mean()) if rows and c in frame else None for c in features}
-    heavy = {c: s for c, s in null_share.items() if s is not None and s > max_null_share}
+    usual = {c: (reference_null_share or {}).get(c, 0.0) for c in features}
+    allowed = {c: min(allowed_null_share(usual[c]), max_null_share if max_null_share is not None else 1.0)
+               for c in features}
+    heavy = {c: s for c, s in null_share.items() if s is not None and s > allowed[c] + 1e-12}
     if heavy:
-        problems.append("too many missing values: " + ", ".join(f"{c} {s:.1%}" for c, s in heavy.items()))
+        problems.append("more missing values than usual: " + ", ".join(
+            f"{c} {missing_share(s)} (reference {missing_share(usual[c])}, allowed up to {missing_share(allowed[c])})"
+            for c, s in heavy.items()))
         subjects += [f"nulls:{c}" for c in heavy]
     figures = {"rows": rows, "baseline_rows": baseline, "null_share": null_share,
+               "reference_null_share": usual, "allowed_null_share": allowed,
                "schema": {"missing": missing, "new": new, "changed": changed}, "problems": problems}
     if problems:
         return CheckOutcome(CheckKind.data_quality, Verdict.breach, "; ".join(problems), figures, tuple(subjects))

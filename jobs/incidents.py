@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from jobs.number_format import missing_share
+
 RETRAIN_ASKED = "retrain requested"  # the trigger of a retrain asked for without a reason
 
 
@@ -73,6 +75,19 @@ class FeatureFigure:
     threshold: float
     p_value: float
     drifted: bool
+    missing: tuple[float, float] | None = None  # reference and current missing share, when that moved
+
+    @property
+    def described(self) -> str:
+        """What moved, as the alert says it: the values' figure against its line, the missing share."""
+        values = f"{self.method_label} {_figure(self.statistic)} (alert {_figure(self.threshold)})"
+        if self.missing is None:
+            return values
+        return f"{values}\nmissing {missing_share(self.missing[0])} -> {missing_share(self.missing[1])}"
+
+
+def _figure(value: float) -> str:
+    return f"{value:.2f}" if abs(value) >= 0.01 else f"{value:.2g}"
 
 
 @dataclass(frozen=True)

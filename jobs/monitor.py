@@ -186,7 +186,7 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
                             categorical=spec.features.categorical, numeric_method=spec.drift.numeric_method,
                             categorical_method=spec.drift.categorical_method,
                             thresholds=spec.drift.thresholds, alpha=spec.drift.alpha,
-                            reference_values=lambda shown: reference.read(shown))
+                            missing_share_change=spec.drift.missing_share_change, reference_values=lambda shown: reference.read(shown))
 
     def kpi() -> CheckOutcome:
         history = frames["kpi"]
@@ -210,13 +210,17 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
                                   training_metrics=training_metrics)
 
     def quality() -> CheckOutcome:
-        reference_schema = open_source(data.reference, base_dir).schema()
+        reference = open_source(data.reference, base_dir)
+        prepared = _prepared_reference(reference, spec.features.numeric, spec.features.categorical)
+        usual = {name: feature.missing / prepared.rows for (name, _), feature in prepared.features.items()
+                 if prepared.rows}
         return checks.data_quality(
             frames["current"], features=features,
             baseline_rows=_window_counts(frames["earlier"][ts], as_of - length, length, baseline_n),
-            reference_schema=reference_schema, current_schema=production.schema(),
-            max_null_share=spec.data_quality.max_null_share,
-            min_rows_vs_baseline_pct=spec.data_quality.min_rows_vs_baseline_pct)
+            reference_schema=reference.schema(), current_schema=production.schema(),
+            min_rows_vs_baseline_pct=spec.data_quality.min_rows_vs_baseline_pct,
+            allowed_null_share=spec.data_quality.null_share_rise.allowed, reference_null_share=usual,
+            max_null_share=spec.data_quality.max_null_share)
 
     run = {CheckKind.drift: drift, CheckKind.kpi: kpi, CheckKind.performance: performance,
            CheckKind.data_quality: quality}

@@ -44,3 +44,10 @@ def plain_number(value: float) -> str:
         # 0.999 must not read as "1.00": near-perfect metrics differ in the third decimal.
         return f"{value:.{3 if size >= 0.995 else 2}f}"
     return f"{value:.2g}"
+
+
+def missing_share(share: float) -> str:
+    """A feature's missing share as a person reads it: 0%, 0.4%, 20%."""
+    if share == 0:
+        return "0%"
+    return f"{share:.1%}" if share < 0.1 else f"{share:.0%}"

@@ -66,9 +66,7 @@ def drift_alert(incident: DriftIncident) -> Message:
     model = incident.model
     drifted, total = incident.drifted, len(incident.features)
     headline = f"Input drift on {model.key} {model.version} · {len(drifted)} of {total} features"
-    fields = [md(f"*{escape_mrkdwn(f.feature)}*\n{f.method_label} {_figure(f.statistic)} "
-                 f"(alert {_figure(f.threshold)})")
-              for f in drifted[:MAX_FIELDS]]
+    fields = [md(f"*{escape_mrkdwn(f.feature)}*\n{f.described}") for f in drifted[:MAX_FIELDS]]
     stable = [escape_mrkdwn(f.feature) for f in incident.features if not f.drifted]
     rest = f"The other {len(stable)} features are stable: {', '.join(stable)}." if stable else ""
     if len(drifted) > MAX_FIELDS:
@@ -88,9 +86,7 @@ def drift_alert(incident: DriftIncident) -> Message:
                 f"checked {when(incident.checked_at)}"),
         alert_actions(model, incident.details_url),
     ]
-    summary = "; ".join(f"{escape_mrkdwn(f.feature)} {f.method_label} {_figure(f.statistic)} "
-                        f"(alert {_figure(f.threshold)})"
-                        for f in drifted)
+    summary = "; ".join(f"{escape_mrkdwn(f.feature)} {f.described.replace(chr(10), ', ')}" for f in drifted)
     return Message(kind="drift_alert", persona="ml_engineer", model_key=model.key,
                    text=f"{headline}: {summary}.", blocks=tuple(blocks), charts=incident.charts)
 

@@ -85,7 +85,7 @@ class AlertMessages:
                folder: Path | None, details: str, checked_at: datetime) -> Message:
         figures = result.outcome.figures
         features = tuple(FeatureFigure(f["feature"], f["method_label"], f["statistic"], f["threshold"],
-                                       f["p_value"], f["drifted"]) for f in figures["features"])
+                                       f["p_value"], f["drifted"], _missing_moved(f)) for f in figures["features"])
         rendered = []
         top = next(iter(result.outcome.evidence.items()), None)
         if folder is not None and top is not None:
@@ -117,3 +117,10 @@ class AlertMessages:
 
 def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _missing_moved(figure: dict) -> tuple[float, float] | None:
+    """The reference and current missing shares of a feature whose missing share moved (older runs: None)."""
+    if not figure.get("missing_drifted"):
+        return None
+    return figure["reference_missing_share"], figure["current_missing_share"]

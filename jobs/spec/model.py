@@ -209,6 +209,8 @@ class DriftSpec(_Spec):
     categorical_method: CategoricalDriftMethod = "jensen_shannon"
     thresholds: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: {"default": 0.1})
     alpha: float = Field(0.05, gt=0, lt=1)
+    # A feature whose missing share moves this many points (significantly) is drifted, whatever its values do.
+    missing_share_change: float = Field(0.05, gt=0, le=1)
 
     @model_validator(mode="after")
     def _default_threshold(self) -> DriftSpec:
@@ -288,8 +290,20 @@ class PerformanceSpec(_Spec):
     window: Duration | None = None  # None in the file means drift.window; resolved by ModelSpec
 
 
+class NullShareRise(_Spec):
+    """How far a feature's missing share may rise above the reference's before it is an incident: by
+    `points` (absolute) or by `relative` of the reference's own share, whichever allows more."""
+
+    points: Share = 0.05
+    relative: float = Field(0.5, ge=0)
+
+    def allowed(self, reference_share: float) -> float:
+        return reference_share + max(self.points, reference_share * self.relative)
+
+
 class DataQualitySpec(_Spec):
-    max_null_share: Share = 0.05
+    null_share_rise: NullShareRise = Field(default_factory=NullShareRise)
+    max_null_share: Share | None = None  # a ceiling whatever the reference (none unless the spec sets one)
     min_rows_vs_baseline_pct: float = Field(50, ge=0, le=100)
     baseline_windows: int = Field(4, ge=1)
 

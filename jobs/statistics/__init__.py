@@ -31,9 +31,9 @@ from jobs.statistics.methods import (
 )
 from jobs.statistics.numeric import ks_2samp, psi_numeric, wasserstein_normalized
 from jobs.statistics.reference import PreparedReference, prepare_reference
-from jobs.statistics.report import DriftReport, FeatureDrift, drift_report
+from jobs.statistics.report import MISSING_SHARE_CHANGE, DriftReport, FeatureDrift, drift_report
 
 __all__ = ["CATEGORICAL_METHODS", "DEFAULT_THRESHOLDS", "METHOD_LABELS", "NUMERIC_METHODS", "P_VALUE_METHODS",
-           "PSI_BINS", "DriftInputError", "DriftReport", "FeatureDrift", "PreparedReference", "chi_square",
+           "PSI_BINS", "DriftInputError", "DriftReport", "FeatureDrift", "MISSING_SHARE_CHANGE", "PreparedReference", "chi_square",
            "drift_report", "jensen_shannon", "ks_2samp", "prepare_reference", "psi_categorical", "psi_numeric",
            "wasserstein_normalized"]

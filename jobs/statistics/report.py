@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from jobs.statistics.categorical import aligned_counts, jensen_shannon_from_counts
@@ -29,6 +30,8 @@ from jobs.statistics.reference import PreparedReference, categorical_column, num
 _PARALLEL_MIN_ROWS = 50_000  # below this a thread pool costs more than it saves
 _WORKERS = min(4, os.cpu_count() or 1)  # numpy sorts release the GIL; each worker holds ~50 MB at 1M rows
 _SMALLEST_P = 1e-300
+# A feature's missing share is part of its distribution: moving this many points (and significantly) is drift.
+MISSING_SHARE_CHANGE = 0.05
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,28 @@ class FeatureDrift:
     reference_missing: int
     current_missing: int
     unseen_categories: tuple[str, ...] = ()  # in current, not in reference; most frequent first
+    missing_drifted: bool = False  # the missing share moved (it alone can make the feature drifted)
+    missing_threshold: float = MISSING_SHARE_CHANGE
+
+    @property
+    def reference_missing_share(self) -> float:
+        return self.reference_missing / self.reference_rows if self.reference_rows else 0.0
+
+    @property
+    def current_missing_share(self) -> float:
+        return self.current_missing / self.current_rows if self.current_rows else 0.0
 
     @property
     def severity(self) -> float:
         """How far past the threshold (over 1 means over), comparable across methods for ranking."""
         if self.method in P_VALUE_METHODS:
-            return math.log(max(self.statistic, _SMALLEST_P)) / math.log(self.threshold)
-        return self.statistic / self.threshold
+            shift = math.log(max(self.statistic, _SMALLEST_P)) / math.log(self.threshold)
+        else:
+            shift = self.statistic / self.threshold
+        if self.missing_drifted:
+            moved = abs(self.current_missing_share - self.reference_missing_share) / self.missing_threshold
+            return max(shift, moved)
+        return shift
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,7 @@ class _Plan:
     method: str
     threshold: float  # as given; for p-value methods the family-wise level
     features: int
+    missing_change: float = MISSING_SHARE_CHANGE
 
 
 def _numeric_drift(plan: _Plan, reference: pd.DataFrame | PreparedReference, current: pd.DataFrame,
@@ -126,10 +145,22 @@ def _verdict(plan: _Plan, statistic: float, p_value: float, gate: float, rows: t
     else:
         threshold = plan.threshold
         drifted = statistic >= threshold and p_value < gate
+    missing_drifted = _missing_moved(rows, missing, plan.missing_change, gate)
     return FeatureDrift(feature=plan.feature, kind=plan.kind, method=plan.method, statistic=float(statistic),
-                        threshold=threshold, p_value=float(p_value), drifted=bool(drifted),
+                        threshold=threshold, p_value=float(p_value), drifted=bool(drifted or missing_drifted),
                         reference_rows=rows[0], current_rows=rows[1], reference_missing=missing[0],
-                        current_missing=missing[1], unseen_categories=unseen)
+                        current_missing=missing[1], unseen_categories=unseen, missing_drifted=missing_drifted,
+                        missing_threshold=plan.missing_change)
+
+
+def _missing_moved(rows: tuple[int, int], missing: tuple[int, int], change: float, gate: float) -> bool:
+    """The missing share moved by `change` or more, and a chi-square test on present/missing counts says
+    it is no accident of sampling (at the same per-feature level as the other gate)."""
+    if not all(rows) or abs(missing[1] / rows[1] - missing[0] / rows[0]) < change:
+        return False
+    ref = np.array([missing[0], rows[0] - missing[0]])
+    cur = np.array([missing[1], rows[1] - missing[1]])
+    return chi_square_from_counts(ref, cur)[1] < gate
 
 
 def _check_method(method: str, allowed: Sequence[str], kind: str) -> None:
@@ -161,7 +192,8 @@ def _check_frames(reference: pd.DataFrame | PreparedReference, current: pd.DataF
 
 
 def _plans(numeric: Sequence[str], categorical: Sequence[str], numeric_method: str, categorical_method: str,
-           thresholds: Mapping[str, float], default_threshold: float | None, alpha: float) -> list[_Plan]:
+           thresholds: Mapping[str, float], default_threshold: float | None, alpha: float,
+           missing_change: float = MISSING_SHARE_CHANGE) -> list[_Plan]:
     for kind, names in (("numeric", numeric), ("categorical", categorical)):
         if isinstance(names, str):
             raise DriftInputError(f"{kind} must be a list of column names, not the string '{names}'")
@@ -186,25 +218,30 @@ def _plans(numeric: Sequence[str], categorical: Sequence[str], numeric_method: s
                 threshold = _check_threshold(default_threshold, method, "default_threshold")
             else:
                 threshold = alpha if method in P_VALUE_METHODS else DEFAULT_THRESHOLDS[method]
-            plans.append(_Plan(feature, kind, method, threshold, len(features)))
+            plans.append(_Plan(feature, kind, method, threshold, len(features), missing_change))
     return plans
 
 
 def drift_report(reference: pd.DataFrame | PreparedReference, current: pd.DataFrame, *, numeric: Sequence[str],
                  categorical: Sequence[str], numeric_method: str = "wasserstein",
                  categorical_method: str = "jensen_shannon", thresholds: Mapping[str, float] | None = None,
-                 default_threshold: float | None = None, alpha: float = 0.05) -> DriftReport:
+                 default_threshold: float | None = None, alpha: float = 0.05,
+                 missing_share_change: float = MISSING_SHARE_CHANGE) -> DriftReport:
     """Compare every feature of `current` with `reference`; see the module docstring for the verdicts.
 
     thresholds: per-feature overrides, in the unit of the feature's method. default_threshold: one
     threshold for every feature without an override. alpha: family-wise false-alert level of the
-    significance gate, and the default family-wise level of the p-value methods. `reference` may be a
+    significance gate, and the default family-wise level of the p-value methods. missing_share_change: how
+    far (in points) a feature's missing share may move before the feature counts as drifted, whatever its
+    values do (a significant move only, as the other gate). `reference` may be a
     PreparedReference (see prepare_reference) of the same window: the figures are the same.
     """
     if not 0 < alpha < 1:
         raise DriftInputError(f"alpha must be between 0 and 1, got {alpha}")
+    if not 0 < missing_share_change <= 1:
+        raise DriftInputError(f"missing_share_change must be a share above 0 and at most 1, got {missing_share_change}")
     plans = _plans(numeric, categorical, numeric_method, categorical_method, thresholds or {},
-                   default_threshold, alpha)
+                   default_threshold, alpha, missing_share_change)
     _check_frames(reference, current, [plan.feature for plan in plans])
     gate = alpha / len(plans)
 

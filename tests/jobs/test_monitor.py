@@ -102,4 +102,4 @@ def test_missing_column_in_production_is_a_data_quality_breach(db, tmp_path):
     append_weeks(tmp_path, [week(0).drop(columns=["debt"]).assign(debt=None)])
     checked = check_model(db=db, model_key="default-risk", as_of=week_end(0), kinds={CheckKind.data_quality})
     outcome = checked.result(CheckKind.data_quality).outcome
-    assert outcome.verdict == Verdict.breach and "debt 100.0%" in outcome.message
+    assert outcome.verdict == Verdict.breach and "debt 100% (reference 0%" in outcome.message

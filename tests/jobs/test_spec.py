@@ -151,7 +151,8 @@ def test_valid_spec_loads_with_defaults(folder: Path) -> None:
     assert model.performance.window == timedelta(days=7)
     assert [kpi.window for kpi in model.kpis] == [timedelta(days=7)] * 2
     assert model.kpis[0].alert.baseline_windows == 4 and model.kpis[1].alert.above == 10000
-    assert model.data_quality == DataQualitySpec(max_null_share=0.05, min_rows_vs_baseline_pct=50, baseline_windows=4)
+    assert model.data_quality == DataQualitySpec(min_rows_vs_baseline_pct=50, baseline_windows=4)
+    assert model.data_quality.max_null_share is None  # judged against the reference's own missing share
     assert model.deploy == DeploySpec(backend="registry")
     assert model.retrain.cooldown == timedelta(hours=24) and model.retrain.auto is True
     assert model.kpis[0].where_expression().columns == frozenset({"is_fraud", "predicted_fraud"})
@@ -172,13 +173,15 @@ def test_optional_keys(folder: Path) -> None:
     text = edit(text, "      label: is_fraud\n", "      label: is_fraud\n      label_time: event_time\n")
     text = edit(text, '    schedule: "0 * * * *"\n',
                 '    schedule: "*/15 * * * 1-5"\n'
-                "    data_quality: {max_null_share: 0.2}\n"
+                "    data_quality: {max_null_share: 0.2, null_share_rise: {points: 0.1, relative: 1}}\n"
                 "    deploy: {backend: webhook, url: 'https://deploy.example/hook'}\n")
     text = edit(text, "      alert: {recall: {below: 0.6}}", "      alert: {recall: {below: 0.6}}\n      window: 1d")
     text = edit(text, "        unit: USD", "        unit: USD\n        window: 12h")
     model = load_spec(write(folder, text)).spec.models[0]
     assert model.data.label_time == "event_time"
     assert model.data_quality.max_null_share == 0.2 and model.data_quality.baseline_windows == 4
+    assert model.data_quality.null_share_rise.allowed(0.08) == pytest.approx(0.18)  # 8% may double; 0% may reach 10%
+    assert model.data_quality.null_share_rise.allowed(0.0) == pytest.approx(0.1)
     assert model.deploy.url == "https://deploy.example/hook"
     assert model.performance.window == timedelta(days=1)
     assert [kpi.window for kpi in model.kpis] == [timedelta(days=7), timedelta(hours=12)]
@@ -257,7 +260,7 @@ def test_unknown_key_lists_the_allowed_ones(folder: Path) -> None:
     text = edit(SPEC, "    drift:\n", "    drift:\n      colour: blue\n")
     assert problems(write(folder, text)) == [
         f"fraud.yml:{line_of(text, 'colour')} models[0].drift: unknown key 'colour' (expected one of window, "
-        "numeric_method, categorical_method, thresholds, alpha)"]
+        "numeric_method, categorical_method, thresholds, alpha, missing_share_change)"]
 
 
 def test_bad_enum(folder: Path) -> None:
