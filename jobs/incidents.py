@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from jobs.tasks import ThresholdVerdict, improvement
+
 RETRAIN_ASKED = "retrain requested"  # the trigger of a retrain asked for without a reason
 
 
@@ -104,6 +106,9 @@ class Comparison:
     labelled_rows: int
     champion_metrics: dict[str, float]
     challenger_metrics: dict[str, float]
+    # The challenger against the lines of the spec's performance alert: the evidence when nothing is in
+    # production to compare with.
+    thresholds: tuple[ThresholdVerdict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,11 @@ class MetricComparison:
     @property
     def delta(self) -> float:
         return self.challenger - self.champion
+
+    @property
+    def better(self) -> bool:
+        """The challenger is better (or level), whichever way the metric points."""
+        return improvement(self.metric, self.champion, self.challenger) >= 0
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,7 @@ class CandidateIncident:
     train_end: datetime | None
     details_url: str
     charts: tuple[ChartRef, ...] = ()
+    thresholds: tuple[ThresholdVerdict, ...] = ()  # the challenger against the spec's performance lines
 
 
 @dataclass(frozen=True)

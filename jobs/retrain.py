@@ -23,10 +23,11 @@ from sqlalchemy import select
 
 from jobs.artifacts import Artifact, artifact_roots, check_for_registration
 from jobs.incidents import RETRAIN_ASKED, Comparison
-from jobs.metrics import classification_metrics
 from jobs.monitor import load_spec
 from jobs.sources import open_source
 from jobs.spec import ModelSpec
+from jobs.task_training import predict
+from jobs.tasks import BINARY, ThresholdVerdict, compared_metrics, judge, task_metrics
 from jobs.training import load_model, score
 from store import audit, registry, work
 from store.clock import to_utc_naive, utcnow
@@ -35,7 +36,6 @@ from store.errors import Conflict, FlywheelError, InvalidTransition, NotFound
 from store.models import Model, ModelVersion, WorkState
 
 DEFAULT_TRAINING_WINDOW = timedelta(days=28)
-COMPARED_METRICS = ("recall", "precision", "roc_auc")
 
 
 class RetrainError(FlywheelError):
@@ -131,10 +131,21 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
     return Retrained(model_key, version.number, start, as_of, dict(result.metrics), requested_by, trigger)
 
 
-def _metrics_of(version: ModelVersion, frame: pd.DataFrame, label: str, roots: tuple[Path, ...]) -> dict[str, float]:
-    scored = score(load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots), frame)
-    return classification_metrics(frame[label], scored["predicted_fraud"], scored["fraud_score"],
-                                  metrics=COMPARED_METRICS)
+def _metrics_of(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...]) -> dict[str, float]:
+    model = load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots)
+    listed = spec.performance.metrics if spec.performance else ()
+    metrics = compared_metrics(spec.task, listed)
+    if spec.task == BINARY:
+        scored = score(model, frame)
+        return task_metrics(spec.task, frame[spec.data.label], scored["predicted_fraud"], scored["fraud_score"],
+                            metrics=metrics)
+    predicted = predict(spec.task, model, frame)
+    return task_metrics(spec.task, frame[spec.data.label].reset_index(drop=True), predicted.prediction,
+                        metrics=metrics, probabilities=predicted.probabilities)
+
+
+def _thresholds(spec: ModelSpec, metrics: dict[str, float]) -> tuple[ThresholdVerdict, ...]:
+    return judge(metrics, spec.performance.alert) if spec.performance else ()
 
 
 def compare_with_production(*, db: Database, model_key: str, number: int, window_start: datetime,
@@ -158,8 +169,9 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
         raise RetrainError(f"no labelled rows for {model_key} between {window_start:%Y-%m-%d} and "
                            f"{window_end:%Y-%m-%d}, so the versions can't be compared yet.")
     roots = artifact_roots(artifacts_dir, spec.artifact_roots, base_dir)
-    challenger_metrics = _metrics_of(challenger, frame, spec.data.label, roots)
-    champion_metrics = _metrics_of(champion, frame, spec.data.label, roots) if champion else {}
+    challenger_metrics = _metrics_of(challenger, frame, spec, roots)
+    champion_metrics = _metrics_of(champion, frame, spec, roots) if champion else {}
+    thresholds = _thresholds(spec, challenger_metrics)
     with db.session() as s:
         for version, metrics in ((challenger, challenger_metrics), (champion, champion_metrics)):
             if version is not None:
@@ -168,15 +180,17 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
         audit.record(session=s, actor="flywheel", action="version.compared",
                      subject=f"model:{model_key}/{challenger.label}", at=now,
                      details={"champion": champion.label if champion else None, "rows": len(frame),
-                              "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics})
+                              "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
+                              "breached": [t.metric for t in thresholds if t.breached]})
     return Comparison(model_key, champion.label if champion else None, challenger.label, window_start,
-                      window_end, len(frame), champion_metrics, challenger_metrics)
+                      window_end, len(frame), champion_metrics, challenger_metrics, thresholds)
 
 
 def stored_comparison(*, db: Database, model_key: str, number: int) -> Comparison | None:
     """The challenger's latest evaluation and production's on the same window, from the evaluation store."""
     with db.session() as s:
         model = registry.get_model(session=s, key=model_key)
+        spec = load_spec(model) if model.spec else None
         challenger = registry.get_version(session=s, model_key=model_key, number=number)
         mine = registry.latest_evaluation(session=s, version=challenger)
         if mine is None:
@@ -187,7 +201,8 @@ def stored_comparison(*, db: Database, model_key: str, number: int) -> Compariso
         theirs = registry.latest_evaluation(session=s, version=champion, window_end=mine.window_end) \
             if champion else None
         return Comparison(model_key, champion.label if champion else None, challenger.label, mine.window_start,
-                          mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics))
+                          mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics),
+                          _thresholds(spec, dict(mine.metrics)) if spec else ())
 
 
 def _roots_of(model: Model, artifacts_dir: Path) -> tuple[Path, ...]:

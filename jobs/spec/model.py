@@ -22,14 +22,17 @@ from pydantic import (
 from jobs.expressions import Expression, parse
 from jobs.schedule import cron_trigger
 from jobs.sources import SourceSpec
+from jobs.tasks import LOWER_IS_BETTER
 
 Role = Literal["business", "ml_engineer", "risk_manager", "it_ops", "admin"]
 Persona = Literal["business", "ml_engineer", "risk_manager", "it_ops"]
 RiskTier = Literal["low", "medium", "high"]
-Task = Literal["binary_classification"]
+Task = Literal["binary_classification", "regression", "multiclass_classification"]  # jobs/tasks.py: TASKS
 NumericDriftMethod = Literal["wasserstein", "psi", "ks"]
 CategoricalDriftMethod = Literal["jensen_shannon", "psi", "chi_square"]
-Metric = Literal["precision", "recall", "f1", "roc_auc", "accuracy"]
+Metric = Literal["precision", "recall", "f1", "roc_auc", "accuracy",  # binary classification
+                 "mae", "rmse", "r2", "mape",  # regression
+                 "macro_f1", "weighted_f1", "log_loss"]  # multiclass classification (and accuracy)
 Aggregate = Literal["count", "sum", "mean", "rate"]
 RetrainBackend = Literal["python", "webhook", "github_actions", "airflow"]
 DeployBackend = Literal["registry", "webhook"]
@@ -272,8 +275,12 @@ class KpiSpec(_Spec):
 
 
 class MetricAlertSpec(_Spec):
-    above: Share | None = None
-    below: Share | None = None
+    """Alert when the metric goes above or below a line. A bare number in the file is the line it must not
+    be worse than: above it for an error (lower is better), below it for a score. Lines of shares (recall,
+    accuracy, F1) are between 0 and 1; jobs/spec/tasks.py checks them against the model's task."""
+
+    above: float | None = None
+    below: float | None = None
 
     @model_validator(mode="after")
     def _some(self) -> MetricAlertSpec:
@@ -286,6 +293,17 @@ class PerformanceSpec(_Spec):
     metrics: list[Metric] = Field(min_length=1)
     alert: dict[str, MetricAlertSpec] = {}
     window: Duration | None = None  # None in the file means drift.window; resolved by ModelSpec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _worse_than(cls, data: object) -> object:
+        alert = data.get("alert") if isinstance(data, dict) else None
+        if not isinstance(alert, dict):
+            return data
+        lines = {metric: ({"above" if metric in LOWER_IS_BETTER else "below": rule}
+                          if isinstance(rule, (int, float)) and not isinstance(rule, bool) else rule)
+                 for metric, rule in alert.items()}
+        return {**data, "alert": lines}
 
 
 class DataQualitySpec(_Spec):
