@@ -26,13 +26,16 @@ from bot.blocks.common import (
 )
 from bot.charts import format_value, metric_name
 from bot.ids import SNOOZE_CHOICES, ActionContext, ActionId, BlockId
+from jobs.checks import metric_value
 from jobs.incidents import (
     CandidateIncident,
     DataQualityIncident,
     DriftIncident,
+    MetricComparison,
     ModelRef,
     PerformanceIncident,
 )
+from jobs.tasks import ThresholdVerdict, lower_is_better
 
 RETRAIN = "Retrain"
 ACKNOWLEDGE = "Acknowledge"
@@ -42,6 +45,9 @@ SUBMIT = "Submit for sign-off"
 COMPARE_AGAIN = "Compare again"
 DEPLOY = "Deploy"
 MAX_FIELDS = 10  # Slack's limit per section
+NO_PRODUCTION = "no version in production yet"
+LOWER_BETTER = "lower is better"
+NO_LINE = "no alert line in the spec"
 
 
 def _figure(value: float) -> str:
@@ -95,9 +101,25 @@ def drift_alert(incident: DriftIncident) -> Message:
                    text=f"{headline}: {summary}.", blocks=tuple(blocks), charts=incident.charts)
 
 
+def _named(metric: str) -> str:
+    return f"*{metric_name(metric)}*" + (f" ({LOWER_BETTER})" if lower_is_better(metric) else "")
+
+
+def _verdict(line: ThresholdVerdict | None) -> str:
+    if line is None:
+        return NO_LINE
+    rule = f"above {format_value(line.above, None)}" if line.above is not None else \
+        f"below {format_value(line.below, None)}"
+    return f"{'breaches' if line.breached else 'within'} its alert line ({rule})"
+
+
 def comparison_fields(incident: CandidateIncident, champion: str) -> list:
-    return [md(f"*{metric_name(m.metric)}*\n{format_value(m.challenger, None)} vs {format_value(m.champion, None)}"
-               f" for {champion} ({'+' if m.delta >= 0 else ''}{m.delta:.2f})")
+    if incident.champion_version is None:  # nothing in production: the spec's alert lines are the yardstick
+        lines = {t.metric: t for t in incident.thresholds}
+        return [md(f"{_named(m.metric)}\n{format_value(m.challenger, None)}, {_verdict(lines.get(m.metric))}")
+                for m in incident.metrics[:MAX_FIELDS]]
+    return [md(f"{_named(m.metric)}\n{format_value(m.challenger, None)} vs {format_value(m.champion, None)}"
+               f" for {champion} ({'+' if m.delta >= 0 else ''}{metric_value(m.delta)})")
             for m in incident.metrics[:MAX_FIELDS]]
 
 
@@ -106,16 +128,35 @@ def comparison_sentence(incident: CandidateIncident) -> str:
     lead = next((m for m in incident.metrics if m.metric == "recall"), incident.metrics[0] if incident.metrics else None)
     if lead is None:
         return f"{incident.model.version} has no metrics on the latest labelled window yet."
+    if incident.champion_version is None:
+        return f"{NO_PRODUCTION}; {_judged(incident, lead)}"
     return (f"{metric_name(lead.metric).lower()} {format_value(lead.challenger, None)} vs "
             f"{format_value(lead.champion, None)} for {champion}")
+
+
+def _judged(incident: CandidateIncident, lead: MetricComparison) -> str:
+    """The candidate against the spec's performance alert lines, led by one metric."""
+    named = f"{metric_name(lead.metric)} {format_value(lead.challenger, None)}"
+    if not incident.thresholds:
+        return f"{named}, and the spec draws no performance alert line to judge it by"
+    breached = [t for t in incident.thresholds if t.breached]
+    if breached:
+        return f"{named}, breaching the alert line of {', '.join(metric_name(t.metric) for t in breached)}"
+    count = len(incident.thresholds)
+    return f"{named}, within {'its' if count == 1 else f'all {count} of its'} alert line{'s' if count > 1 else ''}"
 
 
 def candidate_ready(incident: CandidateIncident) -> Message:
     model = incident.model
     champion = incident.champion_version or "production"
     headline = f"{model.key} {model.version} is ready for review"
-    sentence = (f"*{model.version} ready:* {comparison_sentence(incident)} on the latest labelled window "
-                f"({span(incident.window_start, incident.window_end)}, {incident.labelled_rows:,} labelled rows).")
+    window = f"({span(incident.window_start, incident.window_end)}, {incident.labelled_rows:,} labelled rows)"
+    if incident.champion_version is None and incident.metrics:
+        lead = next((m for m in incident.metrics if m.metric == "recall"), incident.metrics[0])
+        sentence = (f"*{model.version} ready:* {NO_PRODUCTION}, so it was judged against the spec's performance "
+                    f"alert lines on the latest labelled window {window}: {_judged(incident, lead)}.")
+    else:
+        sentence = f"*{model.version} ready:* {comparison_sentence(incident)} on the latest labelled window {window}."
     ctx = ActionContext(model=model.key, version=model.version_number)
     blocks = [
         HeaderBlock(text=headline[:150]),
