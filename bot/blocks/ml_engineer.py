@@ -47,7 +47,7 @@ DEPLOY = "Deploy"
 MAX_FIELDS = 10  # Slack's limit per section
 NO_PRODUCTION = "no version in production yet"
 LOWER_BETTER = "lower is better"
-NO_LINE = "no alert line in the spec"
+NO_LINE = "no alert line in the spec"  # a metric the performance section draws no line for
 
 
 def _figure(value: float) -> str:
@@ -110,13 +110,13 @@ def _verdict(line: ThresholdVerdict | None) -> str:
         return NO_LINE
     rule = f"above {format_value(line.above, None)}" if line.above is not None else \
         f"below {format_value(line.below, None)}"
-    return f"{'breaches' if line.breached else 'within'} its alert line ({rule})"
+    return f"alert {rule} · {'*breached*' if line.breached else 'clear'}"
 
 
 def comparison_fields(incident: CandidateIncident, champion: str) -> list:
     if incident.champion_version is None:  # nothing in production: the spec's alert lines are the yardstick
         lines = {t.metric: t for t in incident.thresholds}
-        return [md(f"{_named(m.metric)}\n{format_value(m.challenger, None)}, {_verdict(lines.get(m.metric))}")
+        return [md(f"{_named(m.metric)}\n{format_value(m.challenger, None)} · {_verdict(lines.get(m.metric))}")
                 for m in incident.metrics[:MAX_FIELDS]]
     return [md(f"{_named(m.metric)}\n{format_value(m.challenger, None)} vs {format_value(m.champion, None)}"
                f" for {champion} ({'+' if m.delta >= 0 else ''}{metric_value(m.delta)})")
@@ -143,7 +143,8 @@ def _judged(incident: CandidateIncident, lead: MetricComparison) -> str:
     if breached:
         return f"{named}, breaching the alert line of {', '.join(metric_name(t.metric) for t in breached)}"
     count = len(incident.thresholds)
-    return f"{named}, within {'its' if count == 1 else f'all {count} of its'} alert line{'s' if count > 1 else ''}"
+    lines = "its alert line" if count == 1 else "both alert lines" if count == 2 else f"all {count} alert lines"
+    return f"{named}, clear of {lines}"
 
 
 def candidate_ready(incident: CandidateIncident) -> Message:

@@ -1,0 +1,231 @@
+"""Regression and multiclass models, first retrained while nothing is in production: the worker trains a
+candidate with the built-in python backend, judges it against the spec's performance alert lines, says
+there is no production version to compare with, and the candidate is signed off and deployed as the
+model's first production version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from slack_sdk.models.blocks import Block
+
+from bot.services.releases import Deploy
+from jobs import checks
+from jobs.monitor import check_model
+from jobs.retrain import stored_comparison
+from jobs.spec import SpecError, load_spec
+from store import registry
+from store.errors import InvalidTransition
+from store.models import CheckKind, Decision, Verdict, VersionStatus
+from tests.support.backend_world import actor, make_worker, outbox_messages
+from tests.support.task_worlds import (
+    ELI,
+    NOOR,
+    NOW,
+    PRICES,
+    SEGMENTS,
+    customers_week,
+    homes_week,
+    register_first_versions,
+    write_task_project,
+)
+
+
+@pytest.fixture
+def homes(db, tmp_path):
+    folder = tmp_path / "homes"
+    write_task_project(folder)
+    register_first_versions(db, folder)
+    worker, ops = make_worker(db, folder, tmp_path / "outbox", clock=lambda: NOW)
+    return folder, worker, ops, tmp_path / "outbox"
+
+
+def blocks_of(message: dict) -> list[dict]:
+    parsed = Block.parse_all(message["blocks"])
+    assert len(parsed) == len(message["blocks"]) and all(b.to_dict() for b in parsed)
+    return [b.to_dict() for b in parsed]
+
+
+def production_of(db, key: str) -> str | None:
+    with db.session() as s:
+        live = registry.production_version(session=s, model=registry.get_model(session=s, key=key))
+        return live.label if live else None
+
+
+@pytest.mark.parametrize(("key", "metrics"), [
+    (PRICES, {"mae", "rmse", "r2"}),
+    (SEGMENTS, {"accuracy", "macro_f1", "weighted_f1", "log_loss"}),
+])
+def test_a_first_retrain_with_nothing_in_production_is_judged_by_the_alert_lines_and_deploys_first(
+        db, homes, key, metrics):
+    folder, worker, ops, outbox = homes
+    assert production_of(db, key) is None
+    said = ops.retraining.request_retrain(actor(db, ELI), key, reason="first retrain")
+    assert said.startswith(f"Retraining {key}")
+    assert worker.drain_work() == 1
+
+    comparison = stored_comparison(db=db, model_key=key, number=2)
+    assert comparison.champion is None and comparison.champion_metrics == {}
+    assert set(comparison.challenger_metrics) == metrics
+    assert {t.metric for t in comparison.thresholds} == ({"mae", "r2"} if key == PRICES else {"accuracy", "macro_f1"})
+    assert not any(t.breached for t in comparison.thresholds)
+
+    ready = [m for m in outbox_messages(outbox) if m["kind"] == "candidate"]
+    assert len(ready) == 1 and ready[0]["channel"] == "C0ML"
+    blocks = blocks_of(ready[0])
+    sentence = blocks[1]["text"]["text"]
+    assert sentence.startswith("*v2 ready:* no version in production yet, so it was judged against the spec's "
+                               "performance alert lines on the latest labelled window")
+    assert sentence.endswith("clear of both alert lines.")
+    assert "None" not in str(blocks) and not any(b["type"] == "image" for b in blocks)
+    assert not list((outbox / "messages").glob("*/*.png"))  # no chart: nothing to set the candidate beside
+    fields = [f["text"] for f in blocks[2]["fields"]]
+    if key == PRICES:
+        assert fields[0].startswith("*MAE* (lower is better)\n") and fields[0].endswith(" · alert above 30,000 · clear")
+        assert fields[1].startswith("*RMSE* (lower is better)\n") and fields[1].endswith(" · no alert line in the spec")
+    else:
+        assert fields[0].startswith("*Accuracy*\n") and fields[0].endswith(" · alert below 0.70 · clear")
+        assert fields[1].startswith("*Macro F1*\n")
+
+    assert ops.releases.submit(actor(db, ELI), key, 2).startswith(f"{key} v2 submitted for sign-off")
+    signoff = next(m for m in outbox_messages(outbox) if m["kind"] == "signoff_request")
+    evidence = blocks_of(signoff)[2]["text"]["text"]
+    assert evidence.startswith("No version in production yet: v2 was judged against the spec's performance alert "
+                               "lines on the latest labelled window")
+    note, over = ops.releases.sign(actor(db, NOOR), key, 2, Decision.approve, "beats the lines")
+    assert over and note.startswith(f"Approved by <@{NOOR}> (technical validation)")
+    assert ops.releases.deploy(actor(db, ELI), key, 2) == \
+        Deploy(f"{key} v2 is live: it is the model's first production version.", Deploy.LIVE)
+    assert production_of(db, key) == "v2"
+    live = next(m for m in outbox_messages(outbox) if m["persona"] == "it_ops")
+    live_blocks = blocks_of(live)
+    assert live["channel"] == "C0OPS" and "first production version" in live["text"]
+    assert not any(b["type"] == "actions" and "Roll back" in str(b) for b in live_blocks)  # nothing to go back to
+    with pytest.raises(InvalidTransition) as refused:
+        ops.releases.rollback(actor(db, ELI), key)
+    assert str(refused.value) == f"{key} has no earlier production version to roll back to."
+    assert "\n" not in str(refused.value)
+
+
+def test_the_model_card_of_a_first_version_says_there_is_nothing_to_compare_it_with(db, homes):
+    from bot.services.pages.card import model_card
+    from bot.services.pages.viewer import viewer
+
+    folder, worker, ops, outbox = homes
+    ops.retraining.request_retrain(actor(db, ELI), PRICES)
+    worker.drain_work()
+    with db.session() as s:
+        card = model_card(session=s, key=PRICES, number=2, viewer=viewer(session=s, slack_id=ELI))
+        assert card.comparison is None and card.parent is None and card.evaluations
+    from bot.dashboard.card import card_markdown
+
+    assert "No version in production yet when v2 was registered, so there is nothing to compare it with." in \
+        card_markdown(card)
+
+
+def _alert(spec_key: str, folder: Path):
+    spec = load_spec(folder / "homes.yml").spec.get_model(spec_key)
+    return spec.performance
+
+
+@pytest.mark.parametrize(("mae_line", "verdict"), [(30_000, Verdict.ok), (8_000, Verdict.breach)])
+def test_an_error_metric_breaches_above_its_line_and_passes_below_it(tmp_path, mae_line, verdict):
+    write_task_project(tmp_path, mae_line=mae_line)
+    performance = _alert(PRICES, tmp_path)
+    assert performance.alert["mae"].above == mae_line and performance.alert["mae"].below is None
+    week = homes_week(3)
+    week["predicted_price"] = week["sold_price"] + 10_000 * (1 - 2 * (week.index % 2))  # MAE 10,000 exactly
+    outcome = checks.performance(week, label="sold_price", prediction="predicted_price", score=None,
+                                 metrics=performance.metrics, alert=performance.alert, training_metrics={},
+                                 task="regression")
+    assert outcome.verdict == verdict
+    assert outcome.figures["metrics"]["mae"] == pytest.approx(10_000)
+    if verdict == Verdict.breach:
+        assert outcome.subjects == ("mae",)
+        assert outcome.message.startswith("mae 10,000 (alert above 8,000)")
+
+
+def test_a_multiclass_performance_check_reads_the_predicted_classes(tmp_path):
+    write_task_project(tmp_path)
+    performance = _alert(SEGMENTS, tmp_path)
+    week = customers_week(3)
+    outcome = checks.performance(week, label="segment", prediction="predicted_segment", score=None,
+                                 metrics=performance.metrics, alert=performance.alert, training_metrics={},
+                                 task="multiclass_classification")
+    # The old model calls nearly half of customers gold whatever they are: accuracy falls under 0.7.
+    assert outcome.verdict == Verdict.breach and "accuracy" in outcome.subjects
+    week["predicted_segment"] = week["segment"]
+    perfect = checks.performance(week, label="segment", prediction="predicted_segment", score=None,
+                                 metrics=performance.metrics, alert=performance.alert, training_metrics={},
+                                 task="multiclass_classification")
+    assert perfect.verdict == Verdict.ok and perfect.figures["metrics"]["macro_f1"] == 1.0
+
+
+def test_the_scheduled_checks_run_unchanged_on_both_models(db, homes):
+    for key in (PRICES, SEGMENTS):
+        found = check_model(db=db, model_key=key, as_of=NOW, now=NOW)
+        kinds = {r.kind: r.outcome for r in found.results}
+        assert set(kinds) == {CheckKind.drift, CheckKind.kpi, CheckKind.performance, CheckKind.data_quality}
+        assert all(o.verdict != Verdict.error for o in kinds.values()), {k: o.message for k, o in kinds.items()}
+        assert kinds[CheckKind.drift].verdict == Verdict.ok  # the same population every week
+    segments = check_model(db=db, model_key=SEGMENTS, as_of=NOW, now=NOW).result(CheckKind.kpi).outcome
+    assert segments.verdict == Verdict.breach and segments.subjects == ("gold_overcalled",)
+
+
+def _refused(folder: Path, old: str, new: str) -> list[str]:
+    path = write_task_project(folder)
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(SpecError) as refused:
+        load_spec(path)
+    return [str(issue) for issue in refused.value.issues]
+
+
+def _line(folder: Path, fragment: str) -> int:
+    return next(n for n, line in enumerate((folder / "homes.yml").read_text().splitlines(), 1) if fragment in line)
+
+
+def test_an_unknown_task_type_is_refused_naming_the_supported_ones(tmp_path):
+    issues = _refused(tmp_path, "task: regression", "task: forecasting")
+    assert issues == [f"{tmp_path / 'homes.yml'}:{_line(tmp_path, 'task: forecasting')} models[0].task: expected one of "
+                      "binary_classification, regression, multiclass_classification, got 'forecasting'"]
+
+
+@pytest.mark.parametrize(("old", "new", "where", "message"), [
+    ("alert: {mae: 30000,", "alert: {mae: {below: 30000},", "models[0].performance.alert.mae",
+     "mae is an error (lower is better): alert when it rises above a line, like mae: {above: 30000}"),
+    ("metrics: [mae, rmse, r2]", "metrics: [mae, rmse, r2, recall]", "models[0].performance.metrics[3]",
+     "'recall' is a binary_classification metric; a regression model can use mae, rmse, r2, mape"),
+    ("metrics: [accuracy, macro_f1, weighted_f1]", "metrics: [accuracy, macro_f1, log_loss]",
+     "models[1].performance.metrics[2]", "log_loss needs each class's probability, which the production rows don't "
+     "carry (data.prediction is the class); Flywheel reports it when it compares versions"),
+    ("macro_f1: {below: 0.6}", "macro_f1: {below: 60}", "models[1].performance.alert.macro_f1.below",
+     "macro_f1 is a share between 0 and 1, so a line below 60 can't be reached"),
+    ('entrypoint: "jobs.task_training:retrain_regression"', 'entrypoint: "jobs.training:retrain"',
+     "models[0].retrain.entrypoint", "jobs.training:retrain trains another task type; the built-in trainer of a "
+     "regression model is jobs.task_training:retrain_regression"),
+])
+def test_metrics_and_alert_lines_must_fit_the_task(tmp_path, old, new, where, message):
+    issues = _refused(tmp_path, old, new)
+    assert len(issues) == 1 and issues[0].endswith(f" {where}: {message}"), issues
+    assert issues[0].startswith(f"{tmp_path / 'homes.yml'}:")
+
+
+def test_the_comparison_scores_a_regression_candidate_on_rows_it_never_saw(db, homes):
+    folder, worker, ops, outbox = homes
+    ops.retraining.request_retrain(actor(db, ELI), PRICES)
+    worker.drain_work()
+    with db.session() as s:
+        v2 = registry.get_version(session=s, model_key=PRICES, number=2)
+        assert v2.status == VersionStatus.candidate and v2.parent is None
+        assert v2.parameters["estimator"] == "HistGradientBoostingRegressor"
+        evaluation = registry.latest_evaluation(session=s, version=v2)
+        assert evaluation.window_start >= v2.train_end and evaluation.rows == len(homes_week(5))
+    comparison = stored_comparison(db=db, model_key=PRICES, number=2)
+    # The candidate learnt the price; the old scores in the table were 20% low.
+    assert comparison.challenger_metrics["r2"] > 0.8
+    assert comparison.challenger_metrics["mae"] < 20_000
+    assert isinstance(pd.Timestamp(comparison.window_end), pd.Timestamp)
