@@ -6,7 +6,13 @@ from slack_sdk.models.blocks import Block
 
 from bot.blocks import ml_engineer, risk
 from bot.blocks.common import validate_payload
-from jobs.incidents import CandidateIncident, MetricComparison, ModelRef, SignOffRequest, StepStatus
+from jobs.incidents import (
+    CandidateIncident,
+    MetricComparison,
+    ModelRef,
+    SignOffRequest,
+    StepStatus,
+)
 from jobs.tasks import ThresholdVerdict
 
 NAN = float("nan")

@@ -9,7 +9,13 @@ import pytest
 from jobs.metrics import MetricsError
 from jobs.spec import PerformanceSpec
 from jobs.task_metrics import multiclass_metrics, regression_metrics
-from jobs.tasks import compared_metrics, improvement, judge, lower_is_better, task_metrics
+from jobs.tasks import (
+    compared_metrics,
+    improvement,
+    judge,
+    lower_is_better,
+    task_metrics,
+)
 
 
 def test_regression_metrics_on_labelled_rows_only():

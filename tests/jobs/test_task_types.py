@@ -60,7 +60,7 @@ def production_of(db, key: str) -> str | None:
 ])
 def test_a_first_retrain_with_nothing_in_production_is_judged_by_the_alert_lines_and_deploys_first(
         db, homes, key, metrics):
-    folder, worker, ops, outbox = homes
+    _folder, worker, ops, outbox = homes
     assert production_of(db, key) is None
     said = ops.retraining.request_retrain(actor(db, ELI), key, reason="first retrain")
     assert said.startswith(f"Retraining {key}")
@@ -113,7 +113,7 @@ def test_the_model_card_of_a_first_version_says_there_is_nothing_to_compare_it_w
     from bot.services.pages.card import model_card
     from bot.services.pages.viewer import viewer
 
-    folder, worker, ops, outbox = homes
+    _folder, worker, ops, _outbox = homes
     ops.retraining.request_retrain(actor(db, ELI), PRICES)
     worker.drain_work()
     with db.session() as s:
@@ -190,8 +190,8 @@ def _line(folder: Path, fragment: str) -> int:
 
 def test_an_unknown_task_type_is_refused_naming_the_supported_ones(tmp_path):
     issues = _refused(tmp_path, "task: regression", "task: forecasting")
-    assert issues == [f"{tmp_path / 'homes.yml'}:{_line(tmp_path, 'task: forecasting')} models[0].task: expected one of "
-                      "binary_classification, regression, multiclass_classification, got 'forecasting'"]
+    assert issues == [(f"{tmp_path / 'homes.yml'}:{_line(tmp_path, 'task: forecasting')} models[0].task: expected one of "
+                      "binary_classification, regression, multiclass_classification, got 'forecasting'")]
 
 
 @pytest.mark.parametrize(("old", "new", "where", "message"), [
@@ -200,13 +200,13 @@ def test_an_unknown_task_type_is_refused_naming_the_supported_ones(tmp_path):
     ("metrics: [mae, rmse, r2]", "metrics: [mae, rmse, r2, recall]", "models[0].performance.metrics[3]",
      "'recall' is a binary_classification metric; a regression model can use mae, rmse, r2, mape"),
     ("metrics: [accuracy, macro_f1, weighted_f1]", "metrics: [accuracy, macro_f1, log_loss]",
-     "models[1].performance.metrics[2]", "log_loss needs each class's probability, which the production rows don't "
-     "carry (data.prediction is the class); Flywheel reports it when it compares versions"),
+     "models[1].performance.metrics[2]", ("log_loss needs each class's probability, which the production rows don't "
+     "carry (data.prediction is the class); Flywheel reports it when it compares versions")),
     ("macro_f1: {below: 0.6}", "macro_f1: {below: 60}", "models[1].performance.alert.macro_f1.below",
      "macro_f1 is a share between 0 and 1, so a line below 60 can't be reached"),
     ('entrypoint: "jobs.task_training:retrain_regression"', 'entrypoint: "jobs.training:retrain"',
-     "models[0].retrain.entrypoint", "jobs.training:retrain trains another task type; the built-in trainer of a "
-     "regression model is jobs.task_training:retrain_regression"),
+     "models[0].retrain.entrypoint", ("jobs.training:retrain trains another task type; the built-in trainer of a "
+     "regression model is jobs.task_training:retrain_regression")),
 ])
 def test_metrics_and_alert_lines_must_fit_the_task(tmp_path, old, new, where, message):
     issues = _refused(tmp_path, old, new)
@@ -215,7 +215,7 @@ def test_metrics_and_alert_lines_must_fit_the_task(tmp_path, old, new, where, me
 
 
 def test_the_comparison_scores_a_regression_candidate_on_rows_it_never_saw(db, homes):
-    folder, worker, ops, outbox = homes
+    _folder, worker, ops, _outbox = homes
     ops.retraining.request_retrain(actor(db, ELI), PRICES)
     worker.drain_work()
     with db.session() as s:
