@@ -229,3 +229,19 @@ def test_the_comparison_scores_a_regression_candidate_on_rows_it_never_saw(db, h
     assert comparison.challenger_metrics["r2"] > 0.8
     assert comparison.challenger_metrics["mae"] < 20_000
     assert isinstance(pd.Timestamp(comparison.window_end), pd.Timestamp)
+
+
+def test_the_examples_of_the_spec_reference_apply(tmp_path):
+    import re
+
+    import yaml
+
+    reference = (Path(__file__).parents[2] / "docs" / "spec-reference.md").read_text()
+    examples = [yaml.safe_load(block)["models"][0]
+                for block in re.findall(r"```yaml\n(.*?)```", reference, flags=re.S) if "task:" in block]
+    assert [m["task"] for m in examples] == ["regression", "multiclass_classification"]
+    path = write_task_project(tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**spec, "models": examples}))
+    loaded = load_spec(path).spec
+    assert [m.key for m in loaded.models] == [PRICES, SEGMENTS]
