@@ -5,10 +5,12 @@ model's first production version."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from slack_sdk.models.blocks import Block
 
 from bot.services.releases import Deploy
@@ -232,13 +234,9 @@ def test_the_comparison_scores_a_regression_candidate_on_rows_it_never_saw(db, h
 
 
 def test_the_examples_of_the_spec_reference_apply(tmp_path):
-    import re
-
-    import yaml
-
     reference = (Path(__file__).parents[2] / "docs" / "spec-reference.md").read_text()
     examples = [yaml.safe_load(block)["models"][0]
-                for block in re.findall(r"```yaml\n(.*?)```", reference, flags=re.S) if "task:" in block]
+                for block in re.findall(r"```yaml\n(.*?)```", reference, flags=re.DOTALL) if "task:" in block]
     assert [m["task"] for m in examples] == ["regression", "multiclass_classification"]
     path = write_task_project(tmp_path)
     spec = yaml.safe_load(path.read_text())
