@@ -36,6 +36,9 @@ COMPARED: dict[str, tuple[str, ...]] = {
     REGRESSION: ("mae", "rmse", "r2"),
     MULTICLASS: ("accuracy", "macro_f1", "weighted_f1", "log_loss"),
 }
+# The metrics a comparison chart sets side by side: one scale on one axis (a regression's errors are in the
+# label's unit, its R2 and MAPE are not).
+CHARTED: dict[str, tuple[str, ...]] = {REGRESSION: ("mae", "rmse")}
 # The retrain entrypoint of the built-in python backend for each task.
 TRAINERS: dict[str, str] = {
     BINARY: "jobs.training:retrain", REGRESSION: "jobs.task_training:retrain_regression",
@@ -90,3 +93,9 @@ def judge(values: Mapping[str, float], alert: Mapping[str, Any]) -> tuple[Thresh
     return tuple(ThresholdVerdict(metric, float(value), getattr(alert[metric], "above", None),
                                   getattr(alert[metric], "below", None), breached(value, alert[metric]))
                  for metric, value in values.items() if metric in alert)
+
+
+def charted(task: str, metrics: Iterable[str]) -> list[str]:
+    """The metrics of a comparison that one chart can show on one axis."""
+    keep = CHARTED.get(task)
+    return [m for m in metrics if keep is None or m in keep]

@@ -19,6 +19,7 @@ from jobs.incidents import (
     StepStatus,
 )
 from jobs.retrain import stored_comparison
+from jobs.tasks import charted
 from store import governance, registry
 from store.clock import utcnow
 from store.errors import InvalidTransition
@@ -39,16 +40,19 @@ class GovernanceNews:
             version = registry.get_version(session=s, model_key=model_key, number=number)
             ref = self.outlet.model_ref(model, version)
             requested_by, trigger = version.created_by, str(version.parameters.get("trigger", ""))
+            task = model.task
             train_start, train_end = version.train_start, version.train_end
         metrics = tuple(MetricComparison(m, comparison.champion_metrics.get(m, float("nan")),
                                          comparison.challenger_metrics[m])
                         for m in comparison.challenger_metrics)
         drawn = ()
-        if comparison.champion is not None and comparison.champion_metrics:  # nothing to set it beside otherwise
+        shown = charted(task, comparison.challenger_metrics)
+        if comparison.champion is not None and comparison.champion_metrics and shown:  # else nothing to set beside
             drawn = (self.outlet.chart_ref(charts.champion_vs_challenger(
                 champion_label=f"{comparison.champion} (production)",
                 challenger_label=f"{comparison.challenger} (candidate)",
-                champion=comparison.champion_metrics, challenger=comparison.challenger_metrics,
+                champion={m: v for m, v in comparison.champion_metrics.items() if m in shown},
+                challenger={m: comparison.challenger_metrics[m] for m in shown},
                 out=self.outlet.charts_dir / f"{model_key}-v{number}" / "comparison.png",
                 window_text=f"{span(comparison.window_start, comparison.window_end)}, "
                             f"{comparison.labelled_rows:,} labelled rows")),)

@@ -243,3 +243,27 @@ def test_the_examples_of_the_spec_reference_apply(tmp_path):
     path.write_text(yaml.safe_dump({**spec, "models": examples}))
     loaded = load_spec(path).spec
     assert [m.key for m in loaded.models] == [PRICES, SEGMENTS]
+
+
+def test_a_regression_candidate_against_production_charts_its_errors_on_one_scale(db, homes):
+    _folder, worker, ops, outbox = homes
+    ops.retraining.request_retrain(actor(db, ELI), PRICES)
+    worker.drain_work()
+    ops.releases.submit(actor(db, ELI), PRICES, 2)
+    ops.releases.sign(actor(db, NOOR), PRICES, 2, Decision.approve)
+    ops.releases.deploy(actor(db, ELI), PRICES, 2)
+    ops.retraining.request_retrain(actor(db, NOOR), PRICES, reason="again")
+    assert worker.drain_work() == 1
+
+    comparison = stored_comparison(db=db, model_key=PRICES, number=3)
+    assert comparison.champion == "v2" and set(comparison.champion_metrics) == {"mae", "rmse", "r2"}
+    ready = [m for m in outbox_messages(outbox) if m["kind"] == "candidate"][-1]
+    blocks = blocks_of(ready)
+    assert blocks[1]["text"]["text"].startswith("*v3 ready:* mae ")
+    assert " for v2 on the latest labelled window" in blocks[1]["text"]["text"]
+    assert blocks[2]["fields"][0]["text"].startswith("*MAE* (lower is better)\n")
+    assert " for v2 (" in blocks[2]["fields"][0]["text"]
+    [chart] = ready["charts"]
+    assert [p.name for p in (outbox / "messages").glob("*/*.png")] == [chart["file"]]
+    assert chart["alt_text"].startswith("Bar chart comparing v2 (production) with v3 (candidate).")
+    assert "MAE: " in chart["alt_text"] and "RMSE: " in chart["alt_text"] and "R2" not in chart["alt_text"]
