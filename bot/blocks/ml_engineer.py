@@ -54,6 +54,11 @@ def _figure(value: float) -> str:
     return f"{value:.2f}" if abs(value) >= 0.01 else f"{value:.2g}"
 
 
+def _value(value: float) -> str:
+    """A metric's value: 0.61 for a share, 12,300 for an error in the label's unit."""
+    return metric_value(value) if abs(value) >= 100 else _figure(value)
+
+
 def alert_actions(model: ModelRef, details_url: str) -> ActionsBlock:
     ctx = ActionContext(model=model.key, version=model.version_number, alert=model.alert_id)
     return ActionsBlock(block_id=BlockId.alert_actions, elements=[
@@ -193,13 +198,17 @@ def compare_again(model_key: str, number: int, *, alert_id: int | None) -> Actio
 def performance_alert(incident: PerformanceIncident) -> Message:
     model = incident.model
     breached = [m for m in incident.metrics if m.breached]
-    names = " and ".join(metric_name(m.metric) for m in breached)
-    headline = f"{names} below the line on {model.key} {model.version}"
+    sides = {m.metric: "above" if lower_is_better(m.metric) else "below" for m in breached}
+    if len(set(sides.values())) <= 1:  # an error rises over its line, a score falls under it
+        names = f"{' and '.join(metric_name(m) for m in sides)} {next(iter(sides.values()), 'below')} the line"
+    else:
+        names = " and ".join(f"{metric_name(m)} {side}" for m, side in sides.items()) + " the line"
+    headline = f"{names} on {model.key} {model.version}"
 
     def line(m) -> str:
         notes = ([f"alert {m.rule}"] if m.rule else []) + \
-            ([f"{_figure(m.at_training)} at training"] if m.at_training is not None else [])
-        return f"*{metric_name(m.metric)}*\n{_figure(m.value)}" + (f" ({'; '.join(notes)})" if notes else "")
+            ([f"{_value(m.at_training)} at training"] if m.at_training is not None else [])
+        return f"{_named(m.metric)}\n{_value(m.value)}" + (f" ({'; '.join(notes)})" if notes else "")
 
     ordered = breached + [m for m in incident.metrics if not m.breached]
     blocks = [
@@ -210,7 +219,7 @@ def performance_alert(incident: PerformanceIncident) -> Message:
                 f"checked {when(incident.checked_at)}"),
         alert_actions(model, incident.details_url),
     ]
-    summary = ", ".join(f"{metric_name(m.metric)} {_figure(m.value)} (alert {m.rule})" for m in breached)
+    summary = ", ".join(f"{metric_name(m.metric)} {_value(m.value)} (alert {m.rule})" for m in breached)
     return Message(kind="performance_alert", persona="ml_engineer", model_key=model.key,
                    text=f"{headline}: {summary}.", blocks=tuple(blocks))
 

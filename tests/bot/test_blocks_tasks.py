@@ -1,4 +1,5 @@
-"""A candidate's message for models that are not binary classifiers, and for one with nothing in production."""
+"""Messages for models that are not binary classifiers: a candidate (also with nothing in production), and a
+performance alert on an error metric."""
 
 from datetime import datetime
 
@@ -9,7 +10,9 @@ from bot.blocks.common import validate_payload
 from jobs.incidents import (
     CandidateIncident,
     MetricComparison,
+    MetricFigure,
     ModelRef,
+    PerformanceIncident,
     SignOffRequest,
     StepStatus,
 )
@@ -70,3 +73,19 @@ def test_a_candidate_with_no_alert_lines_and_nothing_in_production_says_there_is
     assert blocks[1]["text"]["text"].endswith(
         ": RMSE 18,000, and the spec draws no performance alert line to judge it by.")
     assert blocks[2]["fields"][0]["text"] == "*RMSE* (lower is better)\n18,000 · no alert line in the spec"
+
+
+def test_a_performance_alert_on_an_error_metric_says_it_rose_above_the_line():
+    incident = PerformanceIncident(
+        model=ModelRef("house-prices", "v2", "homes", "Homes", "U0ML0001", 7, 2), window_start=datetime(2026, 4, 6),
+        window_end=datetime(2026, 4, 13), checked_at=datetime(2026, 4, 13, 6), labelled_rows=480, rows=500,
+        metrics=(MetricFigure("mae", 16_250.0, 11_900.0, "above 15,000", True),
+                 MetricFigure("r2", 0.81, 0.93, "below 0.50", False)),
+        details_url="https://f.example.com/alerts/7")
+    message = ml_engineer.performance_alert(incident)
+    blocks = _parsed(message.payload())
+    assert blocks[0]["text"]["text"] == "MAE above the line on house-prices v2"
+    assert [f["text"] for f in blocks[1]["fields"]] == [
+        "*MAE* (lower is better)\n16,250 (alert above 15,000; 11,900 at training)",
+        "*R2*\n0.81 (alert below 0.50; 0.93 at training)"]
+    assert message.text == "MAE above the line on house-prices v2: MAE 16,250 (alert above 15,000)."
