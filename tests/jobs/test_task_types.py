@@ -6,6 +6,7 @@ model's first production version."""
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -125,6 +126,44 @@ def test_the_model_card_of_a_first_version_says_there_is_nothing_to_compare_it_w
 
     assert "No version in production yet when v2 was registered, so there is nothing to compare it with." in \
         card_markdown(card)
+
+
+def test_the_dashboard_shows_a_first_version_alone_and_a_later_one_with_errors_read_lower_is_better(db, homes):
+    from pydantic import SecretStr
+
+    with warnings.catch_warnings():  # starlette nags about its httpx dependency; not ours to fix
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from bot.config import Settings
+    from bot.dashboard.access import Signer
+    from bot.dashboard.app import build_dashboard
+
+    folder, worker, ops, _outbox = homes
+    ops.retraining.request_retrain(actor(db, ELI), PRICES)
+    worker.drain_work()
+    base = "https://flywheel.example.com"
+    settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_PUBLIC_URL=base, FLYWHEEL_ARTIFACTS=folder / "artifacts",
+                        FLYWHEEL_SECRET_KEY=SecretStr("a-dashboard-secret-of-32-chars-or-more"))
+    signer, browser = Signer(settings), TestClient(build_dashboard(settings, db, clock=lambda: NOW), base_url=base)
+
+    def page(path: str) -> str:
+        response = browser.get(signer.link(base + path, slack_id=ELI, now=NOW)[0])
+        assert response.status_code == 200, response.text[:300]
+        return response.text
+
+    first = page(f"/models/{PRICES}/versions/2")
+    assert "No version in production yet when v2 was registered, so there is nothing to compare it with" in first
+    assert "None" not in re.sub(r"<[^>]+>", " ", first)
+    ops.releases.submit(actor(db, ELI), PRICES, 2)
+    ops.releases.sign(actor(db, NOOR), PRICES, 2, Decision.approve)
+    ops.releases.deploy(actor(db, ELI), PRICES, 2)
+    ops.retraining.request_retrain(actor(db, NOOR), PRICES)
+    worker.drain_work()
+    later = page(f"/models/{PRICES}/versions/3")
+    assert "Against v2 on the same labelled window" in later
+    assert 'MAE <span class="note">lower is better</span>' in later and "R2 <span" not in later
+    assert page(f"/models/{PRICES}")
 
 
 def _alert(spec_key: str, folder: Path):
