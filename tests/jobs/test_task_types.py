@@ -320,3 +320,22 @@ def test_the_performance_alert_of_a_regression_model_says_its_error_rose_above_t
     fields = [f["text"] for f in blocks_of(alert)[1]["fields"]]
     assert fields[0].startswith("*MAE* (lower is better)\n") and fields[0].endswith(" (alert above 30,000)")
     assert fields[1].startswith("*R2*\n-") and fields[1].endswith(" (alert below 0.50)")
+
+
+def test_a_model_with_no_version_at_all_retrains_its_first_and_deploys_it(db, tmp_path):
+    from bot.services.specs import apply_spec
+
+    folder = tmp_path / "fresh"
+    with db.session() as s:
+        apply_spec(session=s, loaded=load_spec(write_task_project(folder)))
+    worker, ops = make_worker(db, folder, tmp_path / "outbox", clock=lambda: NOW)
+    ops.retraining.request_retrain(actor(db, ELI), SEGMENTS)
+    assert worker.drain_work() == 1
+    comparison = stored_comparison(db=db, model_key=SEGMENTS, number=1)
+    assert comparison.champion is None and comparison.challenger == "v1"
+    [ready] = [m for m in outbox_messages(tmp_path / "outbox") if m["kind"] == "candidate"]
+    assert blocks_of(ready)[1]["text"]["text"].startswith("*v1 ready:* no version in production yet")
+    ops.releases.submit(actor(db, ELI), SEGMENTS, 1)
+    ops.releases.sign(actor(db, NOOR), SEGMENTS, 1, Decision.approve)
+    assert ops.releases.deploy(actor(db, ELI), SEGMENTS, 1).note == \
+        f"{SEGMENTS} v1 is live: it is the model's first production version."
