@@ -40,6 +40,7 @@ class _Posted:
     message: Message
     folder: Path
     replies: list[str | Message] = field(default_factory=list)
+    known_as: str | None = None  # a message first posted into another folder: the reference it is known by
 
 
 class FolderOutbox:
@@ -66,8 +67,9 @@ class FolderOutbox:
         message = Message(kind=kind, persona=persona, model_key=record.get("model_key", ""), text=record["text"],
                           blocks=tuple(Block.parse_all(record["blocks"])), charts=charts,
                           channel=record.get("channel"))
-        ref = f"{message.channel or 'outbox'}:{number}"
-        self._posted[ref] = _Posted(number, message, folder, [t["text"] for t in record.get("thread", [])])
+        ref = record.get("ref") or f"{message.channel or 'outbox'}:{number}"
+        self._posted[ref] = _Posted(number, message, folder, [t["text"] for t in record.get("thread", [])],
+                                    known_as=record.get("ref"))
 
     @property
     def index(self) -> Path:
@@ -92,15 +94,28 @@ class FolderOutbox:
         return self._add_reply(thread, message)
 
     def _add_reply(self, thread: str, reply: str | Message) -> str:
-        posted = self._posted[thread]
+        posted = self._posted.get(thread) or self._stand_in(thread)
         posted.replies.append(reply)
         self._write(posted)
         return f"{thread}.{len(posted.replies)}"
 
     def update(self, ref: str, message: Message) -> None:
         validate_payload(message.payload())
-        self._posted[ref].message = message
-        self._write(self._posted[ref])
+        posted = self._posted.get(ref) or self._stand_in(ref, message)
+        posted.message = message
+        self._write(posted)
+
+    def _stand_in(self, ref: str, message: Message | None = None) -> _Posted:
+        """A message this folder never held (posted into another folder, such as the demo's preview): its
+        edit, or its thread, is kept here under a folder of its own that records the reference."""
+        number = f"{len(self._posted) + 1:03d}"
+        message = message or Message(kind="thread", persona="ml_engineer", model_key="", blocks=(),
+                                     channel=ref.partition(":")[0] or None,
+                                     text=f"(the thread of {ref}, posted before this outbox folder was used)")
+        folder = self.root / "messages" / f"{number}-{message.persona}-{message.kind}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._posted[ref] = _Posted(number, message, folder, known_as=ref)
+        return self._posted[ref]
 
     def messages(self) -> list[Message]:
         return [p.message for p in self._posted.values()]
@@ -111,7 +126,8 @@ class FolderOutbox:
             target = posted.folder / Path(chart.path).name
             if Path(chart.path).resolve() != target.resolve():
                 shutil.copyfile(chart.path, target)
-        record = {"channel": message.channel, "model_key": message.model_key, **message.payload(),
+        record = {"channel": message.channel, "model_key": message.model_key, **({"ref": posted.known_as} if posted.known_as else {}),
+                  **message.payload(),
                   "thread": [r.payload() if isinstance(r, Message) else {"text": r} for r in posted.replies],
                   "charts": [{"file": Path(c.path).name, "title": c.title, "alt_text": c.alt_text}
                              for c in message.charts]}

@@ -63,3 +63,21 @@ def test_a_reply_with_buttons_is_written_and_previewed_with_them(tmp_path):
         outbox.reply_message(ref, Message(kind="x", persona="ml_engineer", model_key="m", text=" ", blocks=()))
     assert len(json.loads((tmp_path / "out" / "messages" / "001-ml_engineer-kpi_alert" / "message.json")
                           .read_text())["thread"]) == 1
+
+
+def test_an_edit_or_reply_of_a_message_posted_into_another_folder_is_kept_here(tmp_path):
+    """`flywheel check` on the demo's registry edits alerts the demo posted into its preview folder: the edit
+    and the thread reply land in this folder, under the reference they were posted as, also after a reload."""
+    demo = FolderOutbox(tmp_path / "preview")
+    ref = demo.post(_message(tmp_path))
+    later = FolderOutbox(tmp_path / "outbox")
+    later.update(ref, _message(tmp_path, text="Missed fraud is up 60%"))
+    later.reply(ref, "Still breaching: $24,000")
+    [edited] = later.messages()
+    assert edited.text == "Missed fraud is up 60%"
+    reloaded = FolderOutbox(tmp_path / "outbox")
+    reloaded.reply(ref, "Resolved")
+    record = json.loads(next((tmp_path / "outbox" / "messages").glob("*/message.json")).read_text())
+    assert record["ref"] == ref and record["text"] == "Missed fraud is up 60%"
+    assert [r["text"] for r in record["thread"]] == ["Still breaching: $24,000", "Resolved"]
+    assert len(list((tmp_path / "outbox" / "messages").iterdir())) == 1

@@ -135,6 +135,13 @@ def test_a_firing_missed_while_no_worker_ran_is_caught_up_after_a_restart(regist
     assert ("host-b:2", "default-risk", CheckKind.drift) in calls
 
 
+def _one_pass(worker, raised):
+    try:
+        worker.retry_interrupted()
+    except Exception as exc:  # noqa: BLE001 - handed to the test
+        raised.append(exc)
+
+
 def test_a_firing_the_database_missed_waits_for_the_next_pass_instead_of_retrying_at_once():
     """A firing that could not claim its tick is retried on the worker's next pass, once a pass: a retry that
     finds the database still away stays queued, rather than queueing itself again and spinning."""
@@ -146,14 +153,7 @@ def test_a_firing_the_database_missed_waits_for_the_next_pass_instead_of_retryin
         assert worker.outage.down
         for _ in range(3):
             raised = []
-
-            def one_pass():
-                try:
-                    worker.retry_interrupted()
-                except Exception as exc:
-                    raised.append(exc)
-
-            thread = threading.Thread(target=one_pass)
+            thread = threading.Thread(target=_one_pass, args=(worker, raised))
             thread.start()
             thread.join(timeout=20)
             spinning = thread.is_alive()
