@@ -1,10 +1,12 @@
 """Retraining a model through the backend its spec names, and evaluating the result against production.
 
 The `python` backend calls `package.module:function(data=..., numeric=..., categorical=..., label=...,
-window_start=..., window_end=..., artifacts_dir=..., name=...)`, which returns an object with
-`artifact_uri`, `metrics` and `parameters` (jobs.training.TrainResult). The other backends start a run
-on the team's own systems (jobs/backends); the trainer registers what it produced through the callback
-API, `register_trained_version`, which queues the comparison with production for the worker.
+window_start=..., window_end=..., artifacts_dir=..., name=...)`, plus `task=` (the spec's task type) when it
+has a `task` parameter, and gets an object with `artifact_uri`, `metrics` and `parameters`
+(jobs.training.TrainResult). The built-in `jobs.training:retrain` trains every task type. The other
+backends start a run on the team's own systems (jobs/backends); the trainer registers what it produced
+through the callback API, `register_trained_version`, which queues the comparison with production for the
+worker.
 
 Every artifact is registered with the SHA-256 of its bytes and only from the artifact roots, and loaded
 only when it still has them (jobs.artifacts).
@@ -13,6 +15,7 @@ only when it still has them (jobs.artifacts).
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -91,6 +94,15 @@ def _entrypoint(text: str):
     return function
 
 
+def _takes_task(function) -> bool:
+    """Whether a trainer takes the model's task type (`task=`); trainers written before it don't."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "task" and p.kind != inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as_of: datetime,
             artifacts_dir: Path, training_window: timedelta = DEFAULT_TRAINING_WINDOW,
             now: datetime | None = None, work_item: int | None = None) -> Retrained:
@@ -112,10 +124,11 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
     data = open_source(spec.data.production, base_dir).read(columns, time_column=spec.data.timestamp,
                                                             start=start, end=as_of)
     data = data[data[spec.data.label].notna()]
-    result = _entrypoint(spec.retrain.entrypoint)(
+    trainer = _entrypoint(spec.retrain.entrypoint)
+    result = trainer(
         data=data, numeric=list(spec.features.numeric), categorical=list(spec.features.categorical),
         label=spec.data.label, window_start=start, window_end=as_of, artifacts_dir=Path(artifacts_dir),
-        name=f"{model_key}-v{number}")
+        name=f"{model_key}-v{number}", **({"task": spec.task} if _takes_task(trainer) else {}))
     artifact = check_for_registration(result.artifact_uri,
                                       roots=artifact_roots(artifacts_dir, spec.artifact_roots, base_dir),
                                       claimed_sha256=getattr(result, "artifact_sha256", None))

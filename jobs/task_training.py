@@ -2,8 +2,9 @@
 (jobs/training.py: categories ordinal-encoded, histogram gradient boosting, saved with joblib under its
 digest), with the task's own estimator, label checks and held-out metrics.
 
-`retrain_regression` and `retrain_multiclass` are the `python` retrain backend's entrypoints for these
-tasks (jobs.tasks.TRAINERS); `predict` scores a loaded model for jobs/retrain.py's comparisons.
+jobs.training.retrain, the `python` backend's built-in trainer, hands these tasks to `retrain_regression`
+and `retrain_multiclass` (entrypoints of their own too); `predict` scores a loaded model for
+jobs/retrain.py's comparisons.
 """
 
 from __future__ import annotations
@@ -24,17 +25,17 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from jobs.tasks import MULTICLASS, REGRESSION, task_metrics
-from jobs.training import (
-    _ARTIFACT_NAME,
+from jobs.fitting import (
+    ARTIFACT_NAME,
     BOOSTING,
     HOLDOUT_FRACTION,
     MIN_ROWS_PER_CLASS,
     TrainingError,
     TrainResult,
-    _one_thread,
-    _save,
+    one_thread,
+    save_artifact,
 )
+from jobs.tasks import MULTICLASS, REGRESSION, task_metrics
 
 MIN_REGRESSION_ROWS = 20
 
@@ -56,7 +57,7 @@ def class_labels(values: pd.Series) -> pd.Series:
 
 def _features(df: pd.DataFrame, *, numeric: Sequence[str], categorical: Sequence[str], label: str,
               name: str) -> pd.DataFrame:
-    if not _ARTIFACT_NAME.fullmatch(name):
+    if not ARTIFACT_NAME.fullmatch(name):
         raise TrainingError(f"model name {name!r} must be letters, digits, '.', '_' or '-' (it names the artifact file)")
     if df.empty:
         raise TrainingError("training data is empty")
@@ -95,7 +96,7 @@ def train_regression(df: pd.DataFrame, *, numeric: Sequence[str], categorical: S
     estimator = HistGradientBoostingRegressor(**BOOSTING, categorical_features=list(range(len(categorical))),
                                               early_stopping=False, random_state=seed)
     pipeline = Pipeline([("encode", _encoder(numeric, categorical)), ("regress", estimator)])
-    with _one_thread():
+    with one_thread():
         pipeline.fit(X_fit, y_fit)
         held = pipeline.predict(X_hold)
     metrics = task_metrics(REGRESSION, y_hold, held, metrics=("mae", "rmse", "r2", "mape"))
@@ -125,7 +126,7 @@ def train_multiclass(df: pd.DataFrame, *, numeric: Sequence[str], categorical: S
     estimator = HistGradientBoostingClassifier(**BOOSTING, categorical_features=list(range(len(categorical))),
                                                early_stopping=False, random_state=seed)
     pipeline = Pipeline([("encode", _encoder(numeric, categorical)), ("classify", estimator)])
-    with _one_thread():
+    with one_thread():
         pipeline.fit(X_fit, y_fit)
         predicted, probabilities = _classify(pipeline, X_hold)
     metrics = task_metrics(MULTICLASS, y_hold, predicted, metrics=("accuracy", "macro_f1", "weighted_f1", "log_loss"),
@@ -143,7 +144,7 @@ def _finish(fitted: _Fitted, df: pd.DataFrame, labelled: pd.DataFrame, *, numeri
         **fitted.parameters, **BOOSTING, "seed": seed, "numeric": list(numeric), "categorical": list(categorical),
         "label": label, "holdout_fraction": HOLDOUT_FRACTION, "fit_rows": len(labelled) - holdout,
         "holdout_rows": holdout, "unlabelled_rows_dropped": len(df) - len(labelled)}
-    uri, sha256 = _save(fitted.pipeline, Path(artifacts_dir), name)
+    uri, sha256 = save_artifact(fitted.pipeline, Path(artifacts_dir), name)
     return TrainResult(artifact_uri=uri, metrics=fitted.metrics, parameters=parameters, rows=len(labelled),
                        artifact_sha256=sha256)
 
@@ -189,7 +190,7 @@ def predict(task: str, model, frame: pd.DataFrame) -> Predictions:
     missing = [column for column in features if column not in frame.columns]
     if missing:
         raise ValueError(f"cannot score: the data has no feature column(s) {', '.join(missing)}")
-    with _one_thread():
+    with one_thread():
         if task == MULTICLASS:
             prediction, probabilities = _classify(model, frame[features])
             return Predictions(prediction, probabilities)

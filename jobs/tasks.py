@@ -39,10 +39,10 @@ COMPARED: dict[str, tuple[str, ...]] = {
 # The metrics a comparison chart sets side by side: one scale on one axis (a regression's errors are in the
 # label's unit, its R2 and MAPE are not).
 CHARTED: dict[str, tuple[str, ...]] = {REGRESSION: ("mae", "rmse")}
-# The retrain entrypoint of the built-in python backend for each task.
-TRAINERS: dict[str, str] = {
-    BINARY: "jobs.training:retrain", REGRESSION: "jobs.task_training:retrain_regression",
-    MULTICLASS: "jobs.task_training:retrain_multiclass",
+# The python backend's built-in trainer, for every task type; and the task-specific ones it hands over to.
+BUILT_IN_TRAINER = "jobs.training:retrain"
+TASK_TRAINERS: dict[str, str] = {
+    REGRESSION: "jobs.task_training:retrain_regression", MULTICLASS: "jobs.task_training:retrain_multiclass",
 }
 
 

@@ -5,7 +5,14 @@ supported.)"""
 from __future__ import annotations
 
 from jobs.spec.model import Loc, ModelSpec
-from jobs.tasks import LOWER_IS_BETTER, MULTICLASS, SHARES, TASK_METRICS, TRAINERS
+from jobs.tasks import (
+    BUILT_IN_TRAINER,
+    LOWER_IS_BETTER,
+    MULTICLASS,
+    SHARES,
+    TASK_METRICS,
+    TASK_TRAINERS,
+)
 
 
 def task_problems(model: ModelSpec) -> list[tuple[Loc, str]]:
@@ -26,11 +33,11 @@ def task_problems(model: ModelSpec) -> list[tuple[Loc, str]]:
         for metric, rule in performance.alert.items():
             problems += [(("performance", "alert", metric, *at), message) for at, message in _line_problems(metric, rule)]
     retrain = model.retrain
-    if retrain is not None and retrain.backend == "python" and retrain.entrypoint in TRAINERS.values() \
-            and retrain.entrypoint != TRAINERS[model.task]:
+    if retrain is not None and retrain.backend == "python" and retrain.entrypoint in TASK_TRAINERS.values() \
+            and retrain.entrypoint != TASK_TRAINERS.get(model.task):
         problems.append((("retrain", "entrypoint"),
-                         (f"{retrain.entrypoint} trains another task type; the built-in trainer of a {model.task} "
-                         f"model is {TRAINERS[model.task]}")))
+                         (f"{retrain.entrypoint} trains another task type; the built-in trainer "
+                          f"{BUILT_IN_TRAINER} trains a {model.task} model")))
     return problems
 
 

@@ -245,9 +245,9 @@ def test_an_unknown_task_type_is_refused_naming_the_supported_ones(tmp_path):
      "carry (data.prediction is the class); Flywheel reports it when it compares versions")),
     ("macro_f1: {below: 0.6}", "macro_f1: {below: 60}", "models[1].performance.alert.macro_f1.below",
      "macro_f1 is a share between 0 and 1, so a line below 60 can't be reached"),
-    ('entrypoint: "jobs.task_training:retrain_regression"', 'entrypoint: "jobs.training:retrain"',
-     "models[0].retrain.entrypoint", ("jobs.training:retrain trains another task type; the built-in trainer of a "
-     "regression model is jobs.task_training:retrain_regression")),
+    ('entrypoint: "jobs.training:retrain"', 'entrypoint: "jobs.task_training:retrain_multiclass"',
+     "models[0].retrain.entrypoint", ("jobs.task_training:retrain_multiclass trains another task type; the built-in "
+     "trainer jobs.training:retrain trains a regression model")),
 ])
 def test_metrics_and_alert_lines_must_fit_the_task(tmp_path, old, new, where, message):
     issues = _refused(tmp_path, old, new)

@@ -59,7 +59,7 @@ models:
     performance:
       metrics: [mae, rmse, r2]
       alert: {mae: %(mae_line)s, r2: {below: 0.5}}
-    retrain: {backend: python, entrypoint: "jobs.task_training:retrain_regression"}
+    retrain: {backend: python, entrypoint: "jobs.training:retrain"}
   - key: customer-segments
     owner: U0ML0001
     task: multiclass_classification
