@@ -145,7 +145,12 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
 
 
 def _metrics_of(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...]) -> dict[str, float]:
-    model = load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots)
+    return metrics_on(load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots), frame, spec)
+
+
+def metrics_on(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> dict[str, float]:
+    """A loaded model's metrics on labelled rows (features and spec.data.label), as the spec's task defines
+    them: what a comparison reports (jobs.tasks.compared_metrics)."""
     listed = spec.performance.metrics if spec.performance else ()
     metrics = compared_metrics(spec.task, listed)
     if spec.task == BINARY:
