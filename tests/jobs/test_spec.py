@@ -447,8 +447,8 @@ MODEL_RULES = [
     ("alert: {recall: {below: 0.6}}", "alert: {recall: {}}",
      "models[0].performance.alert.recall", "give 'above' or 'below' (or both)", "recall: {}"),
     ("metrics: [precision, recall, roc_auc]", "metrics: [precision, recall, auc]", "models[0].performance.metrics[2]",
-     "expected one of precision, recall, f1, roc_auc, accuracy, mae, rmse, r2, mape, macro_f1, weighted_f1, "
-     "log_loss, got 'auc' (did you mean 'roc_auc'?)", "auc]"),
+     ("expected one of precision, recall, f1, roc_auc, accuracy, mae, rmse, r2, mape, macro_f1, weighted_f1, "
+      "log_loss, got 'auc' (did you mean 'roc_auc'?)"), "auc]"),
     ("metrics: [precision, recall, roc_auc]", "metrics: []",
      "models[0].performance.metrics", "expected at least 1 item", "metrics: []"),
     ("        column: amount\n", "",
