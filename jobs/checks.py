@@ -15,8 +15,11 @@ import numpy as np
 import pandas as pd
 
 from jobs.expressions import parse
-from jobs.metrics import MetricsError, classification_metrics
-from jobs.number_format import format_value, missing_share  # money and rates read the same in messages and charts
+from jobs.metrics import MetricsError
+from jobs.number_format import (  # money and rates read the same in messages and charts
+    format_value,
+    missing_share,
+)
 from jobs.statistics import (
     METHOD_LABELS,
     MISSING_SHARE_CHANGE,
@@ -25,6 +28,7 @@ from jobs.statistics import (
     PreparedReference,
     drift_report,
 )
+from jobs.tasks import BINARY, judge, task_metrics
 from store.models import CheckKind, Verdict
 
 
@@ -179,7 +183,7 @@ def kpis(specs: Sequence[Any], windows: Mapping[str, Sequence[tuple[datetime, pd
                         "history": [[s.isoformat(), v] for s, v in history if v is not None]})
         if hit:
             breached.append(kpi.name)
-    figures = {"kpis": results, "rows": int(len(windows[specs[0].name][-1][1]))}
+    figures = {"kpis": results, "rows": len(windows[specs[0].name][-1][1])}
     if any(r["value"] is None for r in results) and not breached:
         missing = ", ".join(r["name"] for r in results if r["value"] is None)
         return CheckOutcome(CheckKind.kpi, Verdict.warn, f"no value this window for {missing}", figures)
@@ -194,40 +198,39 @@ def kpis(specs: Sequence[Any], windows: Mapping[str, Sequence[tuple[datetime, pd
 
 def performance(frame: pd.DataFrame, *, label: str, prediction: str, score: str | None,
                 metrics: Sequence[str], alert: Mapping[str, Any],
-                training_metrics: Mapping[str, Any]) -> CheckOutcome:
-    """Metrics on the rows whose label has arrived (late labels: the rest are left out)."""
+                training_metrics: Mapping[str, Any], task: str = BINARY) -> CheckOutcome:
+    """Metrics on the rows whose label has arrived (late labels: the rest are left out), each against its
+    alert line: an error metric (MAE, RMSE...) breaches above its line, a score (recall, R2...) below."""
     labelled = frame[frame[label].notna()] if label in frame else frame.iloc[0:0]
     if labelled.empty:
         return CheckOutcome(CheckKind.performance, Verdict.warn,
                             f"no labelled rows yet in this window ({len(frame):,} rows await labels)",
-                            {"rows": int(len(frame)), "labelled_rows": 0})
+                            {"rows": len(frame), "labelled_rows": 0})
     try:
-        values = classification_metrics(labelled[label], labelled[prediction],
-                                         labelled[score] if score else None, metrics=metrics)
+        values = task_metrics(task, labelled[label], labelled[prediction],
+                              labelled[score] if score and task == BINARY else None, metrics=metrics)
     except MetricsError as exc:
         return error(CheckKind.performance, str(exc))
-    breaches = []
-    for metric, rule in alert.items():
-        value = values.get(metric)
-        if value is None:
-            continue
-        below, above = getattr(rule, "below", None), getattr(rule, "above", None)
-        if (below is not None and value < below) or (above is not None and value > above):
-            breaches.append(metric)
+    breaches = [verdict.metric for verdict in judge(values, alert) if verdict.breached]
     figures = {"metrics": values, "training_metrics": {k: training_metrics.get(k) for k in values},
-               "rows": int(len(frame)), "labelled_rows": int(len(labelled)), "breaches": breaches}
-    summary = ", ".join(f"{k} {v:.2f}" for k, v in values.items())
+               "rows": len(frame), "labelled_rows": len(labelled), "breaches": breaches}
+    summary = ", ".join(f"{k} {metric_value(v)}" for k, v in values.items())
     if breaches:
-        described = ", ".join(f"{m} {values[m]:.2f} (alert {metric_rule(alert[m])})" for m in breaches)
+        described = ", ".join(f"{m} {metric_value(values[m])} (alert {metric_rule(alert[m])})" for m in breaches)
         return CheckOutcome(CheckKind.performance, Verdict.breach, f"{described}; {summary}", figures,
                             tuple(breaches))
     return CheckOutcome(CheckKind.performance, Verdict.ok, summary, figures)
 
 
+def metric_value(value: float) -> str:
+    """0.61 for a share, 12,300 for an error in the label's unit."""
+    return f"{value:.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
 def metric_rule(rule: Any) -> str:
     if rule is None:
         return ""
-    return f"below {rule.below:.2f}" if rule.below is not None else f"above {rule.above:.2f}"
+    return f"below {metric_value(rule.below)}" if rule.below is not None else f"above {metric_value(rule.above)}"
 
 
 # --- data quality -----------------------------------------------------------------------------
@@ -253,7 +256,7 @@ def data_quality(frame: pd.DataFrame, *, features: Sequence[str], baseline_rows:
         problems.append("column types changed: " + ", ".join(
             f"{c} {reference_schema[c]} -> {current_schema[c]}" for c in changed))
         subjects += [f"type:{c}" for c in changed]
-    rows = int(len(frame))
+    rows = len(frame)
     baseline = float(np.mean(baseline_rows)) if baseline_rows else None
     if rows == 0:
         problems.append("no rows in this window")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from jobs.number_format import missing_share
+from jobs.tasks import ThresholdVerdict, improvement
 
 RETRAIN_ASKED = "retrain requested"  # the trigger of a retrain asked for without a reason
 
@@ -119,6 +120,9 @@ class Comparison:
     labelled_rows: int
     champion_metrics: dict[str, float]
     challenger_metrics: dict[str, float]
+    # The challenger against the lines of the spec's performance alert: the evidence when nothing is in
+    # production to compare with.
+    thresholds: tuple[ThresholdVerdict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,11 @@ class MetricComparison:
     @property
     def delta(self) -> float:
         return self.challenger - self.champion
+
+    @property
+    def better(self) -> bool:
+        """The challenger is better (or level), whichever way the metric points."""
+        return improvement(self.metric, self.champion, self.challenger) >= 0
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,7 @@ class CandidateIncident:
     train_end: datetime | None
     details_url: str
     charts: tuple[ChartRef, ...] = ()
+    thresholds: tuple[ThresholdVerdict, ...] = ()  # the challenger against the spec's performance lines
 
 
 @dataclass(frozen=True)

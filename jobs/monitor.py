@@ -207,7 +207,7 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
             return checks.error(CheckKind.performance, "no production rows in this window")
         return checks.performance(labelled, label=data.label, prediction=data.prediction, score=data.score,
                                   metrics=spec.performance.metrics, alert=spec.performance.alert,
-                                  training_metrics=training_metrics)
+                                  training_metrics=training_metrics, task=spec.task)
 
     def quality() -> CheckOutcome:
         reference = open_source(data.reference, base_dir)

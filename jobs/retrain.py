@@ -1,10 +1,12 @@
 """Retraining a model through the backend its spec names, and evaluating the result against production.
 
 The `python` backend calls `package.module:function(data=..., numeric=..., categorical=..., label=...,
-window_start=..., window_end=..., artifacts_dir=..., name=...)`, which returns an object with
-`artifact_uri`, `metrics` and `parameters` (jobs.training.TrainResult). The other backends start a run
-on the team's own systems (jobs/backends); the trainer registers what it produced through the callback
-API, `register_trained_version`, which queues the comparison with production for the worker.
+window_start=..., window_end=..., artifacts_dir=..., name=...)`, plus `task=` (the spec's task type) when it
+has a `task` parameter, and gets an object with `artifact_uri`, `metrics` and `parameters`
+(jobs.training.TrainResult). The built-in `jobs.training:retrain` trains every task type. The other
+backends start a run on the team's own systems (jobs/backends); the trainer registers what it produced
+through the callback API, `register_trained_version`, which queues the comparison with production for the
+worker.
 
 Every artifact is registered with the SHA-256 of its bytes and only from the artifact roots, and loaded
 only when it still has them (jobs.artifacts).
@@ -13,6 +15,7 @@ only when it still has them (jobs.artifacts).
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,10 +26,11 @@ from sqlalchemy import select
 
 from jobs.artifacts import Artifact, artifact_roots, check_for_registration
 from jobs.incidents import RETRAIN_ASKED, Comparison
-from jobs.metrics import classification_metrics
 from jobs.monitor import load_spec
 from jobs.sources import open_source
 from jobs.spec import ModelSpec
+from jobs.task_training import predict
+from jobs.tasks import BINARY, ThresholdVerdict, compared_metrics, judge, task_metrics
 from jobs.training import load_model, score
 from store import audit, registry, work
 from store.clock import to_utc_naive, utcnow
@@ -35,7 +39,6 @@ from store.errors import Conflict, FlywheelError, InvalidTransition, NotFound
 from store.models import Model, ModelVersion, WorkState
 
 DEFAULT_TRAINING_WINDOW = timedelta(days=28)
-COMPARED_METRICS = ("recall", "precision", "roc_auc")
 
 
 class RetrainError(FlywheelError):
@@ -91,6 +94,15 @@ def _entrypoint(text: str):
     return function
 
 
+def _takes_task(function) -> bool:
+    """Whether a trainer takes the model's task type (`task=`); trainers written before it don't."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "task" and p.kind != inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as_of: datetime,
             artifacts_dir: Path, training_window: timedelta = DEFAULT_TRAINING_WINDOW,
             now: datetime | None = None, work_item: int | None = None) -> Retrained:
@@ -112,10 +124,11 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
     data = open_source(spec.data.production, base_dir).read(columns, time_column=spec.data.timestamp,
                                                             start=start, end=as_of)
     data = data[data[spec.data.label].notna()]
-    result = _entrypoint(spec.retrain.entrypoint)(
+    trainer = _entrypoint(spec.retrain.entrypoint)
+    result = trainer(
         data=data, numeric=list(spec.features.numeric), categorical=list(spec.features.categorical),
         label=spec.data.label, window_start=start, window_end=as_of, artifacts_dir=Path(artifacts_dir),
-        name=f"{model_key}-v{number}")
+        name=f"{model_key}-v{number}", **({"task": spec.task} if _takes_task(trainer) else {}))
     artifact = check_for_registration(result.artifact_uri,
                                       roots=artifact_roots(artifacts_dir, spec.artifact_roots, base_dir),
                                       claimed_sha256=getattr(result, "artifact_sha256", None))
@@ -131,10 +144,26 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
     return Retrained(model_key, version.number, start, as_of, dict(result.metrics), requested_by, trigger)
 
 
-def _metrics_of(version: ModelVersion, frame: pd.DataFrame, label: str, roots: tuple[Path, ...]) -> dict[str, float]:
-    scored = score(load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots), frame)
-    return classification_metrics(frame[label], scored["predicted_fraud"], scored["fraud_score"],
-                                  metrics=COMPARED_METRICS)
+def _metrics_of(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...]) -> dict[str, float]:
+    return metrics_on(load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots), frame, spec)
+
+
+def metrics_on(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> dict[str, float]:
+    """A loaded model's metrics on labelled rows (features and spec.data.label), as the spec's task defines
+    them: what a comparison reports (jobs.tasks.compared_metrics)."""
+    listed = spec.performance.metrics if spec.performance else ()
+    metrics = compared_metrics(spec.task, listed)
+    if spec.task == BINARY:
+        scored = score(model, frame)
+        return task_metrics(spec.task, frame[spec.data.label], scored["predicted_fraud"], scored["fraud_score"],
+                            metrics=metrics)
+    predicted = predict(spec.task, model, frame)
+    return task_metrics(spec.task, frame[spec.data.label].reset_index(drop=True), predicted.prediction,
+                        metrics=metrics, probabilities=predicted.probabilities)
+
+
+def _thresholds(spec: ModelSpec, metrics: dict[str, float]) -> tuple[ThresholdVerdict, ...]:
+    return judge(metrics, spec.performance.alert) if spec.performance else ()
 
 
 def compare_with_production(*, db: Database, model_key: str, number: int, window_start: datetime,
@@ -158,8 +187,9 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
         raise RetrainError(f"no labelled rows for {model_key} between {window_start:%Y-%m-%d} and "
                            f"{window_end:%Y-%m-%d}, so the versions can't be compared yet.")
     roots = artifact_roots(artifacts_dir, spec.artifact_roots, base_dir)
-    challenger_metrics = _metrics_of(challenger, frame, spec.data.label, roots)
-    champion_metrics = _metrics_of(champion, frame, spec.data.label, roots) if champion else {}
+    challenger_metrics = _metrics_of(challenger, frame, spec, roots)
+    champion_metrics = _metrics_of(champion, frame, spec, roots) if champion else {}
+    thresholds = _thresholds(spec, challenger_metrics)
     with db.session() as s:
         for version, metrics in ((challenger, challenger_metrics), (champion, champion_metrics)):
             if version is not None:
@@ -168,15 +198,17 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
         audit.record(session=s, actor="flywheel", action="version.compared",
                      subject=f"model:{model_key}/{challenger.label}", at=now,
                      details={"champion": champion.label if champion else None, "rows": len(frame),
-                              "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics})
+                              "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
+                              "breached": [t.metric for t in thresholds if t.breached]})
     return Comparison(model_key, champion.label if champion else None, challenger.label, window_start,
-                      window_end, len(frame), champion_metrics, challenger_metrics)
+                      window_end, len(frame), champion_metrics, challenger_metrics, thresholds)
 
 
 def stored_comparison(*, db: Database, model_key: str, number: int) -> Comparison | None:
     """The challenger's latest evaluation and production's on the same window, from the evaluation store."""
     with db.session() as s:
         model = registry.get_model(session=s, key=model_key)
+        spec = load_spec(model) if model.spec else None
         challenger = registry.get_version(session=s, model_key=model_key, number=number)
         mine = registry.latest_evaluation(session=s, version=challenger)
         if mine is None:
@@ -187,7 +219,8 @@ def stored_comparison(*, db: Database, model_key: str, number: int) -> Compariso
         theirs = registry.latest_evaluation(session=s, version=champion, window_end=mine.window_end) \
             if champion else None
         return Comparison(model_key, champion.label if champion else None, challenger.label, mine.window_start,
-                          mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics))
+                          mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics),
+                          _thresholds(spec, dict(mine.metrics)) if spec else ())
 
 
 def _roots_of(model: Model, artifacts_dir: Path) -> tuple[Path, ...]:

@@ -1,10 +1,8 @@
-"""Train, save, load and score the fraud model: a scikit-learn Pipeline saved with joblib."""
+"""Train, save, load and score the fraud model: a scikit-learn Pipeline saved with joblib. `retrain` is the
+`python` backend's built-in trainer for every task type (regression and multiclass: jobs/task_training.py)."""
 
-import hashlib
 import io
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -18,32 +16,25 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import FixedThresholdClassifier, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
-from threadpoolctl import threadpool_limits
 
+from jobs import task_training
 from jobs.artifacts import read_trusted
+from jobs.fitting import (  # TrainResult and TrainingError are read from here too
+    ARTIFACT_NAME,
+    BOOSTING,
+    HOLDOUT_FRACTION,
+    MIN_ROWS_PER_CLASS,
+    TrainingError,
+    TrainResult,
+    one_thread,
+    save_artifact,
+)
 from jobs.metrics import classification_metrics
 from jobs.synthetic import TIMESTAMP
+from jobs.tasks import BINARY, MULTICLASS, REGRESSION
 
-HOLDOUT_FRACTION = 0.25
 THRESHOLD_BETA = 2.0  # a missed fraud costs more than a false alert, so recall weighs double
 MAX_FIT_NEGATIVES = 120_000  # bounds a fit to a couple of seconds; positives are always kept
-MIN_ROWS_PER_CLASS = 10
-BOOSTING = {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31, "min_samples_leaf": 20,
-            "l2_regularization": 1.0}
-_ARTIFACT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-class TrainingError(ValueError):
-    """The data cannot produce a model; the message names the column or value at fault."""
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    artifact_uri: str  # file:// URI of the saved joblib artifact
-    metrics: dict[str, float]  # on a held-out split of the training window
-    parameters: dict[str, object]
-    rows: int  # labelled rows used (fit and held-out)
-    artifact_sha256: str | None = None  # of the bytes written; registration checks the file still has them
 
 
 def train(
@@ -77,7 +68,7 @@ def train(
         **BOOSTING, categorical_features=list(range(len(categorical))), early_stopping=False,
         random_state=seed,
     )
-    with _one_thread():
+    with one_thread():
         booster.fit(encoder.fit_transform(X_fit), y_fit, sample_weight=weight)
         encoded_hold = encoder.transform(X_hold)
         hold_score = booster.predict_proba(encoded_hold)[:, 1]
@@ -102,7 +93,7 @@ def train(
         "holdout_rows": len(X_hold),
         "unlabelled_rows_dropped": len(df) - len(labelled),
     }
-    uri, sha256 = _save(pipeline, Path(artifacts_dir), name)
+    uri, sha256 = save_artifact(pipeline, Path(artifacts_dir), name)
     return TrainResult(artifact_uri=uri, metrics=metrics, parameters=parameters, rows=len(labelled),
                        artifact_sha256=sha256)
 
@@ -117,8 +108,15 @@ def retrain(
     window_end: datetime,
     artifacts_dir: Path,
     name: str,
+    task: str = BINARY,
 ) -> TrainResult:
-    """The `python` retrain backend: train on the rows with window_start <= event_time < window_end."""
+    """The `python` retrain backend's built-in trainer, for every task type: a binary classifier trains on
+    the rows with window_start <= event_time < window_end; a regression or multiclass model on the rows
+    given (jobs/retrain.py reads only the window), through jobs/task_training.py."""
+    if task in (REGRESSION, MULTICLASS):
+        trainer = task_training.retrain_regression if task == REGRESSION else task_training.retrain_multiclass
+        return trainer(data=data, numeric=numeric, categorical=categorical, label=label, window_start=window_start,
+                       window_end=window_end, artifacts_dir=artifacts_dir, name=name)
     if window_start >= window_end:
         raise TrainingError(
             f"retrain window is empty: start {window_start.isoformat()} is not before end {window_end.isoformat()}"
@@ -176,7 +174,7 @@ def score(
     cutoff = decision_threshold(model) if threshold is None else float(threshold)
     probability = np.empty(0)
     if len(df):
-        with _one_thread():
+        with one_thread():
             probability = model.predict_proba(df[features])[:, 1]
     scored = df.copy()
     scored[score_column] = probability
@@ -184,17 +182,11 @@ def score(
     return scored
 
 
-def _one_thread():
-    # HistGradientBoosting's OpenMP threads spin-wait: on a shared 2-core machine a 2-thread fit ran
-    # 5-10x slower than a 1-thread one, while alone it gains little on data this size.
-    return threadpool_limits(limits=1, user_api="openmp")
-
-
 def _validate(
     df: pd.DataFrame, *, numeric: Sequence[str], categorical: Sequence[str], label: str, name: str
 ) -> pd.DataFrame:
     """The labelled rows of df, after checking columns and labels."""
-    if not _ARTIFACT_NAME.fullmatch(name):
+    if not ARTIFACT_NAME.fullmatch(name):
         raise TrainingError(
             f"model name {name!r} must be letters, digits, '.', '_' or '-' (it names the artifact file)"
         )
@@ -257,18 +249,3 @@ def _best_threshold(y_true: np.ndarray, y_score: np.ndarray) -> float:
     f_beta = np.divide((1 + beta2) * precision * recall, denominator,
                        out=np.zeros_like(precision), where=denominator > 0)
     return float(thresholds[int(np.argmax(f_beta[:-1]))])
-
-
-def _save(model, artifacts_dir: Path, name: str) -> tuple[str, str]:
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer)
-    payload = buffer.getvalue()
-    # The content digest in the file name means a new model never overwrites one a registered version points to.
-    sha256 = hashlib.sha256(payload).hexdigest()
-    path = artifacts_dir / f"{name}-{sha256[:12]}.joblib"
-    artifacts_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        partial = path.with_name(path.name + ".partial")
-        partial.write_bytes(payload)
-        partial.replace(path)
-    return path.resolve().as_uri(), sha256

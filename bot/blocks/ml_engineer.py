@@ -26,13 +26,16 @@ from bot.blocks.common import (
 )
 from bot.charts import format_value, metric_name
 from bot.ids import SNOOZE_CHOICES, ActionContext, ActionId, BlockId
+from jobs.checks import metric_value
 from jobs.incidents import (
     CandidateIncident,
     DataQualityIncident,
     DriftIncident,
+    MetricComparison,
     ModelRef,
     PerformanceIncident,
 )
+from jobs.tasks import ThresholdVerdict, lower_is_better
 
 RETRAIN = "Retrain"
 ACKNOWLEDGE = "Acknowledge"
@@ -42,10 +45,18 @@ SUBMIT = "Submit for sign-off"
 COMPARE_AGAIN = "Compare again"
 DEPLOY = "Deploy"
 MAX_FIELDS = 10  # Slack's limit per section
+NO_PRODUCTION = "no version in production yet"
+LOWER_BETTER = "lower is better"
+NO_LINE = "no alert line in the spec"  # a metric the performance section draws no line for
 
 
 def _figure(value: float) -> str:
     return f"{value:.2f}" if abs(value) >= 0.01 else f"{value:.2g}"
+
+
+def _value(value: float) -> str:
+    """A metric's value: 0.61 for a share, 12,300 for an error in the label's unit."""
+    return metric_value(value) if abs(value) >= 100 else _figure(value)
 
 
 def alert_actions(model: ModelRef, details_url: str) -> ActionsBlock:
@@ -91,9 +102,25 @@ def drift_alert(incident: DriftIncident) -> Message:
                    text=f"{headline}: {summary}.", blocks=tuple(blocks), charts=incident.charts)
 
 
+def _named(metric: str) -> str:
+    return f"*{metric_name(metric)}*" + (f" ({LOWER_BETTER})" if lower_is_better(metric) else "")
+
+
+def _verdict(line: ThresholdVerdict | None) -> str:
+    if line is None:
+        return NO_LINE
+    rule = f"above {format_value(line.above, None)}" if line.above is not None else \
+        f"below {format_value(line.below, None)}"
+    return f"alert {rule} · {'*breached*' if line.breached else 'clear'}"
+
+
 def comparison_fields(incident: CandidateIncident, champion: str) -> list:
-    return [md(f"*{metric_name(m.metric)}*\n{format_value(m.challenger, None)} vs {format_value(m.champion, None)}"
-               f" for {champion} ({'+' if m.delta >= 0 else ''}{m.delta:.2f})")
+    if incident.champion_version is None:  # nothing in production: the spec's alert lines are the yardstick
+        lines = {t.metric: t for t in incident.thresholds}
+        return [md(f"{_named(m.metric)}\n{format_value(m.challenger, None)} · {_verdict(lines.get(m.metric))}")
+                for m in incident.metrics[:MAX_FIELDS]]
+    return [md(f"{_named(m.metric)}\n{format_value(m.challenger, None)} vs {format_value(m.champion, None)}"
+               f" for {champion} ({'+' if m.delta >= 0 else ''}{metric_value(m.delta)})")
             for m in incident.metrics[:MAX_FIELDS]]
 
 
@@ -102,16 +129,36 @@ def comparison_sentence(incident: CandidateIncident) -> str:
     lead = next((m for m in incident.metrics if m.metric == "recall"), incident.metrics[0] if incident.metrics else None)
     if lead is None:
         return f"{incident.model.version} has no metrics on the latest labelled window yet."
+    if incident.champion_version is None:
+        return f"{NO_PRODUCTION}; {_judged(incident, lead)}"
     return (f"{metric_name(lead.metric).lower()} {format_value(lead.challenger, None)} vs "
             f"{format_value(lead.champion, None)} for {champion}")
+
+
+def _judged(incident: CandidateIncident, lead: MetricComparison) -> str:
+    """The candidate against the spec's performance alert lines, led by one metric."""
+    named = f"{metric_name(lead.metric)} {format_value(lead.challenger, None)}"
+    if not incident.thresholds:
+        return f"{named}, and the spec draws no performance alert line to judge it by"
+    breached = [t for t in incident.thresholds if t.breached]
+    if breached:
+        return f"{named}, breaching the alert line of {', '.join(metric_name(t.metric) for t in breached)}"
+    count = len(incident.thresholds)
+    lines = "its alert line" if count == 1 else "both alert lines" if count == 2 else f"all {count} alert lines"
+    return f"{named}, clear of {lines}"
 
 
 def candidate_ready(incident: CandidateIncident) -> Message:
     model = incident.model
     champion = incident.champion_version or "production"
     headline = f"{model.key} {model.version} is ready for review"
-    sentence = (f"*{model.version} ready:* {comparison_sentence(incident)} on the latest labelled window "
-                f"({span(incident.window_start, incident.window_end)}, {incident.labelled_rows:,} labelled rows).")
+    window = f"({span(incident.window_start, incident.window_end)}, {incident.labelled_rows:,} labelled rows)"
+    if incident.champion_version is None and incident.metrics:
+        lead = next((m for m in incident.metrics if m.metric == "recall"), incident.metrics[0])
+        sentence = (f"*{model.version} ready:* {NO_PRODUCTION}, so it was judged against the spec's performance "
+                    f"alert lines on the latest labelled window {window}: {_judged(incident, lead)}.")
+    else:
+        sentence = f"*{model.version} ready:* {comparison_sentence(incident)} on the latest labelled window {window}."
     ctx = ActionContext(model=model.key, version=model.version_number)
     blocks = [
         HeaderBlock(text=headline[:150]),
@@ -147,13 +194,17 @@ def compare_again(model_key: str, number: int, *, alert_id: int | None) -> Actio
 def performance_alert(incident: PerformanceIncident) -> Message:
     model = incident.model
     breached = [m for m in incident.metrics if m.breached]
-    names = " and ".join(metric_name(m.metric) for m in breached)
-    headline = f"{names} below the line on {model.key} {model.version}"
+    sides = {m.metric: "above" if lower_is_better(m.metric) else "below" for m in breached}
+    if len(set(sides.values())) <= 1:  # an error rises over its line, a score falls under it
+        names = f"{' and '.join(metric_name(m) for m in sides)} {next(iter(sides.values()), 'below')} the line"
+    else:
+        names = " and ".join(f"{metric_name(m)} {side}" for m, side in sides.items()) + " the line"
+    headline = f"{names} on {model.key} {model.version}"
 
     def line(m) -> str:
         notes = ([f"alert {m.rule}"] if m.rule else []) + \
-            ([f"{_figure(m.at_training)} at training"] if m.at_training is not None else [])
-        return f"*{metric_name(m.metric)}*\n{_figure(m.value)}" + (f" ({'; '.join(notes)})" if notes else "")
+            ([f"{_value(m.at_training)} at training"] if m.at_training is not None else [])
+        return f"{_named(m.metric)}\n{_value(m.value)}" + (f" ({'; '.join(notes)})" if notes else "")
 
     ordered = breached + [m for m in incident.metrics if not m.breached]
     blocks = [
@@ -164,7 +215,7 @@ def performance_alert(incident: PerformanceIncident) -> Message:
                 f"checked {when(incident.checked_at)}"),
         alert_actions(model, incident.details_url),
     ]
-    summary = ", ".join(f"{metric_name(m.metric)} {_figure(m.value)} (alert {m.rule})" for m in breached)
+    summary = ", ".join(f"{metric_name(m.metric)} {_value(m.value)} (alert {m.rule})" for m in breached)
     return Message(kind="performance_alert", persona="ml_engineer", model_key=model.key,
                    text=f"{headline}: {summary}.", blocks=tuple(blocks))
 

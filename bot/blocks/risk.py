@@ -53,9 +53,12 @@ def signoff_request(request: SignOffRequest) -> Message:
         md(f"*Training window*\n{span(candidate.train_start, candidate.train_end)}"),
     ]
     champion = candidate.champion_version or "production"
-    evidence = (f"{model.version} against {champion} on the same labelled window "
-                f"({span(candidate.window_start, candidate.window_end)}, {candidate.labelled_rows:,} rows). "
-                f"Why: {_why(candidate)}.")
+    window = f"({span(candidate.window_start, candidate.window_end)}, {candidate.labelled_rows:,} rows)"
+    if candidate.champion_version is None:
+        evidence = (f"No version in production yet: {model.version} was judged against the spec's performance alert "
+                    f"lines on the latest labelled window {window}. Why: {_why(candidate)}.")
+    else:
+        evidence = f"{model.version} against {champion} on the same labelled window {window}. Why: {_why(candidate)}."
     ctx = ActionContext(model=model.key, version=model.version_number)
     due = waiting[0] if waiting else None
     blocks = [

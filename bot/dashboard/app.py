@@ -35,6 +35,7 @@ from bot.dashboard.access import (
 )
 from bot.dashboard.card import card_markdown
 from bot.services import pages
+from jobs.tasks import lower_is_better
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, NotFound
@@ -79,6 +80,7 @@ def _environment() -> Environment:
         action=lambda s: str(s).replace(".", " ").replace("_", " "),
         check=lambda k: CHECK_NAMES.get(k, k), role=lambda r: ROLE_NAMES.get(r, r))
     env.globals["check_names"] = CHECK_NAMES
+    env.globals["lower_is_better"] = lower_is_better
     return env
 
 

@@ -50,6 +50,9 @@ def card_markdown(card: Card) -> str:
                   *_table(["Metric", v.label, c.champion], [
                       [metric_name(m), format_value(x, None), format_value(c.champion_metrics.get(m), None)]
                       for m, x in c.challenger_metrics.items()])]
+    elif card.parent is None and card.evaluations:
+        lines += [(f"No version in production yet when {v.label} was registered, so there is nothing to compare it "
+                  "with."), ""]
     if card.evaluations:
         lines += ["Latest evaluations of this version:", "", *_table(
             ["Window", "Rows", *(metric_name(m) for m in card.evaluations[0][3])],

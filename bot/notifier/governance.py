@@ -11,8 +11,15 @@ from bot.blocks import it_ops, ml_engineer, risk
 from bot.blocks.common import Message, mention, settled, span
 from bot.notifier.outlet import Outlet
 from bot.notifier.threads import AlertThreads
-from jobs.incidents import CandidateIncident, Deployment, MetricComparison, SignOffRequest, StepStatus
+from jobs.incidents import (
+    CandidateIncident,
+    Deployment,
+    MetricComparison,
+    SignOffRequest,
+    StepStatus,
+)
 from jobs.retrain import stored_comparison
+from jobs.tasks import charted
 from store import governance, registry
 from store.clock import utcnow
 from store.errors import InvalidTransition
@@ -33,21 +40,28 @@ class GovernanceNews:
             version = registry.get_version(session=s, model_key=model_key, number=number)
             ref = self.outlet.model_ref(model, version)
             requested_by, trigger = version.created_by, str(version.parameters.get("trigger", ""))
+            task = model.task
             train_start, train_end = version.train_start, version.train_end
         metrics = tuple(MetricComparison(m, comparison.champion_metrics.get(m, float("nan")),
                                          comparison.challenger_metrics[m])
                         for m in comparison.challenger_metrics)
-        chart = charts.champion_vs_challenger(
-            champion_label=f"{comparison.champion} (production)", challenger_label=f"{comparison.challenger} (candidate)",
-            champion=comparison.champion_metrics, challenger=comparison.challenger_metrics,
-            out=self.outlet.charts_dir / f"{model_key}-v{number}" / "comparison.png",
-            window_text=f"{span(comparison.window_start, comparison.window_end)}, "
-                        f"{comparison.labelled_rows:,} labelled rows")
+        drawn = ()
+        shown = charted(task, comparison.challenger_metrics)
+        if comparison.champion is not None and comparison.champion_metrics and shown:  # else nothing to set beside
+            drawn = (self.outlet.chart_ref(charts.champion_vs_challenger(
+                champion_label=f"{comparison.champion} (production)",
+                challenger_label=f"{comparison.challenger} (candidate)",
+                champion={m: v for m, v in comparison.champion_metrics.items() if m in shown},
+                challenger={m: comparison.challenger_metrics[m] for m in shown},
+                out=self.outlet.charts_dir / f"{model_key}-v{number}" / "comparison.png",
+                window_text=f"{span(comparison.window_start, comparison.window_end)}, "
+                            f"{comparison.labelled_rows:,} labelled rows")),)
         return CandidateIncident(
             model=ref, champion_version=comparison.champion, window_start=comparison.window_start,
             window_end=comparison.window_end, labelled_rows=comparison.labelled_rows, metrics=metrics,
             requested_by=requested_by, trigger=trigger, train_start=train_start, train_end=train_end,
-            details_url=settings.link(f"models/{model_key}/versions/{number}"), charts=(self.outlet.chart_ref(chart),))
+            details_url=settings.link(f"models/{model_key}/versions/{number}"), charts=drawn,
+            thresholds=comparison.thresholds)
 
     def signed(self, model_key: str, number: int, note: str) -> bool:
         """A sign-off given or refused, in the thread of the alert the version answers."""

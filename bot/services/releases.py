@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bot.blocks.common import escape_mrkdwn, mention
 from bot.services.common import Actor, Service, refusals_audited, stale_refusals_worded
@@ -11,9 +10,6 @@ from jobs.monitor import load_spec
 from store import authority, governance, registry, work
 from store.errors import Forbidden
 from store.models import Decision, ModelVersion, Role, VersionStatus
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -104,10 +100,12 @@ class Releases(Service):
             if self.runner is not None:
                 self.runner.submit(self.work.run, item_id)
             return Deploy(f"Deploying {model_key} v{number} through its deploy webhook. IT operations will be told "
-                          f"when it is live; until then production stays {previous_label or 'empty'}.", Deploy.ASKED)
+                          f"when it is live; until then production stays "
+                          f"{previous_label or 'empty (nothing is in production yet)'}.", Deploy.ASKED)
         self.notifier.deployed(model_key, number, previous=previous_label)
-        return Deploy(f"{model_key} v{number} is live. Previous production version: {previous_label or 'none'}.",
-                      Deploy.LIVE)
+        if previous_label is None:
+            return Deploy(f"{model_key} v{number} is live: it is the model's first production version.", Deploy.LIVE)
+        return Deploy(f"{model_key} v{number} is live. Previous production version: {previous_label}.", Deploy.LIVE)
 
     def rollback(self, actor: Actor, model_key: str, *, to: int | None = None, seen_live: int | None = None,
                  response_url: str | None = None) -> str:

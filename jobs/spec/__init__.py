@@ -27,9 +27,8 @@ from jobs.spec.model import (
     ProjectSpec,
     RetrainSpec,
     SourceSpec,
-    format_duration,
-    parse_duration,
 )
+from jobs.spec.values import format_duration, parse_duration
 
 __all__ = [
     "METRICS", "BlueprintSpec", "BlueprintStepSpec", "CatalogEntrySpec", "ChannelsSpec", "DataQualitySpec",

@@ -23,6 +23,7 @@ from jobs.spec.model import (
     _column_refs,
     _Spec,
 )
+from jobs.spec.tasks import task_problems
 
 # ---------------------------------------------------------------- cross checks
 
@@ -198,7 +199,7 @@ def _model_problems(model: ModelSpec) -> list[tuple[Loc, str]]:
             elif key not in performance.metrics:
                 problems.append((("performance", "alert", key),
                                  f"alert on '{key}', which is not in performance.metrics"))
-    return problems
+    return problems + task_problems(model)
 
 
 def _check_columns(document: _Document, parts: _Parts, base_dir: Path) -> None:

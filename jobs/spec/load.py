@@ -14,8 +14,20 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from jobs.spec.checks import _check_artifact_roots, _check_columns, _check_references, _Parts
-from jobs.spec.issues import LoadedSpec, Loc, SpecError, _add_validation_error, _Document, _show
+from jobs.spec.checks import (
+    _check_artifact_roots,
+    _check_columns,
+    _check_references,
+    _Parts,
+)
+from jobs.spec.issues import (
+    LoadedSpec,
+    Loc,
+    SpecError,
+    _add_validation_error,
+    _Document,
+    _show,
+)
 from jobs.spec.model import ProjectSpec
 
 

@@ -4,32 +4,46 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     StringConstraints,
     model_validator,
 )
 
 from jobs.expressions import Expression, parse
-from jobs.schedule import cron_trigger
 from jobs.sources import SourceSpec
+from jobs.spec.values import (
+    ENTRYPOINT,
+    GITHUB_REPO,
+    ArtifactRoot,
+    Column,
+    Cron,
+    Duration,
+    ExpressionText,
+    Name,
+    Share,
+    SlackUserId,
+    Slug,
+    Text,
+    matching,
+)
+from jobs.tasks import LOWER_IS_BETTER
 
 Role = Literal["business", "ml_engineer", "risk_manager", "it_ops", "admin"]
 Persona = Literal["business", "ml_engineer", "risk_manager", "it_ops"]
 RiskTier = Literal["low", "medium", "high"]
-Task = Literal["binary_classification"]
+Task = Literal["binary_classification", "regression", "multiclass_classification"]  # jobs/tasks.py: TASKS
 NumericDriftMethod = Literal["wasserstein", "psi", "ks"]
 CategoricalDriftMethod = Literal["jensen_shannon", "psi", "chi_square"]
-Metric = Literal["precision", "recall", "f1", "roc_auc", "accuracy"]
+Metric = Literal["precision", "recall", "f1", "roc_auc", "accuracy",  # binary classification
+                 "mae", "rmse", "r2", "mape",  # regression
+                 "macro_f1", "weighted_f1", "log_loss"]  # multiclass classification (and accuracy)
 Aggregate = Literal["count", "sum", "mean", "rate"]
 RetrainBackend = Literal["python", "webhook", "github_actions", "airflow"]
 DeployBackend = Literal["registry", "webhook"]
@@ -37,93 +51,6 @@ CatalogKind = Literal["project", "model", "model_version", "dataset", "notebook"
                       "plugin"]
 
 METRICS: tuple[str, ...] = get_args(Metric)
-_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_DURATION = re.compile(r"(?:\d+[wdhms])+")
-_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
-_NAME = re.compile(r"[a-z][a-z0-9_]*")
-_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
-_ENTRYPOINT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
-_GITHUB_REPO = re.compile(r"[\w.-]+/[\w.-]+")
-
-
-# ---------------------------------------------------------------- value types
-
-
-def parse_duration(text: str) -> timedelta:
-    """'30m', '1h', '24h', '7d', '2w' (or combined, '1h30m') -> timedelta."""
-    compact = text.strip().lower().replace(" ", "")
-    if not _DURATION.fullmatch(compact):
-        raise ValueError(f"expected a duration like 30m, 1h, 7d or 2w, got {text!r}")
-    seconds = sum(int(n) * _UNITS[unit] for n, unit in re.findall(r"(\d+)([wdhms])", compact))
-    if seconds == 0:
-        raise ValueError(f"a duration must be longer than zero, got {text!r}")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    """The inverse of parse_duration, in the largest whole unit among d, h, m, s."""
-    seconds = int(value.total_seconds())
-    unit = next(u for u in "dhms" if seconds % _UNITS[u] == 0)
-    return f"{seconds // _UNITS[unit]}{unit}"
-
-
-def _duration(value: object) -> timedelta:
-    if isinstance(value, timedelta):
-        if value <= timedelta(0) or value % timedelta(seconds=1):
-            raise ValueError(f"a duration must be a positive whole number of seconds, got {value}")
-        return value
-    if isinstance(value, str):
-        return parse_duration(value)
-    raise ValueError(f"expected a duration like 30m, 1h, 7d or 2w, got {value!r}")
-
-
-def _cron(value: str) -> str:
-    text = " ".join(value.split())
-    try:
-        cron_trigger(text, timezone=UTC)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"invalid cron schedule {value!r}: {exc}") from None
-    return text
-
-
-def _pattern(regex: re.Pattern[str], what: str) -> AfterValidator:
-    def check(value: str) -> str:
-        if not regex.fullmatch(value):
-            raise ValueError(f"expected {what}, got {value!r}")
-        return value
-
-    return AfterValidator(check)
-
-
-def _expression(value: str) -> str:
-    parse(value)
-    return value
-
-
-def _artifact_root(value: str) -> str:
-    if "://" in value or value.startswith("file:"):
-        raise ValueError(f"an artifact root is a folder path, not a URL: got {value!r}")
-    if "\x00" in value:
-        raise ValueError("an artifact root cannot contain a NUL character")
-    path = Path(value)
-    if path.is_absolute() and path == Path(path.anchor):
-        raise ValueError(f"artifact root {value!r} is the whole file system; name the folder models are written to")
-    return value
-
-
-Duration = Annotated[
-    timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str, when_used="json")
-]
-Text = Annotated[str, StringConstraints(min_length=1)]
-Column = Annotated[str, StringConstraints(min_length=1)]
-Slug = Annotated[str, _pattern(_SLUG, "a slug of lowercase letters, digits and '-' (like card-fraud)")]
-Name = Annotated[str, _pattern(_NAME, "a name of lowercase letters, digits and '_' (like missed_fraud_rate)")]
-SlackUserId = Annotated[str, _pattern(_SLACK_USER, "a Slack user id (like U0123ABCD)")]
-Cron = Annotated[str, AfterValidator(_cron)]
-ExpressionText = Annotated[str, AfterValidator(_expression)]
-# A folder whose files may be loaded as this model's artifacts; relative to the spec's folder.
-ArtifactRoot = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_artifact_root)]
-Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Spec(BaseModel):
@@ -274,8 +201,12 @@ class KpiSpec(_Spec):
 
 
 class MetricAlertSpec(_Spec):
-    above: Share | None = None
-    below: Share | None = None
+    """Alert when the metric goes above or below a line. A bare number in the file is the line it must not
+    be worse than: above it for an error (lower is better), below it for a score. Lines of shares (recall,
+    accuracy, F1) are between 0 and 1; jobs/spec/tasks.py checks them against the model's task."""
+
+    above: float | None = None
+    below: float | None = None
 
     @model_validator(mode="after")
     def _some(self) -> MetricAlertSpec:
@@ -288,6 +219,17 @@ class PerformanceSpec(_Spec):
     metrics: list[Metric] = Field(min_length=1)
     alert: dict[str, MetricAlertSpec] = {}
     window: Duration | None = None  # None in the file means drift.window; resolved by ModelSpec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _worse_than(cls, data: object) -> object:
+        alert = data.get("alert") if isinstance(data, dict) else None
+        if not isinstance(alert, dict):
+            return data
+        lines = {metric: ({"above" if metric in LOWER_IS_BETTER else "below": rule}
+                          if isinstance(rule, (int, float)) and not isinstance(rule, bool) else rule)
+                 for metric, rule in alert.items()}
+        return {**data, "alert": lines}
 
 
 class NullShareRise(_Spec):
@@ -318,9 +260,9 @@ _RETRAIN_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # backend
 
 class RetrainSpec(_Spec):
     backend: RetrainBackend
-    entrypoint: Annotated[str, _pattern(_ENTRYPOINT, "an entrypoint like package.module:function")] | None = None
+    entrypoint: Annotated[str, matching(ENTRYPOINT, "an entrypoint like package.module:function")] | None = None
     url: str | None = None
-    repo: Annotated[str, _pattern(_GITHUB_REPO, "a GitHub repository like owner/name")] | None = None
+    repo: Annotated[str, matching(GITHUB_REPO, "a GitHub repository like owner/name")] | None = None
     workflow: str | None = None
     ref: str | None = None
     dag_id: str | None = None

@@ -15,7 +15,12 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from bot.services.pages.constants import CHART_POINTS, MAX_AUDIT, MAX_MARKS, VERDICT_ORDER
+from bot.services.pages.constants import (
+    CHART_POINTS,
+    MAX_AUDIT,
+    MAX_MARKS,
+    VERDICT_ORDER,
+)
 from bot.services.pages.shapes import (
     AlertRow,
     AuditRow,
@@ -29,6 +34,7 @@ from bot.services.pages.shapes import (
     VersionRow,
 )
 from bot.services.pages.viewer import Viewer
+from jobs.checks import metric_value
 from store import governance, registry
 from store.models import (
     Alert,
@@ -151,7 +157,8 @@ def performance(session: Session, model: Model, since: datetime, until: datetime
     for metric, versions in by_metric.items():
         rule = alerts.get(metric) or {}
         line = threshold_of(rule)
-        words = f"alert {'below' if rule.get('below') is not None else 'above'} {line:.2f}" if line is not None else ""
+        words = f"alert {'below' if rule.get('below') is not None else 'above'} {metric_value(line)}" \
+            if line is not None else ""
         result.append(MetricHistory(metric, words, line, tuple(
             Series(labels[v], labels[v], None, tuple(Point(at, value, crosses(value, rule))
                                                       for at, value in sorted(points.items())))
