@@ -107,7 +107,7 @@ def deploy(model: str, version: str, who: str) -> None:
         except Settled as exc:
             if not exc.already:
                 raise
-            click.echo(f"Nothing changed: {plain(str(exc), ops)}")
+            click.echo(plain(str(exc), ops))  # says "Nothing changed."
 
 
 @click.command()
@@ -127,4 +127,4 @@ def rollback(model: str, to: str | None, who: str) -> None:
         except Settled as exc:
             if not exc.already:
                 raise
-            click.echo(f"Nothing changed: {plain(str(exc), ops)}")
+            click.echo(plain(str(exc), ops))  # says "Nothing changed."

@@ -38,7 +38,8 @@ def test_submit_sign_and_deploy_as_the_buttons_do(cli):
     actions = [e.action for e in cli.audit() if e.subject.startswith(f"model:{MODEL}/v2")]
     assert actions[-4:] == ["signoff.approve", "signoff.approve", "version.approved", "version.deployed"]
     again = cli("deploy", MODEL, "v2", "--as", NOOR)
-    assert again.exit_code == 0 and again.output.startswith(f"Nothing changed: {MODEL} v2 is already in production")
+    assert again.exit_code == 0 and again.output.startswith(f"{MODEL} v2 is already in production (deployed by Noor")
+    assert again.output.endswith("UTC). Nothing changed.\n")
 
 
 def test_a_person_with_roles_on_another_project_only_is_refused_and_nothing_changes(cli):
@@ -102,7 +103,8 @@ def test_rollback_to_the_version_in_production_changes_nothing(cli):
     assert cli("deploy", MODEL, "2", "--as", ELI).exit_code == 0
     same = cli("rollback", MODEL, "--to", "v2", "--as", OMAR)
     assert same.exit_code == 0, same.output
-    assert same.output.startswith(f"Nothing changed: {MODEL} is already on v2")
+    assert same.output.startswith(f"{MODEL} is already on v2 (deployed by Eli at ")
+    assert same.output.endswith("UTC). Nothing changed.\n")
     assert cli.stages() == {1: "archived", 2: "production"}
     back = cli("rollback", MODEL, "--to", "1", "--as", OMAR)
     assert back.exit_code == 0, back.output
