@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
@@ -21,15 +21,22 @@ from jobs import synthetic
 from jobs.artifacts import check_for_registration
 from jobs.spec import load_spec
 from store import registry
+from store.clock import utcnow
 from store.db import Database
 from store.models import AuditEvent, ModelVersion
 from tests.support.projects import write_project
-from tests.support.slack_world import ELI, MODEL, SCENARIO, register_fraud_model, write_fraud_data
+from tests.support.slack_world import (
+    ELI,
+    MODEL,
+    SCENARIO,
+    register_fraud_model,
+    write_fraud_data,
+)
 
 SECRET_KEY = "k" * 40
 LENA = "U0LOAN01"  # an ML engineer on the loans project only
 # Six production weeks ending today: what a retrain or an adoption reads is "the latest labelled window".
-_TODAY = datetime.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+_TODAY = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
 RECENT = synthetic.Scenario(start=_TODAY - timedelta(weeks=7), weeks=6, rows_per_week=4000, drift_from_week=5)
 
 

@@ -47,7 +47,8 @@ def test_a_link_opens_its_page_for_that_person_and_no_further(cli):
 
 def test_link_refuses_an_unknown_person_or_page_and_needs_the_secret_key(cli):
     nobody = cli("link", "model:fraud-detector", "--as", "U0NOBODY")
-    assert nobody.exit_code == 1 and "U0NOBODY is not a Flywheel user: add them to a project spec's people" in nobody.output
+    assert nobody.exit_code == 1
+    assert "U0NOBODY is not a Flywheel user: add them to a project spec's people" in nobody.output
     bad = cli("link", "card:fraud-detector:two", "--as", RITA)
     assert bad.exit_code == 1 and "is not a model card: use card:MODEL:VERSION" in bad.output
     elsewhere = cli("link", "https://evil.example/models/x", "--as", RITA)

@@ -90,4 +90,5 @@ def test_list_shows_sign_off_state_and_refuses_an_unknown_model(cli):
     assert cells(lines[2])[:5] == ["v1", "production", "2026-09-21 to 2026-09-28",
                                    "recall 0.700, precision 0.620, roc_auc 0.930", "adopted without sign-off"]
     unknown = cli("versions", "list", "fraud-detectr")
-    assert unknown.exit_code == 1 and unknown.output == "Error: No model called fraud-detectr. Did you mean fraud-detector?\n"
+    assert unknown.exit_code == 1
+    assert unknown.output == "Error: No model called fraud-detectr. Did you mean fraud-detector?\n"
