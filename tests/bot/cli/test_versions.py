@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import shutil
 
+import pytest
+
 from tests.bot.cli.conftest import LENA, RECENT, v1_file
 from tests.support.slack_world import ELI, MODEL, NOOR, register_fraud_model
 
@@ -92,3 +94,34 @@ def test_list_shows_sign_off_state_and_refuses_an_unknown_model(cli):
     unknown = cli("versions", "list", "fraud-detectr")
     assert unknown.exit_code == 1
     assert unknown.output == "Error: No model called fraud-detectr. Did you mean fraud-detector?\n"
+
+
+def test_an_adoption_without_labelled_rows_lately_still_adopts_and_says_why_there_are_no_metrics(db, fraud_data,
+                                                                                                   tmp_path):
+    from bot.services.specs import apply_spec
+    from jobs.spec import load_spec
+    from tests.bot.cli.conftest import Cli
+
+    with db.session() as s:  # the Slack tests' data ends weeks before today
+        apply_spec(session=s, loaded=load_spec(fraud_data / "card-fraud.yml"))
+    cli = Cli(db, fraud_data, tmp_path)
+    adopted = cli("versions", "register", MODEL, "--artifact", str(v1_file(fraud_data)), "--production",
+                  "--as", ELI)
+    assert adopted.exit_code == 0, adopted.output
+    first, second = adopted.output.splitlines()
+    assert first.startswith(f"Adopted {MODEL} v1 as the version in production")
+    assert second.startswith(f"Its metrics could not be computed: no labelled rows for {MODEL} between ")
+    assert cli.stages() == {1: "production"} and len(cli.audit("version.adopted")) == 1
+
+
+@pytest.mark.parametrize("command", [["versions", "list"], ["versions", "register"], ["retrain"], ["submit"],
+                                     ["approve"], ["reject"], ["deploy"], ["rollback"], ["link"], ["dashboard"]])
+def test_every_new_command_has_help(command):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage: " in result.output
+    if command not in (["versions", "list"], ["dashboard"]):
+        assert "FLYWHEEL_AS" in result.output
