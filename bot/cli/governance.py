@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli.acting import as_option, operations, plain, version_number
+from bot.cli.acting import WORK_SECONDS, as_option, operations, plain, version_number
 from bot.cli.common import Failure
 
 VERSION_HELP = "VERSION is a version number: 2 or v2."
@@ -28,13 +28,17 @@ def retrain(model: str, reason: str, wait: bool, who: str) -> None:
         actor = ops.people.named(who)
         said = plain(ops.retraining.request_retrain(actor, model, reason=reason.strip()), ops)
         if not wait:
-            click.echo(f"{said.removesuffix(SLACK_PROMISE)} Queued: `flywheel worker` trains it and posts when the new "
-                       "version is ready.")
+            if said.endswith(SLACK_PROMISE):
+                said = f"{said.removesuffix(SLACK_PROMISE)} Queued: `flywheel worker` trains it and posts when the " \
+                       "new version is ready."
+            click.echo(said)
             return
-        ops.runner.join()
+        ops.runner.join(timeout=WORK_SECONDS)
         outcome = ops.retraining.retrain_outcome(model)
     if outcome is None or outcome.state in (WorkState.queued, WorkState.running):
-        click.echo(said)  # another process's retrain was already under way
+        # one asked earlier is under way: in another process, or queued for the worker (--no-wait)
+        click.echo(said + (" It is queued for `flywheel worker`." if outcome and outcome.state == WorkState.queued
+                           else ""))
     elif outcome.state == WorkState.failed:
         raise Failure(f"Retraining {model} failed: {outcome.error}")
     elif outcome.state == WorkState.dispatched:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli.acting import as_option, operations
+from bot.cli.acting import WORK_SECONDS, as_option, operations
 from bot.cli.common import print_table
 
 KEY_METRICS = ("recall", "precision", "roc_auc", "f1", "accuracy", "rmse", "mae", "r2")
@@ -70,7 +70,7 @@ def versions_register(model: str, artifact: Path, production: bool, who: str) ->
     with operations() as ops:
         done = ops.retraining.register_file(ops.people.named(who), model, uri, production=production)
         if not production:
-            ops.runner.join()
+            ops.runner.join(timeout=WORK_SECONDS)
             lines = {v.number: v for v in ops.releases.versions(model)}
     if done.adopted:
         click.echo(f"Adopted {model} v{done.number} as the version in production (SHA-256 {done.sha256[:12]}...).")

@@ -127,5 +127,10 @@ def test_retrain_runs_here_and_says_what_it_made(db, recent_data, tmp_path):
     assert requested.actor == ELI
     assert cli.audit("version.compared")[-1].subject == f"model:{MODEL}/v2"
     queued = cli("retrain", MODEL, "--no-wait", "--as", NOOR)
-    assert queued.exit_code == 0 and "Queued: `flywheel worker` trains it" in queued.output
+    assert queued.exit_code == 0
+    assert queued.output == f"Retraining {MODEL}. Queued: `flywheel worker` trains it and posts when the new version " \
+                            "is ready.\n"
+    again = cli("retrain", MODEL, "--as", ELI)
+    assert again.exit_code == 0
+    assert again.output == f"{MODEL} is already retraining (requested by Noor). It is queued for `flywheel worker`.\n"
     assert cli.stages() == {1: "production", 2: "candidate"}
