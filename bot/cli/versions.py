@@ -54,19 +54,19 @@ def versions_list(model: str) -> None:
 
 @versions.command("register")
 @click.argument("model")
-@click.option("--artifact", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="The model file: under FLYWHEEL_ARTIFACTS or the spec's artifact_roots (or a file:// URI).")
+@click.option("--artifact", required=True, metavar="PATH",
+              help="The model file: under FLYWHEEL_ARTIFACTS or the spec's artifact_roots (a path or a file:// URI).")
 @click.option("--production", is_flag=True,
               help="Adopt it as the version serving today: its metrics are computed on the latest labelled "
                    "window. Only while MODEL has no production version; after that, versions reach production "
                    "through submit, approve and deploy.")
 @as_option
-def versions_register(model: str, artifact: Path, production: bool, who: str) -> None:
+def versions_register(model: str, artifact: str, production: bool, who: str) -> None:
     """Register a model file the team already has as MODEL's next version (needs the ML engineer role). The
-    file is hashed, never loaded, and only its recorded SHA-256 is ever loaded later. Without --production
-    it is a candidate, compared with production here (as a retrain's is)."""
-    text = str(artifact)
-    uri = text if text.startswith("file://") else artifact.absolute().as_uri()
+    file's SHA-256 is recorded without loading it; from then on Flywheel loads it only while its bytes still
+    have that digest. Without --production it is a candidate, compared with production here (as a retrain's
+    is)."""
+    uri = artifact if artifact.startswith("file://") else Path(artifact).absolute().as_uri()
     with operations() as ops:
         done = ops.retraining.register_file(ops.people.named(who), model, uri, production=production)
         if not production:

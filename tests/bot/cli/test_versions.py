@@ -56,7 +56,7 @@ def test_register_a_candidate_compares_it_with_production(db, recent_data, tmp_p
     cli = Cli(db, recent_data, tmp_path)
     copy = recent_data / "artifacts" / f"team-{tmp_path.name}.joblib"
     shutil.copyfile(v1_file(recent_data), copy)
-    registered = cli("versions", "register", MODEL, "--artifact", str(copy), "--as", "noor")
+    registered = cli("versions", "register", MODEL, "--artifact", copy.as_uri(), "--as", "noor")
     assert registered.exit_code == 0, registered.output
     first, second = registered.output.splitlines()
     assert first.startswith(f"Registered {MODEL} v2 as a candidate (SHA-256 ")
