@@ -95,6 +95,12 @@ def test_approve_and_reject_need_a_reason(cli):
     assert 'Rejected by Noor (technical validation)' in rejected.output and '"recall <0.5 & falling"' in rejected.output
     assert cli.stages()[2] == "rejected"
     assert cli.audit("signoff.reject")[0].actor == NOOR
+    stale = cli("approve", MODEL, "v2", "--reason", "looked fine to me", "--as", RITA)
+    assert stale.exit_code == 1
+    assert stale.output.startswith(f"Error: {MODEL} v2 is no longer waiting for sign-off: ")
+    assert "v2 was rejected by Noor at " in stale.output and stale.output.endswith("Your sign-off was not recorded.\n")
+    assert [e.actor for e in cli.audit("signoff.approve.refused")] == [RITA]
+    assert cli.stages()[2] == "rejected"
 
 
 def test_rollback_to_the_version_in_production_changes_nothing(cli):
