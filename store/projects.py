@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.errors import NotFound
@@ -37,6 +37,12 @@ def require_person(*, session: Session, slack_id: str) -> Person:
     if person is None:
         raise NotFound(f"{slack_id} is not a Flywheel user yet: add them to a project spec's people.")
     return person
+
+
+def people_named(*, session: Session, name: str) -> list[Person]:
+    """The people whose name is `name`, ignoring case (for the terminal's `--as`, which also takes a name)."""
+    return list(session.execute(select(Person).where(func.lower(Person.name) == name.strip().lower())
+                                .order_by(Person.slack_id)).scalars())
 
 
 def people_by_id(*, session: Session, slack_ids: list[str]) -> dict[str, Person]:

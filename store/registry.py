@@ -19,6 +19,7 @@ from store.projects import (  # noqa: F401 - the registry answers for projects a
     get_project,
     list_projects,
     people_by_id,
+    people_named,
     require_person,
 )
 

@@ -123,6 +123,12 @@ def request_evaluation(*, session: Session, model: Model, entry: dict[str, Any],
     raise RuntimeError(f"could not queue the evaluation of {model.key} v{entry['number']}")
 
 
+def latest(*, session: Session, model: Model, kind: str) -> WorkItem | None:
+    """The model's most recently requested work of this kind, in any state."""
+    return session.execute(select(WorkItem).where(WorkItem.model_id == model.id, WorkItem.kind == kind)
+                           .order_by(WorkItem.id.desc()).limit(1)).scalar_one_or_none()
+
+
 def lock(*, session: Session, item_id: int) -> WorkItem | None:
     """The item, read afresh and locked until the unit of work ends."""
     return session.get(WorkItem, item_id, with_for_update=True, populate_existing=True)

@@ -1,7 +1,9 @@
 """The `flywheel` command. Each subcommand fails with a non-zero exit and a one-line reason (common.py).
 
 Subcommands by group: registry.py (demo, apply, check, models), serving.py (serve, worker, run),
-admin.py (report, db, audit, artifacts), catalog.py (catalog).
+admin.py (report, db, audit, artifacts), catalog.py (catalog), versions.py (versions list, register),
+governance.py (retrain, submit, approve, reject, deploy, rollback: Slack's governed buttons, as --as),
+dashboard.py (link, dashboard).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 
 import click
 
-from bot.cli import admin, catalog, registry, serving
+from bot.cli import admin, catalog, dashboard, governance, registry, serving, versions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,5 +23,7 @@ def main(verbose: bool) -> None:
 
 
 for command in (registry.demo, registry.apply, registry.check, registry.models, serving.serve, serving.worker,
-                serving.run, admin.report, admin.db, admin.audit, admin.artifacts, catalog.catalog):
+                serving.run, admin.report, admin.db, admin.audit, admin.artifacts, catalog.catalog, versions.versions,
+                governance.retrain, governance.submit, governance.approve, governance.reject, governance.deploy,
+                governance.rollback, dashboard.link, dashboard.dashboard):
     main.add_command(command)

@@ -9,7 +9,7 @@ from bot.services import home as home_store
 from bot.services.common import ACTOR_TTL_SECONDS, Actor, Context, Service, refusals_audited
 from store import authority, registry
 from store import status as status_store
-from store.errors import InvalidTransition
+from store.errors import InvalidTransition, NotFound
 from store.models import Role
 
 
@@ -31,6 +31,21 @@ class People(Service):
         actor = Actor(slack_id, person)
         self._actors[slack_id] = (now, actor)
         return actor
+
+    def named(self, who: str) -> Actor:
+        """The person a terminal command acts as (`--as`): a Slack id, or a name held by one person only."""
+        who = who.strip()
+        with self.db.read() as s:
+            person = registry.get_person(session=s, slack_id=who) if who else None
+            found = [person] if person is not None else registry.people_named(session=s, name=who) if who else []
+            if len(found) > 1:
+                ids = ", ".join(p.slack_id for p in found)
+                raise InvalidTransition(f"{len(found)} people are called {who} ({ids}): give the Slack id instead.")
+            if not found:
+                raise NotFound(f"{who or 'Nobody'} is not a Flywheel user: add them to a project spec's people "
+                               "(`- {slack_id: U..., name: ..., roles: [...]}`) and run `flywheel apply SPEC.yml`.")
+            slack_id = found[0].slack_id
+        return self.actor(slack_id)
 
     def owner_of(self, model_key: str) -> str:
         with self.db.session() as s:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.blocks.common import escape_mrkdwn, mention
 from bot.services.common import Actor, Service, refusals_audited, stale_refusals_worded
@@ -23,9 +25,62 @@ class Deploy:
     outcome: str
 
 
+@dataclass(frozen=True)
+class VersionLine:
+    """One version as the terminal lists it: its stage, training window, key metrics, sign-offs, who and when."""
+
+    number: int
+    stage: VersionStatus
+    train_start: datetime | None
+    train_end: datetime | None
+    metrics: dict[str, float]  # the latest evaluation's; the trainer's own when it was never evaluated
+    evaluated: bool
+    sign_off: str
+    created_by: str
+    created_at: datetime
+    deployed_by: str | None
+    deployed_at: datetime | None
+    names: dict[str, str]  # Slack id -> name, for everyone above
+
+
 class Releases(Service):
     def _version(self, s, model_key: str, number: int) -> ModelVersion:
         return registry.get_version(session=s, model_key=model_key, number=number)
+
+    def versions(self, model_key: str) -> list[VersionLine]:
+        """Every version of a model, newest first (a read: no grant needed, as `/flywheel status`)."""
+        with self.db.read() as s:
+            model = registry.get_model(session=s, key=model_key)
+            versions = sorted(model.versions, key=lambda v: v.number, reverse=True)
+            people = sorted({x for v in versions
+                             for x in (v.created_by, v.deployed_by, *(o.person for o in v.sign_offs)) if x})
+            names = {k: p.name for k, p in registry.people_by_id(session=s, slack_ids=people).items()}
+            lines = []
+            for v in versions:
+                evaluation = registry.latest_evaluation(session=s, version=v)
+                lines.append(VersionLine(v.number, v.status, v.train_start, v.train_end,
+                                         dict(evaluation.metrics) if evaluation else dict(v.metrics),
+                                         evaluation is not None, self._sign_off_state(s, v, names), v.created_by,
+                                         v.created_at, v.deployed_by, v.deployed_at, names))
+            return lines
+
+    @staticmethod
+    def _sign_off_state(s, version: ModelVersion, names: dict[str, str]) -> str:
+        def by(o) -> str:
+            return f"{o.step.name} by {names.get(o.person, o.person)}"
+
+        rejected = [o for o in version.sign_offs if o.decision == Decision.reject]
+        if version.status == VersionStatus.rejected and rejected:
+            return f"rejected: {by(rejected[-1])}" + (f' ("{rejected[-1].reason}")' if rejected[-1].reason else "")
+        signed = [by(o) for o in version.sign_offs if o.decision == Decision.approve]
+        if version.status == VersionStatus.in_review:
+            waiting = ", ".join(p.describe() for p in governance.waiting_steps(session=s, version=version))
+            return f"waiting for {waiting}" + (f"; signed {', '.join(signed)}" if signed else "")
+        if version.status == VersionStatus.candidate:
+            return "not submitted"
+        if signed:
+            return "signed: " + ", ".join(signed)
+        return "adopted without sign-off" if version.deployed_at and not version.submitted_by else "-"
 
     def submit(self, actor: Actor, model_key: str, number: int) -> str:
         with refusals_audited(self.db, actor.slack_id, "version.submit", f"model:{model_key}/v{number}"), \

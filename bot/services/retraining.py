@@ -8,12 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from bot.blocks.common import escape_mrkdwn, mention
 from bot.services.common import AUTOMATIC, Actor, Service, refusals_audited
+from jobs.artifacts import artifact_roots, check_for_registration
 from jobs.monitor import load_spec
-from jobs.retrain import Registered, register_trained_version
+from jobs.retrain import Registered, compare_with_production, evaluation_window, register_trained_version
+from jobs.sources import SourceError
 from jobs.work_runner import training_timeout
 from store import authority, registry, work
-from store.errors import InvalidTransition
-from store.models import Role, VersionStatus
+from store.errors import FlywheelError, InvalidTransition
+from store.models import Role, VersionStatus, WorkState
+
+REGISTERED_FROM_TERMINAL = "registered from the terminal (flywheel versions register)"
+ADOPTED_FROM_TERMINAL = "adopted as the version serving today (flywheel versions register --production)"
 
 if TYPE_CHECKING:
     pass
@@ -25,6 +30,32 @@ class EvaluationAsked:
 
     note: str
     queued: bool
+
+
+@dataclass(frozen=True)
+class FileRegistered:
+    """A model file the team already had, registered: as a candidate (its comparison with production
+    queued) or adopted as the version serving today (its metrics computed on the latest labelled window)."""
+
+    model_key: str
+    number: int
+    sha256: str
+    adopted: bool
+    metrics: dict[str, float]
+    window: tuple[datetime, datetime] | None  # the labelled window the metrics are from
+    problem: str = ""  # why the metrics could not be computed ("" when they were, or were not asked for)
+    evaluation: int | None = None  # the comparison with production queued for a candidate
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    """Where a model's latest retrain stands: done (its version), failed (why), or still live."""
+
+    state: WorkState
+    version: int | None
+    compared: bool  # False: the version was trained, its comparison with production failed
+    error: str
+    backend: str | None
 
 
 class Retraining(Service):
@@ -104,3 +135,73 @@ class Retraining(Service):
                                         artifact_sha256=artifact_sha256, artifacts_dir=self.settings.artifacts,
                                         metrics=metrics, parameters=parameters, train_start=train_start,
                                         train_end=train_end, work_item=work_item)
+
+    def register_file(self, actor: Actor, model_key: str, artifact_uri: str, *,
+                      production: bool = False) -> FileRegistered:
+        """Register a model file the team already has (the terminal's `versions register`), on the artifact
+        rules every version follows: under the artifact roots, its SHA-256 recorded, never unpickled here.
+
+        A candidate gets its comparison with production queued, as a trainer's callback does. `production`
+        adopts it as the version serving today, allowed only while the model has none (later changes of
+        production go through sign-off and deploy): registered, evaluated alone on the latest labelled
+        window, then adopted (audited `version.adopted`)."""
+        subject = f"model:{model_key}"
+        doing = "Adopting the production version of" if production else "Registering a version of"
+        with refusals_audited(self.db, actor.slack_id, "version.adopt" if production else "version.register",
+                              subject):
+            with self.db.session() as s:
+                model = registry.lock_model(session=s, model=registry.get_model(session=s, key=model_key))
+                authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=Role.ml_engineer,
+                                  doing=f"{doing} {model_key}")
+                current = registry.production_version(session=s, model=model)
+                if production and current is not None:
+                    raise InvalidTransition(
+                        f"{model_key} already has {current.label} in production, so it can't adopt another: register "
+                        f"the file without --production, then submit, sign off and deploy it.")
+                roots = artifact_roots(self.settings.artifacts, load_spec(model).artifact_roots if model.spec else [],
+                                       model.spec_dir)
+                artifact = check_for_registration(artifact_uri, roots=roots)
+                version = registry.register_version(
+                    session=s, model_key=model_key, created_by=actor.slack_id, artifact_uri=artifact.uri,
+                    artifact_sha256=artifact.sha256, parent=current, now=self.clock(),
+                    parameters={"trigger": ADOPTED_FROM_TERMINAL if production else REGISTERED_FROM_TERMINAL})
+                number, spec = version.number, load_spec(model) if model.spec else None
+                evaluation = None
+                if not production:
+                    item, _ = work.request_evaluation(session=s, model=model, requested_by=actor.slack_id,
+                                                      now=self.clock(), entry={"number": number, "alert": None,
+                                                                               "response_url": None})
+                    evaluation = item.id
+            if not production:
+                if self.runner is not None:
+                    self.runner.submit(self.work.run, evaluation)
+                return FileRegistered(model_key, number, artifact.sha256, False, {}, None, evaluation=evaluation)
+            metrics, window, problem = self._evaluate_alone(model_key, number, spec)
+            with self.db.session() as s:
+                registry.lock_model(session=s, model=registry.get_model(session=s, key=model_key))
+                registry.adopt_as_production(session=s, version=registry.get_version(
+                    session=s, model_key=model_key, number=number), actor=actor.slack_id, now=self.clock())
+        return FileRegistered(model_key, number, artifact.sha256, True, metrics, window, problem)
+
+    def _evaluate_alone(self, model_key: str, number: int, spec) -> tuple[dict[str, float], tuple | None, str]:
+        """A version's metrics on the latest labelled window, by the comparison retrains use (with no production
+        version it scores the one version); what went wrong instead, when the data can't give them."""
+        if spec is None:
+            return {}, None, f"{model_key} has no spec, so Flywheel doesn't know where its labelled data is"
+        now = self.clock()
+        try:
+            start, end = evaluation_window(spec, now, None)
+            compared = compare_with_production(db=self.db, model_key=model_key, number=number, window_start=start,
+                                               window_end=end, artifacts_dir=self.settings.artifacts, now=now)
+        except (FlywheelError, SourceError, ValueError) as exc:
+            return {}, None, str(exc)
+        return dict(compared.challenger_metrics), (start, end), ""
+
+    def retrain_outcome(self, model_key: str) -> RetrainOutcome | None:
+        """The model's latest retrain: what the terminal reports once it ran (or was handed to a trainer)."""
+        with self.db.read() as s:
+            item = work.latest(session=s, model=registry.get_model(session=s, key=model_key), kind="retrain")
+            if item is None:
+                return None
+            return RetrainOutcome(item.state, item.result.get("version"), item.result.get("compared", True), item.error,
+                                  item.result.get("backend"))
