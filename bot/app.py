@@ -34,6 +34,18 @@ def missing_settings(settings: Settings, *, socket: bool = False) -> list[str]:
     return [name for name, value in needed.items() if value is None or not value.get_secret_value()]
 
 
+def check_settings(settings: Settings, *, socket: bool = False) -> None:
+    """Refuse, naming every setting at fault, before anything is opened or Slack is asked: the Slack secrets,
+    and over HTTP the dashboard's signing key."""
+    if missing := missing_settings(settings, socket=socket):
+        raise SetupError(f"can't start the Slack app: {' and '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} not set")
+    if not socket:
+        from bot.dashboard.access import secret_of
+
+        secret_of(settings)
+
+
 def make_notifier(settings: Settings, db: Database, *, client: WebClient | None = None,
                   queued: bool = False, clock: Callable[[], datetime] = utcnow,
                   responses: ResponseUrls | None = None, delivery: Delivery | None = None,
