@@ -51,7 +51,7 @@ def apply(paths: tuple[Path, ...], actor: str) -> None:
     from jobs.spec import SpecError, load_specs
 
     try:
-        loaded = load_specs(list(paths))
+        loaded = load_specs(list(paths), open_production=True)
     except SpecError as exc:
         click.echo(str(exc), err=True)
         raise Failure(f"{len(exc.issues)} problem(s) found; nothing was applied") from None

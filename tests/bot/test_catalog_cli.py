@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.support.projects import write_project
+from tests.support.projects import write_project_with_production
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def run(tmp_path, database_url):
 
     def invoke(*args):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    invoke("apply", str(write_project(tmp_path)))
+    invoke("apply", str(write_project_with_production(tmp_path)))
     return invoke
 
 

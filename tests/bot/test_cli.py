@@ -7,7 +7,13 @@ from sqlalchemy import update
 from bot.cli import main
 from store.db import Database
 from store.models import AuditEvent
-from tests.support.projects import append_weeks, week, week_end, write_project
+from tests.support.projects import (
+    append_weeks,
+    week,
+    week_end,
+    write_project,
+    write_project_with_production,
+)
 
 
 def _invoker(tmp_path, database_url):
@@ -46,7 +52,7 @@ def test_apply_then_check_then_list(run, tmp_path):
 
 
 def test_a_bad_spec_is_refused_with_file_line_and_a_one_line_reason(run, tmp_path):
-    spec = write_project(tmp_path)
+    spec = write_project_with_production(tmp_path)
     spec.write_text(spec.read_text().replace("risk_tier: medium", "risk_tier: hihg"))
     result = run("apply", str(spec))
     assert result.exit_code == 2
@@ -56,7 +62,7 @@ def test_a_bad_spec_is_refused_with_file_line_and_a_one_line_reason(run, tmp_pat
 
 
 def test_unknown_model_and_bad_time_fail_with_a_reason(run, tmp_path):
-    run("apply", str(write_project(tmp_path)))
+    run("apply", str(write_project_with_production(tmp_path)))
     unknown = run("check", "default-rsk")
     assert unknown.exit_code == 2 and "No model called default-rsk. Did you mean default-risk?" in unknown.output
     bad_time = run("check", "--as-of", "last tuesday")
@@ -64,13 +70,14 @@ def test_unknown_model_and_bad_time_fail_with_a_reason(run, tmp_path):
 
 
 def test_check_exits_non_zero_when_a_check_errors(run, tmp_path):
-    run("apply", str(write_project(tmp_path)))  # no production data written
+    run("apply", str(write_project_with_production(tmp_path)))
+    (tmp_path / "data" / "production.db").unlink()  # the production data went away after apply
     result = run("check", "--as-of", week_end(0).isoformat())
     assert result.exit_code == 1 and "error" in result.output and "cannot read production data" in result.output
 
 
 def test_audit_verify_names_a_tampered_event(run, tmp_path, database_url):
-    run("apply", str(write_project(tmp_path)))
+    run("apply", str(write_project_with_production(tmp_path)))
     assert run("audit", "verify").output.startswith("the audit chain is whole: 1 events")
     database = Database(database_url)
     with database.session() as s:
