@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.app import build_worker
 from bot.cli import main
 from bot.config import Settings
+from bot.ids import ActionId
 from jobs.worker import leadership_for
 from store.clock import utcnow
 from store.models import OutboxMessage, OutboxState
@@ -85,6 +86,10 @@ def test_alerts_of_a_check_go_to_slack_at_once_when_it_answers(db, tmp_path):
         assert {state for _, state in _rows(db)} == {OutboxState.sent}
         assert len([c for c in fake.calls_to("chat.postMessage") if "thread_ts" not in c.params]) == alerts
         assert not fake.invalid
+        # The spec names no retrain backend: its alerts offer no Retrain button that could only be refused.
+        offered = {element.get("action_id") for call in fake.calls_to("chat.postMessage")
+                   for block in call.params.get("blocks") or [] for element in block.get("elements", [])}
+        assert ActionId.acknowledge in offered and ActionId.retrain not in offered
 
 
 def test_a_running_worker_is_left_to_send_the_alerts_of_a_check(db, tmp_path):
