@@ -135,6 +135,21 @@ def db(database_url) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="session")
+def readme_demo(tmp_path_factory):
+    """The README's demo command, run once as a reader runs it, in a folder of its own."""
+    import subprocess
+
+    from tests.support.docs import demo_command, reader_environment
+
+    work = tmp_path_factory.mktemp("readme-demo")
+    result = subprocess.run(["bash", "-c", demo_command()], cwd=work, env=reader_environment(work) | {
+        "FLYWHEEL_CHARTS": "on"}, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    (work / "stdout.txt").write_text(result.stdout)
+    return work
+
+
+@pytest.fixture(scope="session")
 def fraud_data(tmp_path_factory):
     """Six weeks of scored card transactions and v1's artifact, written once for every Slack test."""
     from tests.support.slack_world import write_fraud_data
