@@ -1,10 +1,12 @@
 """What a spec promises to reach, checked when it is loaded rather than when a check first fails: a channel for
 every persona that gets alerts, data source URLs Flywheel can open (a known scheme, its driver installed),
-and, when applying (`open_production`), each model's production data opened read-only: the file or table
-there, its columns present, its timestamp holding date-times."""
+and, when applying (`open_production`), each model's production data opened read-only (the file or table
+there, its columns present, its timestamp holding date-times) and its python retrain entrypoint's package
+importable, since its alerts offer a Retrain button."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ def check_reach(document: _Document, data: dict[str, Any], models: list[tuple[in
                 document.add(("models", index, "data", which, "url"), problem)
         if open_production and index in exact and url_problem(model.data.production) is None:
             _check_production(document, index, model, base_dir)
+        if open_production and index in exact:
+            _check_retrain(document, index, model)
 
 
 def url_problem(source: SourceSpec) -> str | None:
@@ -83,6 +87,24 @@ def _check_production(document: _Document, index: int, model: ModelSpec, base_di
             wanted = "date-times" if "datetime" in ref.kinds else "numbers"
             document.add(("models", index, *ref.loc), f"column '{ref.column}' holds {kind} values in the production "
                                                       f"data; {ref.purpose} needs {wanted}{_kind_hint(kind, ref.kinds)}")
+
+
+def _check_retrain(document: _Document, index: int, model: ModelSpec) -> None:
+    """Alerts offer Retrain when the spec names a backend; the python backend's entrypoint must be importable
+    where Flywheel runs, or every click fails. Only the top-level package is looked up: nothing is run."""
+    retrain = model.retrain
+    if retrain is None or retrain.backend != "python" or not retrain.entrypoint:
+        return
+    top = retrain.entrypoint.partition(":")[0].partition(".")[0]
+    try:
+        found = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        document.add(("models", index, "retrain", "entrypoint"),
+                     f"retrain entrypoint '{retrain.entrypoint}': no package '{top}' to import here, so the Retrain "
+                     "button of this model's alerts could only fail; install the package where Flywheel runs, or "
+                     "fix the entrypoint (package.module:function)")
 
 
 def _hint(message: str, source: SourceSpec) -> str:

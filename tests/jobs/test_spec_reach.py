@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from jobs.spec import SpecError, load_spec
-from tests.jobs.test_spec import SPEC, edit, line_of, reference_frame, write
+from tests.jobs.test_spec import SPEC as TEST_SPEC
+from tests.jobs.test_spec import edit, line_of, reference_frame, write
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+SPEC = edit(TEST_SPEC, "package.module:function", "jobs.training:retrain")  # importable where the tests run
 PRODUCTION = '      production: {url: "sqlite:///data/transactions.db", table: scored_transactions}'
 
 
@@ -174,3 +176,15 @@ def test_text_timestamps_that_are_not_times_are_refused(folder: Path) -> None:
 def test_a_valid_spec_with_its_production_data_loads(folder: Path) -> None:
     write_production(folder)
     assert load_spec(write(folder, SPEC), open_production=True).spec.models[0].key == "fraud-detector"
+
+
+def test_a_retrain_entrypoint_that_cannot_be_imported_is_refused_when_applying(folder: Path) -> None:
+    write_production(folder)
+    text = edit(SPEC, "jobs.training:retrain", "fraud_trainig.train:retrain")
+    name = write(folder, text)
+    assert load_spec(name).spec.models[0].retrain.entrypoint == "fraud_trainig.train:retrain"
+    assert problems(name, open_production=True) == [(
+        f"fraud.yml:{line_of(text, 'retrain:')} models[0].retrain.entrypoint: retrain entrypoint "
+        "'fraud_trainig.train:retrain': no package 'fraud_trainig' to import here, so the Retrain button of this "
+        "model's alerts could only fail; install the package where Flywheel runs, or fix the entrypoint "
+        "(package.module:function)")]
