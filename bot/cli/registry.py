@@ -127,6 +127,8 @@ def _deliver(settings, ops, before: int, alerts: int) -> bool:
         click.echo(f"{alerts} new alert(s) queued for the worker, which is running and sends them to Slack")
         return False
     try:
+        if (refusal := _token_refused(settings)) is not None:  # sending would fail each message for good
+            raise Failure(f"{refusal}; the {alerts} new alert(s) stay queued for the worker")
         # The check is over: its alerts need not wait for more of the cycle before a storm is decided.
         storm = StormPolicy(window=timedelta(0), threshold=settings.storm_threshold)
         with quiet_slack_sdk():  # an outage is said once below, not in a log line per attempt
@@ -143,6 +145,26 @@ def _deliver(settings, ops, before: int, alerts: int) -> bool:
         parts.append(f"{report.failed} refused by Slack")
     click.echo(f"{alerts} new alert(s) for Slack: {', '.join(parts)}; Slack said: {report.error}")
     return report.failed > 0
+
+
+def _token_refused(settings) -> str | None:
+    """What Slack says of the bot token when it refuses it (auth.test); None when it takes it or cannot be
+    reached (an outage: the sender waits it out)."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from bot.cli.common import slack_refusal
+
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                       timeout=15)
+    try:
+        with quiet_slack_sdk():
+            client.auth_test()
+    except SlackApiError as exc:
+        return slack_refusal(str(exc.response.get("error")))
+    except OSError:
+        return None
+    return None
 
 
 @click.command()

@@ -106,3 +106,16 @@ def test_a_running_worker_is_left_to_send_the_alerts_of_a_check(db, tmp_path):
     finally:
         worker.release()
     assert {state for _, state in _rows(db)} == {OutboxState.pending}
+
+
+def test_a_token_slack_refuses_leaves_the_alerts_of_a_check_queued_and_says_so(db, tmp_path):
+    _drifting_project(tmp_path, db.url)
+    with FakeSlack(token="xoxb-the-real-one") as fake:
+        checked = _run(tmp_path, db.url, fake.api_url, "check", "default-risk", "--as-of", week_end(4).isoformat())
+        assert fake.calls_to("chat.postMessage") == []
+    assert checked.exit_code == 2, checked.output
+    assert "Traceback" not in checked.output
+    last = checked.output.strip().splitlines()[-1]
+    assert last.startswith("Error: Slack refused SLACK_BOT_TOKEN (invalid_auth): ")
+    assert last.endswith("new alert(s) stay queued for the worker")
+    assert {state for _, state in _rows(db)} == {OutboxState.pending}
