@@ -34,6 +34,18 @@ def missing_settings(settings: Settings, *, socket: bool = False) -> list[str]:
     return [name for name, value in needed.items() if value is None or not value.get_secret_value()]
 
 
+def check_settings(settings: Settings, *, socket: bool = False) -> None:
+    """Refuse, naming every setting at fault, before anything is opened or Slack is asked: the Slack secrets,
+    and over HTTP the dashboard's signing key."""
+    if missing := missing_settings(settings, socket=socket):
+        raise SetupError(f"can't start the Slack app: {' and '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} not set")
+    if not socket:
+        from bot.dashboard.access import secret_of
+
+        secret_of(settings)
+
+
 def make_notifier(settings: Settings, db: Database, *, client: WebClient | None = None,
                   queued: bool = False, clock: Callable[[], datetime] = utcnow,
                   responses: ResponseUrls | None = None, delivery: Delivery | None = None,
@@ -84,10 +96,26 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
     return app, ops
 
 
+def make_outbox_sender(settings: Settings, ops: Operations, *, client: WebClient | None = None,
+                       clock: Callable[[], datetime] = utcnow, storm: StormPolicy | None = None) -> OutboxSender:
+    """What sends the outbox to Slack: the worker's, or `flywheel check`'s for the alerts it just queued."""
+    from bot.blocks.home import home_view
+
+    # The outbox retries on its own schedule; the SDK's retry handlers would sleep inside a pass.
+    plain = client or WebClient(token=settings.slack_bot_token.get_secret_value(),
+                                base_url=settings.slack_api_url, timeout=15)
+    slack = SlackDelivery(plain)
+
+    def publish_home(slack_id: str) -> None:
+        slack.publish_home(slack_id, home_view(ops.people.home(slack_id), public_url=settings.public_url))
+
+    return OutboxSender(ops.db, slack, clock, storm=storm or StormPolicy.from_settings(settings),
+                        publish_home=publish_home)
+
+
 def build_worker(settings: Settings, *, db: Database | None = None, client: WebClient | None = None,
                  clock: Callable[[], datetime] = utcnow, poll_seconds: float = 2.0):
     """The worker: scheduled checks and queued work, delivering through Slack or the outbox folder."""
-    from bot.blocks.home import home_view
     from jobs.worker import Worker
 
     db = db or Database(settings.database_url)
@@ -97,16 +125,7 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
     ops = make_operations(settings, db, notifier, clock=clock)
     sender = None
     if settings.slack_bot_token is not None or client is not None:
-        # The outbox retries on its own schedule; the SDK's retry handlers would sleep inside a pass.
-        plain = client or WebClient(token=settings.slack_bot_token.get_secret_value(),
-                                    base_url=settings.slack_api_url, timeout=15)
-        slack = SlackDelivery(plain)
-
-        def publish_home(slack_id: str) -> None:
-            slack.publish_home(slack_id, home_view(ops.people.home(slack_id), public_url=settings.public_url))
-
-        sender = OutboxSender(db, slack, clock, storm=StormPolicy.from_settings(settings), publish_home=publish_home)
-
+        sender = make_outbox_sender(settings, ops, client=client, clock=clock)
     return Worker(db=db, check=ops.checks.scheduled, run_work=ops.work.run, poll_seconds=poll_seconds,
                   send_outbox=sender.send_due if sender else None, sweep=ops.work.expire_overdue,
                   daily_digest=lambda: notifier.daily_digest(clock()), digest_hour=settings.digest_hour), ops

@@ -19,6 +19,7 @@ never sent on their own); otherwise they go out one by one as usual.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -146,6 +147,16 @@ class OutboxDelivery:
                 yield s
 
 
+@dataclass(frozen=True)
+class SentNow:
+    """What `OutboxSender.send_now` did with the rows it was given."""
+
+    sent: int
+    queued: int  # still pending: the worker sends them
+    failed: int  # Slack refused them for good
+    error: str  # the last error Slack gave, if any
+
+
 @dataclass
 class OutboxSender:
     db: Database
@@ -169,6 +180,25 @@ class OutboxSender:
                 if kind == "post" and channel:
                     self._last_post[channel] = now
         return sent
+
+    def send_now(self, after_id: int, *, patience: timedelta = timedelta(seconds=60),
+                 sleep: Callable[[float], None] = time.sleep) -> SentNow:
+        """Send the rows queued after `after_id` (a manual check's alerts and their threads) now, paced as
+        usual. Stops once none is pending, when Slack keeps failing them (they stay queued, and the worker's
+        sender takes them up), or after `patience`. Only for a sender that is the only one running."""
+        deadline = time.monotonic() + patience.total_seconds()
+        while True:
+            self.send_due()
+            with self.db.read() as s:
+                rows = outbox.rows_after(session=s, after_id=after_id)
+                pending = [r for r in rows if r.state == outbox.OutboxState.pending]
+                waiting = [r for r in pending if r.attempts and r.next_attempt_at > self.clock() + PACE]
+                report = SentNow(sent=sum(r.state == outbox.OutboxState.sent for r in rows), queued=len(pending),
+                                 failed=sum(r.state == outbox.OutboxState.failed for r in rows),
+                                 error=next((r.last_error for r in reversed(rows) if r.last_error), ""))
+            if not pending or waiting or time.monotonic() >= deadline:
+                return report
+            sleep(0.2)
 
     def gather(self, now: datetime) -> list[int]:
         """Release held alert posts whose cycle is over, or fold a storm of them into one digest.

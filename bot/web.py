@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 from bot.config import Settings
 from bot.readiness import TIMEOUT_SECONDS, Readiness
 from bot.request_body import AddressGuard, BodyRefused, read_body
+from store.db import Database
 
 # Slack's biggest request is a click on a message of 50 blocks, sent back whole: a few hundred KB at most.
 MAX_SLACK_BODY = 1_000_000
@@ -187,15 +188,16 @@ def form_payload(body: bytes) -> str | None:
     return payload if payload.startswith("{") else None  # Bolt reads a body starting "{" as JSON
 
 
-def build_server(settings: Settings) -> tuple[Starlette, Callable[[], None]]:
+def build_server(settings: Settings, *, db: Database | None = None) -> tuple[Starlette, Callable[[], None]]:
     """What one `flywheel serve` process runs: the Slack app, the trainers' API and the dashboard; and how to
     let it go without serving (a check before starting several). Raises FlywheelError when a setting is
-    missing or unusable, naming it."""
+    missing or unusable, naming it, before Slack is asked whether the token is good."""
     from bot.api import build_api
-    from bot.app import build
+    from bot.app import build, check_settings
     from bot.dashboard.app import build_dashboard
 
-    app, ops = build(settings, queued=True)
+    check_settings(settings)
+    app, ops = build(settings, db=db, queued=True)
     try:
         dashboard = build_dashboard(settings, ops.db)
     except Exception:

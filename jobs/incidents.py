@@ -31,6 +31,7 @@ class ModelRef:
     owner: str  # Slack user id
     alert_id: int | None = None
     version_number: int | None = None
+    retrainable: bool = True  # its spec names a retrain backend: its alerts may offer to retrain
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,11 +69,51 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
+# The package that brings each driver SQLAlchemy may ask for; a dialect's default driver is named in its URL
+# (mysql:// asks for MySQLdb), so the advice also names the URL spelling of the package suggested.
+DRIVER_PACKAGES = {"MySQLdb": ("pymysql", "mysql+pymysql"), "pymysql": ("pymysql", "mysql+pymysql"),
+                   "mysql": ("mysql-connector-python", "mysql+mysqlconnector"),
+                   "psycopg2": ("psycopg[binary]", "postgresql+psycopg"), "psycopg": ("psycopg[binary]", None),
+                   "pyodbc": ("pyodbc", None), "oracledb": ("oracledb", None), "cx_Oracle": ("oracledb", "oracle+oracledb"),
+                   "pymssql": ("pymssql", None), "asyncpg": ("psycopg[binary]", "postgresql+psycopg")}
+# Spellings SQLAlchemy refuses that other tools (Heroku, libpq, Django) write: read as the dialect meant.
+_SCHEME_ALIASES = {"postgres": "postgresql+psycopg", "postgres+psycopg": "postgresql+psycopg",
+                   "postgres+psycopg2": "postgresql+psycopg2"}
+
+
+def normalise_url(url: str) -> str:
+    """`postgres://...` as `postgresql+psycopg://...`; any other URL unchanged."""
+    scheme, sep, rest = url.partition("://")
+    alias = _SCHEME_ALIASES.get(scheme.strip().lower()) if sep else None
+    return f"{alias}://{rest}" if alias else url
+
+
+def driver_problem(url: URL) -> str | None:
+    """Why an engine cannot be made for `url`: an unknown scheme, or a driver that is not installed."""
+    scheme = url.drivername
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        return (f"unknown database scheme '{scheme}://' (expected sqlite:///FILE, "
+                "postgresql+psycopg://USER@HOST/DATABASE or another SQLAlchemy dialect)")
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        missing = exc.name or str(exc)
+        package, spelling = DRIVER_PACKAGES.get(missing.split(".")[0], (missing.split(".")[0], None))
+        advice = f"`pip install {package}`" + (f" and write the URL as {spelling}://..."
+                                               if spelling and spelling != scheme else "")
+        return f"the {scheme}:// driver ({missing}) is not installed: {advice}"
+    return None
+
+
 def make_engine(url: str) -> Engine:
     try:
-        parsed = make_url(url)
+        parsed = make_url(normalise_url(url))
     except Exception as exc:  # sqlalchemy raises ArgumentError with the URL in it; say less
         raise DatabaseError(f"FLYWHEEL_DATABASE_URL is not a database URL: {exc.__class__.__name__}") from None
+    if (problem := driver_problem(parsed)) is not None:
+        raise DatabaseError(f"FLYWHEEL_DATABASE_URL: {problem}")
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -203,8 +249,8 @@ class GroupCommit:
 
 class Database:
     def __init__(self, url: str):
-        self.url = url
-        self.engine = make_engine(url)
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
         # AuditedSession: the audit log's commit hook runs on Flywheel's own sessions, and on no others.
         self._sessions = sessionmaker(self.engine, class_=AuditedSession, expire_on_commit=False)
         self.commits = 0  # units of work this process committed

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.clock import utcnow
@@ -66,6 +66,16 @@ def due(*, session: Session, now: datetime, limit: int = 200) -> list[OutboxMess
         select(OutboxMessage).where(OutboxMessage.state == OutboxState.pending, OutboxMessage.held.is_(False),
                                     OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.id).limit(limit)).scalars())
+
+
+def last_id(*, session: Session) -> int:
+    """The newest row's id (0 when empty): rows queued after this moment have larger ones."""
+    return session.execute(select(func.max(OutboxMessage.id))).scalar() or 0
+
+
+def rows_after(*, session: Session, after_id: int) -> list[OutboxMessage]:
+    return list(session.execute(select(OutboxMessage).where(OutboxMessage.id > after_id)
+                                .order_by(OutboxMessage.id)).scalars())
 
 
 def held_by_channel(*, session: Session) -> dict[str, list[OutboxMessage]]:

@@ -61,8 +61,10 @@ def _value(value: float) -> str:
 
 def alert_actions(model: ModelRef, details_url: str) -> ActionsBlock:
     ctx = ActionContext(model=model.key, version=model.version_number, alert=model.alert_id)
+    # No Retrain button without a retrain backend in the model's spec: a click could only be refused.
+    retrain = [button(RETRAIN, ActionId.retrain, ctx, style="primary")] if model.retrainable else []
     return ActionsBlock(block_id=BlockId.alert_actions, elements=[
-        button(RETRAIN, ActionId.retrain, ctx, style="primary"),
+        *retrain,
         button(ACKNOWLEDGE, ActionId.acknowledge, ctx),
         StaticSelectElement(
             placeholder=SNOOZE, action_id=ActionId.snooze,

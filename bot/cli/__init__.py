@@ -1,4 +1,5 @@
-"""The `flywheel` command. Each subcommand fails with a non-zero exit and a one-line reason (common.py).
+"""The `flywheel` command. Each subcommand fails with a one-line reason and exit code 2, `--verbose` adding the
+traceback (common.py: Failure, FlywheelGroup).
 
 Subcommands by group: registry.py (demo, apply, check, models), serving.py (serve, worker, run),
 admin.py (report, db, audit, artifacts), catalog.py (catalog), versions.py (versions list, register),
@@ -13,10 +14,11 @@ import logging
 import click
 
 from bot.cli import admin, catalog, dashboard, governance, registry, serving, versions
+from bot.cli.common import FlywheelGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log what is happening.")
+@click.group(cls=FlywheelGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what is happening, and show the traceback of a failure.")
 def main(verbose: bool) -> None:
     """Flywheel: chat-ops for the models your team runs in production."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

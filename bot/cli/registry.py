@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from bot.cli.common import Failure, load_settings, open_database, parse_as_of, print_table
+from bot.cli.common import (
+    Failure,
+    load_settings,
+    open_database,
+    parse_as_of,
+    print_table,
+    quiet_slack_sdk,
+)
 from store.errors import FlywheelError
 
 
@@ -44,7 +51,7 @@ def apply(paths: tuple[Path, ...], actor: str) -> None:
     from jobs.spec import SpecError, load_specs
 
     try:
-        loaded = load_specs(list(paths))
+        loaded = load_specs(list(paths), open_production=True)
     except SpecError as exc:
         click.echo(str(exc), err=True)
         raise Failure(f"{len(exc.issues)} problem(s) found; nothing was applied") from None
@@ -73,12 +80,17 @@ def apply(paths: tuple[Path, ...], actor: str) -> None:
 def check(model: str | None, as_of: str | None, kinds: tuple[str, ...]) -> None:
     """Run the checks now for one model or all, and print their verdicts."""
     from bot.app import make_notifier, make_operations
+    from store import outbox
     from store.models import CheckKind, Verdict
 
     settings = load_settings()
     db = open_database(settings)
+    to_slack = settings.slack_bot_token is not None
     try:
-        ops = make_operations(settings, db, make_notifier(settings, db))
+        # To Slack through the outbox, as the worker's checks go: an outage keeps the alerts queued.
+        ops = make_operations(settings, db, make_notifier(settings, db, queued=to_slack))
+        with db.read() as s:
+            before = outbox.last_id(session=s)
         results, posted = ops.checks.run(as_of=parse_as_of(as_of), model_key=model,
                                          kinds={CheckKind(k) for k in kinds} or None)
     except FlywheelError as exc:
@@ -86,13 +98,73 @@ def check(model: str | None, as_of: str | None, kinds: tuple[str, ...]) -> None:
     rows = [(r.model_key, r.version or "-", res.kind.value, res.outcome.verdict.value, res.outcome.message)
             for r in results for res in r.results]
     print_table(["model", "version", "check", "verdict", "details"], rows)
-    if posted:
-        where = "Slack" if settings.slack_bot_token else f"{settings.outbox / 'index.html'}"
-        click.echo(f"{len(posted)} new alert(s) sent to {where}")
+    refused = False
+    if posted and to_slack:
+        refused = _deliver(settings, ops, before, len(posted))
+    elif posted:
+        click.echo(f"{len(posted)} new alert(s) sent to {settings.outbox / 'index.html'}")
     if not rows:
         click.echo("No models registered: run `flywheel apply SPEC.yml` first.")
-    if any(res.outcome.verdict == Verdict.error for r in results for res in r.results):
+    if refused or any(res.outcome.verdict == Verdict.error for r in results for res in r.results):
         sys.exit(1)
+
+
+def _deliver(settings, ops, before: int, alerts: int) -> bool:
+    """Send what the check queued, unless a worker is running (it sends them); say where the alerts went.
+    True when Slack refused some for good."""
+    from datetime import timedelta
+
+    from bot.app import make_outbox_sender
+    from bot.outbox import StormPolicy
+    from jobs.worker import WorkerRefused, leadership_for
+
+    leadership = leadership_for(ops.db)
+    try:
+        leads = leadership.acquire(block=False)
+    except WorkerRefused:
+        leads = False
+    if not leads:
+        click.echo(f"{alerts} new alert(s) queued for the worker, which is running and sends them to Slack")
+        return False
+    try:
+        if (refusal := _token_refused(settings)) is not None:  # sending would fail each message for good
+            raise Failure(f"{refusal}; the {alerts} new alert(s) stay queued for the worker")
+        # The check is over: its alerts need not wait for more of the cycle before a storm is decided.
+        storm = StormPolicy(window=timedelta(0), threshold=settings.storm_threshold)
+        with quiet_slack_sdk():  # an outage is said once below, not in a log line per attempt
+            report = make_outbox_sender(settings, ops, storm=storm).send_now(before)
+    finally:
+        leadership.release()
+    if report.queued == 0 and report.failed == 0:
+        click.echo(f"{alerts} new alert(s) sent to Slack")
+        return False
+    parts = [f"{report.sent} message(s) sent"] if report.sent else []
+    if report.queued:
+        parts.append(f"{report.queued} queued for the worker (`flywheel worker` sends them once Slack answers)")
+    if report.failed:
+        parts.append(f"{report.failed} refused by Slack")
+    click.echo(f"{alerts} new alert(s) for Slack: {', '.join(parts)}; Slack said: {report.error}")
+    return report.failed > 0
+
+
+def _token_refused(settings) -> str | None:
+    """What Slack says of the bot token when it refuses it (auth.test); None when it takes it or cannot be
+    reached (an outage: the sender waits it out)."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from bot.cli.common import slack_refusal
+
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                       timeout=15)
+    try:
+        with quiet_slack_sdk():
+            client.auth_test()
+    except SlackApiError as exc:
+        return slack_refusal(str(exc.response.get("error")))
+    except OSError:
+        return None
+    return None
 
 
 @click.command()

@@ -3,11 +3,12 @@ and the worker."""
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
 
-from bot.cli.common import Failure, load_settings, open_database
+from bot.cli.common import Failure, load_settings, open_database, quiet_slack_sdk
 from store.errors import FlywheelError
 
 
@@ -40,54 +41,91 @@ def _socket_mode_refusal(error: str) -> str:
 @click.option("--fd", type=int, hidden=True, help="Serve on this inherited listening socket (one of --processes).")
 def serve(port: int, host: str, socket: bool, processes: int, fd: int | None) -> None:
     """Run the Slack app: commands, buttons, modals and App Home."""
+    from bot.app import check_settings
+
     settings = load_settings()
-    if socket:
-        if processes != 1:
-            raise Failure("Socket Mode runs in one process: drop --processes, or serve over HTTP")
-        _serve_socket_mode(settings)
-        return
-    import uvicorn
-
-    from bot.web import build_server
-
+    if socket and processes != 1:
+        raise Failure("Socket Mode runs in one process: drop --processes, or serve over HTTP")
     try:
-        web, release = build_server(settings)  # with several processes each builds its own; this one checks
+        check_settings(settings, socket=socket)  # every setting, then the database and the port, then Slack
     except FlywheelError as exc:
         raise Failure(str(exc)) from None
-    if fd is not None:
-        import socket as sockets
+    db = open_database(settings)
+    if socket:
+        _serve_socket_mode(settings, db)
+        return
+    import socket as sockets
 
+    import uvicorn
+
+    if fd is not None:  # one of --processes: the parent checked everything and bound the port
+        web, _ = _built(settings, db)
         # A socket object of the inherited descriptor's own family (uvicorn's --fd takes it for a Unix socket).
         uvicorn.Server(uvicorn.Config(web, log_level="warning")).run(sockets=[sockets.socket(fileno=fd)])
         return
+    bound = _listen_all(host, port, processes)
+    web, release = _built(settings, db)  # asks Slack whether the token is good
+    several = f" ({processes} processes)" if processes > 1 else ""
+    click.echo(f"Flywheel listening on http://{_address(bound[0])}/slack/events, pages under "
+               f"{settings.public_url}{several}")
     if processes == 1:
-        click.echo(f"Flywheel listening on http://{host}:{port}/slack/events, pages under {settings.public_url}")
-        uvicorn.run(web, host=host, port=port, log_level="warning")
+        uvicorn.Server(uvicorn.Config(web, log_level="warning")).run(sockets=bound)
         return
-    release()
-    _serve_processes(host, port, processes, settings.public_url)
+    release()  # with several processes each builds its own; this one checked
+    _serve_processes(bound)
 
 
-def _serve_processes(host: str, port: int, processes: int, public_url: str) -> None:
+def _built(settings, db):
+    from bot.web import build_server
+
+    try:
+        with quiet_slack_sdk():
+            return build_server(settings, db=db)
+    except FlywheelError as exc:
+        raise Failure(str(exc)) from None
+
+
+def _listen_all(host: str, port: int, processes: int) -> list:
+    """One listening socket per process on host:port (port 0: the one the kernel gives the first), with
+    SO_REUSEPORT when several; a Failure naming the address when it is taken."""
+    bound: list = []
+    try:
+        for _ in range(processes):
+            bound.append(_listen(host, port, reuse_port=processes > 1))
+            port = bound[0].getsockname()[1]
+    except Failure:
+        for sock in bound:
+            sock.close()
+        raise
+    return bound
+
+
+def _listen(host: str, port: int, *, reuse_port: bool):
+    import socket as sockets
+
+    sock = sockets.socket(sockets.AF_INET6 if ":" in host else sockets.AF_INET, sockets.SOCK_STREAM)
+    try:
+        sock.setsockopt(sockets.SOL_SOCKET, sockets.SO_REUSEPORT if reuse_port else sockets.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        advice = "; stop what is using it or pick another --port" if exc.errno == errno.EADDRINUSE else ""
+        raise Failure(f"can't listen on {host}:{port}: {exc.strerror}{advice}") from None
+    return sock
+
+
+def _address(sock) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _serve_processes(bound: list) -> None:
     """Several `serve` processes, each on its own socket bound to the port with SO_REUSEPORT: the kernel
     spreads new connections across them evenly. (On one shared socket, whichever process woke first took
     most of a burst: 41 of 50 connections in some trials, and kept-alive connections stay where they land.)"""
-    import socket as sockets
     import subprocess
 
-    bound = []
-    try:
-        for _ in range(processes):
-            sock = sockets.socket(sockets.AF_INET6 if ":" in host else sockets.AF_INET, sockets.SOCK_STREAM)
-            sock.setsockopt(sockets.SOL_SOCKET, sockets.SO_REUSEPORT, 1)
-            bound.append(sock)
-            sock.bind((host, port))
-    except OSError as exc:
-        for sock in bound:
-            sock.close()
-        raise Failure(f"can't listen on {host}:{port}: {exc.strerror}") from None
-    click.echo(f"Flywheel listening on http://{host}:{port}/slack/events, pages under {public_url} "
-               f"({processes} processes)")
     children = [subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--fd", str(sock.fileno())],
                                  pass_fds=[sock.fileno()]) for sock in bound]
     for sock in bound:
@@ -117,7 +155,7 @@ def _supervise(children: list) -> None:
         raise Failure(f"a process stopped unexpectedly (exit codes {codes})")
 
 
-def _serve_socket_mode(settings) -> None:
+def _serve_socket_mode(settings, db) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.errors import SlackApiError
 
@@ -125,7 +163,8 @@ def _serve_socket_mode(settings) -> None:
     from bot.web import steady_collections
 
     try:
-        app, _ = build(settings, socket=True, queued=True)
+        with quiet_slack_sdk():
+            app, _ = build(settings, db=db, socket=True, queued=True)
     except FlywheelError as exc:
         raise Failure(str(exc)) from None
     steady_collections()

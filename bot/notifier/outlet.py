@@ -34,7 +34,8 @@ class Outlet:
     def model_ref(self, model: Model, version: ModelVersion | None, alert_id: int | None = None) -> ModelRef:
         return ModelRef(key=model.key, version=version.label if version else "(no production version)",
                         project_key=model.project.key, project_name=model.project.name, owner=model.owner,
-                        alert_id=alert_id, version_number=version.number if version else None)
+                        alert_id=alert_id, version_number=version.number if version else None,
+                        retrainable=bool((model.spec or {}).get("retrain")))
 
     def post(self, message: Message, channel: str | None) -> str:
         return self.delivery.post(replace(message, channel=channel))

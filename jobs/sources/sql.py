@@ -124,7 +124,23 @@ class SqlSource(Source):
             raise SourceError(f"cannot read the columns of {self.describe()}: {self._reason(exc)}") from None
         self._table = table
         self._zoned = {c.name: bool(getattr(c.type, "timezone", False)) for c in table.columns}
-        return {column.name: _sql_kind(column.type) for column in table.columns}
+        kinds = {column.name: _sql_kind(column.type) for column in table.columns}
+        if self._url.get_backend_name() == "sqlite":
+            kinds.update(self._iso_text_columns(table, [name for name, kind in kinds.items() if kind == "string"]))
+        return kinds
+
+    def _iso_text_columns(self, table: sa.Table, names: list[str]) -> dict[str, ColumnKind]:
+        """SQLite keeps date-times as ISO text (TEXT columns among them): a text column whose sampled values
+        all read as ISO dates holds date-times, which read() parses and julianday() compares."""
+        if not names:
+            return {}
+        rows, keys = self._run(sa.select(*(table.c[name] for name in names)).limit(_SAMPLE_ROWS))
+        found: dict[str, ColumnKind] = {}
+        for index, key in enumerate(keys):
+            values = [row[index] for row in rows if row[index] is not None]
+            if values and all(isinstance(v, str) and _ISO_DATE.match(v) for v in values):
+                found[key] = "datetime"
+        return found
 
     def _sample_kinds(self) -> dict[str, ColumnKind]:
         sample = sa.select(sa.literal_column("*")).select_from(

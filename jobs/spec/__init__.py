@@ -1,7 +1,8 @@
 """Project specs: the YAML file that puts a project, its people and its models under Flywheel.
 
 model.py holds the pydantic shape, load.py reads a file and refuses it as a whole, issues.py places
-each problem on its line, checks.py runs the cross checks (people, keys, columns, artifact roots).
+each problem on its line, checks.py runs the cross checks (people, keys, columns, artifact roots), reach.py
+what the spec promises to reach (channels for alerted personas, source URLs, and when applying, production data).
 """
 
 from jobs.spec.issues import LoadedSpec, SpecError, SpecIssue

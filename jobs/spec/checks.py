@@ -23,6 +23,7 @@ from jobs.spec.model import (
     _column_refs,
     _Spec,
 )
+from jobs.spec.reach import url_problem
 from jobs.spec.tasks import task_problems
 
 # ---------------------------------------------------------------- cross checks
@@ -206,6 +207,8 @@ def _check_columns(document: _Document, parts: _Parts, base_dir: Path) -> None:
     schemas: dict[str, dict[str, ColumnKind] | SourceError] = {}
     for index, model in parts.models:
         reference = model.data.reference
+        if url_problem(reference) is not None:
+            continue  # reported on its URL (reach.py)
         cache_key = reference.model_dump_json()
         if cache_key not in schemas:
             try:

@@ -29,19 +29,21 @@ from jobs.spec.issues import (
     _show,
 )
 from jobs.spec.model import ProjectSpec
+from jobs.spec.reach import check_reach
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
-    """Load and validate one spec file, or raise SpecError listing every problem."""
-    document = _load(Path(path), str(path))
+def load_spec(path: str | Path, *, open_production: bool = False) -> LoadedSpec:
+    """Load and validate one spec file, or raise SpecError listing every problem. `open_production` (apply)
+    also opens each model's production data read-only: its file or table, columns and timestamp."""
+    document = _load(Path(path), str(path), open_production)
     if document.issues or document.loaded is None:
         raise SpecError(document.issues)
     return document.loaded
 
 
-def load_specs(paths: Iterable[str | Path]) -> list[LoadedSpec]:
+def load_specs(paths: Iterable[str | Path], *, open_production: bool = False) -> list[LoadedSpec]:
     """Load several spec files; any problem in any file refuses them all, reporting all problems."""
-    documents = [_load(Path(path), str(path)) for path in paths]
+    documents = [_load(Path(path), str(path), open_production) for path in paths]
     owners: dict[str, str] = {}
     for document in documents:
         if document.loaded is None:
@@ -58,13 +60,13 @@ def load_specs(paths: Iterable[str | Path]) -> list[LoadedSpec]:
 
 
 
-def _load(path: Path, label: str) -> _Document:
+def _load(path: Path, label: str, open_production: bool = False) -> _Document:
     document = _Document(label)
     text = _read_text(path, document)
     if text is not None:
         data = _parse_yaml(text, document)
         if data is not None:
-            _validate(data, path, document)
+            _validate(data, path, document, open_production)
     document.issues.sort(key=lambda issue: issue.line)
     return document
 
@@ -141,7 +143,7 @@ def _check_duplicate_keys(root: yaml.Node, document: _Document) -> None:
             stack.extend((item, loc + (index,)) for index, item in enumerate(node.value))
 
 
-def _validate(data: dict[str, Any], path: Path, document: _Document) -> None:
+def _validate(data: dict[str, Any], path: Path, document: _Document, open_production: bool) -> None:
     base_dir = path.resolve().parent
     spec: ProjectSpec | None = None
     try:
@@ -153,6 +155,7 @@ def _validate(data: dict[str, Any], path: Path, document: _Document) -> None:
     _check_references(document, parts)
     _check_columns(document, parts, base_dir)
     _check_artifact_roots(document, parts, base_dir)
+    check_reach(document, data, parts.models, parts.exact, base_dir, open_production=open_production)
     if spec is not None and not document.issues:
         document.loaded = LoadedSpec(spec=spec, path=path.resolve(), base_dir=base_dir)
 

@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.support.projects import write_project
+from tests.support.projects import write_project_with_production
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def run(tmp_path, database_url):
 
     def invoke(*args):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    invoke("apply", str(write_project(tmp_path)))
+    invoke("apply", str(write_project_with_production(tmp_path)))
     return invoke
 
 
@@ -53,12 +53,12 @@ def test_the_registry_is_in_the_catalog_after_apply(run):
 
 def test_bad_input_fails_with_one_line(run):
     bad_link = run("catalog", "add", "--kind", "dashboard", "--title", "X", "--owner", "U0ML0001", "--link", "ftp://x")
-    assert bad_link.exit_code == 1 and bad_link.output == "Error: links[0]: expected an http(s) URL, got 'ftp://x'\n"
+    assert bad_link.exit_code == 2 and bad_link.output == "Error: links[0]: expected an http(s) URL, got 'ftp://x'\n"
     nobody = run("catalog", "add", "--kind", "dashboard", "--title", "X", "--owner", "@zed")
-    assert nobody.exit_code == 1 and nobody.output == "Error: No one called @zed is in Flywheel.\n"
+    assert nobody.exit_code == 2 and nobody.output == "Error: No one called @zed is in Flywheel.\n"
     registry_asset = run("catalog", "remove", "model:default-risk")
-    assert registry_asset.exit_code == 1 and "follows the registry" in registry_asset.output
+    assert registry_asset.exit_code == 2 and "follows the registry" in registry_asset.output
     typo = run("catalog", "search", "kind:notebok")
-    assert typo.exit_code == 1 and "Did you mean kind:notebook?" in typo.output
+    assert typo.exit_code == 2 and "Did you mean kind:notebook?" in typo.output
     suggested = run("catalog", "search", "lon")
     assert suggested.output == "Nothing in the catalog matches 'lon'. Closest known: 'Loan defaults'.\n"

@@ -164,7 +164,7 @@ def test_when_one_process_dies_serve_stops_the_other_and_says_so(started, tmp_pa
     parent, port, children = started
     os.kill(children[0], signal.SIGKILL)
     code = _wait_exit(parent, tmp_path)
-    assert code == 1
+    assert code == 2
     assert "a process stopped unexpectedly" in _output(tmp_path)
     assert not Path(f"/proc/{children[1]}").exists() or \
         Path(f"/proc/{children[1]}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
@@ -176,7 +176,7 @@ def test_a_port_already_taken_is_named_before_any_process_starts(db, tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         process = _serve(_env(fake, db.url, tmp_path), tmp_path, "--port", str(port), "--processes", "2")
-        assert _wait_exit(process, tmp_path, STARTUP_SECONDS) == 1
+        assert _wait_exit(process, tmp_path, STARTUP_SECONDS) == 2
     assert f"can't listen on 127.0.0.1:{port}: Address already in use" in _output(tmp_path)
 
 
@@ -184,7 +184,7 @@ def test_socket_mode_refuses_several_processes(db, tmp_path):
     with FakeSlack(token=BOT_TOKEN) as fake:
         env = {**_env(fake, db.url, tmp_path), "SLACK_APP_TOKEN": "xapp-1-A0-1-secret"}
         process = _serve(env, tmp_path, "--socket", "--processes", "2")
-        assert _wait_exit(process, tmp_path, STARTUP_SECONDS) == 1
+        assert _wait_exit(process, tmp_path, STARTUP_SECONDS) == 2
     assert "Socket Mode runs in one process" in _output(tmp_path)
 
 

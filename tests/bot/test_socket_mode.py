@@ -234,10 +234,10 @@ def test_an_app_token_slack_refuses_stops_serve_with_a_reason(db, tmp_path, app_
         assert len(fake.calls_to("apps.connections.open")) == 1
         assert fake.socket_mode.links == []
     output = _output(tmp_path)
-    assert process.returncode == 1, output
+    assert process.returncode == 2, output
     last = (tmp_path / "serve.err").read_text().strip().splitlines()[-1]
     assert last.startswith("Error: ") and "SLACK_APP_TOKEN" in last and f"({error})" in last
-    assert "Traceback" not in output
+    assert "Traceback" in output  # -v shows where it failed, before the one line
     assert not [s for s in (app_token, *SECRETS) if s in output], "a secret reached the app's output"
 
 

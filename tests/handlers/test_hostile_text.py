@@ -102,6 +102,7 @@ project:
   risk_tier: high
 people:
   - {slack_id: U0HOST001, name: "<@U123> Mallory & co", roles: [risk_manager, business, ml_engineer]}
+channels: {business: C0HOSTBIZ, ml_engineer: C0HOSTML, risk_manager: C0HOSTRISK}
 blueprint:
   name: "bp <!here>"
   steps:

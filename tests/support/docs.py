@@ -1,8 +1,8 @@
 """The shell blocks of the README and docs/, and a runner that executes them as a reader would.
 
 A ```bash block runs, in document order, in one shell per document, unless the line just above it is
-`<!-- not run: REASON -->`. The reader's `.venv` is the suite's own (linked into the working folder),
-since the suite was installed by the README's own set-up command."""
+`<!-- not run: REASON -->`. The working folder stands for a checkout: the reader's `.venv` is the suite's own
+(installed by the README's own set-up command), and `examples/` and `scripts/` are linked in."""
 
 from __future__ import annotations
 
@@ -51,9 +51,9 @@ def shell_blocks(document: Path) -> list[ShellBlock]:
 def reader_environment(work: Path) -> dict[str, str]:
     """A shell as a newcomer has it: none of this machine's Flywheel or Slack settings, the suite's venv as
     `.venv` in the working folder."""
-    link = work / ".venv"
-    if not link.exists():
-        link.symlink_to(Path(sys.prefix))
+    for name, target in ((".venv", Path(sys.prefix)), ("examples", ROOT / "examples"), ("scripts", ROOT / "scripts")):
+        if not (work / name).exists():
+            (work / name).symlink_to(target)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYWHEEL_", "SLACK_"))}
     env["FLYWHEEL_CHARTS"] = "off"  # the pictures are not what these runs check
     return env

@@ -101,3 +101,10 @@ def append_weeks(folder: Path, frames: list[pd.DataFrame]) -> None:
 
 def week_end(w: int) -> datetime:
     return START + (w + 1) * WEEK
+
+
+def write_project_with_production(folder: Path, **kwargs) -> Path:
+    """`write_project` with its production table there, empty: `flywheel apply` opens it to check it."""
+    path = write_project(folder, **kwargs)
+    append_weeks(folder, [week(0, n=0)])
+    return path
