@@ -36,7 +36,7 @@ people:
   - {slack_id: U0ML0002, name: Noor, roles: [ml_engineer]}
   - {slack_id: U0RISK01, name: Rita, roles: [risk_manager]}
   - {slack_id: U0OPS001, name: Omar, roles: [it_ops]}
-channels: {ml_engineer: C0ML, risk_manager: C0RISK, it_ops: C0OPS}
+channels: {business: C0BIZ, ml_engineer: C0ML, risk_manager: C0RISK, it_ops: C0OPS}
 blueprint:
   name: standard
   steps:

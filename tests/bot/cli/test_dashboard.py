@@ -47,14 +47,14 @@ def test_a_link_opens_its_page_for_that_person_and_no_further(cli):
 
 def test_link_refuses_an_unknown_person_or_page_and_needs_the_secret_key(cli):
     nobody = cli("link", "model:fraud-detector", "--as", "U0NOBODY")
-    assert nobody.exit_code == 1
+    assert nobody.exit_code == 2
     assert "U0NOBODY is not a Flywheel user: add them to a project spec's people" in nobody.output
     bad = cli("link", "card:fraud-detector:two", "--as", RITA)
-    assert bad.exit_code == 1 and "is not a model card: use card:MODEL:VERSION" in bad.output
+    assert bad.exit_code == 2 and "is not a model card: use card:MODEL:VERSION" in bad.output
     elsewhere = cli("link", "https://evil.example/models/x", "--as", RITA)
-    assert elsewhere.exit_code == 1 and "is not a page of this Flywheel (http://dashboard.test)" in elsewhere.output
+    assert elsewhere.exit_code == 2 and "is not a page of this Flywheel (http://dashboard.test)" in elsewhere.output
     keyless = cli("link", "model:fraud-detector", "--as", RITA, FLYWHEEL_SECRET_KEY="")
-    assert keyless.exit_code == 1 and "FLYWHEEL_SECRET_KEY is not set" in keyless.output
+    assert keyless.exit_code == 2 and "FLYWHEEL_SECRET_KEY is not set" in keyless.output
 
 
 def test_flywheel_dashboard_serves_alone_without_slack_settings(cli, tmp_path):

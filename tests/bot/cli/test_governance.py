@@ -19,7 +19,7 @@ def test_submit_sign_and_deploy_as_the_buttons_do(cli):
     assert submitted.exit_code == 0, submitted.output
     assert submitted.output.startswith(f"{MODEL} v2 submitted for sign-off by Eli. Waiting for: technical validation")
     early = cli("deploy", MODEL, "2", "--as", ELI)
-    assert early.exit_code == 1
+    assert early.exit_code == 2
     assert early.output.startswith(f"Error: {MODEL} v2 can't be deployed yet. Waiting for: technical validation: "
                                    "0 of 1, risk review: 0 of 1.")
     # The refusal is audited twice, as the Slack button's is: by the service and as the deploy request noted.
@@ -51,7 +51,7 @@ def test_a_person_with_roles_on_another_project_only_is_refused_and_nothing_chan
                          (["approve", MODEL, "v2", "--reason", "fine"], "signoff.approve.refused"),
                          (["retrain", MODEL], "retrain.refused")):
         refused = cli(*args, "--as", LENA)
-        assert refused.exit_code == 1, refused.output
+        assert refused.exit_code == 2, refused.output
         assert len(refused.output.strip().splitlines()) == 1
         assert [e.actor for e in cli.audit(action)] == [LENA], action
     assert "needs the ML engineer role on Card fraud detection; you have none there." in \
@@ -65,16 +65,16 @@ def test_a_person_with_roles_on_another_project_only_is_refused_and_nothing_chan
 def test_an_unknown_person_version_or_model_is_refused_in_one_line(cli):
     cli.add_candidate()
     unknown = cli("submit", MODEL, "v2", "--as", "U0NOBODY")
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
     assert unknown.output == ("Error: U0NOBODY is not a Flywheel user: add them to a project spec's people "
                               "(`- {slack_id: U..., name: ..., roles: [...]}`) and run `flywheel apply SPEC.yml`.\n")
     missing = cli("submit", MODEL, "v9", "--as", ELI)
-    assert missing.exit_code == 1 and missing.output == f"Error: {MODEL} has no version v9. Versions: v1, v2.\n"
+    assert missing.exit_code == 2 and missing.output == f"Error: {MODEL} has no version v9. Versions: v1, v2.\n"
     for bad in ("two", "v", "2.0", "v2b", "V 2"):
         worded = cli("deploy", MODEL, bad, "--as", ELI)
         assert worded.exit_code != 0 and "is not a version: use its number, e.g. 2 or v2" in worded.output, bad
     model = cli("submit", "fraud-detectr", "2", "--as", ELI)
-    assert model.exit_code == 1 and "No model called fraud-detectr. Did you mean fraud-detector?" in model.output
+    assert model.exit_code == 2 and "No model called fraud-detectr. Did you mean fraud-detector?" in model.output
     nobody = cli("submit", MODEL, "2")
     assert nobody.exit_code == 2 and "Missing option '--as'" in nobody.output
     from_env = cli("submit", MODEL, "2", FLYWHEEL_AS=ELI)
@@ -88,7 +88,7 @@ def test_approve_and_reject_need_a_reason(cli):
         bare = cli(verb, MODEL, "v2", "--as", NOOR)
         assert bare.exit_code == 2 and "Missing option '--reason'" in bare.output
         blank = cli(verb, MODEL, "v2", "--reason", "  ", "--as", NOOR)
-        assert blank.exit_code == 1 and "say why with --reason" in blank.output
+        assert blank.exit_code == 2 and "say why with --reason" in blank.output
     assert not cli.audit("signoff.approve") and not cli.audit("signoff.reject")
     rejected = cli("reject", MODEL, "v2", "--reason", "recall <0.5 & falling", "--as", NOOR)
     assert rejected.exit_code == 0, rejected.output
@@ -96,7 +96,7 @@ def test_approve_and_reject_need_a_reason(cli):
     assert cli.stages()[2] == "rejected"
     assert cli.audit("signoff.reject")[0].actor == NOOR
     stale = cli("approve", MODEL, "v2", "--reason", "looked fine to me", "--as", RITA)
-    assert stale.exit_code == 1
+    assert stale.exit_code == 2
     assert stale.output.startswith(f"Error: {MODEL} v2 is no longer waiting for sign-off: ")
     assert "v2 was rejected by Noor at " in stale.output and stale.output.endswith("Your sign-off was not recorded.\n")
     assert [e.actor for e in cli.audit("signoff.approve.refused")] == [RITA]

@@ -42,7 +42,7 @@ def test_register_production_is_refused_while_a_version_serves(cli):
     copy = cli.folder / "artifacts" / "adopt-me.joblib"
     shutil.copyfile(v1_file(cli.folder), copy)
     refused = cli("versions", "register", MODEL, "--artifact", str(copy), "--production", "--as", ELI)
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2
     assert refused.output == (f"Error: {MODEL} already has v1 in production, so it can't adopt another: register the "
                               "file without --production, then submit, sign off and deploy it.\n")
     assert [e.actor for e in cli.audit("version.adopt.refused")] == [ELI]
@@ -72,12 +72,12 @@ def test_register_refuses_files_outside_the_roots_and_people_without_the_role(cl
     outside = tmp_path / "model.joblib"
     shutil.copyfile(v1_file(cli.folder), outside)
     refused = cli("versions", "register", MODEL, "--artifact", str(outside), "--as", ELI)
-    assert refused.exit_code == 1 and "outside the artifact roots" in refused.output
+    assert refused.exit_code == 2 and "outside the artifact roots" in refused.output
     assert [e.actor for e in cli.audit("version.register.refused")] == [ELI]
     inside = cli.folder / "artifacts" / f"lena-{tmp_path.name}.joblib"
     shutil.copyfile(v1_file(cli.folder), inside)
     lena = cli("versions", "register", MODEL, "--artifact", str(inside), "--as", LENA)
-    assert lena.exit_code == 1
+    assert lena.exit_code == 2
     assert "Registering a version of fraud-detector needs the ML engineer role on Card fraud detection" in lena.output
     assert cli.stages() == {1: "production"}
 
@@ -92,7 +92,7 @@ def test_list_shows_sign_off_state_and_refuses_an_unknown_model(cli):
     assert cells(lines[2])[:5] == ["v1", "production", "2026-09-21 to 2026-09-28",
                                    "recall 0.700, precision 0.620, roc_auc 0.930", "adopted without sign-off"]
     unknown = cli("versions", "list", "fraud-detectr")
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
     assert unknown.output == "Error: No model called fraud-detectr. Did you mean fraud-detector?\n"
 
 
