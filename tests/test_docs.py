@@ -15,6 +15,10 @@ from scripts.screenshots import CHROMIUM
 from tests.support.docs import DOCUMENTS, ROOT, failed_block, run_blocks, shell_blocks
 
 
+GOVERNED = {"version.adopted", "work.retrain.requested", "version.submitted", "signoff.approve", "signoff.reject",
+            "version.deployed", "version.rolled_back"}
+
+
 def _runnable(document):
     return [b for b in shell_blocks(document) if b.not_run is None]
 
@@ -45,10 +49,13 @@ def test_the_readme_runs_as_written_from_the_demo_to_your_own_models_first_gover
         versions = dict(registry.execute(
             "select v.number, v.status from model_versions v join models m on m.id = v.model_id "
             "where m.key = 'house-prices'").fetchall())
-        actions = [row[0] for row in registry.execute("select action from audit_events order by id")]
+        audited = registry.execute("select action, actor from audit_events order by seq").fetchall()
     assert versions == {1: "archived", 2: "production"}, versions
-    for action in ("version.adopted", "retrain.requested", "version.submitted", "deploy.requested"):
-        assert any(a.startswith(action.split(".")[0]) for a in actions), (action, actions)
+    governed = [(action, actor) for action, actor in audited if action in GOVERNED]
+    assert governed == [("version.adopted", "U0PRICE01"), ("work.retrain.requested", "U0PRICE01"),
+                        ("version.submitted", "U0PRICE01"), ("signoff.approve", "U0PRICE02"),
+                        ("signoff.approve", "U0RISK02"), ("version.deployed", "U0PRICE01")], audited
+    assert [action for action, _ in audited].count("alert.opened") >= 1
     alerts = (tmp_path / "house-prices" / "outbox" / "index.html").read_text()
     assert "house-prices" in alerts and "mae" in alerts.lower()
 

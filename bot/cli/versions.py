@@ -13,10 +13,17 @@ from bot.cli.common import print_table
 KEY_METRICS = ("recall", "precision", "roc_auc", "f1", "accuracy", "rmse", "mae", "r2")
 
 
+def _figure(value: object) -> str:
+    """Three decimals for scores (0.755), thousands separators for errors in the label's unit (48,356)."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3f}"
+
+
 def metrics_text(metrics: dict[str, object], limit: int = 3) -> str:
     """The key metrics first (classification, then regression), three at most."""
     names = [m for m in KEY_METRICS if m in metrics] + sorted(m for m in metrics if m not in KEY_METRICS)
-    shown = [f"{m} {metrics[m]:.3f}" if isinstance(metrics[m], float) else f"{m} {metrics[m]}" for m in names[:limit]]
+    shown = [f"{m} {_figure(metrics[m])}" for m in names[:limit]]
     return ", ".join(shown) or "-"
 
 
