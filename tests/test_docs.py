@@ -57,7 +57,9 @@ def test_the_readme_runs_as_written_from_the_demo_to_your_own_models_first_gover
                         ("signoff.approve", "U0RISK02"), ("version.deployed", "U0PRICE01")], audited
     assert [action for action, _ in audited].count("alert.opened") >= 1
     alerts = (tmp_path / "house-prices" / "outbox" / "index.html").read_text()
-    assert "house-prices" in alerts and "mae" in alerts.lower()
+    assert "MAE above the line on house-prices v1" in alerts  # the ML engineer's performance alert
+    assert "Average sale price" in alerts and "(alert above $360,000)" in alerts  # the business KPI alert
+    assert "house-prices v2 is ready for review" in alerts
 
 
 def test_the_reference_pages_run_their_offline_commands(tmp_path):
