@@ -162,7 +162,8 @@ def register(router: ActionRouter, ops: Operations) -> None:
         return lambda: clicked.settle(note)
 
     def approve(actor: Actor, ctx: ActionContext, clicked: Clicked):
-        note, done = ops.releases.sign(actor, ctx.model, ctx.version, Decision.approve)
+        note, done = ops.releases.sign(actor, ctx.model, ctx.version, Decision.approve,
+                                       shown_on=f"{clicked.channel}:{clicked.ts}")
         return (lambda: clicked.settle(note)) if done else (lambda: clicked.thread(note))
 
     def reject(actor: Actor, ctx: ActionContext, clicked: Clicked):

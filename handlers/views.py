@@ -19,7 +19,8 @@ def register(app: App, ops: Operations) -> None:
             ack(response_action="errors", errors={BlockId.reject_reason: REASON_REQUIRED})
             return
         try:
-            note, _ = ops.releases.sign(context["actor"], ctx.model, ctx.version, Decision.reject, reason)
+            note, _ = ops.releases.sign(context["actor"], ctx.model, ctx.version, Decision.reject, reason,
+                                        shown_on=f"{channel}:{ts}" if channel and ts else None)
         except FlywheelError as exc:  # shown inside the modal, where the person still is
             ack(response_action="errors", errors={BlockId.reject_reason: str(exc)[:150]})
             return

@@ -22,7 +22,7 @@ from jobs.backends import DeployRequest, TrainingRequest, call_deploy_webhook, d
 from jobs.monitor import load_spec
 from jobs.retrain import compare_with_production, evaluation_window, retrain, retrain_trigger, training_window
 from jobs.sources import SourceError
-from store import governance, registry, work
+from store import governance, monitoring, registry, work
 from store.clock import utcnow
 from store.db import Database, unreachable
 from store.errors import FlywheelError, InvalidTransition
@@ -78,7 +78,8 @@ class WorkNews(Protocol):
 
     def work_item_failed(self, failure: WorkFailure, *, alert_id: int | None, response_url: str | None) -> None: ...
 
-    def deployed(self, model_key: str, number: int, *, previous: str | None) -> object: ...
+    def deployed(self, model_key: str, number: int, *, previous: str | None,
+                 superseded: tuple[int, ...] = ()) -> object: ...
 
     def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str) -> object: ...
 
@@ -276,9 +277,10 @@ class WorkRunner:
         with self.db.session() as s:
             version = registry.get_version(session=s, model_key=job.model_key, number=number)
             governance.deploy(session=s, version=version, by=job.requested_by, now=self.clock())
+            superseded = monitoring.resolve_superseded(session=s, live=version, now=self.clock())
             work.finish(session=s, item_id=job.id, result={"version": number, "previous": previous_label},
                         now=self.clock())
-        self.notifier.deployed(job.model_key, number, previous=previous_label)
+        self.notifier.deployed(job.model_key, number, previous=previous_label, superseded=tuple(superseded))
 
     def _rollback_now(self, job: Job) -> None:
         """A recorded rollback: the team's system first; production moves back only when it said yes."""

@@ -230,6 +230,12 @@ def note_deploy_request(*, session: Session, version: ModelVersion, by: str, rea
     session.flush()
 
 
+def remember_request(*, session: Session, version: ModelVersion, ref: str) -> None:
+    """Where the version's sign-off request was posted: later news settles it in place or replies in it."""
+    version.signoff_ref = ref
+    session.flush()
+
+
 def ensure_deployable(*, session: Session, version: ModelVersion) -> None:
     """Raise unless the version may go to production now (approved, not already there)."""
     label = f"{version.model.key} {version.label}"

@@ -98,6 +98,23 @@ def resolve_alerts(*, session: Session, model: Model, kind: CheckKind, now: date
     return list(live)
 
 
+def resolve_superseded(*, session: Session, live: ModelVersion, now: datetime | None = None) -> list[int]:
+    """Resolve the model's live alerts opened against another version than `live`, which has just gone to
+    production: what they were about no longer serves. Returns their ids, oldest first."""
+    now = now or utcnow()
+    stale = session.execute(
+        select(Alert).join(CheckRun, CheckRun.id == Alert.check_run_id)
+        .where(Alert.model_id == live.model_id, Alert.state != AlertState.resolved,
+               CheckRun.version_id.is_not(None), CheckRun.version_id != live.id)
+        .order_by(Alert.created_at, Alert.id)).scalars().all()
+    for alert in stale:
+        alert.state, alert.resolved_at, alert.updated_at = AlertState.resolved, now, now
+        audit.record(session=session, actor="flywheel", action="alert.resolved", subject=f"model:{live.model.key}",
+                     details={"alert": alert.id, "superseded_by": live.label}, at=now)
+    session.flush()
+    return [a.id for a in stale]
+
+
 def live_alerts(*, session: Session, model: Model | None = None) -> list[Alert]:
     query = select(Alert).where(Alert.state != AlertState.resolved)
     if model is not None:
@@ -107,21 +124,37 @@ def live_alerts(*, session: Session, model: Model | None = None) -> list[Alert]:
 
 _ALERTS, _MODELS = Alert.__table__, Model.__table__
 # Built once: Acknowledge is the most clicked button, and building a statement costs more than running it.
-_ALERT_STATE = (select(_ALERTS.c.state, _MODELS.c.key).join(_MODELS, _MODELS.c.id == _ALERTS.c.model_id)
-                .where(_ALERTS.c.id == bindparam("alert_id")))
-_ACKNOWLEDGE = (update(_ALERTS).where(_ALERTS.c.id == bindparam("alert_id"))
-                .values(state=AlertState.acknowledged, updated_at=bindparam("now")))
+_ALERT_STATE = (select(_ALERTS.c.state, _ALERTS.c.acknowledged_by, _ALERTS.c.acknowledged_at, _MODELS.c.key)
+                .join(_MODELS, _MODELS.c.id == _ALERTS.c.model_id).where(_ALERTS.c.id == bindparam("alert_id")))
+# Conditional on the state: of two acknowledgements at once, the second changes no row.
+_ACKNOWLEDGE = (update(_ALERTS).where(_ALERTS.c.id == bindparam("alert_id"),
+                                      _ALERTS.c.state.in_([AlertState.open, AlertState.snoozed]))
+                .values(state=AlertState.acknowledged, updated_at=bindparam("now"), acknowledged_by=bindparam("by"),
+                        acknowledged_at=bindparam("now")))
 
 
-def acknowledge(*, session: Session, alert_id: int, now: datetime) -> str:
-    """Mark an alert acknowledged (reminders stop); returns its model's key. A resolved alert stays resolved."""
+class AlreadyAcknowledged(InvalidTransition):
+    """Refused because the alert is acknowledged already: `by` and `at` say whose acknowledgement stands."""
+
+    def __init__(self, by: str | None, at: datetime | None):
+        super().__init__("This alert is already acknowledged.")
+        self.by, self.at = by, at
+
+
+def acknowledge(*, session: Session, alert_id: int, now: datetime, by: str | None = None) -> str:
+    """Mark an alert acknowledged (reminders stop); returns its model's key. A resolved alert stays resolved;
+    an acknowledged one is refused with `AlreadyAcknowledged`, so a repeated click changes nothing."""
     connection = session.connection()
     found = connection.execute(_ALERT_STATE, {"alert_id": alert_id}).one_or_none()
     if found is None:
         raise NotFound(f"Alert {alert_id} no longer exists.")
     if found.state == AlertState.resolved:
         raise InvalidTransition("This alert is already resolved.")
-    connection.execute(_ACKNOWLEDGE, {"alert_id": alert_id, "now": now})
+    if found.state == AlertState.acknowledged:
+        raise AlreadyAcknowledged(found.acknowledged_by, found.acknowledged_at)
+    if connection.execute(_ACKNOWLEDGE, {"alert_id": alert_id, "now": now, "by": by}).rowcount != 1:
+        again = connection.execute(_ALERT_STATE, {"alert_id": alert_id}).one()
+        raise AlreadyAcknowledged(again.acknowledged_by, again.acknowledged_at)
     return found.key
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.clock import utcnow
-from store.models import Alert, Digest, OutboxMessage, OutboxState
+from store.models import Alert, Digest, ModelVersion, OutboxMessage, OutboxState
 
 REF_PREFIX = "outbox:"
 
@@ -151,6 +151,8 @@ def mark_sent(*, session: Session, row_id: int, sent_ref: str | None, now: datet
         _, _, ts = sent_ref.partition(":")
         session.execute(update(Alert).where(Alert.message_ts == ref_of(row_id)).values(message_ts=ts))
         session.execute(update(Digest).where(Digest.message_ref == ref_of(row_id)).values(message_ref=sent_ref))
+        session.execute(update(ModelVersion).where(ModelVersion.signoff_ref == ref_of(row_id))
+                        .values(signoff_ref=sent_ref))
     if row.kind == "reply" and sent_ref:
         session.execute(update(Alert).where(Alert.digest_thread_ref == ref_of(row_id))
                         .values(digest_thread_ref=sent_ref))

@@ -95,6 +95,9 @@ class Notifier:
     def settle_signoff(self, ref: str, model_key: str, number: int, note: str) -> None:
         self.governance.settle_signoff(ref, model_key, number, note)
 
+    def settle_request(self, model_key: str, number: int, note: str) -> bool:
+        return self.governance.settle_request(model_key, number, note)
+
     def signed(self, model_key: str, number: int, note: str) -> bool:
         return self.governance.signed(model_key, number, note)
 
@@ -104,8 +107,8 @@ class Notifier:
     def approved(self, model_key: str, number: int) -> str:
         return self.governance.approved(model_key, number)
 
-    def deployed(self, model_key: str, number: int, *, previous: str | None) -> str:
-        return self.governance.deployed(model_key, number, previous=previous)
+    def deployed(self, model_key: str, number: int, *, previous: str | None, superseded: tuple[int, ...] = ()) -> str:
+        return self.governance.deployed(model_key, number, previous=previous, superseded=superseded)
 
     def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str) -> str:
         return self.governance.rolled_back(model_key, number, from_label=from_label, by=by)

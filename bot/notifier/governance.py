@@ -23,7 +23,7 @@ from jobs.tasks import charted
 from store import governance, registry
 from store.clock import utcnow
 from store.errors import InvalidTransition
-from store.models import Decision, Person
+from store.models import Decision, Person, VersionStatus
 
 
 class GovernanceNews:
@@ -76,10 +76,23 @@ class GovernanceNews:
         return ref
 
     def signoff_requested(self, model_key: str, number: int) -> str:
+        """Post the version's sign-off request and remember where: later news settles it or replies in it."""
         message, channel = self._signoff_message(model_key, number)
         ref = self.outlet.post(message, channel)
+        with self.outlet.db.session() as s:
+            governance.remember_request(session=s, version=registry.get_version(session=s, model_key=model_key,
+                                                                                  number=number), ref=ref)
         self.outlet.refresh_home()
         return ref
+
+    def settle_request(self, model_key: str, number: int, note: str) -> bool:
+        """Settle the version's own sign-off request in place, wherever it was posted; False if none was."""
+        with self.outlet.db.read() as s:
+            ref = registry.get_version(session=s, model_key=model_key, number=number).signoff_ref
+        if ref is None:
+            return False
+        self.settle_signoff(ref, model_key, number, note)
+        return True
 
     def settle_signoff(self, ref: str, model_key: str, number: int, note: str) -> None:
         """Edit a sign-off request in place after a decision: current progress, no buttons, who decided."""
@@ -103,22 +116,25 @@ class GovernanceNews:
         return risk.signoff_request(request), channel
 
     def ask_approvers(self, model_key: str, number: int, waiting: list) -> str:
-        """Send the sign-off request again, naming who can give the missing sign-offs."""
+        """Name who can give the missing sign-offs (for the refused asker), and ping them in the thread of
+        the version's sign-off request when it has one: nothing new is posted in the channel."""
         if not waiting:
             return ""
         roles = {w.role for w in waiting}
         with self.outlet.db.session() as s:
             version = registry.get_version(session=s, model_key=model_key, number=number)
             barred = {version.created_by, version.submitted_by, version.deploy_requested_by}
-            project_id = version.model.project_id
+            project_id, ref = version.model.project_id, version.signoff_ref
             people = [p.slack_id for p in s.query(Person).order_by(Person.name)
                       if any(p.holds(r, project_id) for r in roles) and p.slack_id not in barred]
         if not people:
             return ""
-        ref = self.signoff_requested(model_key, number)
+        named = ", ".join(mention(p) for p in people)
+        if ref is None:
+            return f"{named} can sign it."
         self.outlet.delivery.reply(ref, f"{' '.join(mention(p) for p in people)}: a deploy of {model_key} "
                                         f"v{number} is waiting for your sign-off.")
-        return f"{', '.join(mention(p) for p in people)} {'has' if len(people) == 1 else 'have'}"
+        return f"{named} {'has' if len(people) == 1 else 'have'} been asked in the sign-off request's thread."
 
     def approved(self, model_key: str, number: int) -> str:
         with self.outlet.db.session() as s:
@@ -134,7 +150,7 @@ class GovernanceNews:
         self.outlet.refresh_home()
         return ref
 
-    def deployed(self, model_key: str, number: int, *, previous: str | None) -> str:
+    def deployed(self, model_key: str, number: int, *, previous: str | None, superseded: tuple[int, ...] = ()) -> str:
         with self.outlet.db.session() as s:
             model = registry.get_model(session=s, key=model_key)
             version = registry.get_version(session=s, model_key=model_key, number=number)
@@ -150,8 +166,26 @@ class GovernanceNews:
                                    f"{model_key} v{number} is live, deployed by {mention(deployment.deployed_by)} at "
                                    f"{deployment.deployed_at:%H:%M} UTC"
                                    + (f"; {previous} stopped." if previous else "."))
+        self._settle_requests_after_deploy(model_key, number, deployment)
+        for alert_id in superseded:
+            self.threads.say_in_thread(alert_id, f":white_check_mark: Resolved: v{number} replaced "
+                                                 f"{previous or 'the version it was about'} in production at "
+                                                 f"{deployment.deployed_at:%b %d %H:%M} UTC.")
         self.outlet.refresh_home()
         return ref
+
+    def _settle_requests_after_deploy(self, model_key: str, number: int, deployment: Deployment) -> None:
+        """The deployed version's sign-off request says so; the requests of the version it replaced and of
+        older versions still waiting say they were superseded. Each loses its buttons, edited in place."""
+        at = f"{deployment.deployed_at:%b %d %H:%M} UTC"
+        with self.outlet.db.read() as s:
+            model = registry.get_model(session=s, key=model_key)
+            others = [v.number for v in model.versions if v.signoff_ref and v.number != number and (
+                v.status in (VersionStatus.in_review, VersionStatus.approved) and v.number < number
+                or v.label == deployment.previous_version)]
+        self.settle_request(model_key, number, f"Deployed to production by {mention(deployment.deployed_by)} at {at}")
+        for other in sorted(others):
+            self.settle_request(model_key, other, f"Superseded: v{number} went to production at {at}")
 
     def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str) -> str:
         with self.outlet.db.session() as s:

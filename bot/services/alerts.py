@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 SNOOZE_LIMIT = timedelta(days=30)
 # Writes what shows a change (a clicked message's edit) in the change's own unit of work, given the note.
 WrittenWith = Callable[[Session, str], None]
+
+
+def already_acknowledged(by: str | None, at: datetime | None) -> str:
+    who = f" by {mention(by)}" if by else ""
+    return f"This alert is already acknowledged{who}{f' at {at:%H:%M} UTC' if at else ''}. Nothing changed."
 
 
 class AlertActions(Service):
@@ -58,7 +63,10 @@ class AlertActions(Service):
 
         def work(s: Session) -> str:
             self._may_act_on(s, actor, self._alert(s, alert_id).model, "Acknowledging this alert")
-            model_key = monitoring.acknowledge(session=s, alert_id=alert_id, now=now)
+            try:
+                model_key = monitoring.acknowledge(session=s, alert_id=alert_id, now=now, by=actor.slack_id)
+            except monitoring.AlreadyAcknowledged as already:  # a repeated click: answered, nothing edited
+                raise InvalidTransition(already_acknowledged(already.by, already.at)) from None
             # An acknowledged or snoozed alert is still open: the status, which counts open alerts, stays.
             audit.record(session=s, actor=actor.slack_id, action="alert.acknowledged",
                          subject=f"model:{model_key}", details={"alert": alert_id}, at=now, changes_status=False)

@@ -8,7 +8,7 @@ from datetime import datetime
 from bot.blocks.common import escape_mrkdwn, mention
 from bot.services.common import Actor, Service, refusals_audited, stale_refusals_worded
 from jobs.monitor import load_spec
-from store import authority, governance, registry, work
+from store import authority, governance, monitoring, registry, work
 from store.errors import Forbidden
 from store.models import Decision, ModelVersion, Role, VersionStatus
 
@@ -93,8 +93,11 @@ class Releases(Service):
         steps = escape_mrkdwn(", ".join(p.describe() for p in waiting)) or "nothing: it is approved"
         return f"{model_key} v{number} submitted for sign-off by {mention(actor.slack_id)}. Waiting for: {steps}."
 
-    def sign(self, actor: Actor, model_key: str, number: int, decision: Decision, reason: str = "") -> tuple[str, bool]:
-        """Record a decision; returns the sentence to show and whether the version's review is over."""
+    def sign(self, actor: Actor, model_key: str, number: int, decision: Decision, reason: str = "", *,
+             shown_on: str | None = None) -> tuple[str, bool]:
+        """Record a decision; returns the sentence to show and whether the version's review is over. When it
+        is over, the version's sign-off request is settled in place, unless it is `shown_on` (CHANNEL:TS of
+        the message the caller settles itself: the request clicked)."""
         with refusals_audited(self.db, actor.slack_id, f"signoff.{decision.value}", f"model:{model_key}/v{number}"), \
                 stale_refusals_worded("sign"), self.db.session() as s:
             if actor.person is None:
@@ -103,17 +106,21 @@ class Releases(Service):
             person = registry.require_person(session=s, slack_id=actor.slack_id)
             record = governance.sign_off(session=s, version=version, person=person, decision=decision,
                                          reason=reason, now=self.clock())
-            status, step = version.status, record.step.name
+            status, step, signoff_ref = version.status, record.step.name, version.signoff_ref
         verb = "Approved" if decision == Decision.approve else "Rejected"
         said = f': "{escape_mrkdwn(reason.strip())}"' if reason.strip() else ""
         self.later(self.notifier.refresh_home)  # after the ack: it writes a refresh per Home viewer
         note = f"{verb} by {mention(actor.slack_id)} ({step}) at {self.clock():%H:%M} UTC{said}"
-        self.later(self._after_sign_off, model_key, number, note, status == VersionStatus.approved)
-        return note, status != VersionStatus.in_review
+        over = status != VersionStatus.in_review
+        self.later(self._after_sign_off, model_key, number, note, status == VersionStatus.approved,
+                   over and signoff_ref != shown_on)
+        return note, over
 
-    def _after_sign_off(self, model_key: str, number: int, note: str, approved: bool) -> None:
+    def _after_sign_off(self, model_key: str, number: int, note: str, approved: bool, settle: bool) -> None:
         # One follow-up, in this order: the alert's thread reads the sign-off before "can be deployed".
         self.notifier.signed(model_key, number, note)
+        if settle:
+            self.notifier.settle_request(model_key, number, note)
         if approved:
             self.notifier.approved(model_key, number)
 
@@ -121,7 +128,7 @@ class Releases(Service):
         """Governance is checked before the ack. The `registry` backend moves production now; the `webhook`
         backend records a deploy for the worker, which calls the team's system and then moves it."""
         subject = f"model:{model_key}/v{number}"
-        queued = None
+        queued, superseded = None, ()
         try:
             with refusals_audited(self.db, actor.slack_id, "deploy", subject), stale_refusals_worded("deploy"), \
                     self.db.session() as s:
@@ -132,6 +139,7 @@ class Releases(Service):
                 previous_label = previous.label if previous else None
                 if load_spec(version.model).deploy.backend == "registry":
                     governance.deploy(session=s, version=version, by=actor.slack_id, now=self.clock())
+                    superseded = tuple(monitoring.resolve_superseded(session=s, live=version, now=self.clock()))
                 else:
                     governance.ensure_deployable(session=s, version=version)
                     item, created = work.request(session=s, model=version.model, kind="deploy",
@@ -144,7 +152,7 @@ class Releases(Service):
                 governance.note_deploy_request(session=s, version=version, by=actor.slack_id,
                                                reason=str(blocked), now=self.clock())
             asked = self.notifier.ask_approvers(model_key, number, blocked.waiting)
-            raise governance.GovernanceBlocked(f"{blocked}{f' {asked} been asked.' if asked else ''}",
+            raise governance.GovernanceBlocked(f"{blocked}{f' {asked}' if asked else ''}",
                                                blocked.waiting) from None
         if queued is not None:
             item_id, created, live_number, asked_by = queued
@@ -156,7 +164,7 @@ class Releases(Service):
             return Deploy(f"Deploying {model_key} v{number} through its deploy webhook. IT operations will be told "
                           f"when it is live; until then production stays "
                           f"{previous_label or 'empty (nothing is in production yet)'}.", Deploy.ASKED)
-        self.notifier.deployed(model_key, number, previous=previous_label)
+        self.notifier.deployed(model_key, number, previous=previous_label, superseded=superseded)
         if previous_label is None:
             return Deploy(f"{model_key} v{number} is live: it is the model's first production version.", Deploy.LIVE)
         return Deploy(f"{model_key} v{number} is live. Previous production version: {previous_label}.", Deploy.LIVE)

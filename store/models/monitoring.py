@@ -52,6 +52,8 @@ class Alert(Base):
     subjects: Mapped[list[str]] = mapped_column(default=list)
     state: Mapped[AlertState] = mapped_column(_enum(AlertState), default=AlertState.open)
     snoozed_until: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))  # the latest acknowledgement's
+    acknowledged_at: Mapped[datetime | None]
     channel: Mapped[str | None] = mapped_column(String(64))
     message_ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -179,6 +179,8 @@ class ModelVersion(Base):
     deployed_by: Mapped[str | None] = mapped_column(String(32))
     # Whoever asked to deploy it before it was approved; separation of duties bars them from signing.
     deploy_requested_by: Mapped[str | None] = mapped_column(String(32))
+    # Where its sign-off request was posted (CHANNEL:TS, or an outbox ref until sent): settled in place.
+    signoff_ref: Mapped[str | None] = mapped_column(String(64))
 
     model: Mapped[Model] = relationship(back_populates="versions", foreign_keys=[model_id])
     parent: Mapped[ModelVersion | None] = relationship(remote_side=[id])

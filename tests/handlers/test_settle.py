@@ -1,0 +1,189 @@
+"""Conversations that settle: a refused deploy is answered privately and posts nothing new in the channel;
+repeated Acknowledge clicks edit the alert once; a sign-off request shows what became of its version
+(deployed, rejected, superseded) without buttons, and alerts about a replaced version resolve in their
+thread. Driven as Slack drives them: signed HTTP to /slack/events, read back from the fake Slack, every
+Block Kit payload parsed with slack_sdk's models."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from pydantic import SecretStr
+from slack_sdk import WebClient
+from slack_sdk.models.blocks import Block
+
+from bot.ids import ActionContext, ActionId
+from bot.outbox import OutboxSender, StormPolicy
+from bot.slack_delivery import SlackDelivery
+from jobs.monitor import check_model
+from jobs.retrain import compare_with_production
+from store import governance, registry
+from store.models import Alert, AlertState, AuditEvent, OutboxMessage
+from tests.support.fleet import Clock, drain
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_world import (
+    ELI,
+    MODEL,
+    NOOR,
+    NOW,
+    RITA,
+    World,
+    register_fraud_model,
+)
+
+WEEK = timedelta(days=7)
+
+
+def _top_level(fake) -> list[tuple[str, str]]:
+    return sorted(k for k, m in fake.messages.items() if not m.get("thread_ts"))
+
+
+def _blocks(world, message) -> list[dict]:
+    """A message's blocks as Slack holds them, parsed back with slack_sdk (a payload it would refuse fails)."""
+    blocks = world.fake.messages[message]["blocks"]
+    assert [b.to_dict() for b in Block.parse_all(blocks)] == blocks
+    return blocks
+
+
+def _submitted(world, number: int) -> tuple[str, str]:
+    """`number` registered from v1's artifact, submitted by Eli, compared with production, and its sign-off
+    request posted to the risk channel; returns the request."""
+    v1 = json.loads((world.folder / "v1.json").read_text())
+    with world.db.session() as s:
+        version = registry.register_version(session=s, model_key=MODEL, created_by=ELI, artifact_uri=v1["uri"],
+                                            artifact_sha256=v1["sha256"], metrics=v1["metrics"],
+                                            train_end=NOW - WEEK, now=NOW)
+        assert version.number == number
+        governance.submit_for_review(session=s, version=version, by=ELI, now=NOW)
+    compare_with_production(db=world.db, model_key=MODEL, number=number, window_start=NOW - WEEK, window_end=NOW,
+                            artifacts_dir=world.folder / "artifacts")
+    world.ops.notifier.signoff_requested(MODEL, number)
+    return world.posted("C0RISK", f"Sign-off requested: {MODEL} v{number}")
+
+
+# -- 1. a deploy refused for missing sign-offs -------------------------------------------------------
+
+
+def test_a_deploy_asked_too_early_is_answered_privately_and_posts_nothing_new(world):
+    request = _submitted(world, 2)
+    before = _top_level(world.fake)
+
+    refused = world.command(f"deploy {MODEL} v2", ELI)
+    world.ops.join()
+
+    assert refused.body["response_type"] == "ephemeral"
+    assert refused.body["text"] == (
+        f"{MODEL} v2 can't be deployed yet. Waiting for: technical validation: 0 of 1, risk review: 0 of 1. "
+        f"<@{NOOR}>, <@{RITA}> have been asked in the sign-off request's thread.")
+    assert _top_level(world.fake) == before, "a refused deploy posted a new message in a channel"
+    assert [m["text"] for m in world.fake.thread(*request)] == [
+        f"<@{NOOR}> <@{RITA}>: a deploy of {MODEL} v2 is waiting for your sign-off."]
+    assert any(b["type"] == "actions" for b in _blocks(world, request)), "the request still takes sign-offs"
+    with world.db.read() as s:
+        assert s.query(AuditEvent).filter_by(action="deploy.refused").count() > 0
+
+
+# -- 2. repeated Acknowledge clicks ------------------------------------------------------------------
+
+
+@pytest.fixture
+def queued_alert(db, fraud_data):
+    """The fraud model's drift alert posted through the outbox and its sender, as `flywheel serve` runs."""
+    register_fraud_model(db, fraud_data)
+    with FakeSlack() as fake:
+        world = World(db, fraud_data, fake, queued=True, FLYWHEEL_SECRET_KEY=SecretStr("k" * 40))
+        clock = Clock(NOW)
+        sender = OutboxSender(db, SlackDelivery(WebClient(token=fake.token, base_url=fake.api_url, timeout=5)),
+                              clock, storm=StormPolicy(window=timedelta(0)))
+        world.ops.notifier.on_checks(check_model(db=db, model_key=MODEL, as_of=NOW, now=NOW))
+        drain(sender, clock)
+        yield world, world.posted("C0ML", f"Input drift on {MODEL} v1"), sender, clock
+        world.close()
+        assert fake.invalid == [], "the app sent a payload Slack would refuse"
+
+
+def test_twenty_acknowledge_clicks_edit_the_alert_once(queued_alert):
+    world, message, sender, clock = queued_alert
+    updates_before = len(world.fake.calls_to("chat.update"))
+    alert_id = ActionContext.decode(next(e["value"] for b in world.fake.messages[message]["blocks"]
+                                         if b["type"] == "actions" for e in b["elements"]
+                                         if e.get("action_id") == ActionId.acknowledge)).alert
+
+    sent = [world.click(ActionId.acknowledge, message, NOOR if i % 2 else ELI) for i in range(20)]
+    world.ops.join()
+    drain(sender, clock)
+
+    assert [s.status for s in sent] == [200] * 20
+    with world.db.read() as s:
+        edits = [r for r in s.query(OutboxMessage) if r.kind == "update"]
+        assert len(edits) == 1
+        assert s.query(AuditEvent).filter_by(action="alert.acknowledged").count() == 1
+        assert s.query(AuditEvent).filter_by(action="alert.acknowledge.refused").count() == 19
+        alert = s.get(Alert, alert_id)
+        assert (alert.state, alert.acknowledged_by, alert.acknowledged_at) == (AlertState.acknowledged, ELI, NOW)
+    assert len(world.fake.calls_to("chat.update")) == updates_before + 1
+    assert f"Acknowledged by <@{ELI}> at {NOW:%H:%M} UTC" in json.dumps(_blocks(world, message))
+    assert world.responses(sent[0].response_url) == []  # the first is answered by the edit itself
+    later = [[(r["response_type"], r["text"]) for r in world.responses(s.response_url)] for s in sent[1:]]
+    refusal = f"This alert is already acknowledged by <@{ELI}> at {NOW:%H:%M} UTC. Nothing changed."
+    assert later == [[("ephemeral", refusal)]] * 19
+
+
+# -- 3. sign-off requests settle; alerts about a replaced version resolve --------------------------------
+
+
+def _has_buttons(world, message) -> bool:
+    return any(b["type"] == "actions" for b in _blocks(world, message))
+
+
+def test_a_deploy_settles_its_request_supersedes_older_ones_and_resolves_the_old_versions_alerts(world):
+    world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
+    alert = world.posted("C0ML", f"Input drift on {MODEL} v1")
+    older, newer = _submitted(world, 2), _submitted(world, 3)
+    for signer in (NOOR, RITA):
+        world.command(f"approve {MODEL} v3", signer)
+    world.ops.join()
+    before = _top_level(world.fake)
+
+    assert world.command(f"deploy {MODEL} v3", ELI).body["text"] == \
+        f"{MODEL} v3 is live. Previous production version: v1."
+    world.ops.join()
+
+    at = f"{NOW:%b %d %H:%M} UTC"
+    assert not _has_buttons(world, newer) and not _has_buttons(world, older)
+    assert f"Deployed to production by <@{ELI}> at {at}" in json.dumps(_blocks(world, newer))
+    assert f"Superseded: v3 went to production at {at}" in json.dumps(_blocks(world, older))
+    with world.db.read() as s:
+        assert {a.state for a in s.query(Alert)} == {AlertState.resolved}
+    assert f":white_check_mark: Resolved: v3 replaced v1 in production at {at}." in \
+        [m["text"] for m in world.fake.thread(*alert)]
+    new_posts = [world.fake.messages[k].get("text", "") for k in _top_level(world.fake) if k not in before]
+    assert len(new_posts) == 1 and new_posts[0].startswith(f"{MODEL} v3 is live")  # IT operations' notice only
+
+
+def test_a_rejection_by_command_settles_the_request_in_place(world):
+    request = _submitted(world, 2)
+    before = _top_level(world.fake)
+
+    world.command(f"reject {MODEL} v2 recall drops on new cards", NOOR)
+    world.ops.join()
+
+    assert not _has_buttons(world, request)
+    assert f'Rejected by <@{NOOR}> (technical validation) at {NOW:%H:%M} UTC: \\"recall drops on new cards\\"' in \
+        json.dumps(_blocks(world, request))
+    assert _top_level(world.fake) == before
+
+
+def test_the_clicked_approval_that_ends_the_review_edits_the_request_once(world):
+    request = _submitted(world, 2)
+    world.command(f"approve {MODEL} v2", NOOR)
+    world.ops.join()
+    updates_before = len(world.fake.calls_to("chat.update"))
+
+    world.click(ActionId.approve, request, RITA, value=ActionContext(model=MODEL, version=2).encode())
+    world.ops.join()
+
+    assert len(world.fake.calls_to("chat.update")) == updates_before + 1
+    assert not _has_buttons(world, request)
