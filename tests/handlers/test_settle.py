@@ -47,9 +47,8 @@ def _blocks(world, message) -> list[dict]:
     return blocks
 
 
-def _submitted(world, number: int) -> tuple[str, str]:
-    """`number` registered from v1's artifact, submitted by Eli, compared with production, and its sign-off
-    request posted to the risk channel; returns the request."""
+def _in_review(world, number: int) -> None:
+    """`number` registered from v1's artifact, submitted by Eli and compared with production."""
     v1 = json.loads((world.folder / "v1.json").read_text())
     with world.db.session() as s:
         version = registry.register_version(session=s, model_key=MODEL, created_by=ELI, artifact_uri=v1["uri"],
@@ -59,6 +58,11 @@ def _submitted(world, number: int) -> tuple[str, str]:
         governance.submit_for_review(session=s, version=version, by=ELI, now=NOW)
     compare_with_production(db=world.db, model_key=MODEL, number=number, window_start=NOW - WEEK, window_end=NOW,
                             artifacts_dir=world.folder / "artifacts")
+
+
+def _submitted(world, number: int) -> tuple[str, str]:
+    """`number` in review, its sign-off request posted to the risk channel; returns the request."""
+    _in_review(world, number)
     world.ops.notifier.signoff_requested(MODEL, number)
     return world.posted("C0RISK", f"Sign-off requested: {MODEL} v{number}")
 
@@ -187,3 +191,25 @@ def test_the_clicked_approval_that_ends_the_review_edits_the_request_once(world)
 
     assert len(world.fake.calls_to("chat.update")) == updates_before + 1
     assert not _has_buttons(world, request)
+
+
+def test_through_the_outbox_the_request_is_found_where_it_was_sent(queued_alert):
+    """As `flywheel serve` runs: the request's outbox ref becomes where Slack put it once sent, and a deploy
+    refused later pings the approvers in that thread, posting nothing new at the top of a channel."""
+    world, _, sender, clock = queued_alert
+    _in_review(world, 2)
+    assert world.ops.notifier.signoff_requested(MODEL, 2).startswith("outbox:")
+    drain(sender, clock)
+    request = world.posted("C0RISK", f"Sign-off requested: {MODEL} v2")
+    with world.db.read() as s:
+        assert registry.get_version(session=s, model_key=MODEL, number=2).signoff_ref == ":".join(request)
+    before = _top_level(world.fake)
+
+    refused = world.command(f"deploy {MODEL} v2", ELI)
+    world.ops.join()
+    drain(sender, clock)
+
+    assert refused.body["text"].endswith("have been asked in the sign-off request's thread.")
+    assert _top_level(world.fake) == before
+    assert [m["text"] for m in world.fake.thread(*request)] == [
+        f"<@{NOOR}> <@{RITA}>: a deploy of {MODEL} v2 is waiting for your sign-off."]
