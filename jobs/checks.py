@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -154,8 +154,52 @@ def kpi_unit(kpi: Any) -> str | None:
     return kpi.unit or ("rate" if kpi.aggregate == "rate" else None)
 
 
-def kpis(specs: Sequence[Any], windows: Mapping[str, Sequence[tuple[datetime, pd.DataFrame]]]) -> CheckOutcome:
-    """Each KPI on the last of its windows (oldest first), against thresholds and trailing baselines."""
+def _breaches(alert: Any, value: float, baseline: float | None) -> bool:
+    a = alert
+    return bool((a.above is not None and value > a.above) or (a.below is not None and value < a.below)
+                or (a.above_baseline_pct is not None and baseline is not None and baseline > 0
+                    and value > baseline * (1 + a.above_baseline_pct / 100))
+                or (a.below_baseline_pct is not None and baseline is not None
+                    and value < baseline * (1 - a.below_baseline_pct / 100)))
+
+
+def healthy_baseline(history: Sequence[tuple[datetime, float | None]], alert: Any, n: int,
+                     length: timedelta | None = None) -> dict[str, Any]:
+    """The last n healthy windows before the current one (the last of `history`, oldest first).
+
+    Walked oldest to newest: a window that breaches against the baseline in force then does not enter it,
+    so during an incident the baseline stays the n windows before it began instead of absorbing it. When
+    every window after the first n read breached, the incident is older than the history read: the
+    baseline is those earliest n windows, and `earliest` says so."""
+    healthy: list[tuple[datetime, float]] = []
+    skipped = False
+    for start, value in history[:-1]:
+        if value is None:
+            continue
+        in_force = float(np.mean([v for _, v in healthy[-n:]])) if len(healthy) >= n else None
+        if alert is not None and _breaches(alert, value, in_force):
+            skipped = True
+            continue
+        healthy.append((start, value))
+    chosen = healthy[-n:]
+    read = [(start, value) for start, value in history[:-1] if value is not None]
+    if len(chosen) < n and skipped and len(read) >= n:  # breached all along (an absolute line): the earliest
+        chosen = read[:n]
+    if len(chosen) < n:  # a relative alert waits for a full baseline: one or two windows are too noisy
+        return {"baseline": None, "baseline_start": None, "baseline_end": None, "baseline_earliest": False}
+    if length is None:
+        length = (history[1][0] - history[0][0]) if len(history) > 1 else timedelta(0)
+    # Nothing healthy after the earliest windows read, and data from the very first window read (a model
+    # whose data starts later has no older history): the incident may have begun before them.
+    earliest = skipped and history[0][1] is not None and chosen == read[:n] and all(s not in {h for h, _ in healthy} for s, _ in read[n:])
+    return {"baseline": float(np.mean([v for _, v in chosen])), "baseline_start": chosen[0][0].isoformat(),
+            "baseline_end": (chosen[-1][0] + length).isoformat(), "baseline_earliest": bool(earliest)}
+
+
+def kpis(specs: Sequence[Any], windows: Mapping[str, Sequence[tuple[datetime, pd.DataFrame]]],
+         shown: int | None = None) -> CheckOutcome:
+    """Each KPI on the last of its windows (oldest first), against thresholds and its healthy baseline
+    (the last n windows before the first breach, see healthy_baseline); `shown` trims the history kept."""
     if not specs or any(not windows[k.name] or windows[k.name][-1][1].empty for k in specs):
         return error(CheckKind.kpi, "the current window has no rows, so no KPI can be computed")
     results, breached = [], []
@@ -166,21 +210,15 @@ def kpis(specs: Sequence[Any], windows: Mapping[str, Sequence[tuple[datetime, pd
         value = history[-1][1]
         a = kpi.alert
         n = a.baseline_windows if a else 4
-        earlier = [v for _, v in history[-1 - n:-1] if v is not None]
-        # A relative alert waits for a full baseline: one or two early windows are too noisy to judge by.
-        baseline = float(np.mean(earlier)) if len(earlier) == n else None
+        base = healthy_baseline(history, a, n)
+        baseline = base["baseline"]
         rule, threshold = _rule(a, unit, n) if a else ("no alert set", None)
-        hit = False
-        if value is not None and a is not None:
-            hit = bool((a.above is not None and value > a.above) or (a.below is not None and value < a.below)
-                       or (a.above_baseline_pct is not None and baseline is not None and baseline > 0
-                           and value > baseline * (1 + a.above_baseline_pct / 100))
-                       or (a.below_baseline_pct is not None and baseline is not None
-                           and value < baseline * (1 - a.below_baseline_pct / 100)))
+        hit = value is not None and a is not None and _breaches(a, value, baseline)
+        kept = history[-shown:] if shown else history
         results.append({"name": kpi.name, "label": kpi.label or kpi.name.replace("_", " ").capitalize(), "unit": unit, "value": value,
-                        "baseline": baseline, "baseline_windows": n, "threshold": threshold, "rule": rule,
+                        **base, "baseline_windows": n, "threshold": threshold, "rule": rule,
                         "breached": hit,
-                        "history": [[s.isoformat(), v] for s, v in history if v is not None]})
+                        "history": [[s.isoformat(), v] for s, v in kept if v is not None]})
         if hit:
             breached.append(kpi.name)
     figures = {"kpis": results, "rows": len(windows[specs[0].name][-1][1])}

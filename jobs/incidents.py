@@ -45,6 +45,15 @@ class KpiFigure:
     breached: bool
     rule: str  # "above 10,000", "25% above the 4-week baseline"
     points: tuple[tuple[datetime, float], ...] = ()
+    baseline_end: datetime | None = None  # the healthy baseline is the windows before this moment
+    baseline_earliest: bool = False  # the incident is older than the history read: the baseline is its start
+
+    @staticmethod
+    def baseline_of(figure: dict) -> dict:
+        """The baseline's naming fields of one KPI's check figures (absent in runs before they were stored)."""
+        end = figure.get("baseline_end")
+        return {"baseline_end": datetime.fromisoformat(end) if end else None,
+                "baseline_earliest": bool(figure.get("baseline_earliest"))}
 
     @property
     def change_pct(self) -> float | None:

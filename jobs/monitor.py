@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PERSONA_FOR = {CheckKind.kpi: "business", CheckKind.drift: "ml_engineer",
                CheckKind.performance: "ml_engineer", CheckKind.data_quality: "ml_engineer"}
 TREND_WINDOWS = 8  # windows of KPI history shown on the trend chart
+KPI_LOOKBACK = 26  # windows read to find a KPI's healthy baseline (the windows before an incident began)
 EXPECTED = (SourceError, DriftInputError, ExpressionError, MetricsError, KeyError, ValueError)
 
 
@@ -149,6 +150,7 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
     baseline_n = max([k.alert.baseline_windows for k in spec.kpis if k.alert]
                      + [spec.data_quality.baseline_windows])
     count = max(baseline_n + 1, TREND_WINDOWS)
+    kpi_count = max(count, KPI_LOOKBACK)
     features = [*spec.features.numeric, *spec.features.categorical]
     wanted = [kind for kind in enabled_kinds(spec) if kind in kinds]
     ts = data.timestamp
@@ -164,7 +166,7 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
         if CheckKind.drift in wanted or CheckKind.data_quality in wanted:
             frames["current"] = rows(features, as_of - length, as_of)
         if CheckKind.kpi in wanted:
-            kpi_span = max([length] + [count * k.window for k in spec.kpis])
+            kpi_span = max([length] + [kpi_count * k.window for k in spec.kpis])
             columns = [c for k in spec.kpis for c in _kpi_columns(k)] + ([data.label] if data.label else [])
             frames["kpi"] = rows(columns, as_of - kpi_span, as_of)
         if CheckKind.performance in wanted:
@@ -193,8 +195,8 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
         by_length = {}  # KPIs of one window length share its window frames (and their evaluated clauses)
         for k in spec.kpis:
             if k.window not in by_length:
-                by_length[k.window] = _windows(history, ts, as_of, k.window, count)
-        outcome = checks.kpis(spec.kpis, {k.name: by_length[k.window] for k in spec.kpis})
+                by_length[k.window] = _windows(history, ts, as_of, k.window, kpi_count)
+        outcome = checks.kpis(spec.kpis, {k.name: by_length[k.window] for k in spec.kpis}, shown=count)
         current = history.iloc[_window_rows(history[ts], [(as_of - length, as_of)])[0]]
         if data.label and data.label in current and current[data.label].notna().any():
             latest = current.loc[current[data.label].notna(), ts].max()

@@ -50,7 +50,7 @@ def severity(alert: DigestAlert) -> tuple[str, str]:
 
 def _kpis(figures: dict, *, breached_only: bool = True, names: set[str] | None = None) -> list[KpiFigure]:
     return [KpiFigure(k["name"], k["label"], k["unit"], k["value"], k["baseline"], k["threshold"], k["breached"],
-                      k["rule"]) for k in figures.get("kpis", [])
+                      k["rule"], **KpiFigure.baseline_of(k)) for k in figures.get("kpis", [])
             if k.get("value") is not None and (k["breached"] or not breached_only)
             and (names is None or k["name"] in names)]
 

@@ -236,7 +236,9 @@ def _kpi_lines(model: ModelKpis) -> list[str]:
         if k.value is None:
             lines.append(f"• {escape_mrkdwn(k.label)}: no value {period(length)[0]}.")
             continue
-        figure = KpiFigure(k.name, k.label, k.unit, k.value, k.baseline, k.threshold, k.breached, k.rule)
+        figure = KpiFigure(k.name, k.label, k.unit, k.value, k.baseline, k.threshold, k.breached, k.rule,
+                           **KpiFigure.baseline_of({"baseline_end": k.baseline_end,
+                                                    "baseline_earliest": k.baseline_earliest}))
         lines.append(f"{':red_circle:' if k.breached else '•'} {kpi_sentence(figure, length, k.baseline_windows)}")
     return lines
 

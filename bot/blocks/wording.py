@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.blocks.common import escape_mrkdwn
+from bot.blocks.common import day, escape_mrkdwn
 from bot.charts import format_value
 from jobs.incidents import KpiFigure
 
@@ -36,12 +36,21 @@ def kpi_headline(kpi: KpiFigure, length: timedelta) -> str:
     return f"{kpi.label} is {format_value(kpi.value, kpi.unit)} {now}"
 
 
+def baseline_words(kpi: KpiFigure, baseline_windows: int, unit: str) -> str:
+    """"over the four weeks before Oct 12": the healthy baseline, named by when it ends."""
+    if kpi.baseline_end is None:  # a run stored before baselines were named
+        return f"over the previous {count_words(baseline_windows, unit)}"
+    words = f"over the {count_words(baseline_windows, unit)} before {day(kpi.baseline_end)}"
+    if kpi.baseline_earliest:
+        words += " (the earliest history read: the change began before it)"
+    return words
+
+
 def kpi_sentence(kpi: KpiFigure, length: timedelta, baseline_windows: int) -> str:
     now, unit = period(length)
     sentence = f"{escape_mrkdwn(kpi.label)} *{escape_mrkdwn(format_value(kpi.value, kpi.unit))}* {now}"
     if kpi.baseline is not None:
-        sentence += (f", against *{escape_mrkdwn(format_value(kpi.baseline, kpi.unit))}* over the previous "
-                     f"{count_words(baseline_windows, unit)}")
+        sentence += f", against *{escape_mrkdwn(format_value(kpi.baseline, kpi.unit))}* {baseline_words(kpi, baseline_windows, unit)}"
     if kpi.threshold is not None:
         sentence += f" (alert {kpi.rule})"
     return sentence + "."

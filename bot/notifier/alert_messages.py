@@ -62,7 +62,8 @@ class AlertMessages:
         kpis = tuple(KpiFigure(
             name=k["name"], label=k["label"], unit=k["unit"], value=k["value"], baseline=k["baseline"],
             threshold=k["threshold"], breached=k["breached"], rule=k["rule"],
-            points=tuple((datetime.fromisoformat(t), v) for t, v in k["history"])) for k in figures["kpis"]
+            points=tuple((datetime.fromisoformat(t), v) for t, v in k["history"]), **KpiFigure.baseline_of(k))
+            for k in figures["kpis"]
             if k["value"] is not None)
         # The chart shows money when there is a money KPI: that is what this reader weighs.
         shown = next((k for k in kpis if (k.unit or "").lower() in ("usd", "$")), None) or \
@@ -103,7 +104,7 @@ class AlertMessages:
         if kpi_result is not None and kpi_result.alert_id is not None:
             lead = next(k for k in kpi_result.outcome.figures["kpis"] if k["breached"])
             figure = KpiFigure(lead["name"], lead["label"], lead["unit"], lead["value"], lead["baseline"],
-                               lead["threshold"], True, lead["rule"])
+                               lead["threshold"], True, lead["rule"], **KpiFigure.baseline_of(lead))
             change = figure.change_pct
             related = (f"{figure.label} is up {change:.0f}% over the same window" if change and change > 0 else
                        f"{figure.label} is {charts.format_value(figure.value, figure.unit)} over the same window")

@@ -58,6 +58,8 @@ class Kpi:
     threshold: float | None
     breached: bool
     rule: str
+    baseline_end: str | None = None
+    baseline_earliest: bool = False
 
 
 @dataclass(frozen=True)
@@ -332,7 +334,8 @@ def _model_kpis(model: Model, run: CheckRun | None, open_alerts: int) -> ModelKp
         return ModelKpis(model.key, model.owner, open_alerts, None, "", None, None, None, ())
     kpis = tuple(Kpi(name=k["name"], label=k["label"], unit=k.get("unit"), value=k.get("value"),
                      baseline=k.get("baseline"), baseline_windows=k.get("baseline_windows", 4),
-                     threshold=k.get("threshold"), breached=bool(k.get("breached")), rule=k.get("rule", ""))
+                     threshold=k.get("threshold"), breached=bool(k.get("breached")), rule=k.get("rule", ""),
+                     baseline_end=k.get("baseline_end"), baseline_earliest=bool(k.get("baseline_earliest")))
                  for k in run.figures.get("kpis", []))
     return ModelKpis(model.key, model.owner, open_alerts, run.verdict.value, run.message, run.created_at,
                      run.window_start, run.window_end, kpis)

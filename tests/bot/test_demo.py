@@ -41,6 +41,9 @@ def test_each_persona_gets_its_message(demo):
     kpi = messages["business-kpi_alert"]  # edited in place each week; the thread keeps the history
     assert kpi["blocks"][0]["text"]["text"].endswith(" this week · Card fraud detection")
     assert "Fraud amount missed *$" in kpi["blocks"][1]["text"]["text"]
+    # Issue 17: the baseline is the healthy weeks before the incident, named by its date (it was "the previous
+    # four weeks", a rolling mean that absorbed the incident and understated the rise).
+    assert " over the four weeks before " in kpi["blocks"][1]["text"]["text"], kpi["blocks"][1]["text"]["text"]
     assert kpi["thread"][0]["text"].startswith("Still breaching (Nov 09): Missed fraud ")
     drift = messages["ml_engineer-drift_alert"]
     assert drift["blocks"][1]["fields"][0]["text"].startswith("*card_age_days*\nWasserstein ")
