@@ -221,6 +221,8 @@ class Deployment:
     previous_version: str | None
     details_url: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    artifact_uri: str = ""
+    artifact_sha256: str | None = None  # as recorded at registration; None for a version registered before
 
     @property
     def previous_number(self) -> int | None:

@@ -81,7 +81,8 @@ class WorkNews(Protocol):
     def deployed(self, model_key: str, number: int, *, previous: str | None,
                  superseded: tuple[int, ...] = ()) -> object: ...
 
-    def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str) -> object: ...
+    def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str,
+                    superseded: tuple[int, ...] = ()) -> object: ...
 
 
 def training_timeout(settings: RunnerSettings) -> timedelta:
@@ -297,9 +298,11 @@ class WorkRunner:
             model = registry.get_model(session=s, key=job.model_key)
             done = governance.rollback(session=s, model=model, by=job.requested_by, to=request.number,
                                        seen_live=seen_live, now=self.clock())
+            superseded = monitoring.resolve_superseded(session=s, live=done.restored, now=self.clock())
             from_label, number = done.stopped.label, done.restored.number
             work.finish(session=s, item_id=job.id, result={"version": number, "from": from_label}, now=self.clock())
-        self.notifier.rolled_back(job.model_key, number, from_label=from_label, by=job.requested_by)
+        self.notifier.rolled_back(job.model_key, number, from_label=from_label, by=job.requested_by,
+                                  superseded=tuple(superseded))
 
 
 def _failure(job: Job, error: str) -> WorkFailure:

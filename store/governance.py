@@ -222,11 +222,10 @@ def sign_off(*, session: Session, version: ModelVersion, person: Person, decisio
 
 def note_deploy_request(*, session: Session, version: ModelVersion, by: str, reason: str,
                         now: datetime | None = None) -> None:
-    """Remember a refused deploy: its asker may no longer sign the version, and the audit shows it."""
+    """Remember a refused deploy's asker: they may no longer sign the version. The refusal itself is audited
+    once, by the service that refused it (bot.services.common.refusals_audited)."""
     if version.deploy_requested_by is None:
         version.deploy_requested_by = by
-    audit.record(session=session, actor=by, action="deploy.refused", subject=_subject(version),
-                 details={"reason": reason}, at=now)
     session.flush()
 
 

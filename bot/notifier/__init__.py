@@ -110,8 +110,9 @@ class Notifier:
     def deployed(self, model_key: str, number: int, *, previous: str | None, superseded: tuple[int, ...] = ()) -> str:
         return self.governance.deployed(model_key, number, previous=previous, superseded=superseded)
 
-    def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str) -> str:
-        return self.governance.rolled_back(model_key, number, from_label=from_label, by=by)
+    def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str,
+                    superseded: tuple[int, ...] = ()) -> str:
+        return self.governance.rolled_back(model_key, number, from_label=from_label, by=by, superseded=superseded)
 
     # -- replies about work people asked for (jobs/work_runner.py's WorkNews among them)
 

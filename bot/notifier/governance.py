@@ -159,7 +159,8 @@ class GovernanceNews:
             deployment = Deployment(model=ref, deployed_by=version.deployed_by or "",
                                     deployed_at=version.deployed_at or utcnow(), sign_offs=approvals,
                                     previous_version=previous,
-                                    details_url=self.outlet.settings.link(f"models/{model_key}"))
+                                    details_url=self.outlet.settings.link(f"models/{model_key}"),
+                                    artifact_uri=version.artifact_uri, artifact_sha256=version.artifact_sha256)
             channel = model.project.channel_for("it_ops")
         ref = self.outlet.post(it_ops.deployment_notice(deployment), channel)
         self.threads.say_in_thread(self.threads.origin_alert(model_key, number),
@@ -187,18 +188,30 @@ class GovernanceNews:
         for other in sorted(others):
             self.settle_request(model_key, other, f"Superseded: v{number} went to production at {at}")
 
-    def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str) -> str:
+    def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str,
+                    superseded: tuple[int, ...] = ()) -> str:
+        """Tell IT operations; the rolled-back version's sign-off request says it was taken out of production,
+        and the alerts about it (`superseded`, resolved with the rollback) say so in their threads."""
         with self.outlet.db.session() as s:
             model = registry.get_model(session=s, key=model_key)
             version = registry.get_version(session=s, model_key=model_key, number=number)
-            ref, channel = self.outlet.model_ref(model, version), model.project.channel_for("it_ops")
-        notice = it_ops.rollback_notice(ref, stopped=from_label, by=by, at=version.deployed_at or utcnow(),
-                                        details_url=self.outlet.settings.link(f"models/{model_key}"))
-        ref = self.outlet.post(notice, channel)
+            restored = Deployment(model=self.outlet.model_ref(model, version), deployed_by=by,
+                                  deployed_at=version.deployed_at or utcnow(), sign_offs=(),
+                                  previous_version=from_label,
+                                  details_url=self.outlet.settings.link(f"models/{model_key}"),
+                                  artifact_uri=version.artifact_uri, artifact_sha256=version.artifact_sha256)
+            channel = model.project.channel_for("it_ops")
+        ref = self.outlet.post(it_ops.rollback_notice(restored), channel)
+        at = f"{restored.deployed_at:%b %d %H:%M} UTC"
         stopped = int(from_label.lstrip("v")) if from_label.lstrip("v").isdigit() else None
         if stopped is not None:
             self.threads.say_in_thread(self.threads.origin_alert(model_key, stopped),
                                        f"{model_key} {from_label} was rolled back by {mention(by)}: v{number} is live "
                                        "again.")
+            self.settle_request(model_key, stopped, f"Rolled back by {mention(by)} at {at}: {from_label} was taken "
+                                                    f"out of production and v{number} is live again")
+        for alert_id in superseded:
+            self.threads.say_in_thread(alert_id, f":white_check_mark: Resolved: {from_label} was rolled back to "
+                                                 f"v{number} at {at}.")
         self.outlet.refresh_home()
         return ref

@@ -182,6 +182,7 @@ class Releases(Service):
             if load_spec(model).deploy.backend == "registry":
                 done = governance.rollback(session=s, model=model, by=actor.slack_id, to=to, seen_live=seen_live,
                                            now=self.clock())
+                superseded = tuple(monitoring.resolve_superseded(session=s, live=done.restored, now=self.clock()))
                 labels = (done.stopped.label, done.restored.label, done.restored.number)
             else:
                 planned = governance.plan_rollback(session=s, model=model, to=to, seen_live=seen_live)
@@ -198,6 +199,6 @@ class Releases(Service):
                 self.runner.submit(self.work.run, item_id)
             return (f"Rolling back {model_key} to {to_label} through its deploy webhook. IT operations will be told "
                     f"when {to_label} is live again; {from_label} serves until then.")
-        self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id)
+        self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id, superseded=superseded)
         return f"Rolled back by {mention(actor.slack_id)} at {self.clock():%H:%M} UTC: {model_key} " \
                f"{labels[1]} is live again, {labels[0]} stopped."

@@ -6,8 +6,10 @@ Block Kit payload parsed with slack_sdk's models."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -28,6 +30,7 @@ from tests.support.slack_world import (
     MODEL,
     NOOR,
     NOW,
+    OMAR,
     RITA,
     World,
     register_fraud_model,
@@ -86,7 +89,7 @@ def test_a_deploy_asked_too_early_is_answered_privately_and_posts_nothing_new(wo
         f"<@{NOOR}> <@{RITA}>: a deploy of {MODEL} v2 is waiting for your sign-off."]
     assert any(b["type"] == "actions" for b in _blocks(world, request)), "the request still takes sign-offs"
     with world.db.read() as s:
-        assert s.query(AuditEvent).filter_by(action="deploy.refused").count() > 0
+        assert s.query(AuditEvent).filter_by(action="deploy.refused").count() == 1, "one refusal, audited once"
 
 
 # -- 2. repeated Acknowledge clicks ------------------------------------------------------------------
@@ -213,3 +216,57 @@ def test_through_the_outbox_the_request_is_found_where_it_was_sent(queued_alert)
     assert _top_level(world.fake) == before
     assert [m["text"] for m in world.fake.thread(*request)] == [
         f"<@{NOOR}> <@{RITA}>: a deploy of {MODEL} v2 is waiting for your sign-off."]
+
+
+# -- 4. IT operations: what serves, its digest, what it replaced, and the way back ----------------------
+
+
+def _facts(world, message) -> dict[str, str]:
+    fields = next(b["fields"] for b in _blocks(world, message) if b["type"] == "section" and b.get("fields"))
+    return dict(f["text"].split("\n", 1) for f in fields)
+
+
+def _rollback_value(world, message) -> ActionContext:
+    return ActionContext.decode(next(e["value"] for b in _blocks(world, message) if b["type"] == "actions"
+                                     for e in b["elements"] if e["action_id"] == ActionId.rollback))
+
+
+def test_deploy_and_rollback_notices_carry_the_artifact_digest_and_a_way_back_and_the_rollback_settles(world):
+    world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
+    request = _submitted(world, 2)
+    for signer in (NOOR, RITA):
+        world.command(f"approve {MODEL} v2", signer)
+    world.command(f"deploy {MODEL} v2", ELI)
+    world.ops.join()
+    notice = world.posted("C0OPS", f"{MODEL} v2 is live")
+    uri = json.loads((world.folder / "v1.json").read_text())["uri"]  # v2 was registered from v1's file
+    real = hashlib.sha256(Path(uri.removeprefix("file://")).read_bytes()).hexdigest()
+
+    facts = _facts(world, notice)
+    assert facts["*SHA-256*"] == f"`{real}`" and facts["*Replaced*"] == "v1"
+    assert facts["*Artifact*"] == f"`{uri}`" and f"{NOW:%H:%M} UTC" in facts["*When*"]
+    assert _rollback_value(world, notice) == ActionContext(model=MODEL, version=2, to=1)
+
+    # An alert about v2 opened while it served; the rollback takes v2 out and resolves it.
+    later = NOW + WEEK
+    world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=later, now=later))
+    with world.db.read() as s:
+        about_v2 = [a.id for a in s.query(Alert) if a.state != AlertState.resolved]
+    world.click(ActionId.rollback, notice, OMAR)
+    world.ops.join()
+
+    back = world.posted("C0OPS", f"{MODEL} rolled back to v1")
+    facts = _facts(world, back)
+    with world.db.read() as s:
+        v1 = registry.get_version(session=s, model_key=MODEL, number=1)
+        assert facts["*SHA-256*"] == f"`{v1.artifact_sha256}`" and facts["*Replaced*"] == "v2"
+        assert {a.state for a in s.query(Alert) if a.id in about_v2} <= {AlertState.resolved}
+    assert _rollback_value(world, back) == ActionContext(model=MODEL, version=1, to=2)
+    assert not _has_buttons(world, request)
+    assert f"Rolled back by <@{OMAR}>" in json.dumps(_blocks(world, request))
+
+    # The deploy notice's button again (a second tab still shows it), drawn when v2 was live.
+    stale = world.click(ActionId.rollback, notice, OMAR, value=ActionContext(model=MODEL, version=2, to=1).encode())
+    assert [r["text"] for r in world.responses(stale.response_url)][-1].endswith("Nothing changed.")
+    with world.db.read() as s:
+        assert registry.production_version(session=s, model=registry.get_model(session=s, key=MODEL)).number == 1
