@@ -164,7 +164,10 @@ def register(router: ActionRouter, ops: Operations) -> None:
     def approve(actor: Actor, ctx: ActionContext, clicked: Clicked):
         note, done = ops.releases.sign(actor, ctx.model, ctx.version, Decision.approve,
                                        shown_on=f"{clicked.channel}:{clicked.ts}")
-        return (lambda: clicked.settle(note)) if done else (lambda: clicked.thread(note))
+        if done:  # redrawn from the registry: every step with who signed it, when and why, and no buttons
+            return lambda: ops.notifier.settle_signoff(f"{clicked.channel}:{clicked.ts}", ctx.model, ctx.version,
+                                                       note)
+        return lambda: clicked.thread(note)
 
     def reject(actor: Actor, ctx: ActionContext, clicked: Clicked):
         # trigger_id lives for 3 seconds: the modal opens now, not in the follow-up.

@@ -192,6 +192,7 @@ class StepStatus:
     position: int = 0
     approvals: tuple[Decided, ...] = ()  # the approvals with names, dates and reasons, where a page shows them
     due: bool = False  # the earliest step still waiting
+    eligible: tuple[str, ...] = ()  # Slack ids of those who may sign it now (the due step only)
 
     @property
     def done(self) -> bool:
@@ -206,6 +207,7 @@ class SignOffRequest:
     steps: tuple[StepStatus, ...]
     submitted_by: str
     model_card_url: str
+    names: dict[str, str] = field(default_factory=dict)  # Slack id -> name: only those who may sign are mentioned
 
     @property
     def waiting(self) -> tuple[StepStatus, ...]:

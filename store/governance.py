@@ -151,6 +151,27 @@ def waiting_steps(*, session: Session, version: ModelVersion) -> list[StepProgre
     return [p for p in progress(session=session, version=version) if not p.done]
 
 
+def barred(version: ModelVersion) -> set[str]:
+    """Who may not sign the version at all: whoever retrained it, submitted it, or asked to deploy it."""
+    return {p for p in (version.created_by, version.submitted_by, version.deploy_requested_by) if p}
+
+
+def signable_now(*, session: Session, version: ModelVersion) -> tuple[StepProgress | None, list[Person]]:
+    """The step a sign-off would be recorded on now (the first still open, in the blueprint's order) and the
+    people who may sign it: they hold its role on the project, are not barred and signed no other step of
+    the version. (None, []) when the version is not waiting for sign-off."""
+    if version.status != VersionStatus.in_review:
+        return None, []
+    steps = progress(session=session, version=version)
+    due = next((p for p in steps if not p.done), None)
+    if due is None:
+        return None, []
+    signed = {a.person for p in steps for a in p.approvals} | barred(version)
+    project_id = version.model.project_id
+    people = session.execute(select(Person).order_by(Person.name)).scalars().all()
+    return due, [p for p in people if p.slack_id not in signed and p.holds(due.step.role, project_id)]
+
+
 def submit_for_review(*, session: Session, version: ModelVersion, by: str,
                       now: datetime | None = None) -> ModelVersion:
     if version.status != VersionStatus.candidate:
@@ -184,7 +205,7 @@ def sign_off(*, session: Session, version: ModelVersion, person: Person, decisio
                       f"{describe(change)}.", change)
     if decision == Decision.reject and not reason.strip():
         raise InvalidTransition("A rejection needs a reason.")
-    if person.slack_id in {version.created_by, version.submitted_by, version.deploy_requested_by}:
+    if person.slack_id in barred(version):
         why = ("retrained at your request" if person.slack_id == version.created_by else
                "submitted by you" if person.slack_id == version.submitted_by else "you asked to deploy it")
         raise Forbidden(f"You can't sign off {version.label}: it was {why}. Another ML engineer or a "

@@ -10,32 +10,71 @@ from bot.blocks.common import (
     chart_blocks,
     confirm,
     context,
+    day,
     escape_mrkdwn,
     link_button,
     md,
     mention,
     span,
+    when,
 )
 from bot.blocks.ml_engineer import comparison_fields, comparison_sentence
 from bot.ids import ActionContext, ActionId, BlockId
-from jobs.incidents import RETRAIN_ASKED, CandidateIncident, SignOffRequest, StepStatus
+from jobs.incidents import RETRAIN_ASKED, SignOffRequest, StepStatus
+from store import authority
 
 APPROVE = "Approve"
 REJECT = "Reject"
 MODEL_CARD = "Model card"
 
 
-def step_line(step: StepStatus) -> str:
+def _who(request: SignOffRequest, slack_id: str | None) -> str:
+    """A person by name: only those who may sign now are mentioned (pinged); an unknown id stays a mention."""
+    if slack_id in request.names and not any(slack_id in s.eligible for s in request.steps):
+        return escape_mrkdwn(request.names[slack_id])
+    return mention(slack_id)
+
+
+def step_line(step: StepStatus, request: SignOffRequest | None = None) -> str:
     name = escape_mrkdwn(step.name.capitalize())
     if step.done:
-        return f"{name}: done by {', '.join(mention(p) for p in step.approvers)}"
+        who = (lambda p: _who(request, p)) if request is not None else mention
+        return f"{name}: done by {', '.join(who(p) for p in step.approvers)}"
     return f"{name}: {len(step.approvers)} of {step.quorum}"
 
 
-def _why(candidate: CandidateIncident) -> str:
+def _why(request: SignOffRequest) -> str:
+    candidate = request.candidate
     if candidate.trigger == RETRAIN_ASKED:
-        return f"{RETRAIN_ASKED} by {mention(candidate.requested_by)}"
+        return f"{RETRAIN_ASKED} by {_who(request, candidate.requested_by)}"
     return escape_mrkdwn(candidate.trigger)
+
+
+def _signed(request: SignOffRequest, approval) -> str:
+    said = f': "{escape_mrkdwn(approval.reason)}"' if approval.reason else ""
+    return f"approved by {_who(request, approval.person)} on {day(approval.at)}, {when(approval.at)}{said}"
+
+
+def step_blocks(request: SignOffRequest) -> list:
+    """Every step in the blueprint's order: who signed it, when and why; the one due now and who may sign it
+    (with its buttons); the ones after it waiting for it."""
+    blocks, open_before = [], None
+    for step in sorted(request.steps, key=lambda s: s.position):
+        name, role = escape_mrkdwn(step.name.capitalize()), authority.role_name(step.role)
+        signed = "; ".join(_signed(request, a) for a in step.approvals)
+        if step.done:
+            line = f":white_check_mark: *{name}* ({role}): {signed}"
+        elif step.due:
+            who = ", ".join(mention(p) for p in step.eligible) or f"nobody holding the {role} role can sign it"
+            line = (f":hourglass_flowing_sand: *{name}* ({role}): {len(step.approvers)} of {step.quorum}, due now. "
+                    f"{'Can sign: ' if step.eligible else ''}{who}" + (f". So far {signed}" if signed else ""))
+        else:
+            waits = f"waits for {escape_mrkdwn(open_before.name)}" if open_before else "not due"
+            line = f":double_vertical_bar: *{name}* ({role}): {waits}"
+        if not step.done and open_before is None:
+            open_before = step
+        blocks.append(SectionBlock(text=md(line)))
+    return blocks
 
 
 def signoff_request(request: SignOffRequest) -> Message:
@@ -43,43 +82,47 @@ def signoff_request(request: SignOffRequest) -> Message:
     model = candidate.model
     headline = f"Sign-off requested: {model.key} {model.version}"
     waiting = request.waiting
-    blueprint = " · ".join(step_line(s) for s in sorted(request.steps, key=lambda s: s.done))
+    blueprint = " · ".join(step_line(s, request) for s in sorted(request.steps, key=lambda s: s.done))
     fields = [
         md(f"*Project*\n{escape_mrkdwn(model.project_name)}"),
         md(f"*Business initiative*\n{escape_mrkdwn(request.initiative or 'not stated')}"),
         md(f"*Risk tier*\n{request.risk_tier.capitalize()}"),
         md(f"*Blueprint*\n{blueprint}"),
-        md(f"*Requested by*\n{mention(request.submitted_by)}"),
+        md(f"*Requested by*\n{_who(request, request.submitted_by)}"),
         md(f"*Training window*\n{span(candidate.train_start, candidate.train_end)}"),
     ]
     champion = candidate.champion_version or "production"
     window = f"({span(candidate.window_start, candidate.window_end)}, {candidate.labelled_rows:,} rows)"
     if candidate.champion_version is None:
         evidence = (f"No version in production yet: {model.version} was judged against the spec's performance alert "
-                    f"lines on the latest labelled window {window}. Why: {_why(candidate)}.")
+                    f"lines on the latest labelled window {window}. Why: {_why(request)}.")
     else:
-        evidence = f"{model.version} against {champion} on the same labelled window {window}. Why: {_why(candidate)}."
+        evidence = f"{model.version} against {champion} on the same labelled window {window}. Why: {_why(request)}."
     ctx = ActionContext(model=model.key, version=model.version_number)
-    due = waiting[0] if waiting else None
+    due = next((s for s in request.steps if s.due), None)
+    attest = (f"Signing *{escape_mrkdwn(due.name)}*, you attest that {model.key} {model.version} passed it, on the "
+              "evidence above and in the model card." if due else "Every step is signed.")
+    elements = [
+        button(APPROVE, ActionId.approve, ctx, style="primary", confirm=confirm(
+            f"Approve {model.version}?",
+            f"You are signing *{escape_mrkdwn(due.name) if due else 'the review'}* for "
+            f"{model.key} {model.version}. "
+            "This is recorded in the audit log.", APPROVE)),
+        button(REJECT, ActionId.reject, ctx, style="danger"),
+    ] if due else []
     blocks = [
         HeaderBlock(text=headline[:150]),
         SectionBlock(fields=fields),
         SectionBlock(text=md(evidence)),
         SectionBlock(fields=comparison_fields(candidate, champion)),
         *chart_blocks(candidate.charts),
-        context(f"due now: {escape_mrkdwn(due.name)}" if due else "every step is signed",
-                f"owner {mention(model.owner)}"),
+        *step_blocks(request),
+        context(attest, f"owner {_who(request, model.owner)}"),
         ActionsBlock(block_id=BlockId.signoff_actions, elements=[
-            button(APPROVE, ActionId.approve, ctx, style="primary", confirm=confirm(
-                f"Approve {model.version}?",
-                f"You are signing *{escape_mrkdwn(due.name) if due else 'the review'}* for "
-                f"{model.key} {model.version}. "
-                "This is recorded in the audit log.", APPROVE)),
-            button(REJECT, ActionId.reject, ctx, style="danger"),
-            link_button(MODEL_CARD, request.model_card_url, ActionId.model_card),
-        ]),
+            *elements, link_button(MODEL_CARD, request.model_card_url, ActionId.model_card)]),
     ]
+    pinged = " ".join(mention(p) for s in request.steps for p in s.eligible)
     text = (f"{headline}. {comparison_sentence(candidate)}. Waiting for: "
-            f"{', '.join(step_line(s) for s in waiting) or 'nothing'}.")
+            f"{', '.join(step_line(s, request) for s in waiting) or 'nothing'}." + (f" {pinged}" if pinged else ""))
     return Message(kind="signoff_request", persona="risk_manager", model_key=model.key, text=text,
                    blocks=tuple(blocks), charts=candidate.charts)

@@ -95,6 +95,9 @@ class Notifier:
     def settle_signoff(self, ref: str, model_key: str, number: int, note: str) -> None:
         self.governance.settle_signoff(ref, model_key, number, note)
 
+    def refresh_request(self, model_key: str, number: int) -> bool:
+        return self.governance.refresh_request(model_key, number)
+
     def settle_request(self, model_key: str, number: int, note: str) -> bool:
         return self.governance.settle_request(model_key, number, note)
 

@@ -13,6 +13,7 @@ from bot.notifier.outlet import Outlet
 from bot.notifier.threads import AlertThreads
 from jobs.incidents import (
     CandidateIncident,
+    Decided,
     Deployment,
     MetricComparison,
     SignOffRequest,
@@ -23,7 +24,7 @@ from jobs.tasks import charted
 from store import governance, registry
 from store.clock import utcnow
 from store.errors import InvalidTransition
-from store.models import Decision, Person, VersionStatus
+from store.models import Decision, VersionStatus
 
 
 class GovernanceNews:
@@ -106,27 +107,35 @@ class GovernanceNews:
         with self.outlet.db.session() as s:
             model = registry.get_model(session=s, key=model_key)
             version = registry.get_version(session=s, model_key=model_key, number=number)
-            steps = tuple(StepStatus(p.step.name, p.step.role, p.step.quorum, tuple(a.person for a in p.approvals))
-                          for p in governance.progress(session=s, version=version))
+            due, eligible = governance.signable_now(session=s, version=version)
+            progress = governance.progress(session=s, version=version)
+            named = {version.created_by, version.submitted_by, model.owner,
+                     *(a.person for p in progress for a in p.approvals)} - {None}
+            names = {k: p.name for k, p in registry.people_by_id(session=s, slack_ids=sorted(named)).items()}
+            steps = tuple(StepStatus(
+                p.step.name, p.step.role, p.step.quorum, tuple(a.person for a in p.approvals), position=p.step.position,
+                approvals=tuple(Decided(p.step.name, a.person, names.get(a.person, a.person), a.decision.value,
+                                        a.reason, a.created_at) for a in p.approvals),
+                due=due is not None and p.step.id == due.step.id,
+                eligible=tuple(e.slack_id for e in eligible) if due is not None and p.step.id == due.step.id else ())
+                for p in progress)
             request = SignOffRequest(candidate=candidate, initiative=model.project.initiative,
                                      risk_tier=model.project.risk_tier.value, steps=steps,
                                      submitted_by=version.submitted_by or version.created_by,
-                                     model_card_url=card_url)
+                                     model_card_url=card_url, names=names)
             channel = model.project.channel_for("risk_manager")
         return risk.signoff_request(request), channel
 
     def ask_approvers(self, model_key: str, number: int, waiting: list) -> str:
-        """Name who can give the missing sign-offs (for the refused asker), and ping them in the thread of
-        the version's sign-off request when it has one: nothing new is posted in the channel."""
+        """Name who can give the sign-off due now (for the refused asker), and ping them in the thread of the
+        version's sign-off request when it has one: nothing new is posted in the channel. Nobody is pinged for
+        a step that waits for an earlier one."""
         if not waiting:
             return ""
-        roles = {w.role for w in waiting}
         with self.outlet.db.session() as s:
             version = registry.get_version(session=s, model_key=model_key, number=number)
-            barred = {version.created_by, version.submitted_by, version.deploy_requested_by}
-            project_id, ref = version.model.project_id, version.signoff_ref
-            people = [p.slack_id for p in s.query(Person).order_by(Person.name)
-                      if any(p.holds(r, project_id) for r in roles) and p.slack_id not in barred]
+            ref = version.signoff_ref
+            people = [p.slack_id for p in governance.signable_now(session=s, version=version)[1]]
         if not people:
             return ""
         named = ", ".join(mention(p) for p in people)
@@ -135,6 +144,17 @@ class GovernanceNews:
         self.outlet.delivery.reply(ref, f"{' '.join(mention(p) for p in people)}: a deploy of {model_key} "
                                         f"v{number} is waiting for your sign-off.")
         return f"{named} {'has' if len(people) == 1 else 'have'} been asked in the sign-off request's thread."
+
+    def refresh_request(self, model_key: str, number: int) -> bool:
+        """Redraw the version's sign-off request in place after a step was signed: every step with who signed
+        it, when and why, buttons for the step due now. False if no request was posted."""
+        with self.outlet.db.read() as s:
+            ref = registry.get_version(session=s, model_key=model_key, number=number).signoff_ref
+        if ref is None:
+            return False
+        message, _ = self._signoff_message(model_key, number)
+        self.outlet.delivery.update(ref, message)
+        return True
 
     def approved(self, model_key: str, number: int) -> str:
         with self.outlet.db.session() as s:

@@ -113,14 +113,17 @@ class Releases(Service):
         note = f"{verb} by {mention(actor.slack_id)} ({step}) at {self.clock():%H:%M} UTC{said}"
         over = status != VersionStatus.in_review
         self.later(self._after_sign_off, model_key, number, note, status == VersionStatus.approved,
-                   over and signoff_ref != shown_on)
+                   over and signoff_ref != shown_on, over)
         return note, over
 
-    def _after_sign_off(self, model_key: str, number: int, note: str, approved: bool, settle: bool) -> None:
+    def _after_sign_off(self, model_key: str, number: int, note: str, approved: bool, settle: bool,
+                        over: bool) -> None:
         # One follow-up, in this order: the alert's thread reads the sign-off before "can be deployed".
         self.notifier.signed(model_key, number, note)
         if settle:
             self.notifier.settle_request(model_key, number, note)
+        elif not over:  # the same request, redrawn: this step signed, the next one's buttons and people
+            self.notifier.refresh_request(model_key, number)
         if approved:
             self.notifier.approved(model_key, number)
 

@@ -120,7 +120,7 @@ def test_candidate_message_compares_on_the_same_window():
 def test_signoff_request_shows_governance_context_and_what_is_missing():
     request = SignOffRequest(candidate=_candidate(), initiative="Reduce payment fraud losses", risk_tier="high",
                              steps=(StepStatus("technical validation", "ml_engineer", 1, ("U0ML0002",)),
-                                    StepStatus("risk review", "risk_manager", 1, ())),
+                                    StepStatus("risk review", "risk_manager", 1, (), due=True)),
                              submitted_by="U0ML0001", model_card_url="https://f.example.com/card")
     message = risk.signoff_request(request)
     fields = [f["text"] for f in message.payload()["blocks"][1]["fields"]]

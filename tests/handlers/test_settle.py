@@ -83,10 +83,10 @@ def test_a_deploy_asked_too_early_is_answered_privately_and_posts_nothing_new(wo
     assert refused.body["response_type"] == "ephemeral"
     assert refused.body["text"] == (
         f"{MODEL} v2 can't be deployed yet. Waiting for: technical validation: 0 of 1, risk review: 0 of 1. "
-        f"<@{NOOR}>, <@{RITA}> have been asked in the sign-off request's thread.")
+        f"<@{NOOR}> has been asked in the sign-off request's thread.")  # Rita's risk review waits for Noor's step
     assert _top_level(world.fake) == before, "a refused deploy posted a new message in a channel"
     assert [m["text"] for m in world.fake.thread(*request)] == [
-        f"<@{NOOR}> <@{RITA}>: a deploy of {MODEL} v2 is waiting for your sign-off."]
+        f"<@{NOOR}>: a deploy of {MODEL} v2 is waiting for your sign-off."]
     assert any(b["type"] == "actions" for b in _blocks(world, request)), "the request still takes sign-offs"
     with world.db.read() as s:
         assert s.query(AuditEvent).filter_by(action="deploy.refused").count() == 1, "one refusal, audited once"
@@ -212,10 +212,10 @@ def test_through_the_outbox_the_request_is_found_where_it_was_sent(queued_alert)
     world.ops.join()
     drain(sender, clock)
 
-    assert refused.body["text"].endswith("have been asked in the sign-off request's thread.")
+    assert refused.body["text"].endswith(f"<@{NOOR}> has been asked in the sign-off request's thread.")
     assert _top_level(world.fake) == before
     assert [m["text"] for m in world.fake.thread(*request)] == [
-        f"<@{NOOR}> <@{RITA}>: a deploy of {MODEL} v2 is waiting for your sign-off."]
+        f"<@{NOOR}>: a deploy of {MODEL} v2 is waiting for your sign-off."]
 
 
 # -- 4. IT operations: what serves, its digest, what it replaced, and the way back ----------------------
