@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from jobs.number_format import missing_share
 from jobs.tasks import ThresholdVerdict, improvement
@@ -133,6 +134,9 @@ class Comparison:
     # The challenger against the lines of the spec's performance alert: the evidence when nothing is in
     # production to compare with.
     thresholds: tuple[ThresholdVerdict, ...] = ()
+    # What each version's decisions would have cost on the window (jobs.stakes.outcomes); None if not known.
+    champion_outcomes: dict[str, Any] | None = None
+    challenger_outcomes: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,8 @@ class CandidateIncident:
     details_url: str
     charts: tuple[ChartRef, ...] = ()
     thresholds: tuple[ThresholdVerdict, ...] = ()  # the challenger against the spec's performance lines
+    champion_outcomes: dict[str, Any] | None = None  # jobs.stakes.outcomes, for the money at stake
+    challenger_outcomes: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
+from jobs import stakes
 from jobs.artifacts import Artifact, artifact_roots, check_for_registration
 from jobs.incidents import RETRAIN_ASKED, Comparison
 from jobs.monitor import load_spec
@@ -121,6 +122,7 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
         raise RetrainError(f"{model_key} has no label column in its spec, so there is nothing to learn from.")
     start = as_of - training_window
     columns = [spec.data.timestamp, *spec.features.numeric, *spec.features.categorical, spec.data.label]
+    columns += sorted({k.column for k in spec.kpis if k.column} - set(columns) - {spec.data.prediction})
     data = open_source(spec.data.production, base_dir).read(columns, time_column=spec.data.timestamp,
                                                             start=start, end=as_of)
     data = data[data[spec.data.label].notna()]
@@ -144,8 +146,13 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
     return Retrained(model_key, version.number, start, as_of, dict(result.metrics), requested_by, trigger)
 
 
-def _metrics_of(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...]) -> dict[str, float]:
-    return metrics_on(load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots), frame, spec)
+def _judged(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...]
+            ) -> tuple[dict[str, float], dict[str, Any]]:
+    """A version's metrics on the labelled rows, and what its decisions would have cost there (jobs.stakes)."""
+    model = load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots)
+    predictions = score(model, frame)["predicted_fraud"] if spec.task == BINARY else \
+        predict(spec.task, model, frame).prediction
+    return metrics_on(model, frame, spec), stakes.outcomes(spec, frame, predictions)
 
 
 def metrics_on(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> dict[str, float]:
@@ -180,6 +187,7 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
         raise InvalidTransition(f"{model_key} {challenger.label} was trained on data up to "
                                 f"{challenger.train_end:%Y-%m-%d}; evaluate it on a later window.")
     columns = [spec.data.timestamp, *spec.features.numeric, *spec.features.categorical, spec.data.label]
+    columns += sorted({k.column for k in spec.kpis if k.column} - set(columns) - {spec.data.prediction})
     frame = open_source(spec.data.production, base_dir).read(columns, time_column=spec.data.timestamp,
                                                              start=window_start, end=window_end)
     frame = frame[frame[spec.data.label].notna()]
@@ -187,21 +195,24 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
         raise RetrainError(f"no labelled rows for {model_key} between {window_start:%Y-%m-%d} and "
                            f"{window_end:%Y-%m-%d}, so the versions can't be compared yet.")
     roots = artifact_roots(artifacts_dir, spec.artifact_roots, base_dir)
-    challenger_metrics = _metrics_of(challenger, frame, spec, roots)
-    champion_metrics = _metrics_of(champion, frame, spec, roots) if champion else {}
+    challenger_metrics, challenger_outcomes = _judged(challenger, frame, spec, roots)
+    champion_metrics, champion_outcomes = _judged(champion, frame, spec, roots) if champion else ({}, None)
     thresholds = _thresholds(spec, challenger_metrics)
     with db.session() as s:
-        for version, metrics in ((challenger, challenger_metrics), (champion, champion_metrics)):
+        for version, metrics, outcomes in ((challenger, challenger_metrics, challenger_outcomes),
+                                           (champion, champion_metrics, champion_outcomes)):
             if version is not None:
                 registry.record_evaluation(session=s, version=s.merge(version), window_start=window_start,
-                                           window_end=window_end, metrics=metrics, rows=len(frame), now=now)
+                                           window_end=window_end, metrics=metrics, rows=len(frame), now=now,
+                                           outcomes=outcomes)
         audit.record(session=s, actor="flywheel", action="version.compared",
                      subject=f"model:{model_key}/{challenger.label}", at=now,
                      details={"champion": champion.label if champion else None, "rows": len(frame),
                               "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
                               "breached": [t.metric for t in thresholds if t.breached]})
     return Comparison(model_key, champion.label if champion else None, challenger.label, window_start,
-                      window_end, len(frame), champion_metrics, challenger_metrics, thresholds)
+                      window_end, len(frame), champion_metrics, challenger_metrics, thresholds,
+                      champion_outcomes, challenger_outcomes)
 
 
 def stored_comparison(*, db: Database, model_key: str, number: int) -> Comparison | None:
@@ -220,7 +231,8 @@ def stored_comparison(*, db: Database, model_key: str, number: int) -> Compariso
             if champion else None
         return Comparison(model_key, champion.label if champion else None, challenger.label, mine.window_start,
                           mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics),
-                          _thresholds(spec, dict(mine.metrics)) if spec else ())
+                          _thresholds(spec, dict(mine.metrics)) if spec else (),
+                          theirs.outcomes if theirs else None, mine.outcomes)
 
 
 def _roots_of(model: Model, artifacts_dir: Path) -> tuple[Path, ...]:

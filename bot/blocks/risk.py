@@ -20,12 +20,14 @@ from bot.blocks.common import (
 )
 from bot.blocks.ml_engineer import comparison_fields, comparison_sentence
 from bot.ids import ActionContext, ActionId, BlockId
-from jobs.incidents import RETRAIN_ASKED, SignOffRequest, StepStatus
+from jobs.incidents import RETRAIN_ASKED, CandidateIncident, SignOffRequest, StepStatus
+from jobs.number_format import format_value
 from store import authority
 
 APPROVE = "Approve"
 REJECT = "Reject"
 MODEL_CARD = "Model card"
+COMPARISON = "Comparison"
 
 
 def _who(request: SignOffRequest, slack_id: str | None) -> str:
@@ -77,6 +79,43 @@ def step_blocks(request: SignOffRequest) -> list:
     return blocks
 
 
+def _per(start, end) -> str:
+    days = round((end - start).total_seconds() / 86400) if start and end else 0
+    return {1: " a day", 7: " a week"}.get(days, f" over {days} days" if days else "")
+
+
+def _moved(before: float | None, after: float, unit: str | None, per: str) -> str:
+    was = f"{format_value(before, unit)} -> " if before is not None else ""
+    return f"{was}{format_value(after, unit)}{per}"
+
+
+def stakes_text(candidate: CandidateIncident) -> str | None:
+    """Money at stake both ways, production then candidate on the same labelled rows: what the spec's KPIs
+    that read the prediction would have been, and for a binary classifier the missed positives and false
+    alarms. None when the comparison predates these figures."""
+    mine, theirs = candidate.challenger_outcomes, candidate.champion_outcomes
+    if not mine:
+        return None
+    per = _per(candidate.window_start, candidate.window_end)
+    before = {k["name"]: k["value"] for k in (theirs or {}).get("kpis", [])}
+    totals = [k for k in mine.get("kpis", []) if k["aggregate"] in ("sum", "count")]  # money first
+    shares = [k for k in mine.get("kpis", []) if k not in totals]
+    parts = [f"{escape_mrkdwn(k['label'])}: {_moved(before.get(k['name']), k['value'], k['unit'], per)}"
+             for k in totals]
+    if "false_alarms" in mine:
+        parts.append(f"false alarms: {_moved((theirs or {}).get('false_alarms'), mine['false_alarms'], None, per)}")
+        parts.append(f"missed positives: {_moved((theirs or {}).get('missed'), mine['missed'], None, per)}")
+    else:
+        parts.append("no positive class for this task, so no missed positives or false alarms: the metrics above "
+                     "compare the versions' errors instead")
+    parts += [f"{escape_mrkdwn(k['label'])}: {_moved(before.get(k['name']), k['value'], k['unit'] or 'rate', '')}"
+              for k in shares if k["aggregate"] == "rate"]
+    versions = (f"{candidate.champion_version} (production) -> {candidate.model.version}" if theirs
+                else f"{candidate.model.version} alone (nothing in production to set beside it)")
+    window = f"{span(candidate.window_start, candidate.window_end)}, {candidate.labelled_rows:,} labelled rows"
+    return f"*At stake*, {versions} on the same window ({window}):\n" + "; ".join(parts)
+
+
 def signoff_request(request: SignOffRequest) -> Message:
     candidate = request.candidate
     model = candidate.model
@@ -115,11 +154,13 @@ def signoff_request(request: SignOffRequest) -> Message:
         SectionBlock(fields=fields),
         SectionBlock(text=md(evidence)),
         SectionBlock(fields=comparison_fields(candidate, champion)),
+        *([SectionBlock(text=md(stakes))] if (stakes := stakes_text(candidate)) else []),
         *chart_blocks(candidate.charts),
         *step_blocks(request),
         context(attest, f"owner {_who(request, model.owner)}"),
         ActionsBlock(block_id=BlockId.signoff_actions, elements=[
-            *elements, link_button(MODEL_CARD, request.model_card_url, ActionId.model_card)]),
+            *elements, link_button(MODEL_CARD, request.model_card_url, ActionId.model_card),
+            link_button(COMPARISON, candidate.details_url, ActionId.view_details)]),
     ]
     pinged = " ".join(mention(p) for s in request.steps for p in s.eligible)
     text = (f"{headline}. {comparison_sentence(candidate)}. Waiting for: "

@@ -62,7 +62,8 @@ class GovernanceNews:
             window_end=comparison.window_end, labelled_rows=comparison.labelled_rows, metrics=metrics,
             requested_by=requested_by, trigger=trigger, train_start=train_start, train_end=train_end,
             details_url=settings.link(f"models/{model_key}/versions/{number}"), charts=drawn,
-            thresholds=comparison.thresholds)
+            thresholds=comparison.thresholds, champion_outcomes=comparison.champion_outcomes,
+            challenger_outcomes=comparison.challenger_outcomes)
 
     def signed(self, model_key: str, number: int, note: str) -> bool:
         """A sign-off given or refused, in the thread of the alert the version answers."""

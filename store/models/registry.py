@@ -203,6 +203,8 @@ class Evaluation(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rows: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What its decisions would have cost on the window (jobs.stakes); None for evaluations made before.
+    outcomes: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
     version: Mapped[ModelVersion] = relationship()
 

@@ -127,7 +127,7 @@ def test_signoff_request_shows_governance_context_and_what_is_missing():
     assert fields[:3] == ["*Project*\nCard fraud detection", "*Business initiative*\nReduce payment fraud losses",
                           "*Risk tier*\nHigh"]
     assert fields[3] == "*Blueprint*\nRisk review: 0 of 1 · Technical validation: done by <@U0ML0002>"
-    approve, reject, card = _buttons(message)
+    approve, reject, card, _ = _buttons(message)
     assert approve["confirm"]["title"]["text"] == "Approve v2?" and reject["style"] == "danger"
     assert card["value"] == "https://f.example.com/card" and "url" not in card
     assert message.text.endswith("Waiting for: Risk review: 0 of 1.")

@@ -52,7 +52,8 @@ def test_each_persona_gets_its_message(demo):
     assert candidate["blocks"][1]["text"]["text"].startswith("*v2 ready:* recall ")
     signoff = messages["risk_manager-signoff_request"]
     assert signoff["blocks"][0]["text"]["text"] == "Sign-off requested: fraud-detector v2"
-    assert "Technical validation: done by <@U0ML0002>" in signoff["blocks"][1]["fields"][3]["text"]
+    # Signed already: named, not pinged.
+    assert "Technical validation: done by Noor" in signoff["blocks"][1]["fields"][3]["text"]
     assert messages["it_ops-deployment"]["blocks"][0]["text"]["text"] == "fraud-detector v2 is live"
     for message in messages.values():
         validate_payload({"text": message["text"], "blocks": message["blocks"]})

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from datetime import timedelta
 
+import pandas as pd
 from slack_sdk.models.blocks import Block
 
 from bot.ids import ActionContext, ActionId
@@ -39,6 +41,19 @@ def _step(blocks, name: str) -> str:
                 and f"*{name}*" in b["text"]["text"])
 
 
+def _stakes(world) -> str:
+    """The money at stake, computed here from the labelled window itself. v2 is v1's file, and the stored
+    decisions are v1's, so both sides read the same."""
+    with sqlite3.connect(world.folder / "data" / "transactions.db") as connection:
+        rows = pd.read_sql("select * from scored_transactions", connection, parse_dates=["event_time"])
+    rows = rows[(rows.event_time >= NOW - WEEK) & (rows.event_time < NOW) & rows.is_fraud.notna()]
+    missed = rows[(rows.is_fraud == 1) & (rows.predicted_fraud == 0)]
+    false_alarms = int(((rows.is_fraud == 0) & (rows.predicted_fraud == 1)).sum())
+    money = f"${missed.amount.sum():,.0f}"
+    return (f"Fraud amount missed: {money} -> {money} a week; false alarms: {false_alarms} -> {false_alarms} a week; "
+            f"missed positives: {len(missed)} -> {len(missed)} a week")
+
+
 def test_the_request_is_redrawn_after_every_step_for_only_those_who_may_sign(world):
     v1 = json.loads((world.folder / "v1.json").read_text())
     with world.db.session() as s:
@@ -57,6 +72,7 @@ def test_the_request_is_redrawn_after_every_step_for_only_those_who_may_sign(wor
     assert _mentioned(blocks, text) == {NOOR}
     assert "due now" in _step(blocks, "Technical validation") and f"<@{NOOR}>" in _step(blocks, "Technical validation")
     assert "waits for technical validation" in _step(blocks, "Risk review")
+    assert _stakes(world) in json.dumps(blocks)
     updates = len(world.fake.calls_to("chat.update"))
 
     # Rita can't sign a step that waits; nothing changes.
