@@ -96,6 +96,11 @@ def test_the_card_shows_per_segment_figures_equal_to_the_data(db, homes):
     assert "Performance by segment" in text and "By district" in text
     for district, (rows, _) in expected.items():
         assert re.search(rf"{district} {rows:,} ", text), district
+    from bot.dashboard.card import card_markdown
+
+    markdown = card_markdown(card)
+    for district, (rows, _) in expected.items():
+        assert f"| {district} | {rows:,} |" in markdown
 
 
 def test_the_card_says_what_the_model_is_for_and_the_reasons_of_its_sign_offs(db, homes):
