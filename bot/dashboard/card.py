@@ -68,8 +68,8 @@ def card_markdown(card: Card) -> str:
     lines += ["## Performance by segment", ""]
     if card.segments:
         sg = card.segments
-        lines += [f"On the labelled rows of the latest performance check, {_day(sg.window_start)} to "
-                  f"{_day(sg.window_end)}:", ""]
+        lines += [(f"On the labelled rows of the latest performance check, {_day(sg.window_start)} to "
+                  f"{_day(sg.window_end)}:"), ""]
         for column, values, other in sg.columns:
             lines += _table([column, "Rows", *(metric_name(m) for m in sg.metrics)], [
                 [value, f"{rows:,}", *(format_value(figures[m], None) if m in figures else "n/a" for m in sg.metrics)]
@@ -77,8 +77,8 @@ def card_markdown(card: Card) -> str:
             if other:
                 lines += [f"{other:,} more rows in smaller values, not listed.", ""]
     elif card.segment_columns:
-        lines += [f"No performance check of {v.label} has recorded figures by "
-                  f"{', '.join(card.segment_columns)} yet.", ""]
+        lines += [(f"No performance check of {v.label} has recorded figures by "
+                  f"{', '.join(card.segment_columns)} yet."), ""]
     else:
         lines += ["No segment columns named in the spec.", ""]
     lines += ["## Drift history", ""]
