@@ -532,3 +532,13 @@ def test_the_project_page_is_a_governance_overview(site):
     assert all(f"/alerts/{i}" in alerts for i in site.alerts.values())
     trend = re.search(r'<h2 id="kpis">(.*?)<h2', html, re.DOTALL).group(1)
     assert "Fraud amount missed · fraud-detector" in trend and "<svg" in trend
+
+
+@pytest.mark.parametrize("path", ["/models/fraud-detector", "/models/fraud-detector/versions/2/card",
+                                  "/projects/card-fraud", "/projects"])
+def test_every_table_scrolls_inside_its_own_box_on_a_narrow_screen(site, path):
+    html = site.open(path, RITA).text
+    tables = re.findall(r"(.{0,40})<table", html)
+    assert tables and all(before.endswith('<div class="scroll">') for before in tables), tables
+    style = re.search(r"\.scroll \{([^}]*)\}", html).group(1)
+    assert "overflow-x:auto" in style.replace(" ", "")
