@@ -145,10 +145,15 @@ def project_page(*, session: Session, key: str, viewer: Viewer) -> ProjectPage:
                                      .options(selectinload(Alert.check_run), selectinload(Alert.model))
                                      .order_by(Alert.updated_at.desc(), Alert.id.desc()).limit(MAX_ALERTS))
                      .scalars()) if ids else []
-    trends = [(m.key, k) for m in models for k in kpi_series(
-        list(reversed(session.execute(select(CheckRun).where(CheckRun.model_id == m.id, CheckRun.kind == CheckKind.kpi)
-                                      .order_by(CheckRun.as_of.desc(), CheckRun.id.desc()).limit(KPI_TREND_RUNS))
-                      .scalars().all())), m.spec or {})]
+    kpi_runs: dict[int, list[CheckRun]] = defaultdict(list)
+    if ids:  # the latest KPI_TREND_RUNS of each model, in one query
+        ranked = select(CheckRun.id, func.row_number().over(
+            partition_by=CheckRun.model_id, order_by=(CheckRun.as_of.desc(), CheckRun.id.desc())).label("rank")) \
+            .where(CheckRun.model_id.in_(ids), CheckRun.kind == CheckKind.kpi).subquery()
+        for run in session.execute(select(CheckRun).join(ranked, CheckRun.id == ranked.c.id)
+                                   .where(ranked.c.rank <= KPI_TREND_RUNS).order_by(CheckRun.as_of, CheckRun.id)).scalars():
+            kpi_runs[run.model_id].append(run)
+    trends = [(m.key, k) for m in models for k in kpi_series(kpi_runs[m.id], m.spec or {})]
     blueprint = project.blueprint
     return ProjectPage(
         key=project.key, name=project.name, description=project.description, initiative=project.initiative,
