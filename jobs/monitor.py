@@ -20,6 +20,7 @@ from jobs import checks
 from jobs.checks import CheckOutcome
 from jobs.expressions import ExpressionError
 from jobs.metrics import MetricsError
+from jobs.segments import segment_figures
 from jobs.sources import Source, SourceError, open_source
 from jobs.spec import ModelSpec
 from jobs.statistics import DriftInputError, PreparedReference, prepare_reference
@@ -170,7 +171,7 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
             columns = [c for k in spec.kpis for c in _kpi_columns(k)] + ([data.label] if data.label else [])
             frames["kpi"] = rows(columns, as_of - kpi_span, as_of)
         if CheckKind.performance in wanted:
-            columns = [data.label, data.prediction, *([data.score] if data.score else [])]
+            columns = [data.label, data.prediction, *([data.score] if data.score else []), *spec.segments]
             frames["performance"] = rows(columns, as_of - spec.performance.window, as_of)
         if CheckKind.data_quality in wanted:
             frames["earlier"] = rows([], as_of - (baseline_n + 1) * length, as_of - length)
@@ -207,9 +208,14 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
         labelled = frames["performance"]
         if labelled.empty:
             return checks.error(CheckKind.performance, "no production rows in this window")
-        return checks.performance(labelled, label=data.label, prediction=data.prediction, score=data.score,
-                                  metrics=spec.performance.metrics, alert=spec.performance.alert,
-                                  training_metrics=training_metrics, task=spec.task)
+        outcome = checks.performance(labelled, label=data.label, prediction=data.prediction, score=data.score,
+                                     metrics=spec.performance.metrics, alert=spec.performance.alert,
+                                     training_metrics=training_metrics, task=spec.task)
+        if spec.segments and outcome.figures.get("metrics"):
+            outcome.figures["segments"] = segment_figures(
+                labelled, segments=spec.segments, label=data.label, prediction=data.prediction, score=data.score,
+                metrics=spec.performance.metrics, task=spec.task)
+        return outcome
 
     def quality() -> CheckOutcome:
         reference = open_source(data.reference, base_dir)

@@ -44,6 +44,7 @@ from bot.services.home import (
     RecentDeployment,
     VersionLine,
 )
+from bot.services.home_urgency import OpenAlert
 from jobs.incidents import KpiFigure, StepStatus
 from store.models import Role
 
@@ -79,6 +80,9 @@ NO_SIGNOFFS = "Nothing is waiting for your sign-off."
 GOVERNED = "Projects you govern"
 NO_GOVERNED = ("No project's blueprint has a step for your roles yet. Blueprints are set in a project spec "
                "(`blueprint:`).")
+ALERTS = "Your open alerts, most urgent first"
+ALERT_STATES = {"open": ":red_circle: not acknowledged", "acknowledged": ":large_yellow_circle: acknowledged",
+                "snoozed": ":zzz: snoozed"}
 DEPLOYMENTS = "Recent deployments"
 NO_DEPLOYMENTS = "No deployments yet."
 ASSETS = "Your assets in the catalog"
@@ -104,6 +108,8 @@ def home_view(data: HomeData, *, public_url: str) -> View:
 
 def _sections(data: HomeData, url: str) -> list[list[Block]]:
     sections = []
+    if data.alerts:  # none open: the greeting and the sections below say so
+        sections.append(_alerts(data, url))
     if data.sees(Role.business):
         sections.append(_business(data, url))
     if data.sees(Role.ml_engineer):
@@ -300,6 +306,21 @@ def _owned_model(model: OwnedModel, url: str) -> list[Block]:
 
 
 # --- sign-offs and governed projects -------------------------------------------------------------
+
+def _alerts(data: HomeData, url: str) -> list[Block]:
+    """One section for all of them: a line per alert keeps the view far from Slack's 100 blocks."""
+    return [HeaderBlock(text=ALERTS), _section("\n".join(_alert_line(a, url) for a in data.alerts)),
+            *_more(data.more.alerts, "open alerts")]
+
+
+def _alert_line(alert: OpenAlert, url: str) -> str:
+    about = f" · {escape_mrkdwn(', '.join(alert.subjects))}" if alert.subjects else ""
+    state = ALERT_STATES.get(alert.state, alert.state)
+    if alert.state == "snoozed" and alert.snoozed_until:
+        state += f" until {day(alert.snoozed_until)}"
+    return (f"<{url}/alerts/{alert.id}|{CHECK_NAMES.get(alert.kind, alert.kind)}> on *{alert.model_key}*{about}"
+            f" · {state} · opened {day(alert.opened_at)} · {alert.risk_tier} risk")
+
 
 def _signoffs(data: HomeData, url: str) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text=SIGNOFFS)]

@@ -190,7 +190,7 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
 
     def project(request: Request, viewer: pages.Viewer, s: Session) -> Response:
         data = pages.project_page(session=s, key=request.path_params["key"], viewer=viewer)
-        return render("project.html", viewer, p=data, names=_names(data.names, viewer))
+        return render("project.html", viewer, p=data, svg=svg, names=_names(data.names, viewer))
 
     def portfolio(request: Request, viewer: pages.Viewer, s: Session) -> Response:
         data = pages.portfolio(session=s, viewer=viewer)

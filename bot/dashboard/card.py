@@ -19,6 +19,10 @@ def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
             *("| " + " | ".join(_cell(c) for c in row) + " |" for row in rows), ""]
 
 
+def _bullets(items) -> list[str]:
+    return [*(f"- {_cell(x)}" for x in items), ""] if items else []
+
+
 def card_markdown(card: Card) -> str:
     v, name = card.version, card.names.get
     lines = [f"# Model card: {card.model_key} {v.label}", "",
@@ -30,6 +34,9 @@ def card_markdown(card: Card) -> str:
                                 ["Owner", name(card.owner, card.owner)],
                                 ["Sponsors", ", ".join(name(s, s) for s in card.sponsors) or "none"],
                                 ["Status", v.status.replace("_", " ")], ["Tags", ", ".join(card.tags) or "none"]]),
+             "## Intended use", "", card.intended_use or "No intended use written in the spec.", "",
+             "Out of scope:", "", *(_bullets(card.out_of_scope) or ["No out-of-scope uses written in the spec.", ""]),
+             "Limitations:", "", *(_bullets(card.limitations) or ["No limitations written in the spec.", ""]),
              "## Training", "",
              *_table(["", ""], [["Training window", f"{_day(v.train_start)} to {_day(v.train_end)}"],
                                 ["Trained by", name(v.created_by, v.created_by)],
@@ -58,6 +65,22 @@ def card_markdown(card: Card) -> str:
             ["Window", "Rows", *(metric_name(m) for m in card.evaluations[0][3])],
             [[f"{_day(s)} to {_day(e)}", f"{rows:,}", *(format_value(x, None) for x in metrics.values())]
              for s, e, rows, metrics in card.evaluations])]
+    lines += ["## Performance by segment", ""]
+    if card.segments:
+        sg = card.segments
+        lines += [(f"On the labelled rows of the latest performance check, {_day(sg.window_start)} to "
+                  f"{_day(sg.window_end)}:"), ""]
+        for column, values, other in sg.columns:
+            lines += _table([column, "Rows", *(metric_name(m) for m in sg.metrics)], [
+                [value, f"{rows:,}", *(format_value(figures[m], None) if m in figures else "n/a" for m in sg.metrics)]
+                for value, rows, figures in values])
+            if other:
+                lines += [f"{other:,} more rows in smaller values, not listed.", ""]
+    elif card.segment_columns:
+        lines += [(f"No performance check of {v.label} has recorded figures by "
+                  f"{', '.join(card.segment_columns)} yet."), ""]
+    else:
+        lines += ["No segment columns named in the spec.", ""]
     lines += ["## Drift history", ""]
     if card.drift_runs:
         lines += [f"{card.drift_runs:,} drift checks while this version served.", "", *_table(
@@ -76,7 +99,7 @@ def card_markdown(card: Card) -> str:
     lines += ["## Sign-offs", "", f"Blueprint: {card.blueprint or 'none'}.", ""]
     if card.signoffs:
         lines += _table(["Step", "By", "Decision", "When", "Reason"], [
-            [s.step, s.name, s.decision, f"{s.at:%Y-%m-%d %H:%M} UTC", s.reason or ""] for s in card.signoffs])
+            [s.step, s.name, s.decision, f"{s.at:%Y-%m-%d %H:%M} UTC", s.reason or "no reason given"] for s in card.signoffs])
     waiting = [f"{s.name} ({len(s.approvals)} of {s.quorum})" for s in v.steps if not s.done]
     if waiting and v.status == "in_review":
         lines += ["Waiting for: " + ", ".join(waiting) + ".", ""]

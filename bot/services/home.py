@@ -14,6 +14,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.services.home_urgency import (
+    OpenAlert,
+    alert_urgency,
+    open_alert,
+    open_alerts_for,
+    signoff_urgency,
+)
 from jobs.incidents import StepStatus
 from store import catalog, governance, registry
 from store.clock import utcnow
@@ -186,6 +193,7 @@ class More:
     pending_signoffs: int = 0
     governed: int = 0
     assets: int = 0
+    alerts: int = 0
 
 
 @dataclass(frozen=True)
@@ -201,6 +209,7 @@ class HomeData:
     deployments: tuple[RecentDeployment, ...] = ()
     more: More = More()
     assets: tuple[catalog.Asset, ...] = ()  # the viewer's own, from the catalog
+    alerts: tuple[OpenAlert, ...] = ()  # most urgent first (bot/services/home_urgency.py)
 
     @property
     def known(self) -> bool:
@@ -211,6 +220,9 @@ class HomeData:
 
 
 def home_for(*, session: Session, slack_id: str, now: datetime | None = None) -> HomeData:
+    """The viewer's portfolio: their models, open alerts and the sign-offs they can give now, each list
+    ordered by urgency as bot/services/home_urgency.py says (unacknowledged, deploy-blocking and high-risk
+    first, then the oldest)."""
     as_of = now or utcnow()
     person = registry.get_person(session=session, slack_id=slack_id)
     if person is None:
@@ -222,11 +234,13 @@ def home_for(*, session: Session, slack_id: str, now: datetime | None = None) ->
     deployments = _deployments(session, person.project_ids(Role.it_ops)) if person.holds_anywhere(Role.it_ops) \
         else ()
     assets, more_assets = catalog.owned_by(session=session, slack_id=slack_id, limit=MAX_ASSETS)
+    alerts, more_alerts = open_alerts_for(session, person)
     return HomeData(slack_id=slack_id, person_name=person.name, roles=tuple(person.roles), as_of=as_of,
                     business=business, models=models, pending_signoffs=pending, governed=governed,
                     deployments=deployments,
                     more=More(business=more_business, models=more_models, pending_signoffs=more_pending,
-                              governed=more_governed, assets=more_assets), assets=assets)
+                              governed=more_governed, assets=more_assets, alerts=more_alerts), assets=assets,
+                    alerts=tuple(open_alert(a) for a in alerts))
 
 
 def audience(*, session: Session, model_key: str) -> tuple[str, ...]:
@@ -349,7 +363,12 @@ def _owned_models(session: Session, person: Person) -> tuple[tuple[OwnedModel, .
     if not ids:  # an admin who owns no model sees those of the projects they administer
         ids = [r.id for r in rows if Role.admin.value in person.roles_on(r.project_id)]
     alerts = _open_alerts(session, ids)
-    shown = sorted(ids, key=lambda i: -alerts.get(i, 0))[:MAX_MODELS]
+    worst: dict[int, tuple] = {}
+    if ids:
+        for alert in session.execute(select(Alert).where(Alert.model_id.in_(ids), Alert.state != AlertState.resolved)
+                                     .options(selectinload(Alert.model).selectinload(Model.project))).scalars():
+            worst[alert.model_id] = min(worst.get(alert.model_id, (9,)), alert_urgency(alert))
+    shown = sorted(ids, key=lambda i: worst.get(i, (9,)))[:MAX_MODELS]  # ids are in key order: a stable tie
     models = {m.id: m for m in session.execute(
         select(Model).where(Model.id.in_(shown)).options(selectinload(Model.project))).scalars()}
     versions: dict[int, list[ModelVersion]] = defaultdict(list)
@@ -384,7 +403,8 @@ def _pending_signoffs(session: Session, person: Person) -> tuple[tuple[PendingSi
     in_review = list(session.execute(select(ModelVersion).where(ModelVersion.status == VersionStatus.in_review)
                                      .options(_WITH_BLUEPRINT).order_by(ModelVersion.id)).scalars())
     progress = _progress(session, in_review)
-    mine = [v for v in in_review if _may_sign(person, v, progress[v.id])]
+    mine = sorted((v for v in in_review if _may_sign(person, v, progress[v.id])),
+                  key=lambda v: signoff_urgency(v, progress[v.id]))
     result = tuple(PendingSignOff(
         model_key=v.model.key, number=v.number, project_name=v.model.project.name,
         initiative=v.model.project.initiative, risk_tier=v.model.project.risk_tier.value,

@@ -308,6 +308,14 @@ def _check_http_url(url: str) -> None:
         raise ValueError(f"expected an http(s) URL, got {url!r}")
 
 
+class CardSpec(_Spec):
+    """What the model card says the model is for and not for, in the team's words."""
+
+    intended_use: str = ""
+    out_of_scope: list[Text] = []
+    limitations: list[Text] = []
+
+
 class ModelSpec(_Spec):
     key: Slug
     description: str = ""
@@ -325,6 +333,9 @@ class ModelSpec(_Spec):
     deploy: DeploySpec = Field(default_factory=DeploySpec)
     # Folders, besides FLYWHEEL_ARTIFACTS, from which this model's artifacts may be registered and loaded.
     artifact_roots: list[ArtifactRoot] = []
+    card: CardSpec = Field(default_factory=CardSpec)
+    # Columns whose values split the performance figures on the model card (region, channel...).
+    segments: list[Column] = []
 
     @model_validator(mode="after")
     def _default_windows(self) -> ModelSpec:
@@ -420,6 +431,7 @@ def _column_refs(model: ModelSpec) -> list[_ColumnRef]:
              for i, name in enumerate(model.features.numeric)]
     refs += [_ColumnRef(("features", "categorical", i), name, None)
              for i, name in enumerate(model.features.categorical)]
+    refs += [_ColumnRef(("segments", i), name, None) for i, name in enumerate(model.segments)]
     for index, kpi in enumerate(model.kpis):
         if kpi.column is not None:
             refs.append(_ColumnRef(("kpis", index, "column"), kpi.column, _NUMBERS, f"aggregate '{kpi.aggregate}'"))

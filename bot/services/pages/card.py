@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 
 from bot.services.pages.alert import Happening, happening
 from bot.services.pages.constants import MAX_EVENTS
-from bot.services.pages.reads import audit_rows, blueprint_steps, kpi_series, person_names, sample, version_row
+from bot.services.pages.reads import (
+    audit_rows,
+    blueprint_steps,
+    kpi_series,
+    person_names,
+    sample,
+    version_row,
+)
 from bot.services.pages.shapes import Decided, Series, VersionRow
 from bot.services.pages.viewer import Viewer
 from jobs.incidents import Comparison
@@ -49,6 +56,34 @@ class Card:
     deployments: tuple[Happening, ...]
     generated_at: datetime
     names: dict[str, str] = field(default_factory=dict)
+    intended_use: str = ""
+    out_of_scope: tuple[str, ...] = ()
+    limitations: tuple[str, ...] = ()
+    segment_columns: tuple[str, ...] = ()  # what the spec names
+    segments: Segments | None = None
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Per-segment figures of the version's latest performance check that has them."""
+
+    window_start: datetime
+    window_end: datetime
+    metrics: tuple[str, ...]
+    # (column, ((value, rows, {metric: value}), ...), rows in values beyond the listed ones)
+    columns: tuple[tuple[str, tuple[tuple[str, int, dict[str, float]], ...], int], ...]
+
+
+def _segments(session: Session, model_id: int, version_id: int) -> Segments | None:
+    runs = session.execute(select(CheckRun).where(
+        CheckRun.model_id == model_id, CheckRun.version_id == version_id, CheckRun.kind == CheckKind.performance)
+        .order_by(CheckRun.as_of.desc(), CheckRun.id.desc()).limit(10)).scalars()
+    run = next((r for r in runs if r.figures.get("segments")), None)  # an error run has none: the one before
+    if run is None:
+        return None
+    return Segments(run.window_start, run.window_end, tuple(run.figures.get("metrics") or ()), tuple(
+        (s["column"], tuple((v["value"], v["rows"], dict(v["metrics"])) for v in s["values"]), s.get("other_rows", 0))
+        for s in run.figures["segments"]))
 
 
 def _source(spec: dict[str, Any] | None) -> str:
@@ -102,6 +137,7 @@ def model_card(*, session: Session, key: str, number: int, viewer: Viewer, now: 
                ("time column", data.get("timestamp") or ""), ("label", data.get("label") or "none"),
                ("prediction", data.get("prediction") or ""), ("score", data.get("score") or "")]
     features = spec.get("features") or {}
+    written = spec.get("card") or {}
     return Card(
         model_key=model.key, description=model.description, task=model.task, tags=tuple(model.tags),
         project_key=project.key, project_name=project.name, initiative=project.initiative,
@@ -116,4 +152,7 @@ def model_card(*, session: Session, key: str, number: int, viewer: Viewer, now: 
                      last.get(name, {}).get("threshold")) for name in (last or drifted)),
         drift_runs=drift_total or 0, kpis=kpi_series(kpi_runs, spec), signoffs=signoffs,
         blueprint=project.blueprint.name if project.blueprint else "",
-        deployments=tuple(happening(e) for e in reversed(deployments)), generated_at=now or utcnow(), names=names)
+        deployments=tuple(happening(e) for e in reversed(deployments)), generated_at=now or utcnow(), names=names,
+        intended_use=written.get("intended_use") or "", out_of_scope=tuple(written.get("out_of_scope") or ()),
+        limitations=tuple(written.get("limitations") or ()), segment_columns=tuple(spec.get("segments") or ()),
+        segments=_segments(session, model.id, version.id) if spec.get("segments") else None)

@@ -10,9 +10,14 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from bot.services.pages.constants import VERDICT_ORDER
-from bot.services.pages.reads import blueprint_steps, person_names
-from bot.services.pages.shapes import Decided, StepStatus
+from bot.services.pages.constants import MAX_ALERTS, VERDICT_ORDER
+from bot.services.pages.reads import (
+    alert_row,
+    blueprint_steps,
+    kpi_series,
+    person_names,
+)
+from bot.services.pages.shapes import AlertRow, Decided, Series, StepStatus
 from bot.services.pages.viewer import Viewer
 from store import registry
 from store.errors import Forbidden
@@ -75,6 +80,12 @@ class ProjectPage:
     reviews: tuple[Review, ...]  # versions in review or approved, waiting for deploy
     decisions: tuple[Decided, ...]  # latest sign-offs and rejections, with reasons
     names: dict[str, str] = field(default_factory=dict)
+    places: tuple[Review, ...] = ()  # every version in production or review: where it stands on the blueprint
+    alerts: tuple[tuple[str, AlertRow], ...] = ()  # (model key, open alert), most recently updated first
+    kpis: tuple[tuple[str, Series], ...] = ()  # (model key, KPI trend over its latest checks)
+
+
+KPI_TREND_RUNS = 12  # latest KPI checks of each model charted on the project page
 
 
 def open_alerts(session: Session, model_ids: Sequence[int]) -> dict[int, int]:
@@ -123,9 +134,26 @@ def project_page(*, session: Session, key: str, viewer: Viewer) -> ProjectPage:
         select(SignOff).join(ModelVersion, SignOff.version_id == ModelVersion.id).where(ModelVersion.model_id.in_(ids))
         .options(selectinload(SignOff.step), selectinload(SignOff.version).selectinload(ModelVersion.model))
         .order_by(SignOff.created_at.desc(), SignOff.id.desc()).limit(20)).scalars()) if ids else []
+    live = list(session.execute(select(ModelVersion).where(
+        ModelVersion.model_id.in_(ids), ModelVersion.status == VersionStatus.production)
+        .options(selectinload(ModelVersion.model))).scalars()) if ids else []
     names = person_names(session, [project.owner, *project.sponsors, *(m.owner for m in models),
-                             *(v.submitted_by or v.created_by for v in pending), *(d.person for d in decisions)])
-    steps = blueprint_steps(session, pending, names)
+                             *(v.submitted_by or v.created_by for v in [*pending, *live]),
+                             *(d.person for d in decisions), *(s.person for v in live for s in v.sign_offs)])
+    steps = blueprint_steps(session, [*live, *pending], names)
+    open_rows = list(session.execute(select(Alert).where(Alert.model_id.in_(ids), Alert.state != AlertState.resolved)
+                                     .options(selectinload(Alert.check_run), selectinload(Alert.model))
+                                     .order_by(Alert.updated_at.desc(), Alert.id.desc()).limit(MAX_ALERTS))
+                     .scalars()) if ids else []
+    kpi_runs: dict[int, list[CheckRun]] = defaultdict(list)
+    if ids:  # the latest KPI_TREND_RUNS of each model, in one query
+        ranked = select(CheckRun.id, func.row_number().over(
+            partition_by=CheckRun.model_id, order_by=(CheckRun.as_of.desc(), CheckRun.id.desc())).label("rank")) \
+            .where(CheckRun.model_id.in_(ids), CheckRun.kind == CheckKind.kpi).subquery()
+        for run in session.execute(select(CheckRun).join(ranked, CheckRun.id == ranked.c.id)
+                                   .where(ranked.c.rank <= KPI_TREND_RUNS).order_by(CheckRun.as_of, CheckRun.id)).scalars():
+            kpi_runs[run.model_id].append(run)
+    trends = [(m.key, k) for m in models for k in kpi_series(kpi_runs[m.id], m.spec or {})]
     blueprint = project.blueprint
     return ProjectPage(
         key=project.key, name=project.name, description=project.description, initiative=project.initiative,
@@ -139,7 +167,10 @@ def project_page(*, session: Session, key: str, viewer: Viewer) -> ProjectPage:
                              steps[v.id]) for v in pending),
         decisions=tuple(Decided(d.step.name, d.person, names.get(d.person, d.person), d.decision.value, d.reason,
                                 d.created_at, f"{d.version.model.key} {d.version.label}") for d in decisions),
-        names=names)
+        names=names,
+        places=tuple(Review(v.model.key, v.number, v.status.value, v.submitted_by or v.created_by, v.created_at,
+                            steps[v.id]) for v in sorted([*live, *pending], key=lambda v: (v.model.key, v.number))),
+        alerts=tuple((a.model.key, alert_row(a, viewer)) for a in open_rows), kpis=tuple(trends))
 
 
 @dataclass(frozen=True)

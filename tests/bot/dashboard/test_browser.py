@@ -145,3 +145,25 @@ def test_a_browser_without_a_link_is_told_how_to_get_one(served, chromium):
         assert response.status == 401
         assert "/flywheel status fraud-detector" in page.inner_text("main")
         page.screenshot(path=str(ARTIFACTS / "dashboard" / "refused.png"), full_page=True)
+
+
+def test_the_card_and_project_pages_read_on_a_phone(served, chromium):
+    """At 390 px the wide tables (segments, blueprint places) scroll inside their own box: the page itself
+    never scrolls sideways and no table is cut off by the page's edge."""
+    _, signer, now = served
+    base = signer.public_url
+    for path in ("/models/fraud-detector/versions/2/card", "/models/fraud-detector/versions/1/card",
+                 "/projects/card-fraud"):
+        with _browser(chromium, 390) as browser:
+            page = browser.new_page()
+            response = page.goto(signer.link(base + path, slack_id=READER["risk_manager"], now=now)[0])
+            assert response is not None and response.ok, path
+            sizes = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert sizes[0] == sizes[1], f"{path}: the page is {sizes[0]} px wide in a {sizes[1]} px screen"
+            boxes = page.eval_on_selector_all("table", "ts => ts.map(t => [t.parentElement.className, "
+                                              "getComputedStyle(t.parentElement).overflowX, "
+                                              "t.parentElement.getBoundingClientRect().right])")
+            assert boxes, path
+            for parent, overflow, right in boxes:
+                assert parent == "scroll" and overflow == "auto" and right <= sizes[1], (path, parent, overflow, right)
+            page.screenshot(path=str(ARTIFACTS / "dashboard" / f"phone{path.replace('/', '-')}.png"), full_page=True)

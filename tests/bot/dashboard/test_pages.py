@@ -4,6 +4,7 @@ clicker alone, which opens the page."""
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import warnings
 from datetime import datetime, timedelta
@@ -504,3 +505,40 @@ def test_hostile_query_strings_link_tokens_and_cookies_are_answered_never_raised
     for cookie in ("U0ML0001.²².x", "U0ML0001.1.é", "U0ML0001." + "9" * 4_400 + ".x"):
         raw = f"{SESSION_COOKIE}={cookie}".encode()
         assert site.browser().get("/models/fraud-detector", headers={"cookie": raw}).status_code == 401
+
+
+def _rows(html: str, table_class: str) -> list[list[str]]:
+    table = re.search(rf'<table class="{table_class}">(.*?)</table>', html, re.DOTALL).group(1)
+    return [[html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell))).strip()
+             for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.DOTALL)]
+            for row in re.findall(r"<tr>(.*?)</tr>", table, re.DOTALL)]
+
+
+def test_the_project_page_is_a_governance_overview(site):
+    """Initiative, sponsors and tier; each version's place on the blueprint (who signed which step, which is
+    open); the open alerts; the KPI trend."""
+    html = site.open("/projects/card-fraud", RITA).text
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "Business initiative Reduce payment fraud losses" in text and "Risk tier High" in text
+    assert "Sponsors Dana" in text
+    header, *rows = _rows(html, "places")
+    assert header == ["Version", "Status", "Technical validation", "Risk review"]
+    by_version = {r[0]: r for r in rows}
+    assert set(by_version) == {"fraud-detector v1", "fraud-detector v2"}
+    assert by_version["fraud-detector v1"][1:] == ["production", "not signed", "not signed"]
+    v2 = by_version["fraud-detector v2"]
+    assert v2[1] == "in review" and v2[2].startswith("Noor, ") and v2[3] == "open, 0 of 1 · due now"
+    alerts = re.search(r'<h2 id="alerts">.*?</table>', html, re.DOTALL).group(0)
+    assert all(f"/alerts/{i}" in alerts for i in site.alerts.values())
+    trend = re.search(r'<h2 id="kpis">(.*?)<h2', html, re.DOTALL).group(1)
+    assert "Fraud amount missed · fraud-detector" in trend and "<svg" in trend
+
+
+@pytest.mark.parametrize("path", ["/models/fraud-detector", "/models/fraud-detector/versions/2/card",
+                                  "/projects/card-fraud", "/projects"])
+def test_every_table_scrolls_inside_its_own_box_on_a_narrow_screen(site, path):
+    html = site.open(path, RITA).text
+    tables = re.findall(r"(.{0,40})<table", html)
+    assert tables and all(before.endswith('<div class="scroll">') for before in tables), tables
+    style = re.search(r"\.scroll \{([^}]*)\}", html).group(1)
+    assert "overflow-x:auto" in style.replace(" ", "")
