@@ -137,6 +137,9 @@ class Comparison:
     # What each version's decisions would have cost on the window (jobs.stakes.outcomes); None if not known.
     champion_outcomes: dict[str, Any] | None = None
     challenger_outcomes: dict[str, Any] | None = None
+    # Which features each version relies on, on the same window (jobs.explain); None if not measured.
+    champion_importances: dict[str, Any] | None = None
+    challenger_importances: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from jobs import stakes
+from jobs import explain, stakes
 from jobs.artifacts import Artifact, artifact_roots, check_for_registration
 from jobs.incidents import RETRAIN_ASKED, Comparison
 from jobs.monitor import load_spec
@@ -146,13 +146,21 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
     return Retrained(model_key, version.number, start, as_of, dict(result.metrics), requested_by, trigger)
 
 
-def _judged(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...]
-            ) -> tuple[dict[str, float], dict[str, Any]]:
-    """A version's metrics on the labelled rows, and what its decisions would have cost there (jobs.stakes)."""
+@dataclass(frozen=True)
+class Judged:
+    """One version on the labelled rows: its metrics, what its decisions would have cost (jobs.stakes),
+    and which features it relies on (jobs.explain)."""
+    metrics: dict[str, float]
+    outcomes: dict[str, Any]
+    importances: dict[str, Any] | None
+
+
+def _judged(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...]) -> Judged:
     model = load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots)
     predictions = score(model, frame)["predicted_fraud"] if spec.task == BINARY else \
         predict(spec.task, model, frame).prediction
-    return metrics_on(model, frame, spec), stakes.outcomes(spec, frame, predictions)
+    return Judged(metrics_on(model, frame, spec), stakes.outcomes(spec, frame, predictions),
+                  explain.permutation_importances(spec, model, frame))
 
 
 def metrics_on(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> dict[str, float]:
@@ -195,16 +203,16 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
         raise RetrainError(f"no labelled rows for {model_key} between {window_start:%Y-%m-%d} and "
                            f"{window_end:%Y-%m-%d}, so the versions can't be compared yet.")
     roots = artifact_roots(artifacts_dir, spec.artifact_roots, base_dir)
-    challenger_metrics, challenger_outcomes = _judged(challenger, frame, spec, roots)
-    champion_metrics, champion_outcomes = _judged(champion, frame, spec, roots) if champion else ({}, None)
+    mine = _judged(challenger, frame, spec, roots)
+    theirs = _judged(champion, frame, spec, roots) if champion else Judged({}, None, None)
+    challenger_metrics, champion_metrics = mine.metrics, theirs.metrics
     thresholds = _thresholds(spec, challenger_metrics)
     with db.session() as s:
-        for version, metrics, outcomes in ((challenger, challenger_metrics, challenger_outcomes),
-                                           (champion, champion_metrics, champion_outcomes)):
+        for version, judged in ((challenger, mine), (champion, theirs)):
             if version is not None:
                 registry.record_evaluation(session=s, version=s.merge(version), window_start=window_start,
-                                           window_end=window_end, metrics=metrics, rows=len(frame), now=now,
-                                           outcomes=outcomes)
+                                           window_end=window_end, metrics=judged.metrics, rows=len(frame),
+                                           now=now, outcomes=judged.outcomes, importances=judged.importances)
         audit.record(session=s, actor="flywheel", action="version.compared",
                      subject=f"model:{model_key}/{challenger.label}", at=now,
                      details={"champion": champion.label if champion else None, "rows": len(frame),
@@ -212,7 +220,7 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
                               "breached": [t.metric for t in thresholds if t.breached]})
     return Comparison(model_key, champion.label if champion else None, challenger.label, window_start,
                       window_end, len(frame), champion_metrics, challenger_metrics, thresholds,
-                      champion_outcomes, challenger_outcomes)
+                      theirs.outcomes, mine.outcomes, theirs.importances, mine.importances)
 
 
 def stored_comparison(*, db: Database, model_key: str, number: int) -> Comparison | None:
@@ -232,7 +240,8 @@ def stored_comparison(*, db: Database, model_key: str, number: int) -> Compariso
         return Comparison(model_key, champion.label if champion else None, challenger.label, mine.window_start,
                           mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics),
                           _thresholds(spec, dict(mine.metrics)) if spec else (),
-                          theirs.outcomes if theirs else None, mine.outcomes)
+                          theirs.outcomes if theirs else None, mine.outcomes,
+                          theirs.importances if theirs else None, mine.importances)
 
 
 def _roots_of(model: Model, artifacts_dir: Path) -> tuple[Path, ...]:

@@ -149,9 +149,11 @@ def adopt_as_production(*, session: Session, version: ModelVersion, actor: str,
 
 def record_evaluation(*, session: Session, version: ModelVersion, window_start: datetime,
                       window_end: datetime, metrics: dict[str, float], rows: int,
-                      now: datetime | None = None, outcomes: dict[str, Any] | None = None) -> Evaluation:
+                      now: datetime | None = None, outcomes: dict[str, Any] | None = None,
+                      importances: dict[str, Any] | None = None) -> Evaluation:
     evaluation = Evaluation(version_id=version.id, window_start=window_start, window_end=window_end,
-                            metrics=metrics, rows=rows, created_at=now or utcnow(), outcomes=outcomes)
+                            metrics=metrics, rows=rows, created_at=now or utcnow(), outcomes=outcomes,
+                            importances=importances)
     session.add(evaluation)
     session.flush()
     return evaluation

@@ -205,6 +205,8 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # What its decisions would have cost on the window (jobs.stakes); None for evaluations made before.
     outcomes: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # Which features it relies on there (jobs.explain); None for evaluations made before, or unmeasurable.
+    importances: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
     version: Mapped[ModelVersion] = relationship()
 
