@@ -7,6 +7,7 @@ import json
 import logging
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ log = logging.getLogger("flywheel.audit")
 GENESIS = "0" * 64
 
 
-def _digest(*, seq: int, at: datetime, actor: str, action: str, subject: str,
+def digest_fields(*, seq: int, at: datetime, actor: str, action: str, subject: str,
             details: dict[str, Any], prev_hash: str) -> str:
     body = json.dumps(
         {"seq": seq, "at": at.isoformat(timespec="microseconds"), "actor": actor, "action": action,
@@ -88,7 +89,7 @@ def _append_pending(session: Session) -> None:
     last, digest = connection.execute(_BUMP, {"count": len(pending)}).one()
     rows, changed = [], None
     for seq, e in enumerate(pending, start=last - len(pending) + 1):
-        prev_hash, digest = digest, _digest(seq=seq, at=e.at, actor=e.actor, action=e.action,
+        prev_hash, digest = digest, digest_fields(seq=seq, at=e.at, actor=e.actor, action=e.action,
                                             subject=e.subject, details=e.details, prev_hash=digest)
         rows.append({"seq": seq, "at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject,
                      "details": e.details, "prev_hash": prev_hash, "hash": digest})
@@ -117,30 +118,53 @@ class ChainReport:
         return self.broken_at is None
 
 
-def verify(*, session: Session, batch: int = 5000) -> ChainReport:
-    """Walk the chain in order and report the first event that does not follow from the one before."""
-    prev_hash, expected_seq, count, last_id = GENESIS, 1, 0, 0
+def walk(*, session: Session, batch: int = 5000) -> Iterator[tuple[AuditEvent, str | None]]:
+    """Every event in chain order, each with what is wrong with it (None when it follows from the one
+    before). After a break the walk goes on from the broken event, so an export still holds everything."""
+    prev_hash, expected_seq, last_id = GENESIS, 1, 0
     while True:
         rows = session.execute(
             select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
         ).scalars().all()
         if not rows:
-            break
+            return
         for event in rows:
-            where = f"audit event #{event.seq} ({event.action} by {event.actor} at {event.at:%Y-%m-%d %H:%M:%S})"
-            if event.seq != expected_seq:
-                return ChainReport(count, event.seq, f"{where}: expected event #{expected_seq} here; "
-                                   "events are missing or out of order")
-            if event.prev_hash != prev_hash:
-                return ChainReport(count, event.seq, f"{where}: does not link to the event before it")
-            recomputed = _digest(seq=event.seq, at=event.at, actor=event.actor, action=event.action,
-                                 subject=event.subject, details=event.details, prev_hash=event.prev_hash)
-            if recomputed != event.hash:
-                return ChainReport(count, event.seq, f"{where}: its contents were changed after it was written")
-            prev_hash, expected_seq, count, last_id = event.hash, expected_seq + 1, count + 1, event.id
+            yield event, _problem(event, expected_seq, prev_hash)
+            prev_hash, expected_seq, last_id = event.hash, event.seq + 1, event.id
         session.expunge_all()
+
+
+def _problem(event: AuditEvent, expected_seq: int, prev_hash: str) -> str | None:
+    where = f"audit event #{event.seq} ({event.action} by {event.actor} at {event.at:%Y-%m-%d %H:%M:%S})"
+    if event.seq != expected_seq:
+        return f"{where}: expected event #{expected_seq} here; events are missing or out of order"
+    if event.prev_hash != prev_hash:
+        return f"{where}: does not link to the event before it"
+    if digest_of(event) != event.hash:
+        return f"{where}: its contents were changed after it was written"
+    return None
+
+
+def digest_of(event: AuditEvent) -> str:
+    """The hash an event must carry, recomputed from its contents and the hash before it."""
+    return digest_fields(seq=event.seq, at=event.at, actor=event.actor, action=event.action, subject=event.subject,
+                   details=event.details, prev_hash=event.prev_hash)
+
+
+def verify(*, session: Session, batch: int = 5000) -> ChainReport:
+    """Walk the chain in order and report the first event that does not follow from the one before."""
+    count, last_hash = 0, GENESIS
+    for event, problem in walk(session=session, batch=batch):
+        if problem is not None:
+            return ChainReport(count, event.seq, problem)
+        count, last_hash = count + 1, event.hash
+    return head_report(session=session, count=count, last_hash=last_hash)
+
+
+def head_report(*, session: Session, count: int, last_hash: str) -> ChainReport:
+    """Whether the chain walked (count events ending in last_hash) is all the log recorded."""
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
-    if head.seq != count or head.last_hash != prev_hash:
+    if head.seq != count or head.last_hash != last_hash:
         return ChainReport(count, count + 1, f"the chain ends at event #{count} but the log recorded "
                            f"#{head.seq}: the latest events were removed")
     return ChainReport(count, None, f"the audit chain is whole: {count} events")

@@ -20,6 +20,7 @@ from bot.services.alerts import AlertActions
 from bot.services.catalog import Catalog
 from bot.services.checks import Checks
 from bot.services.common import Runner
+from bot.services.evidence import Evidence
 from bot.services.people import People
 from bot.services.releases import Releases
 from bot.services.requests import SlackRequests
@@ -58,6 +59,7 @@ class Operations:
         self.requests = SlackRequests(self)
         self.catalog = Catalog(self)
         self.checks = Checks(self)
+        self.evidence = Evidence(self)
 
     def later(self, fn: Callable[..., object], *args: object) -> None:
         """Slack follow-ups (message updates, thread replies) run after the ack, off the request thread."""

@@ -32,7 +32,7 @@ def run(tmp_path, database_url):
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["apply"], ["check"], ["models"], ["db"], ["db", "upgrade"],
-                                     ["audit"], ["audit", "verify"], ["artifacts"], ["artifacts", "pin"]])
+                                     ["audit"], ["audit", "verify"], ["audit", "export"], ["artifacts"], ["artifacts", "pin"]])
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Usage: " in result.output
