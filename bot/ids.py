@@ -27,6 +27,8 @@ class ActionId(enum.StrEnum):
     catalog_previous = "flywheel.catalog.previous"
     catalog_share = "flywheel.catalog.share"
     digest_thread = "flywheel.digest.thread"  # a storm digest's "Open thread": the model's full alert
+    threshold_accept = "flywheel.threshold.accept"  # a threshold suggested from noise feedback
+    threshold_dismiss = "flywheel.threshold.dismiss"
 
 
 class BlockId(enum.StrEnum):
@@ -37,6 +39,7 @@ class BlockId(enum.StrEnum):
     deployment_actions = "flywheel.deployment_actions"
     kpi_actions = "flywheel.kpi_actions"
     reject_reason = "flywheel.reject_reason"
+    threshold_actions = "flywheel.threshold_actions"
     # App Home lists many items: each block gets one of these plus ":<model>:<version>", since Slack
     # wants block ids unique within a view. Match clicks on the action_id.
     home_project = "flywheel.home.project"
@@ -70,6 +73,8 @@ class ActionContext(BaseModel):
     # A Roll back button: `version` is the one live when it was drawn, `to` the one it returns to; a click
     # after production moved is refused with what changed, and one after the rollback happened says so.
     to: int | None = Field(None, alias="t")
+    # A threshold suggestion's buttons: the suggestion they were drawn for.
+    suggestion: int | None = Field(None, alias="s")
 
     def encode(self) -> str:
         return json.dumps(self.model_dump(by_alias=True, exclude_none=True), separators=(",", ":"))

@@ -210,6 +210,14 @@ def register(router: ActionRouter, ops: Operations) -> None:
             _when_committed(ops, ops.alerts.feedback(actor, ctx.alert, noise=noise), clicked, then=clicked.tell)
         return act
 
+    def threshold(accept: bool):
+        def act(actor: Actor, ctx: ActionContext, clicked: Clicked):
+            ops.tuning.decide(actor, ctx.suggestion, accept=accept)  # settles the message in place
+            return None
+        return act
+
+    on(ActionId.threshold_accept, threshold(True))
+    on(ActionId.threshold_dismiss, threshold(False))
     on(ActionId.useful, feedback(False))
     on(ActionId.noise, feedback(True))
     on(ActionId.acknowledge, acknowledge)

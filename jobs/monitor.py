@@ -24,7 +24,8 @@ from jobs.segments import segment_figures
 from jobs.sources import Source, SourceError, open_source
 from jobs.spec import ModelSpec
 from jobs.statistics import DriftInputError, PreparedReference, prepare_reference
-from store import monitoring, registry
+from jobs.threshold_tuning import with_overrides
+from store import monitoring, registry, tuning
 from store.clock import to_utc_naive, utcnow
 from store.db import Database
 from store.models import CheckKind, Model, Verdict
@@ -241,7 +242,10 @@ def check_model(*, db: Database, model_key: str, as_of: datetime, kinds: set[Che
     kinds = kinds or set(CheckKind)
     with db.read() as s:  # no write lock while the data is read and judged
         model = registry.get_model(session=s, key=model_key)
-        model_id, spec = model.id, load_spec(model)
+        model_id = model.id
+        # Thresholds people accepted from feedback stand in for the spec's until the spec says the same.
+        spec = with_overrides(load_spec(model), {subject: accepted.proposed for subject, accepted in
+                                                 tuning.overrides(session=s, model_id=model_id).items()})
         version = registry.production_version(session=s, model=model)
         version_label = version.label if version else None
         training_metrics = dict(version.metrics) if version else {}

@@ -10,6 +10,7 @@ of parts each readable on its own, sharing one Outlet (outlet.py: registry, sett
 - digests.py      Digests         storm digests kept current, "Open thread", the daily digest
 - governance.py   GovernanceNews  candidate ready, sign-offs, approval, deployment, rollback
 - replies.py      AskerReplies    replies about work people asked for; words the work runner's facts
+- tuning.py       ThresholdNews   thresholds suggested from noise feedback, settled when decided
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.notifier.lifecycle import AlertLifecycle
 from bot.notifier.outlet import Outlet
 from bot.notifier.replies import AskerReplies
 from bot.notifier.threads import AlertThreads
+from bot.notifier.tuning import ThresholdNews
 from jobs.monitor import ModelChecks
 from jobs.work_runner import ComparisonFailure, WorkFailure
 from store import digests
@@ -58,6 +60,7 @@ class Notifier:
         self.lifecycle = AlertLifecycle(self.outlet, self.threads, AlertMessages(self.outlet), self.digests)
         self.governance = GovernanceNews(self.outlet, self.threads)
         self.replies = AskerReplies(self.outlet, self.threads)
+        self.thresholds = ThresholdNews(self.outlet)
 
     def refresh_home(self) -> None:
         self.outlet.refresh_home()
@@ -116,6 +119,14 @@ class Notifier:
     def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str,
                     superseded: tuple[int, ...] = ()) -> str:
         return self.governance.rolled_back(model_key, number, from_label=from_label, by=by, superseded=superseded)
+
+    # -- thresholds learnt from feedback
+
+    def threshold_suggested(self, suggestion_id: int) -> str:
+        return self.thresholds.suggested(suggestion_id)
+
+    def settle_threshold(self, suggestion_id: int, note: str) -> bool:
+        return self.thresholds.settle(suggestion_id, note)
 
     # -- replies about work people asked for (jobs/work_runner.py's WorkNews among them)
 

@@ -131,4 +131,8 @@ class AlertActions(Service):
         with refusals_audited(self.db, actor.slack_id, "alert.feedback", f"alert:{alert_id}"):
             if actor.person is None:
                 raise Forbidden("You're not set up in Flywheel yet, so your feedback can't be counted.")
-        return self._queued(work, actor=actor, action="alert.feedback", subject=f"alert:{alert_id}")
+        queued = self._queued(work, actor=actor, action="alert.feedback", subject=f"alert:{alert_id}")
+        if noise:  # enough noise on a feature proposes a quieter threshold to its ML engineers
+            queued.add_done_callback(lambda done: done.exception() is None
+                                     and self.later(self.ops.tuning.consider, alert_id))
+        return queued

@@ -26,6 +26,7 @@ from bot.services.releases import Releases
 from bot.services.requests import SlackRequests
 from bot.services.retraining import Retraining
 from bot.services.statuses import Statuses
+from bot.services.tuning import Tuning
 from jobs.work_runner import WorkRunner
 from store import audit
 from store.clock import utcnow
@@ -60,6 +61,7 @@ class Operations:
         self.catalog = Catalog(self)
         self.checks = Checks(self)
         self.evidence = Evidence(self)
+        self.tuning = Tuning(self)
 
     def later(self, fn: Callable[..., object], *args: object) -> None:
         """Slack follow-ups (message updates, thread replies) run after the ack, off the request thread."""

@@ -41,6 +41,7 @@ from store.models.operations import (
     WorkItem,
     WorkerHeartbeat,
 )
+from store.models.tuning import SuggestionState, ThresholdSuggestion
 from store.models.catalog import AssetKind, AssetOrigin, CatalogAsset, CatalogTag, FTS_PREFIX, REGISTRY_KINDS
 
 __all__ = [
@@ -86,4 +87,6 @@ __all__ = [
     "WorkItem",
     "WorkState",
     "WorkerHeartbeat",
+    "SuggestionState",
+    "ThresholdSuggestion",
 ]
