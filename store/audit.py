@@ -170,6 +170,12 @@ def head_report(*, session: Session, count: int, last_hash: str) -> ChainReport:
     return ChainReport(count, None, f"the audit chain is whole: {count} events")
 
 
+def events_of(*, session: Session, subject: str) -> list[AuditEvent]:
+    """Every event about exactly this subject ("model:fraud-detector/v2"), in chain order."""
+    return list(session.execute(select(AuditEvent).where(AuditEvent.subject == subject)
+                                .order_by(AuditEvent.seq)).scalars())
+
+
 def events_for(*, session: Session, subject_prefix: str, limit: int = 200) -> list[AuditEvent]:
     return list(session.execute(
         select(AuditEvent).where(AuditEvent.subject.startswith(subject_prefix))

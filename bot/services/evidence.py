@@ -1,19 +1,26 @@
 """Evidence a reviewer can take away: the audit log's records with their hash chain, for one project or all,
-checked link by link while they are written (`flywheel audit export`)."""
+checked link by link while they are written (`flywheel audit export`); and one version's evidence pack
+(`flywheel evidence`): its card, comparison, importances, sign-offs and audit records."""
 
 from __future__ import annotations
 
 import csv
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
 from sqlalchemy import select
 
+from bot.services import pages
 from bot.services.common import Actor, refusals_audited
-from store import audit, authority, projects
+from bot.services.pages.card import Card
+from jobs import explain
+from jobs.explain import Importance, Reliance
+from jobs.incidents import Comparison
+from jobs.retrain import stored_comparison
+from store import audit, authority, projects, registry
 from store.errors import Forbidden
 from store.models import Alert, AuditEvent, Model, Project, Role
 
@@ -75,6 +82,34 @@ class Evidence:
                                   "until": until.isoformat() if until else None,
                                   "chain_whole": chain.whole}, changes_status=False)
         return ExportReport(exported, walked, chain, scope)
+
+    def pack(self, actor: Actor, model_key: str, number: int) -> EvidencePack:
+        """The pack for MODEL vNUMBER, for someone who sees the project's monitoring and audit trail."""
+        now = self.ops.clock()
+        with self.ops.db.read() as s:
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            project = version.model.project
+            seen = pages.viewer(session=s, slack_id=actor.slack_id)
+            if seen is None:
+                raise Forbidden("You're not set up in Flywheel yet, so there is no evidence pack to give you.")
+            seen = seen.within(project)
+            if not seen.sees_monitoring:
+                raise Forbidden(f"The evidence pack of {model_key} {version.label} holds its audit trail: it needs the "
+                                f"ML engineer, risk manager or IT operations role on {project.name}.")
+            card = pages.model_card(session=s, key=model_key, number=number, viewer=seen, now=now)
+            events = audit.events_of(session=s, subject=f"model:{model_key}/{version.label}")
+            records = tuple(record_of(e) for e in events)
+            uri, digest = version.artifact_uri, version.artifact_sha256
+        comparison = stored_comparison(db=self.ops.db, model_key=model_key, number=number)
+        mine = comparison.challenger_importances if comparison else None
+        theirs = comparison.champion_importances if comparison else None
+        with self.ops.db.session() as s:
+            audit.record(session=s, actor=actor.slack_id, action="evidence.packed",
+                         subject=f"model:{model_key}/v{number}", details={"records": len(records)},
+                         changes_status=False)
+        return EvidencePack(card, comparison, tuple(explain.ranked(mine)), tuple(explain.reliance_shifts(theirs, mine)),
+                            uri, digest, records, check_exported(records), now, actor.slack_id, actor.name,
+                        (mine or {}).get("metric"))
 
     @staticmethod
     def _scope(session, actor: Actor, project_key: str | None) -> tuple[Callable[[str], bool], str]:
@@ -141,3 +176,25 @@ def check_exported(records: Iterable[dict[str, Any]]) -> audit.ChainReport:
             return audit.ChainReport(count, seq, f"{where}: does not link to record #{previous['seq']}")
         count, previous = count + 1, record
     return audit.ChainReport(count, None, f"every record's hash checks out: {count} records")
+
+
+@dataclass(frozen=True)
+class EvidencePack:
+    """Everything a reviewer needs about one version, gathered in one read: what `flywheel evidence` and the
+    dashboard's download write as a self-contained HTML file and its JSON."""
+
+    card: Card
+    comparison: Comparison | None  # with the money at stake and the importances of both versions
+    importances: tuple[Importance, ...]  # the version's own, most relied-on first
+    reliance: tuple[Reliance, ...]  # features it relies on more or less than the version it was compared with
+    artifact_uri: str
+    artifact_sha256: str | None
+    records: tuple[dict[str, Any], ...]  # the version's audit records, as `audit export` writes them
+    records_check: audit.ChainReport  # each record's hash recomputed
+    generated_at: datetime
+    generated_by: str
+    generated_by_name: str
+    importance_metric: str | None  # the score the importances are measured with
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str, indent=2, sort_keys=True)
