@@ -33,7 +33,7 @@ from bot.dashboard.access import (
     describe,
     model_of,
 )
-from bot.dashboard.card import card_markdown
+from bot.dashboard.card import card_markdown, score_name
 from bot.services import pages
 from jobs.tasks import lower_is_better
 from store.clock import utcnow
@@ -179,7 +179,8 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
     def card(request: Request, viewer: pages.Viewer, s: Session) -> Response:
         data = pages.model_card(session=s, key=request.path_params["key"], number=request.path_params["number"],
                                 viewer=viewer, now=clock())
-        return render("card.html", viewer, c=data, svg=svg, names=_names(data.names, viewer))
+        return render("card.html", viewer, c=data, svg=svg, names=_names(data.names, viewer),
+                      score=score_name(data.importance_metric))
 
     def card_md(request: Request, viewer: pages.Viewer, s: Session) -> Response:
         data = pages.model_card(session=s, key=request.path_params["key"], number=request.path_params["number"],

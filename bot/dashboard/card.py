@@ -5,6 +5,13 @@ from __future__ import annotations
 from bot.charts import format_value, metric_name
 from bot.services.pages.card import Card
 
+SCORES = {"roc_auc": "ROC AUC", "accuracy": "accuracy", "negative_mae": "mean absolute error"}
+
+
+def score_name(metric: str | None) -> str:
+    """The score importances were measured with, as a page says it."""
+    return SCORES.get(metric or "", "its score")
+
 
 def _day(moment) -> str:
     return f"{moment:%Y-%m-%d}" if moment else "unknown"
@@ -65,6 +72,17 @@ def card_markdown(card: Card) -> str:
             ["Window", "Rows", *(metric_name(m) for m in card.evaluations[0][3])],
             [[f"{_day(s)} to {_day(e)}", f"{rows:,}", *(format_value(x, None) for x in metrics.values())]
              for s, e, rows, metrics in card.evaluations])]
+    lines += ["## What the model relies on", ""]
+    if card.importances:
+        lines += [f"Permutation importance on the evaluation window: how much {score_name(card.importance_metric)} "
+                  "worsens when a feature's values are shuffled.", "",
+                  *_table(["Rank", "Feature", "Importance"],
+                          [[n, i.feature, f"{i.mean:.3g}"] for n, i in enumerate(card.importances, start=1)]), ""]
+        lines += [f"- {r.feature}: {card.version.label} relies on it {'more' if r.shift > 0 else 'less'} than "
+                  f"{card.comparison.champion} ({r.challenger:.3g} vs {r.champion:.3g})" for r in card.reliance]
+        lines += [""] if card.reliance else []
+    else:
+        lines += ["No importances were measured for this version.", ""]
     lines += ["## Performance by segment", ""]
     if card.segments:
         sg = card.segments

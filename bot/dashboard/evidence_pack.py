@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from bot.dashboard import svg
 from bot.dashboard.app import _environment
+from bot.dashboard.card import score_name
 from bot.services.evidence import EvidencePack
-
-
-SCORES = {"roc_auc": "ROC AUC", "accuracy": "accuracy", "negative_mae": "mean absolute error"}
 
 
 def pack_html(pack: EvidencePack, *, dashboard_url: str | None = None) -> str:
     names = {**pack.card.names, pack.generated_by: pack.generated_by_name, "flywheel": "Flywheel"}
     return _environment().get_template("evidence_pack.html").render(
         p=pack, c=pack.card, svg=svg, names=lambda slack_id: names.get(slack_id, slack_id or "nobody"),
-        dashboard_url=(dashboard_url or "").rstrip("/"),
-        top_bars={i.feature: i.mean for i in pack.importances[:10]},
-        score=SCORES.get(pack.importance_metric or "", "its score"))
+        dashboard_url=(dashboard_url or "").rstrip("/"), score=score_name(pack.card.importance_metric))
 
 
 def file_names(pack: EvidencePack) -> tuple[str, str]:

@@ -16,8 +16,6 @@ from sqlalchemy import select
 from bot.services import pages
 from bot.services.common import Actor, refusals_audited
 from bot.services.pages.card import Card
-from jobs import explain
-from jobs.explain import Importance, Reliance
 from jobs.incidents import Comparison
 from jobs.retrain import stored_comparison
 from store import audit, authority, projects, registry
@@ -101,15 +99,12 @@ class Evidence:
             records = tuple(record_of(e) for e in events)
             uri, digest = version.artifact_uri, version.artifact_sha256
         comparison = stored_comparison(db=self.ops.db, model_key=model_key, number=number)
-        mine = comparison.challenger_importances if comparison else None
-        theirs = comparison.champion_importances if comparison else None
         with self.ops.db.session() as s:
             audit.record(session=s, actor=actor.slack_id, action="evidence.packed",
                          subject=f"model:{model_key}/v{number}", details={"records": len(records)},
                          changes_status=False)
-        return EvidencePack(card, comparison, tuple(explain.ranked(mine)), tuple(explain.reliance_shifts(theirs, mine)),
-                            uri, digest, records, check_exported(records), now, actor.slack_id, actor.name,
-                        (mine or {}).get("metric"))
+        return EvidencePack(card, comparison, uri, digest, records, check_exported(records), now, actor.slack_id,
+                            actor.name)
 
     @staticmethod
     def _scope(session, actor: Actor, project_key: str | None) -> tuple[Callable[[str], bool], str]:
@@ -185,8 +180,6 @@ class EvidencePack:
 
     card: Card
     comparison: Comparison | None  # with the money at stake and the importances of both versions
-    importances: tuple[Importance, ...]  # the version's own, most relied-on first
-    reliance: tuple[Reliance, ...]  # features it relies on more or less than the version it was compared with
     artifact_uri: str
     artifact_sha256: str | None
     records: tuple[dict[str, Any], ...]  # the version's audit records, as `audit export` writes them
@@ -194,7 +187,6 @@ class EvidencePack:
     generated_at: datetime
     generated_by: str
     generated_by_name: str
-    importance_metric: str | None  # the score the importances are measured with
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str, indent=2, sort_keys=True)

@@ -23,6 +23,8 @@ from bot.services.pages.reads import (
 )
 from bot.services.pages.shapes import Decided, Series, VersionRow
 from bot.services.pages.viewer import Viewer
+from jobs import explain
+from jobs.explain import Importance, Reliance
 from jobs.incidents import Comparison
 from store import registry
 from store.clock import utcnow
@@ -61,6 +63,10 @@ class Card:
     limitations: tuple[str, ...] = ()
     segment_columns: tuple[str, ...] = ()  # what the spec names
     segments: Segments | None = None
+    # Which features it relies on, on its latest evaluation that measured them (jobs.explain), most first.
+    importances: tuple[Importance, ...] = ()
+    importance_metric: str | None = None
+    reliance: tuple[Reliance, ...] = ()  # against the parent on the same window
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,9 @@ def model_card(*, session: Session, key: str, number: int, viewer: Viewer, now: 
         if theirs is not None:
             mine = evaluations[0]
             comparison = Comparison(model.key, parent.label, version.label, mine.window_start, mine.window_end,
-                                    mine.rows, dict(theirs.metrics), dict(mine.metrics))
+                                    mine.rows, dict(theirs.metrics), dict(mine.metrics),
+                                    champion_importances=theirs.importances, challenger_importances=mine.importances)
+    measured = next((e.importances for e in evaluations if e.importances), None)
     mine = (CheckRun.model_id == model.id, CheckRun.version_id == version.id)
     drift_runs = sample(session, (*mine, CheckRun.kind == CheckKind.drift))
     drifted: dict[str, int] = defaultdict(int)
@@ -155,4 +163,7 @@ def model_card(*, session: Session, key: str, number: int, viewer: Viewer, now: 
         deployments=tuple(happening(e) for e in reversed(deployments)), generated_at=now or utcnow(), names=names,
         intended_use=written.get("intended_use") or "", out_of_scope=tuple(written.get("out_of_scope") or ()),
         limitations=tuple(written.get("limitations") or ()), segment_columns=tuple(spec.get("segments") or ()),
-        segments=_segments(session, model.id, version.id) if spec.get("segments") else None)
+        segments=_segments(session, model.id, version.id) if spec.get("segments") else None,
+        importances=tuple(explain.ranked(measured)), importance_metric=(measured or {}).get("metric"),
+        reliance=tuple(explain.reliance_shifts(comparison.champion_importances, comparison.challenger_importances))
+        if comparison else ())

@@ -21,7 +21,16 @@ from store import registry
 from store.models import AuditEvent, Decision
 from tests.bot.cli.conftest import Cli
 from tests.support.backend_world import actor, make_worker
-from tests.support.task_worlds import ELI, NOOR, NOW, OMAR, PRICES, RITA, register_first_versions, write_task_project
+from tests.support.task_worlds import (
+    ELI,
+    NOOR,
+    NOW,
+    OMAR,
+    PRICES,
+    RITA,
+    register_first_versions,
+    write_task_project,
+)
 
 CHROMIUM = os.environ.get("FLYWHEEL_CHROMIUM", "/usr/bin/chromium")
 
@@ -77,8 +86,8 @@ def test_the_pack_holds_the_card_comparison_importances_signoffs_and_audit_recor
     assert [(r["seq"], r["action"], r["hash"]) for r in pack["records"]] == events
     assert [a for _, a, _ in events][-1] == "version.deployed" and "records_check" in pack
     assert pack["records_check"]["broken_at"] is None
-    assert [i["feature"] for i in pack["importances"]] == [i.feature for i in explain.ranked(stored)]
-    assert pack["importances"][0]["feature"] == "sqft"
+    assert [i["feature"] for i in pack["card"]["importances"]] == [i.feature for i in explain.ranked(stored)]
+    assert pack["card"]["importances"][0]["feature"] == "sqft"
     assert pack["card"]["version"]["train_end"].startswith(str(train_end.date()))
     assert [(s["name"], s["reason"]) for s in pack["card"]["signoffs"]] == [
         ("Noor", "errors halved on the holdout <!channel>")]

@@ -114,6 +114,15 @@ def test_the_card_says_what_the_model_is_for_and_the_reasons_of_its_sign_offs(db
     assert "Out of scope Mortgage valuations" in text and "Limitations Few homes over 3000 sqft" in text
     assert re.search(rf"technical validation Noor approved .* {REASON}", text)
     assert "no performance check of v2 has recorded segment figures yet" in text
+    # Which features v2 relies on, measured on the comparison window, and how that moved from v1.
+    assert "What the model relies on" in text and "how much mean absolute error worsens" in text
+    with db.session() as s:
+        card = model_card(session=s, key=PRICES, number=2, viewer=viewer(session=s, slack_id=RITA))
+        stored = registry.latest_evaluation(session=s, version=registry.get_version(
+            session=s, model_key=PRICES, number=2)).importances
+    assert [i.feature for i in card.importances] == [f["feature"] for f in stored["features"]]
+    assert card.importances[0].feature == "sqft" and re.search(r"Rank Feature Importance Spread 1 sqft ", text)
+    assert card.reliance and f"Compared with v1 {card.reliance[0].feature}: v2 relies on it" in text
 
 
 def test_a_card_without_those_fields_says_they_are_not_written(db, tmp_path):
