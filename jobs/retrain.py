@@ -226,22 +226,28 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
 def stored_comparison(*, db: Database, model_key: str, number: int) -> Comparison | None:
     """The challenger's latest evaluation and production's on the same window, from the evaluation store."""
     with db.session() as s:
-        model = registry.get_model(session=s, key=model_key)
-        spec = load_spec(model) if model.spec else None
-        challenger = registry.get_version(session=s, model_key=model_key, number=number)
-        mine = registry.latest_evaluation(session=s, version=challenger)
-        if mine is None:
-            return None
-        champion = registry.production_version(session=s, model=model)
-        if champion is None or champion.id == challenger.id:
-            champion = challenger.parent
-        theirs = registry.latest_evaluation(session=s, version=champion, window_end=mine.window_end) \
-            if champion else None
-        return Comparison(model_key, champion.label if champion else None, challenger.label, mine.window_start,
-                          mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics),
-                          _thresholds(spec, dict(mine.metrics)) if spec else (),
-                          theirs.outcomes if theirs else None, mine.outcomes,
-                          theirs.importances if theirs else None, mine.importances)
+        return comparison_of(session=s, model_key=model_key, number=number)
+
+
+def comparison_of(*, session, model_key: str, number: int) -> Comparison | None:
+    """stored_comparison in the caller's unit of work."""
+    s = session
+    model = registry.get_model(session=s, key=model_key)
+    spec = load_spec(model) if model.spec else None
+    challenger = registry.get_version(session=s, model_key=model_key, number=number)
+    mine = registry.latest_evaluation(session=s, version=challenger)
+    if mine is None:
+        return None
+    champion = registry.production_version(session=s, model=model)
+    if champion is None or champion.id == challenger.id:
+        champion = challenger.parent
+    theirs = registry.latest_evaluation(session=s, version=champion, window_end=mine.window_end) \
+        if champion else None
+    return Comparison(model_key, champion.label if champion else None, challenger.label, mine.window_start,
+                      mine.window_end, mine.rows, dict(theirs.metrics) if theirs else {}, dict(mine.metrics),
+                      _thresholds(spec, dict(mine.metrics)) if spec else (),
+                      theirs.outcomes if theirs else None, mine.outcomes,
+                      theirs.importances if theirs else None, mine.importances)
 
 
 def _roots_of(model: Model, artifacts_dir: Path) -> tuple[Path, ...]:

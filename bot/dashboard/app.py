@@ -189,6 +189,15 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
         return PlainTextResponse(card_markdown(data), media_type="text/markdown; charset=utf-8",
                                  headers={"content-disposition": f'attachment; filename="{name}"'})
 
+    def evidence_download(request: Request, viewer: pages.Viewer, s: Session) -> Response:
+        from bot.dashboard.evidence_pack import file_names, pack_html
+        from bot.services.evidence import evidence_pack
+
+        pack = evidence_pack(s, viewer.slack_id, request.path_params["key"], request.path_params["number"],
+                             now=clock())
+        return HTMLResponse(pack_html(pack, dashboard_url=settings.public_url), headers={
+            "content-disposition": f'attachment; filename="{file_names(pack)[0]}"'})
+
     def project(request: Request, viewer: pages.Viewer, s: Session) -> Response:
         data = pages.project_page(session=s, key=request.path_params["key"], viewer=viewer)
         return render("project.html", viewer, p=data, svg=svg, names=_names(data.names, viewer))
@@ -217,6 +226,7 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
         Route("/models/{key}/versions/{number:int}", page(card)),
         Route("/models/{key}/versions/{number:int}/card", page(card)),
         Route("/models/{key}/versions/{number:int}/card.md", page(card_md)),
+        Route("/models/{key}/versions/{number:int}/evidence.html", page(evidence_download)),
         Route("/alerts/{alert_id:int}", page(alert)),
         Route("/alerts/{alert_id:int}/charts/{name}", page(alert_chart)),
         Route("/projects", page(portfolio)),

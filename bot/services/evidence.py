@@ -17,7 +17,7 @@ from bot.services import pages
 from bot.services.common import Actor, refusals_audited
 from bot.services.pages.card import Card
 from jobs.incidents import Comparison
-from jobs.retrain import stored_comparison
+from jobs.retrain import comparison_of
 from store import audit, authority, projects, registry
 from store.errors import Forbidden
 from store.models import Alert, AuditEvent, Model, Project, Role
@@ -83,28 +83,8 @@ class Evidence:
 
     def pack(self, actor: Actor, model_key: str, number: int) -> EvidencePack:
         """The pack for MODEL vNUMBER, for someone who sees the project's monitoring and audit trail."""
-        now = self.ops.clock()
-        with self.ops.db.read() as s:
-            version = registry.get_version(session=s, model_key=model_key, number=number)
-            project = version.model.project
-            seen = pages.viewer(session=s, slack_id=actor.slack_id)
-            if seen is None:
-                raise Forbidden("You're not set up in Flywheel yet, so there is no evidence pack to give you.")
-            seen = seen.within(project)
-            if not seen.sees_monitoring:
-                raise Forbidden(f"The evidence pack of {model_key} {version.label} holds its audit trail: it needs the "
-                                f"ML engineer, risk manager or IT operations role on {project.name}.")
-            card = pages.model_card(session=s, key=model_key, number=number, viewer=seen, now=now)
-            events = audit.events_of(session=s, subject=f"model:{model_key}/{version.label}")
-            records = tuple(record_of(e) for e in events)
-            uri, digest = version.artifact_uri, version.artifact_sha256
-        comparison = stored_comparison(db=self.ops.db, model_key=model_key, number=number)
         with self.ops.db.session() as s:
-            audit.record(session=s, actor=actor.slack_id, action="evidence.packed",
-                         subject=f"model:{model_key}/v{number}", details={"records": len(records)},
-                         changes_status=False)
-        return EvidencePack(card, comparison, uri, digest, records, check_exported(records), now, actor.slack_id,
-                            actor.name)
+            return evidence_pack(s, actor.slack_id, model_key, number, now=self.ops.clock())
 
     @staticmethod
     def _scope(session, actor: Actor, project_key: str | None) -> tuple[Callable[[str], bool], str]:
@@ -190,3 +170,25 @@ class EvidencePack:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str, indent=2, sort_keys=True)
+
+
+def evidence_pack(session, slack_id: str, model_key: str, number: int, *, now: datetime) -> EvidencePack:
+    """One version's evidence pack for this person (the CLI and the dashboard's download), audited in the
+    caller's unit of work."""
+    s = session
+    version = registry.get_version(session=s, model_key=model_key, number=number)
+    project = version.model.project
+    seen = pages.viewer(session=s, slack_id=slack_id)
+    if seen is None:
+        raise Forbidden("You're not set up in Flywheel yet, so there is no evidence pack to give you.")
+    seen = seen.within(project)
+    if not seen.sees_monitoring:
+        raise Forbidden(f"The evidence pack of {model_key} {version.label} holds its audit trail: it needs the "
+                        f"ML engineer, risk manager or IT operations role on {project.name}.")
+    card = pages.model_card(session=s, key=model_key, number=number, viewer=seen, now=now)
+    records = tuple(record_of(e) for e in audit.events_of(session=s, subject=f"model:{model_key}/{version.label}"))
+    comparison = comparison_of(session=s, model_key=model_key, number=number)
+    audit.record(session=s, actor=slack_id, action="evidence.packed", subject=f"model:{model_key}/v{number}",
+                 details={"records": len(records)}, changes_status=False)
+    return EvidencePack(card, comparison, version.artifact_uri, version.artifact_sha256, records,
+                        check_exported(records), now, slack_id, seen.name)

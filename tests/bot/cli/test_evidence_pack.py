@@ -134,3 +134,28 @@ def test_the_pack_opens_in_a_browser_from_disk_on_a_phone(deployed_v2, tmp_path)
             page.screenshot(path=str(tmp_path / "pack.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_the_card_page_offers_the_pack_as_a_download(deployed_v2, db):
+    import warnings
+
+    from pydantic import SecretStr
+
+    from bot.config import Settings
+    from bot.dashboard.access import Signer
+    from bot.dashboard.app import build_dashboard
+    with warnings.catch_warnings():  # starlette nags about its httpx dependency; not ours to fix
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    base = "https://flywheel.example.com"
+    settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_PUBLIC_URL=base,
+                        FLYWHEEL_ARTIFACTS=deployed_v2.folder / "artifacts",
+                        FLYWHEEL_SECRET_KEY=SecretStr("a-dashboard-secret-of-32-chars-or-more"))
+    browser = TestClient(build_dashboard(settings, db, clock=lambda: NOW), base_url=base)
+    card = browser.get(Signer(settings).link(f"{base}/models/{PRICES}/versions/2/card", slack_id=RITA, now=NOW)[0])
+    assert card.status_code == 200 and f"/models/{PRICES}/versions/2/evidence.html" in card.text
+    download = browser.get(f"/models/{PRICES}/versions/2/evidence.html")  # the session cookie of the link
+    assert download.status_code == 200
+    assert download.headers["content-disposition"] == f'attachment; filename="{PRICES}-v2-evidence.html"'
+    assert "<h1>Evidence pack: house-prices v2</h1>" in download.text
