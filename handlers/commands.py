@@ -14,9 +14,11 @@ from slack_bolt import Ack, App
 
 from bot.blocks import replies
 from bot.blocks.common import unescape_slack
+from bot.blocks.portfolio import portfolio_reply
 from bot.blocks.replies import Reply
 from bot.services.common import Actor
 from bot.services.operations import Operations
+from bot.services.pages import OVERDUE
 from bot.services.statuses import ModelStatus
 from handlers import catalog
 from handlers.errors import answering
@@ -24,7 +26,7 @@ from store.errors import InvalidTransition
 from store.models import ChannelDelivery, Decision
 
 SUBCOMMANDS = ("help", "status", "models", "retrain", "evaluate", "approve", "reject", "deploy", "rollback",
-               "subscribe", "snooze", "whoami", "catalog")
+               "subscribe", "snooze", "whoami", "catalog", "portfolio")
 USAGE = {
     "status": "/flywheel status MODEL", "retrain": "/flywheel retrain MODEL [reason]",
     "evaluate": "/flywheel evaluate MODEL VERSION",
@@ -88,6 +90,8 @@ def dispatch(ops: Operations, actor: Actor, text: str, *, channel_id: str, respo
         return replies.whoami_reply(actor.slack_id, actor.person.name if actor.person else None, grants, projects)
     if sub == "models":
         return replies.models_reply(ops.statuses.every_model())
+    if sub == "portfolio":
+        return portfolio_reply(ops.portfolios.of(actor), ops.settings.link("projects"), OVERDUE.days)
     if sub == "status":
         _need(args, 1, sub)
         found = ops.statuses.of(args[0])

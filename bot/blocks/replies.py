@@ -24,6 +24,7 @@ COMMANDS = (
     ("models", "every registered model", None),
     ("whoami", "your roles and projects", None),
     ("catalog QUERY", "find models, datasets and their owners", None),
+    ("portfolio", "the projects you govern, overdue sign-offs first", "risk_manager"),
     ("retrain MODEL [reason]", "train a new candidate on the latest data", "ml_engineer"),
     ("evaluate MODEL VERSION", "compare a candidate with production again, on the latest labelled window",
      "ml_engineer"),

@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,7 +20,6 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.charts import format_value, metric_name
 from bot.config import Settings
 from bot.dashboard import evidence, svg
 from bot.dashboard.access import (
@@ -34,18 +32,14 @@ from bot.dashboard.access import (
     model_of,
 )
 from bot.dashboard.card import card_markdown, score_name
+from bot.dashboard.templating import environment as _environment
 from bot.services import pages
-from jobs.tasks import lower_is_better
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, NotFound
 
 Handler = Callable[[Request, pages.Viewer, Session], Response]
 CATALOG_PAGE = 20
-CHECK_NAMES = {"drift": "Input drift", "performance": "Performance", "kpi": "Business KPIs",
-               "data_quality": "Data quality"}
-ROLE_NAMES = {"business": "business", "ml_engineer": "ML engineer", "risk_manager": "risk manager",
-              "it_ops": "IT operations", "admin": "admin"}
 HEADERS = {
     # No script at all; tokens ride in URLs, so no page may leak them in a Referer or a cache.
     "content-security-policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
@@ -67,21 +61,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, sending if scope["type"] == "http" else send)
-
-
-def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("bot.dashboard", "templates"), autoescape=select_autoescape(),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(
-        value=lambda v, unit=None: format_value(v, unit) if v is not None else "n/a",
-        when=lambda d: f"{d:%Y-%m-%d %H:%M} UTC" if d else "",
-        day=lambda d: f"{d:%b} {d.day}, {d.year}" if d else "unknown",
-        words=lambda s: str(s).replace("_", " "), metric=metric_name,
-        action=lambda s: str(s).replace(".", " ").replace("_", " "),
-        check=lambda k: CHECK_NAMES.get(k, k), role=lambda r: ROLE_NAMES.get(r, r))
-    env.globals["check_names"] = CHECK_NAMES
-    env.globals["lower_is_better"] = lower_is_better
-    return env
 
 
 def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow,
@@ -203,8 +182,9 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
         return render("project.html", viewer, p=data, svg=svg, names=_names(data.names, viewer))
 
     def portfolio(request: Request, viewer: pages.Viewer, s: Session) -> Response:
-        data = pages.portfolio(session=s, viewer=viewer)
-        return render("portfolio.html", viewer, lines=data.lines, names=_names(data.names, viewer))
+        data = pages.portfolio(session=s, viewer=viewer, now=clock())
+        return render("portfolio.html", viewer, lines=data.lines, names=_names(data.names, viewer),
+                      overdue_days=pages.OVERDUE.days)
 
     def search(request: Request, viewer: pages.Viewer, s: Session) -> Response:
         query = request.query_params.get("q", "").strip()

@@ -22,6 +22,7 @@ from bot.services.checks import Checks
 from bot.services.common import Runner
 from bot.services.evidence import Evidence
 from bot.services.people import People
+from bot.services.portfolio import Portfolios
 from bot.services.releases import Releases
 from bot.services.requests import SlackRequests
 from bot.services.retraining import Retraining
@@ -62,6 +63,7 @@ class Operations:
         self.checks = Checks(self)
         self.evidence = Evidence(self)
         self.tuning = Tuning(self)
+        self.portfolios = Portfolios(self)
 
     def later(self, fn: Callable[..., object], *args: object) -> None:
         """Slack follow-ups (message updates, thread replies) run after the ack, off the request thread."""

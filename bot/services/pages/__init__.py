@@ -10,8 +10,8 @@ from bot.services.pages.card import Card, model_card
 from bot.services.pages.constants import DEFAULT_DAYS, RANGES
 from bot.services.pages.index import index
 from bot.services.pages.model import model_page
-from bot.services.pages.project import portfolio, project_page
+from bot.services.pages.project import OVERDUE, Portfolio, portfolio, project_page
 from bot.services.pages.viewer import Viewer, project_of_page, viewer
 
-__all__ = ["DEFAULT_DAYS", "RANGES", "AlertPage", "Card", "Viewer", "alert_page", "index", "model_card",
+__all__ = ["DEFAULT_DAYS", "OVERDUE", "RANGES", "AlertPage", "Card", "Portfolio", "Viewer", "alert_page", "index", "model_card",
            "model_page", "portfolio", "project_of_page", "project_page", "viewer"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, defer, selectinload
@@ -20,10 +20,12 @@ from bot.services.pages.reads import (
 from bot.services.pages.shapes import AlertRow, Decided, Series, StepStatus
 from bot.services.pages.viewer import Viewer
 from store import registry
+from store.clock import utcnow
 from store.errors import Forbidden
 from store.models import (
     Alert,
     AlertState,
+    AuditEvent,
     Blueprint,
     BlueprintStep,
     CheckKind,
@@ -173,6 +175,9 @@ def project_page(*, session: Session, key: str, viewer: Viewer) -> ProjectPage:
         alerts=tuple((a.model.key, alert_row(a, viewer)) for a in open_rows), kpis=tuple(trends))
 
 
+OVERDUE = timedelta(days=3)  # a step due longer than this is overdue
+
+
 @dataclass(frozen=True)
 class PortfolioLine:
     key: str
@@ -184,9 +189,14 @@ class PortfolioLine:
     open_alerts: int
     worst: str | None  # worst latest verdict over its models; None: never checked
     waiting: tuple[str, ...]  # "fraud-detector v3: risk review 0 of 1"
+    # The versions whose due step has waited longer than OVERDUE, oldest first: "fraud-detector v3: risk review".
+    overdue: tuple[str, ...] = ()
+    waiting_since: datetime | None = None  # when the longest-waiting due step became due
 
     @property
     def status(self) -> str:
+        if self.overdue:
+            return "sign-off overdue"
         if self.waiting:
             return "waiting for sign-off"
         if self.open_alerts:
@@ -200,8 +210,9 @@ class Portfolio:
     names: dict[str, str]
 
 
-def portfolio(*, session: Session, viewer: Viewer) -> Portfolio:
-    """Every project whose blueprint has a step for the viewer's roles (all of them for an admin)."""
+def portfolio(*, session: Session, viewer: Viewer, now: datetime | None = None) -> Portfolio:
+    """Every project whose blueprint has a step for the viewer's roles (all of them for an admin), the ones
+    with a sign-off overdue first."""
     if not viewer.governs:
         raise Forbidden(f"The portfolio lists the projects a risk manager governs; you are "
                         f"{', '.join(r.replace('_', ' ') for r in viewer.roles) or 'without a role'}.")
@@ -221,14 +232,44 @@ def portfolio(*, session: Session, viewer: Viewer) -> Portfolio:
     alerts, runs = open_alerts(session, ids), _latest_of_models(session, ids)
     pending = _unreleased(session, ids)
     steps = blueprint_steps(session, pending, {})
+    since = _due_since(session, pending, steps)
+    now = now or utcnow()
     waiting: dict[int, list[str]] = defaultdict(list)
+    late: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
     for v in pending:
         missing = [f"{s.name} {len(s.approvals)} of {s.quorum}" for s in steps[v.id] if not s.done]
         waiting[v.model.project_id].append(f"{v.model.key} {v.label}: " + (", ".join(missing) or "ready to deploy"))
+        due = next((s for s in steps[v.id] if not s.done), None)
+        if due is not None and v.id in since and now - since[v.id] > OVERDUE:
+            late[v.model.project_id].append((since[v.id], f"{v.model.key} {v.label}: {due.name}"))
     lines = []
     for p in projects:
         verdicts = [r.verdict.value for m in p.models for r in runs.get(m.id, [])]
         worst = next((v for v in VERDICT_ORDER if v in verdicts), None)
+        overdue = sorted(late[p.id])
+        oldest = min((since[v.id] for v in pending if v.model.project_id == p.id and v.id in since), default=None)
         lines.append(PortfolioLine(p.key, p.name, p.initiative, p.risk_tier.value, p.owner, tuple(production[p.id]),
-                                   sum(alerts.get(m.id, 0) for m in p.models), worst, tuple(waiting[p.id])))
+                                   sum(alerts.get(m.id, 0) for m in p.models), worst, tuple(waiting[p.id]),
+                                   tuple(text for _, text in overdue), oldest))
+    # Overdue sign-offs first (the longest waiting first), then sign-offs waiting, then open alerts.
+    lines.sort(key=lambda line: (not line.overdue, not line.waiting, line.waiting_since or now,
+                                 -line.open_alerts, line.key))
     return Portfolio(tuple(lines), person_names(session, [p.owner for p in projects]))
+
+
+def _due_since(session: Session, pending: Sequence[ModelVersion], steps: dict) -> dict[int, datetime]:
+    """When each pending version's due step became due: its latest approval, or its submission."""
+    if not pending:
+        return {}
+    subjects = {f"model:{v.model.key}/{v.label}": v.id for v in pending}
+    submitted = dict(session.execute(
+        select(AuditEvent.subject, func.max(AuditEvent.at))
+        .where(AuditEvent.action == "version.submitted", AuditEvent.subject.in_(list(subjects)))
+        .group_by(AuditEvent.subject)).all())
+    found = {}
+    for subject, version_id in subjects.items():
+        approvals = [a.at for s in steps[version_id] for a in s.approvals]
+        moments = [m for m in (*approvals, submitted.get(subject)) if m is not None]
+        if moments:
+            found[version_id] = max(moments)
+    return found
