@@ -36,8 +36,8 @@ def kpi_change(kpi: KpiFigure, length: timedelta) -> Change:
 def kpi_headline(kpi: KpiFigure, length: timedelta) -> str:
     """As written, for a header (plain text); escape it for mrkdwn."""
     now, _ = period(length)
-    if kpi.baseline is not None:
-        return f"{kpi.label} is {kpi_change(kpi, length).short} {now}"
+    if kpi.baseline is not None:  # "this week" says the period: no " a week" besides it
+        return f"{kpi.label} is {change(kpi.baseline, kpi.value, kpi.unit).short} {now}"
     return f"{kpi.label} is {format_value(kpi.value, kpi.unit)} {now}"
 
 

@@ -80,7 +80,7 @@ def test_the_period_is_said_only_for_sums_and_counts(aggregate, unit, suffix):
 def test_the_headline_says_points_for_a_rate_and_x_for_a_multiple():
     assert kpi_headline(_figure("rate", "rate", 0.30, 0.42), WEEK) == "Missed fraud is down 12 points this week"
     assert kpi_headline(_figure("sum", "USD", 20_000, 5_000), WEEK) == "Missed fraud is up 4x this week"
-    assert kpi_headline(_figure("sum", "USD", 5_000, 0), WEEK) == "Missed fraud is up from $0 to $5,000 a week this week"
+    assert kpi_headline(_figure("sum", "USD", 5_000, 0), WEEK) == "Missed fraud is up from $0 to $5,000 this week"
 
 
 def _windows(levels: list[float]) -> list[tuple[datetime, pd.DataFrame]]:
