@@ -196,6 +196,17 @@ def healthy_baseline(history: Sequence[tuple[datetime, float | None]], alert: An
             "baseline_end": (chosen[-1][0] + length).isoformat(), "baseline_earliest": bool(earliest)}
 
 
+def _baseline_before(history: Sequence[tuple[datetime, float | None]], n: int, end: datetime, *,
+                     earliest: bool) -> dict[str, Any] | None:
+    """The n windows that end by `end` (another KPI's incident began then); None when there are not n."""
+    length = (history[1][0] - history[0][0]) if len(history) > 1 else timedelta(0)
+    chosen = [(start, value) for start, value in history[:-1] if value is not None and start + length <= end][-n:]
+    if len(chosen) < n:
+        return None
+    return {"baseline": float(np.mean([v for _, v in chosen])), "baseline_start": chosen[0][0].isoformat(),
+            "baseline_end": (chosen[-1][0] + length).isoformat(), "baseline_earliest": earliest}
+
+
 def kpis(specs: Sequence[Any], windows: Mapping[str, Sequence[tuple[datetime, pd.DataFrame]]],
          shown: int | None = None) -> CheckOutcome:
     """Each KPI on the last of its windows (oldest first), against thresholds and its healthy baseline
@@ -204,18 +215,28 @@ def kpis(specs: Sequence[Any], windows: Mapping[str, Sequence[tuple[datetime, pd
         return error(CheckKind.kpi, "the current window has no rows, so no KPI can be computed")
     results, breached = [], []
     masks: dict = {}
+    histories = {kpi.name: [(start, kpi_value(kpi, frame, masks)) for start, frame in windows[kpi.name]]
+                 for kpi in specs}
+    bases = {kpi.name: healthy_baseline(histories[kpi.name], kpi.alert, kpi.alert.baseline_windows if kpi.alert else 4)
+             for kpi in specs}
+    # One alert, one baseline: every KPI is read against the same weeks, those before the earliest incident.
+    ends = [(b["baseline_end"], b["baseline_earliest"]) for b in bases.values() if b["baseline_end"]]
+    anchor = min(ends) if ends else None
     for kpi in specs:
         unit = kpi_unit(kpi)
-        history = [(start, kpi_value(kpi, frame, masks)) for start, frame in windows[kpi.name]]
+        history = histories[kpi.name]
         value = history[-1][1]
         a = kpi.alert
         n = a.baseline_windows if a else 4
-        base = healthy_baseline(history, a, n)
+        base = bases[kpi.name]
+        if anchor is not None and base["baseline_end"] != anchor[0]:
+            base = _baseline_before(history, n, datetime.fromisoformat(anchor[0]), earliest=anchor[1]) or base
         baseline = base["baseline"]
         rule, threshold = _rule(a, unit, n) if a else ("no alert set", None)
         hit = value is not None and a is not None and _breaches(a, value, baseline)
         kept = history[-shown:] if shown else history
-        results.append({"name": kpi.name, "label": kpi.label or kpi.name.replace("_", " ").capitalize(), "unit": unit, "value": value,
+        results.append({"name": kpi.name, "label": kpi.label or kpi.name.replace("_", " ").capitalize(), "unit": unit,
+                        "aggregate": kpi.aggregate, "value": value,
                         **base, "baseline_windows": n, "threshold": threshold, "rule": rule,
                         "breached": hit,
                         "history": [[s.isoformat(), v] for s, v in kept if v is not None]})

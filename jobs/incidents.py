@@ -48,13 +48,21 @@ class KpiFigure:
     points: tuple[tuple[datetime, float], ...] = ()
     baseline_end: datetime | None = None  # the healthy baseline is the windows before this moment
     baseline_earliest: bool = False  # the incident is older than the history read: the baseline is its start
+    aggregate: str | None = None  # the spec's "sum", "count", "mean", "rate"; None when not known (older runs)
 
     @staticmethod
     def baseline_of(figure: dict) -> dict:
-        """The baseline's naming fields of one KPI's check figures (absent in runs before they were stored)."""
+        """The fields of one KPI's check figures that name its baseline and say how it adds up over a window
+        (absent in runs stored before them: no baseline date, aggregate unknown)."""
         end = figure.get("baseline_end")
         return {"baseline_end": datetime.fromisoformat(end) if end else None,
-                "baseline_earliest": bool(figure.get("baseline_earliest"))}
+                "baseline_earliest": bool(figure.get("baseline_earliest")),
+                "aggregate": figure.get("aggregate")}
+
+    @property
+    def per_window(self) -> bool:
+        """A sum or count over its window ("$20,100 a week"), not a mean or a rate."""
+        return self.aggregate in ("sum", "count")
 
     @property
     def change_pct(self) -> float | None:

@@ -24,8 +24,11 @@ def format_value(value: float, unit: str | None) -> str:
         digits = 0 if amount >= 100 or float(amount).is_integer() else 2
         return f"{sign}${amount:,.{digits}f}"
     if key in PERCENT_UNITS:
-        text = f"{value * 100:.1f}"
-        return (text[:-2] if text.endswith(".0") else text) + "%"
+        percent = value * 100
+        if 0 < abs(percent) < 1:  # "0.08%", "0.011%": a small rate keeps two significant digits, never "0%"
+            return two_significant(percent) + "%"
+        text = f"{percent:.1f}"
+        return text.removesuffix(".0") + "%"
     number = plain_number(value)
     return f"{number} {unit.strip()}" if key else number
 
@@ -44,6 +47,15 @@ def plain_number(value: float) -> str:
         # 0.999 must not read as "1.00": near-perfect metrics differ in the third decimal.
         return f"{value:.{3 if size >= 0.995 else 2}f}"
     return f"{value:.2g}"
+
+
+def two_significant(value: float) -> str:
+    """0.08, 0.011, 0.00012: two significant digits written out, never in exponent form."""
+    if value == 0 or not math.isfinite(value):
+        return plain_number(value)
+    decimals = max(0, 1 - math.floor(math.log10(abs(value))))
+    text = f"{round(value, decimals):.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def missing_share(share: float) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.blocks.changes import Change, change
 from bot.blocks.common import day, escape_mrkdwn
 from bot.charts import format_value
 from jobs.incidents import KpiFigure
@@ -26,13 +27,17 @@ def count_words(n: int, unit: str) -> str:
     return f"{_NUMBERS.get(n, str(n))} {unit}{'s' if n != 1 else ''}"
 
 
+def kpi_change(kpi: KpiFigure, length: timedelta) -> Change:
+    """The KPI's change from its baseline, with " a week" only for a sum or count over the window."""
+    _, unit = period(length)
+    return change(kpi.baseline, kpi.value, kpi.unit, period=unit if kpi.per_window else None)
+
+
 def kpi_headline(kpi: KpiFigure, length: timedelta) -> str:
     """As written, for a header (plain text); escape it for mrkdwn."""
     now, _ = period(length)
-    change = kpi.change_pct
-    if change is not None and abs(change) >= 1:
-        direction = "up" if change > 0 else "down"
-        return f"{kpi.label} is {direction} {abs(change):.0f}% {now}"
+    if kpi.baseline is not None:  # "this week" says the period: no " a week" besides it
+        return f"{kpi.label} is {change(kpi.baseline, kpi.value, kpi.unit).short} {now}"
     return f"{kpi.label} is {format_value(kpi.value, kpi.unit)} {now}"
 
 
@@ -50,7 +55,7 @@ def kpi_sentence(kpi: KpiFigure, length: timedelta, baseline_windows: int) -> st
     now, unit = period(length)
     sentence = f"{escape_mrkdwn(kpi.label)} *{escape_mrkdwn(format_value(kpi.value, kpi.unit))}* {now}"
     if kpi.baseline is not None:
-        sentence += f", against *{escape_mrkdwn(format_value(kpi.baseline, kpi.unit))}* {baseline_words(kpi, baseline_windows, unit)}"
+        sentence += f", {escape_mrkdwn(kpi_change(kpi, length))} {baseline_words(kpi, baseline_windows, unit)}"
     if kpi.threshold is not None:
         sentence += f" (alert {kpi.rule})"
     return sentence + "."

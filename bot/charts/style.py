@@ -142,3 +142,8 @@ def mid_sentence(label: str) -> str:
 
 def day(when: datetime, *, year: bool = False) -> str:
     return f"{when:%b} {when.day}" + (f", {when.year}" if year else "")
+
+
+def date_labels(dates: list[datetime]) -> list[str]:
+    """Axis labels for dates: the first with its year ("Nov 2, 2026"), and any where the year turns."""
+    return [day(d, year=i == 0 or d.year != dates[i - 1].year) for i, d in enumerate(dates)]

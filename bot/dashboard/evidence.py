@@ -76,4 +76,13 @@ def _kpi(k: dict, out: Path) -> charts.Chart:
     if k.get("breached") and len(points) - 1 not in breaches:
         breaches.append(len(points) - 1)
     return charts.kpi_trend(label=k["label"], unit=k.get("unit"), points=points, threshold=threshold,
-                            breach_indices=breaches, out=out)
+                            breach_indices=breaches, out=out, baseline=k.get("baseline"),
+                            baseline_name=_baseline_name(k))
+
+
+def _baseline_name(k: dict) -> str | None:
+    """"baseline: 4 windows before Nov 2, 2026", when the run named its baseline."""
+    if not k.get("baseline_end"):
+        return None
+    end = datetime.fromisoformat(k["baseline_end"])
+    return f"baseline: {k.get('baseline_windows', 4)} windows before {end:%b} {end.day}, {end.year}"

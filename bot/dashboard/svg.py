@@ -62,8 +62,14 @@ def _tick_label(value: float, unit: str | None, step: float) -> str:
     return text + "%" if scale == 100 else text
 
 
-def _day(moment: datetime) -> str:
-    return f"{moment:%b} {moment.day}"
+def _day(moment: datetime, *, year: bool = False) -> str:
+    """"Nov 9", or "Nov 9, 2026" where the year is shown (an axis's first label, a sentence)."""
+    return f"{moment:%b} {moment.day}" + (f", {moment.year}" if year else "")
+
+
+def _axis_days(moments: list[datetime]) -> list[str]:
+    """Axis labels: the first with its year, and any where the year turns, as the PNG charts label theirs."""
+    return [_day(m, year=i == 0 or m.year != moments[i - 1].year) for i, m in enumerate(moments)]
 
 
 def _frame(title: str, summary: str, body: list[str]) -> Markup:
@@ -107,10 +113,10 @@ def line_chart(lines: Sequence[Series], *, title: str, unit: str | None = None, 
         body.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="{GRID}"/>'
                     f'<text x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" class="a">'
                     f'{escape(_tick_label(tick, unit, ticks[1] - ticks[0] if len(ticks) > 1 else 0))}</text>')
-    for i in range(5):
-        at = start + (end - start) * i / 4
+    moments = [start + (end - start) * i / 4 for i in range(5)]
+    for i, (at, label) in enumerate(zip(moments, _axis_days(moments), strict=True)):
         anchor = "start" if i == 0 else "end" if i == 4 else "middle"
-        body.append(f'<text x="{x(at):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" class="a">{_day(at)}</text>')
+        body.append(f'<text x="{x(at):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" class="a">{label}</text>')
     if threshold is not None:
         body.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(threshold):.1f}" y2="{y(threshold):.1f}" '
                     f'stroke="{INK}" stroke-dasharray="6 4" stroke-width="1.5"/>')
@@ -138,7 +144,7 @@ def _summary(title: str, lines: Sequence[Series], unit: str | None, threshold: f
     for s in lines:
         if s.points:
             flagged = sum(p.flagged for p in s.points)
-            parts.append(f"{s.label}: latest {format_value(s.points[-1].value, unit)} on {_day(s.points[-1].at)}, "
+            parts.append(f"{s.label}: latest {format_value(s.points[-1].value, unit)} on {_day(s.points[-1].at, year=True)}, "
                          f"range {format_value(min(p.value for p in s.points), unit)} to "
                          f"{format_value(max(p.value for p in s.points), unit)}"
                          + (f", {flagged} of {len(s.points)} readings over the line" if flagged else ""))
@@ -202,7 +208,7 @@ def verdict_strip(histories: Sequence[KindHistory], *, start: datetime, end: dat
         rows.append(f'<div class="row"><span class="lbl">{escape(names.get(h.kind, h.kind))}</span>'
                     f'<svg viewBox="0 0 {STRIP_WIDTH} 20" preserveAspectRatio="none" aria-hidden="true">'
                     f'{"".join(bars)}</svg></div>')
-    axis = "".join(f"<span>{_day(start + (end - start) * i / 4)}</span>" for i in range(5))
+    axis = "".join(f"<span>{label}</span>" for label in _axis_days([start + (end - start) * i / 4 for i in range(5)]))
     summary = "Check verdicts over time. " + "; ".join(
         f"{names.get(h.kind, h.kind)}: " + ", ".join(f"{n} {v}" for v, n in h.counts) for h in histories) + "."
     return Markup(f'<div class="strip" role="img" aria-label="{escape(summary)}">{"".join(rows)}'

@@ -8,6 +8,8 @@ from pathlib import Path
 from bot import charts
 from bot.blocks import business, ml_engineer
 from bot.blocks.common import Message
+from bot.blocks.wording import baseline_words, kpi_change, period
+from bot.charts.kpi import alert_band
 from bot.notifier.outlet import Outlet
 from jobs.checks import metric_rule
 from jobs.incidents import (
@@ -37,13 +39,15 @@ class AlertMessages:
             version = registry.production_version(session=s, model=model)
             ref = self.outlet.model_ref(model, version, result.alert_id)
             run = monitoring.check_history(session=s, model=model, kind=result.kind, limit=1)[-1]
-            performance = load_spec(model).performance
+            spec = load_spec(model)
+            performance = spec.performance
             alerts = performance.alert if performance else {}
+            kpi_alerts = {k.name: k.alert for k in spec.kpis}
         folder = self.outlet.charts_dir / f"alert-{result.alert_id}" if self.outlet.settings.charts else None
         details = self.outlet.settings.link(f"alerts/{result.alert_id}")
         figures = result.outcome.figures
         if result.kind == CheckKind.kpi:
-            return self._kpi(ref, checked, figures, folder if charts else None, details, run.created_at)
+            return self._kpi(ref, checked, figures, folder if charts else None, details, run.created_at, kpi_alerts)
         if result.kind == CheckKind.drift:
             return self._drift(ref, checked, result, kpi_result, folder if charts else None, details,
                                run.created_at)
@@ -58,7 +62,7 @@ class AlertMessages:
             problems=tuple(figures["problems"]), rows=figures["rows"], details_url=details))
 
     def _kpi(self, ref: ModelRef, checked: ModelChecks, figures: dict, folder: Path | None, details: str,
-             checked_at: datetime) -> Message:
+             checked_at: datetime, kpi_alerts: dict) -> Message:
         kpis = tuple(KpiFigure(
             name=k["name"], label=k["label"], unit=k["unit"], value=k["value"], baseline=k["baseline"],
             threshold=k["threshold"], breached=k["breached"], rule=k["rule"],
@@ -72,14 +76,17 @@ class AlertMessages:
                     if shown.threshold is not None and v > shown.threshold]
         if shown.breached and len(shown.points) - 1 not in breaches:
             breaches.append(len(shown.points) - 1)
+        baseline_n = next((k["baseline_windows"] for k in figures["kpis"]), 4)
+        length = checked.window_end - checked.window_start
+        named = baseline_words(shown, baseline_n, period(length)[1]).removeprefix("over the ")
         rendered = () if folder is None else (charts.kpi_trend(
             label=shown.label, unit=shown.unit, points=list(shown.points), threshold=shown.threshold,
-            breach_indices=breaches, out=folder / f"kpi-{shown.name}.png"),)
+            breach_indices=breaches, out=folder / f"kpi-{shown.name}.png", baseline=shown.baseline,
+            baseline_name=f"baseline: {named}", **alert_band(kpi_alerts.get(shown.name), shown.baseline, shown.unit)),)
         incident = KpiIncident(model=ref, window_start=checked.window_start, window_end=checked.window_end,
                                checked_at=checked_at, kpis=kpis,
                                labels_complete_to=_parse(figures.get("labels_complete_to")),
                                details_url=details, charts=tuple(self.outlet.chart_ref(c) for c in rendered))
-        baseline_n = next((k["baseline_windows"] for k in figures["kpis"]), 4)
         return business.kpi_alert(incident, baseline_windows=baseline_n)
 
     def _drift(self, ref: ModelRef, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None,
@@ -105,8 +112,9 @@ class AlertMessages:
             lead = next(k for k in kpi_result.outcome.figures["kpis"] if k["breached"])
             figure = KpiFigure(lead["name"], lead["label"], lead["unit"], lead["value"], lead["baseline"],
                                lead["threshold"], True, lead["rule"], **KpiFigure.baseline_of(lead))
-            change = figure.change_pct
-            related = (f"{figure.label} is up {change:.0f}% over the same window" if change and change > 0 else
+            length = checked.window_end - checked.window_start
+            related = (f"{figure.label} is {kpi_change(figure, length)} over the same window"  # escaped where shown
+                       if figure.baseline is not None else
                        f"{figure.label} is {charts.format_value(figure.value, figure.unit)} over the same window")
         incident = DriftIncident(model=ref, window_start=checked.window_start, window_end=checked.window_end,
                                  checked_at=checked_at, features=features,

@@ -45,11 +45,11 @@ def test_business_alert_speaks_money_and_change():
     message = business.kpi_alert(incident, baseline_windows=4)
     blocks = message.payload()["blocks"]
     assert blocks[0] == {"type": "header", "text": {"type": "plain_text",
-                                                   "text": "Missed fraud is up 41% this week · Card fraud detection",
+                                                   "text": "Missed fraud is up 0.7 points this week · Card fraud detection",
                                                    "emoji": True}}
     assert blocks[1]["text"]["text"] == (
-        "Missed fraud *2.4%* this week, against *1.7%* over the previous four weeks.\n"
-        "Fraud amount missed *$18,300* this week, against *$12,000* over the previous four weeks "
+        "Missed fraud *2.4%* this week, up 0.7 points (1.7% -&gt; 2.4%) over the previous four weeks.\n"
+        "Fraud amount missed *$18,300* this week, up 52% ($12k -&gt; $18.3k) over the previous four weeks "
         "(alert above $10,000).")
     assert blocks[2]["type"] == "image" and blocks[2]["alt_text"] == CHART.alt_text
     assert blocks[3]["elements"][0]["text"] == ("fraud-detector v1 · owner <@U0ML0001> · checked Mon 06:00 UTC · "
@@ -59,7 +59,7 @@ def test_business_alert_speaks_money_and_change():
     # The page travels in the value: the click is answered with a link signed for whoever clicked.
     assert view["value"] == "https://flywheel.example.com/alerts/12" and "url" not in view
     assert ask["action_id"] == ActionId.ask_ml_team
-    assert message.text.startswith("Missed fraud is up 41% this week")
+    assert message.text.startswith("Missed fraud is up 0.7 points this week")
     validate_payload(message.payload())
 
 

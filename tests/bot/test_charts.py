@@ -359,3 +359,75 @@ def test_kpi_trend_writes_the_latest_breach_and_the_worst_one_never_two_neighbou
     for breaches in ([0, 1, 2, 3, 4, 5, 6, 7], [1, 2, 5, 6], [6, 7]):
         written = labelled_readings(breaches, values)
         assert written[-1] == breaches[-1] and all(b - a >= 2 for a, b in zip(written, written[1:]))
+
+
+# --- KPI figure: axis from zero, dated ticks, named baseline and alert band ---------------------
+
+def _band_ys(patch) -> list[float]:
+    """The band's lower and upper edges in data units (a Rectangle or a Polygon, by matplotlib version)."""
+    return list(patch.get_patch_transform().transform_path(patch.get_path()).vertices[:, 1])
+
+
+def _legend(fig: Figure) -> list[str]:
+    return [t.get_text().replace("\\$", "$") for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_a_kpi_chart_starts_at_zero_labels_dates_with_the_year_and_names_baseline_and_band():
+    from bot.charts.kpi import kpi_figure
+
+    points = weekly([10_000, 10_400, 9_900, 10_100, 20_000, 20_300])  # far from zero: the old axis started near it
+    fig = kpi_figure(label="Fraud amount missed", unit="USD", points=points, threshold=15_000, breach_indices=[4, 5],
+                     baseline=10_100, baseline_name="baseline: 4 weeks before Nov 3")
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] == 0
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0] == "Oct 6, 2025" and all(label[:3] in ("Oct", "Nov") for label in labels)
+    assert _legend(fig) == ["alert above $15,000", "baseline: 4 weeks before Nov 3"]
+
+
+def test_a_rate_chart_starts_at_zero_and_a_year_turning_is_labelled():
+    from bot.charts.kpi import kpi_figure
+
+    points = [(datetime(2025, 12, 1) + timedelta(weeks=i), 0.40 + 0.01 * i) for i in range(8)]
+    ax = kpi_figure(label="Missed fraud", unit="rate", points=points, threshold=None, breach_indices=[]).axes[0]
+    assert ax.get_ylim()[0] == 0
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0].endswith(", 2025") and any(label.endswith(", 2026") for label in labels[1:])
+
+
+def test_a_relative_alert_gets_its_band_from_the_baseline_up():
+    from bot.charts.kpi import alert_band, kpi_figure
+    from jobs.spec.model import KpiAlertSpec
+
+    band = alert_band(KpiAlertSpec(above_baseline_pct=25), 10_000, "USD")
+    assert band == {"alert_line": 12_500, "below": False, "alert_name": "alert: 25% above baseline"}
+    fig = kpi_figure(label="Fraud amount missed", unit="USD", points=weekly(MISSED_FRAUD), threshold=None,
+                     breach_indices=[4, 5], baseline=10_000, baseline_name="baseline: 4 weeks before Nov 3", **band)
+    assert _legend(fig) == ["alert: 25% above baseline", "baseline: 4 weeks before Nov 3"]
+    (patch,) = [p for p in fig.axes[0].patches if p.get_label() == "alert: 25% above baseline"]
+    ys = _band_ys(patch)
+    assert min(ys) == pytest.approx(12_500) and max(ys) == pytest.approx(fig.axes[0].get_ylim()[1])
+
+
+def test_an_alert_below_draws_its_band_below_the_line():
+    from bot.charts.kpi import alert_band, kpi_figure
+    from jobs.spec.model import KpiAlertSpec
+
+    band = alert_band(KpiAlertSpec(below=0.6), None, "rate")
+    assert band["below"] and band["alert_name"] == "alert below 60%"
+    fig = kpi_figure(label="Approval rate", unit="rate", points=weekly([0.8, 0.79, 0.81, 0.5]), threshold=None,
+                     breach_indices=[3], **band)
+    (patch,) = [p for p in fig.axes[0].patches if p.get_label() == "alert below 60%"]
+    ys = _band_ys(patch)
+    assert min(ys) == pytest.approx(0) and max(ys) == pytest.approx(0.6)
+    assert alert_band(KpiAlertSpec(below_baseline_pct=20), 0.5, "rate")["alert_line"] == pytest.approx(0.4)
+
+
+def test_dashboard_trends_label_their_first_day_with_its_year_as_the_png_charts_do():
+    from bot.dashboard.svg import line_chart
+    from bot.services.pages.shapes import Point, Series
+
+    points = tuple(Point(datetime(2026, 10, 5) + timedelta(weeks=i), 1000.0 + i) for i in range(8))
+    svg = str(line_chart([Series("k", "Fraud", "USD", points)], title="Fraud", unit="USD"))
+    assert ">Oct 5, 2026</text>" in svg
+    assert "on Nov 23, 2026" in svg  # the summary says the latest reading's date with its year

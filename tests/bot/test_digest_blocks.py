@@ -27,7 +27,8 @@ def kpi(key: str, value: float, *, baseline: float, state=AlertState.open, opene
             {"name": "missed_rate", "label": "Missed fraud", "unit": "rate", "value": v / 1_000_000, "baseline": 0.017,
              "threshold": None, "rule": "25% above the 4-window baseline", "breached": v > 10_000,
              "baseline_windows": 4},
-            {"name": "missed_amount", "label": "Fraud amount missed", "unit": "USD", "value": v, "baseline": baseline,
+            {"name": "missed_amount", "label": "Fraud amount missed", "unit": "USD", "aggregate": "sum", "value": v,
+             "baseline": baseline,
              "threshold": 10_000, "rule": "above $10,000", "breached": v > 10_000, "baseline_windows": 4}]}
     return DigestAlert(alert_id=alert_id, model_key=key, project_name="Card fraud detection", version="v1",
                        kind=CheckKind.kpi, persona="business", state=state, snoozed_until=None, opened_at=opened,
@@ -77,18 +78,18 @@ def test_the_daily_digest_says_what_opened_stayed_open_and_resolved_in_money():
     message = daily_digest(report, since=since, until=T, details_url=lambda p: f"https://f.example.com/{p}")
     blocks = message.payload()["blocks"]
     validate_payload(message.payload())
-    assert blocks[0]["text"]["text"] == "Missed fraud is up 8% this week · Card fraud detection · 1 more open"
+    assert blocks[0]["text"]["text"] == "Missed fraud is up 0.1 points this week · Card fraud detection · 1 more open"
     assert blocks[1]["text"]["text"] == "Two KPI alerts open (1 new), 1 resolved in the last 24 hours."
     texts = {b["block_id"].split(":", 1)[1]: b["text"]["text"] for b in blocks[2:5]}
     assert texts["fraud-detector"].split("\n")[1] == (
-        ":new: Opened Mon 03:00 UTC: Missed fraud *1.8%* this week, against *1.7%* over the previous four weeks. "
-        "Fraud amount missed *$18,300* this week, against *$12,900* over the previous four weeks "
-        "(alert above $10,000).")
+        ":new: Opened Mon 03:00 UTC: Missed fraud *1.8%* this week, up 0.1 points (1.7% -&gt; 1.8%) over the "
+        "previous four weeks. Fraud amount missed *$18,300* this week, up 42% ($12.9k -&gt; $18.3k a week) over the "
+        "previous four weeks (alert above $10,000).")
     assert texts["chargeback-model"].split("\n")[1].startswith(":large_orange_circle: Open since Nov 20 06:00 UTC: ")
     assert texts["refund-model"].split("\n")[1] == (
-        ":white_check_mark: Resolved Mon 05:00 UTC: Missed fraud *0.8%* this week, against *1.7%* over the previous "
-        "four weeks. Fraud amount missed *$8,100* this week, against *$12,900* over the previous four weeks "
-        "(alert above $10,000).")
+        ":white_check_mark: Resolved Mon 05:00 UTC: Missed fraud *0.81%* this week, down 0.9 points (1.7% -&gt; "
+        "0.81%) over the previous four weeks. Fraud amount missed *$8,100* this week, down 37% ($12.9k -&gt; $8.1k a "
+        "week) over the previous four weeks (alert above $10,000).")
     assert blocks[2]["accessory"]["value"] == "https://f.example.com/models/fraud-detector"
     assert blocks[2]["accessory"]["action_id"] == ActionId.view_details
     assert message.persona == "business"

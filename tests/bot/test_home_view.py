@@ -115,9 +115,9 @@ def test_business_reads_money_and_open_alerts_per_project():
     assert section["block_id"] == f"{BlockId.home_project}:card-fraud"
     assert section["text"]["text"] == (
         "*Card fraud detection* · :red_circle: 1 open alert\n"
-        ":red_circle: Fraud amount missed *$18,300* this week, against *$12,000* over the previous four weeks "
-        "(alert above $10,000).\n"
-        "• Missed fraud *2.4%* this week, against *1.7%* over the previous four weeks.\n"
+        ":red_circle: Fraud amount missed *$18,300* this week, up 52% ($12k -&gt; $18.3k) over the previous four "
+        "weeks (alert above $10,000).\n"
+        "• Missed fraud *2.4%* this week, up 0.7 points (1.7% -&gt; 2.4%) over the previous four weeks.\n"
         "• Chargebacks: no value this week.")
     assert section["accessory"]["value"] == "https://flywheel.example.com/projects/card-fraud"
     assert section["accessory"]["action_id"] == ActionId.view_details
