@@ -166,7 +166,8 @@ def _fields_at(loc: Loc, shape: Any = ProjectSpec) -> list[str]:
         else:
             return []
     current = _unwrap(current)
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+    return [name for name, info in current.model_fields.items() if not info.exclude] \
+        if isinstance(current, type) and issubclass(current, BaseModel) else []
 
 
 def _unwrap(annotation: Any) -> Any:

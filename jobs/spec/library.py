@@ -10,8 +10,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from jobs.spec.issues import LoadedLibrary, LoadedSpec, _add_validation_error, _Document, _suggest
-from jobs.spec.model import BlueprintSpec, LibraryBlueprintSpec, LibrarySpec, ProjectSpec
+from jobs.spec.issues import (
+    LoadedLibrary,
+    LoadedSpec,
+    _add_validation_error,
+    _Document,
+    _suggest,
+)
+from jobs.spec.model import (
+    BlueprintSpec,
+    LibraryBlueprintSpec,
+    LibrarySpec,
+    ProjectSpec,
+)
 
 Library = Mapping[str, LibraryBlueprintSpec]
 

@@ -139,8 +139,7 @@ def _parse_yaml(text: str, document: _Document) -> dict[str, Any] | None:
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        document.add((), f"expected a mapping (project:, people:, ... or blueprints:) at the top level, got "
-                         f"{_show(data)}")
+        document.add((), f"expected a mapping (project:, people:, ...) at the top level, got {_show(data)}")
         return None
     return data
 
