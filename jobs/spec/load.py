@@ -31,7 +31,7 @@ from jobs.spec.issues import (
     _show,
 )
 from jobs.spec.library import Library, is_library, merged, resolve, validate_library
-from jobs.spec.model import ProjectSpec
+from jobs.spec.model import LibrarySpec, ProjectSpec
 from jobs.spec.reach import check_reach
 
 
@@ -64,6 +64,8 @@ def load_documents(paths: Iterable[str | Path], *, open_production: bool = False
     documents = [_load(Path(path), str(path), open_production) for path in paths]
     libraries = [d.loaded for d in documents if isinstance(d.loaded, LoadedLibrary)]
     blueprints = merged(library or {}, libraries)
+    # A library file with problems of its own can't choose blueprints: its problems are the ones to fix first.
+    broken = any(d.shape is LibrarySpec and d.issues for d in documents)
     owners: dict[str, str] = {}
     for document in documents:
         if not isinstance(document.loaded, LoadedSpec):
@@ -72,7 +74,8 @@ def load_documents(paths: Iterable[str | Path], *, open_production: bool = False
         if key in owners:
             document.add(("project", "key"), f"project key '{key}' is also used by {owners[key]}")
         owners.setdefault(key, document.label)
-        resolve(document, document.loaded, blueprints)
+        if not broken:
+            resolve(document, document.loaded, blueprints)
     issues = [issue for document in documents for issue in document.issues]
     if issues:
         raise SpecError(issues)

@@ -21,7 +21,17 @@ from store import registry
 from store.models import AuditEvent, SignOff, VersionStatus
 from tests.support.slack_fake import FakeSlack
 from tests.support.slack_world import World
-from tests.support.task_worlds import ELI, NOOR, NOW, PRICES, RITA, START, WEEK, homes_week, write_task_project
+from tests.support.task_worlds import (
+    ELI,
+    NOOR,
+    NOW,
+    PRICES,
+    RITA,
+    START,
+    WEEK,
+    homes_week,
+    write_task_project,
+)
 
 INLINE = """\
 blueprint:
@@ -228,7 +238,7 @@ blueprints:
 def test_parallel_steps_are_due_together_and_signed_in_either_order(db, open_world, risk_first):
     world = open_world(PARALLEL, tier="medium")
     request = _submit(world)
-    blocks, text = _message(world, request)
+    blocks, _text = _message(world, request)
     assert _buttons(blocks) == {ActionId.approve, ActionId.reject}
     shown = json.dumps(blocks)
     assert shown.count("due now") == 2 and f"<@{NOOR}>" in shown and f"<@{RITA}>" in shown
