@@ -161,3 +161,11 @@ def test_a_low_tier_project_takes_the_automatic_blueprint_and_its_allow_policy(d
         assert (project.blueprint.library, project.blueprint.by_tier, governance.policy_of(project)) == \
             ("automatic", True, "allow")
         assert [(st.role, st.check) for st in project.blueprint.steps] == [("automated", {"min_labelled_rows": 1000})]
+
+
+def test_the_example_library_loads_and_serves_every_tier():
+    example = Path(__file__).resolve().parents[3] / "examples" / "blueprints.yml"
+    [library] = load_documents([example]).libraries
+    assert sorted(t for b in library.spec.blueprints for t in b.tiers) == ["high", "low", "medium"]
+    assert {s.check.kind for b in library.spec.blueprints for s in b.steps if s.check} == \
+        {"metric", "min_labelled_rows", "data_quality_clean", "max_drift"}
