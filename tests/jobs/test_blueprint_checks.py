@@ -26,8 +26,8 @@ def test_a_metric_within_its_allowed_drop_passes_and_says_both_figures():
     assert _judge({"metric": {"name": "roc_auc", "max_drop": 0.01}}, _facts({"roc_auc": 0.912}, {"roc_auc": 0.905})) \
         == (True, "roc_auc 0.912 vs 0.905 in production, allowed drop 0.01 on 2026-03-30 to 2026-04-06")
     assert _judge({"metric": {"name": "roc_auc", "max_drop": 0.01}}, _facts({"roc_auc": 0.88}, {"roc_auc": 0.905})) \
-        == (False, "roc_auc 0.88 vs 0.905 in production: a drop of 0.025, more than the allowed 0.01 on 2026-03-30 "
-                   "to 2026-04-06")
+        == (False, ("roc_auc 0.88 vs 0.905 in production: a drop of 0.025, more than the allowed 0.01 on 2026-03-30 "
+                   "to 2026-04-06"))
 
 
 def test_an_error_metric_reads_the_drop_as_a_rise():
@@ -58,8 +58,8 @@ def test_data_quality_in_the_training_window():
     assert _judge({"data_quality_clean": True}, _facts({}, quality_runs=(clean,))) == (
         True, "1 data-quality checks in the training window 2026-03-01 to 2026-03-30, none breached")
     assert _judge({"data_quality_clean": True}, _facts({}, quality_runs=(clean, breach))) == (
-        False, "1 of 2 data-quality checks in the training window 2026-03-01 to 2026-03-30 breached, first on "
-               "2026-03-16: income: 31% missing (allowed 8%)")
+        False, ("1 of 2 data-quality checks in the training window 2026-03-01 to 2026-03-30 breached, first on "
+               "2026-03-16: income: 31% missing (allowed 8%)"))
     assert _judge({"data_quality_clean": True}, _facts({})) == (
         False, "no data-quality check ran on card-fraud in the training window 2026-03-01 to 2026-03-30")
 
