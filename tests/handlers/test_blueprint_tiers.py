@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 from bot.ids import ActionId
 from bot.services.library import apply_all
+from bot.services.pages.model import model_page
+from bot.services.pages.viewer import viewer
 from jobs.retrain import compare_with_production
 from jobs.spec import load_documents
 from jobs.task_training import train_regression
@@ -210,6 +212,9 @@ def test_a_warn_policy_deploy_goes_ahead_tells_the_deployer_and_the_risk_channel
     assert deployed.details == {"previous": "v1", "policy": "warn", "missing": ["technical validation: 0 of 1"]}
     notice = world.posted("C0OPS", f"{PRICES} v2 is live")
     assert "Deploy policy: warn." in _message(world, notice)[1]
+    with db.read() as s:  # the model page shows the policy in force and where the blueprint came from
+        page = model_page(session=s, key=PRICES, viewer=viewer(session=s, slack_id=RITA))
+        assert (page.policy, page.blueprint) == ("warn", "medium-reviewed")
 
 
 def test_an_allow_policy_project_deploys_a_candidate_straight_and_audits_it(db, open_world):
