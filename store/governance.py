@@ -2,7 +2,11 @@
 
 candidate -> in_review -> approved -> production -> archived; any rejection -> rejected.
 A version is approved when every step of its project's blueprint has its quorum of approvals from
-distinct people holding the step's role, signed in the blueprint's order.
+distinct people holding the step's role (among the step's named people, when it names some), signed in the
+blueprint's order: a step marked parallel is due with the step before it. An automated step is signed (or
+the version rejected) by Flywheel through record_check, judged above this layer (jobs.blueprint_checks).
+The project's deploy policy (policy_of) decides whether a deploy waits for every sign-off (block) or goes
+ahead with some missing (warn, allow).
 """
 
 from __future__ import annotations
