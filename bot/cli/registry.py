@@ -50,14 +50,23 @@ def apply(paths: tuple[Path, ...], actor: str) -> None:
     from bot.services.library import apply_all, stored_library
     from jobs.spec import SpecError, load_documents
 
-    db = open_database(load_settings())
-    with db.read() as s:
-        library = stored_library(session=s)
+    opened = []  # the registry, opened only once needed: spec problems are reported without one
+
+    def registry():
+        if not opened:
+            opened.append(open_database(load_settings()))
+        return opened[0]
+
+    def library():
+        with registry().read() as s:
+            return stored_library(session=s)
+
     try:
         loaded = load_documents(list(paths), open_production=True, library=library)
     except SpecError as exc:
         click.echo(str(exc), err=True)
         raise Failure(f"{len(exc.issues)} problem(s) found; nothing was applied") from None
+    db = registry()
     try:
         with db.session() as s:
             results = apply_all(session=s, loaded=loaded, actor=actor)

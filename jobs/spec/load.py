@@ -7,7 +7,7 @@ of each model's reference data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,12 +58,15 @@ class Loaded:
 
 
 def load_documents(paths: Iterable[str | Path], *, open_production: bool = False,
-                   library: Library | None = None) -> Loaded:
+                   library: Library | Callable[[], Library] | None = None) -> Loaded:
     """Load library files and project specs in any order; a project's blueprint is chosen from the registry's
     `library` with the library files given here on top. Any problem in any file refuses them all."""
     documents = [_load(Path(path), str(path), open_production) for path in paths]
     libraries = [d.loaded for d in documents if isinstance(d.loaded, LoadedLibrary)]
-    blueprints = merged(library or {}, libraries)
+    # A callable library is read only when a spec needs it (one without an inline blueprint).
+    needed = any(isinstance(d.loaded, LoadedSpec) and d.loaded.spec.blueprint is None for d in documents)
+    stored = (library() if callable(library) else library or {}) if needed else {}
+    blueprints = merged(stored, libraries)
     # A library file with problems of its own can't choose blueprints: its problems are the ones to fix first.
     broken = any(d.shape is LibrarySpec and d.issues for d in documents)
     owners: dict[str, str] = {}
