@@ -258,3 +258,31 @@ def test_parallel_steps_are_due_together_and_signed_in_either_order(db, open_wor
     world.ops.join()
     assert _status(db) == VersionStatus.approved
     assert {(who, step) for who, step, _, _ in _signed(db)} == {first, second}
+
+
+AFTER_A_PERSON = """\
+blueprints:
+  - name: reviewed-then-checked
+    tiers: [medium]
+    steps:
+      - {name: technical validation, role: ml_engineer}
+      - name: enough labelled rows
+        check: {min_labelled_rows: 100}
+"""
+
+
+def test_an_automated_step_after_a_person_runs_once_they_sign(db, open_world):
+    world = open_world(AFTER_A_PERSON, tier="medium")
+    request = _submit(world)
+    assert _status(db) == VersionStatus.in_review and [s[0] for s in _signed(db)] == []
+    blocks, _ = _message(world, request)
+    assert "waits for technical validation" in json.dumps(blocks)
+
+    said = world.command(f"approve {PRICES} v2 holds up", NOOR)
+    world.ops.join()
+    assert _status(db) == VersionStatus.approved
+    assert [(who, step) for who, step, _, _ in _signed(db)] == [(NOOR, "technical validation"),
+                                                                 ("flywheel", "enough labelled rows")]
+    assert "Signed by Flywheel (enough labelled rows): 500 labelled rows" in _answer(world, said)
+    blocks, _ = _message(world, request)
+    assert _buttons(blocks) == set() and "approved by Flywheel" in json.dumps(blocks)
