@@ -169,3 +169,22 @@ def test_the_example_library_loads_and_serves_every_tier():
     assert sorted(t for b in library.spec.blueprints for t in b.tiers) == ["high", "low", "medium"]
     assert {s.check.kind for b in library.spec.blueprints for s in b.steps if s.check} == \
         {"metric", "min_labelled_rows", "data_quality_clean", "max_drift"}
+
+
+def test_a_step_naming_its_people_takes_only_them(db, tmp_path):
+    from store.errors import Forbidden
+
+    loans = _project(tmp_path, "blueprint:\n  name: own\n  steps:\n"
+                               "    - {name: technical validation, role: ml_engineer, people: [U0ML0002]}\n")
+    loans.write_text(loans.read_text().replace("name: Dana, roles: [business]", "name: Dana, roles: [business, ml_engineer]"))
+    _apply(db, loans)
+    with db.session() as s:
+        v1 = registry.register_version(session=s, model_key="default-risk", created_by="U0ML0001", artifact_uri="x")
+        governance.submit_for_review(session=s, version=v1, by="U0ML0001")
+        assert [p.slack_id for p in governance.signable_now(session=s, version=v1)[1]] == ["U0ML0002"]
+        with pytest.raises(Forbidden, match="names who may sign it, and you are not among them"):
+            governance.sign_off(session=s, version=v1, person=registry.require_person(session=s, slack_id="U0BIZ001"),
+                                decision=Decision.approve)
+        governance.sign_off(session=s, version=v1, person=registry.require_person(session=s, slack_id="U0ML0002"),
+                            decision=Decision.approve)
+        assert v1.status.value == "approved"
