@@ -225,6 +225,7 @@ class SignOffRequest:
     submitted_by: str
     model_card_url: str
     names: dict[str, str] = field(default_factory=dict)  # Slack id -> name: only those who may sign are mentioned
+    policy: str = "block"  # the deploy policy in force: block, warn or allow
 
     @property
     def waiting(self) -> tuple[StepStatus, ...]:

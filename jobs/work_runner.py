@@ -81,6 +81,8 @@ class WorkNews(Protocol):
     def deployed(self, model_key: str, number: int, *, previous: str | None,
                  superseded: tuple[int, ...] = ()) -> object: ...
 
+    def deployed_unsigned(self, model_key: str, number: int, *, by: str, missing: list[str]) -> object: ...
+
     def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str,
                     superseded: tuple[int, ...] = ()) -> object: ...
 
@@ -268,7 +270,8 @@ class WorkRunner:
         number = job.payload["version"]
         with self.db.read() as s:
             version = registry.get_version(session=s, model_key=job.model_key, number=number)
-            governance.ensure_deployable(session=s, version=version)
+            missing = governance.ensure_deployable(session=s, version=version)
+            policy = governance.policy_of(version.model.project)
             previous = registry.production_version(session=s, model=version.model)
             previous_label = previous.label if previous else None
             backend, artifact_uri = load_spec(version.model).deploy, version.artifact_uri
@@ -282,6 +285,8 @@ class WorkRunner:
             work.finish(session=s, item_id=job.id, result={"version": number, "previous": previous_label},
                         now=self.clock())
         self.notifier.deployed(job.model_key, number, previous=previous_label, superseded=tuple(superseded))
+        if policy == governance.POLICY_WARN and missing:  # went ahead with sign-offs missing: the risk channel hears
+            self.notifier.deployed_unsigned(job.model_key, number, by=job.requested_by, missing=missing)
 
     def _rollback_now(self, job: Job) -> None:
         """A recorded rollback: the team's system first; production moves back only when it said yes."""

@@ -2,7 +2,11 @@
 
 candidate -> in_review -> approved -> production -> archived; any rejection -> rejected.
 A version is approved when every step of its project's blueprint has its quorum of approvals from
-distinct people holding the step's role, signed in the blueprint's order.
+distinct people holding the step's role (among the step's named people, when it names some), signed in the
+blueprint's order: a step marked parallel is due with the step before it. An automated step is signed (or
+the version rejected) by Flywheel through record_check, judged above this layer (jobs.blueprint_checks).
+The project's deploy policy (policy_of) decides whether a deploy waits for every sign-off (block) or goes
+ahead with some missing (warn, allow).
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from store import audit, authority
 from store.clock import utcnow
 from store.errors import Conflict, Forbidden, InvalidTransition, NotFound
 from store.models import (
+    FLYWHEEL,
     BlueprintStep,
     Decision,
     Model,
     ModelVersion,
     Person,
+    Project,
     SignOff,
     VersionStatus,
 )
@@ -151,25 +157,66 @@ def waiting_steps(*, session: Session, version: ModelVersion) -> list[StepProgre
     return [p for p in progress(session=session, version=version) if not p.done]
 
 
+def _groups(steps: list[StepProgress]) -> list[list[StepProgress]]:
+    """Steps due together: a step marked `parallel` joins the group of the step before it."""
+    groups: list[list[StepProgress]] = []
+    for p in steps:
+        if p.step.parallel and groups:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    return groups
+
+
+def due_steps(*, session: Session, version: ModelVersion) -> list[StepProgress]:
+    """The open steps of the first group not yet done, in the blueprint's order: every one may be signed now.
+    Empty when the version is not waiting for sign-off."""
+    if version.status != VersionStatus.in_review:
+        return []
+    for group in _groups(progress(session=session, version=version)):
+        still = [p for p in group if not p.done]
+        if still:
+            return still
+    return []
+
+
+def policy_of(project: Project) -> str:
+    """The deploy policy in force: the project's own (its spec's deploy_policy), else its blueprint's, else block."""
+    return project.deploy_policy or (project.blueprint.policy if project.blueprint else None) or POLICY_BLOCK
+
+
+POLICY_BLOCK, POLICY_WARN, POLICY_ALLOW = "block", "warn", "allow"
+
+
 def barred(version: ModelVersion) -> set[str]:
     """Who may not sign the version at all: whoever retrained it, submitted it, or asked to deploy it."""
     return {p for p in (version.created_by, version.submitted_by, version.deploy_requested_by) if p}
 
 
-def signable_now(*, session: Session, version: ModelVersion) -> tuple[StepProgress | None, list[Person]]:
-    """The step a sign-off would be recorded on now (the first still open, in the blueprint's order) and the
-    people who may sign it: they hold its role on the project, are not barred and signed no other step of
-    the version. (None, []) when the version is not waiting for sign-off."""
-    if version.status != VersionStatus.in_review:
-        return None, []
-    steps = progress(session=session, version=version)
-    due = next((p for p in steps if not p.done), None)
-    if due is None:
-        return None, []
-    signed = {a.person for p in steps for a in p.approvals} | barred(version)
+def _eligible(session: Session, version: ModelVersion, due: StepProgress, signed: set[str]) -> list[Person]:
     project_id = version.model.project_id
+    named = set(due.step.people or ())
     people = session.execute(select(Person).order_by(Person.name)).scalars().all()
-    return due, [p for p in people if p.slack_id not in signed and p.holds(due.step.role, project_id)]
+    return [p for p in people if p.slack_id not in signed and p.holds(due.step.role, project_id)
+            and (not named or p.slack_id in named)]
+
+
+def signable_steps(*, session: Session, version: ModelVersion) -> list[tuple[StepProgress, list[Person]]]:
+    """Every human step due now (several when parallel) with the people who may sign it: they hold its role
+    on the project (and are among its named people, when it names some), are not barred and signed no other
+    step of the version."""
+    due = [p for p in due_steps(session=session, version=version) if not p.step.automated]
+    if not due:
+        return []
+    signed = {a.person for p in progress(session=session, version=version) for a in p.approvals} | barred(version)
+    return [(p, _eligible(session, version, p, signed)) for p in due]
+
+
+def signable_now(*, session: Session, version: ModelVersion) -> tuple[StepProgress | None, list[Person]]:
+    """The first human step due now (in the blueprint's order) and the people who may sign it; (None, []) when
+    the version is not waiting for a person's sign-off. signable_steps has every due step."""
+    steps = signable_steps(session=session, version=version)
+    return steps[0] if steps else (None, [])
 
 
 def submit_for_review(*, session: Session, version: ModelVersion, by: str,
@@ -217,9 +264,22 @@ def sign_off(*, session: Session, version: ModelVersion, person: Person, decisio
     waiting = waiting_steps(session=session, version=version)
     if not waiting:
         raise InvalidTransition(f"{label} already has every sign-off it needs.")
-    step = waiting[0].step
+    due = [p for p in due_steps(session=session, version=version) if not p.step.automated]
+    if not due:
+        raise InvalidTransition(f"{label} is waiting for its automated checks: "
+                                f"{', '.join(p.step.name for p in waiting if p.step.automated)}.")
+    project_id = version.model.project_id
+    chosen = next((p for p in due if person.holds(p.step.role, project_id)
+                   and (not p.step.people or person.slack_id in p.step.people)), None)
+    if chosen is None:
+        named = next((p for p in due if p.step.people and person.holds(p.step.role, project_id)), None)
+        if named is not None:
+            raise Forbidden(f"You can't sign {named.step.name} for {label}: it names who may sign it, and you are "
+                            "not among them.")
+        chosen = due[0]
+    step = chosen.step
     authority.require(session=session, slack_id=person.slack_id, project=version.model.project, roles=step.role,
-                      doing=f"{label} is waiting for {waiting[0].describe()}. Signing {step.name}")
+                      doing=f"{label} is waiting for {', '.join(p.describe() for p in due)}. Signing {step.name}")
     record = SignOff(version_id=version.id, step_id=step.id, person=person.slack_id, decision=decision,
                      reason=reason.strip(), created_at=now or utcnow())
     session.flush()  # pending changes first: the savepoint below must hold only this insert
@@ -241,6 +301,31 @@ def sign_off(*, session: Session, version: ModelVersion, person: Person, decisio
     return record
 
 
+def record_check(*, session: Session, version: ModelVersion, step: BlueprintStep, passed: bool, reason: str,
+                 now: datetime | None = None) -> SignOff:
+    """An automated step judged: signed by Flywheel with why it passed, or the version rejected with why it
+    failed, audited as a person's decision is."""
+    lock_model(session=session, model=version.model)
+    if version.status != VersionStatus.in_review or step.id not in {
+            p.step.id for p in due_steps(session=session, version=version)}:
+        raise InvalidTransition(f"{version.model.key} {version.label}: {step.name} is not due.")
+    decision = Decision.approve if passed else Decision.reject
+    record = SignOff(version_id=version.id, step_id=step.id, person=FLYWHEEL, decision=decision, reason=reason,
+                     created_at=now or utcnow())
+    session.add(record)
+    session.flush()
+    audit.record(session=session, actor=FLYWHEEL, action=f"signoff.{decision.value}", subject=_subject(version),
+                 details={"step": step.name, "reason": reason, "check": step.check}, at=now)
+    if not passed:
+        version.status = VersionStatus.rejected
+        audit.record(session=session, actor=FLYWHEEL, action="version.rejected", subject=_subject(version),
+                     details={"reason": f"{step.name}: {reason}"}, at=now)
+    elif not waiting_steps(session=session, version=version):
+        _approve(session=session, version=version, now=now)
+    session.flush()
+    return record
+
+
 def note_deploy_request(*, session: Session, version: ModelVersion, by: str, reason: str,
                         now: datetime | None = None) -> None:
     """Remember a refused deploy's asker: they may no longer sign the version. The refusal itself is audited
@@ -256,8 +341,9 @@ def remember_request(*, session: Session, version: ModelVersion, ref: str) -> No
     session.flush()
 
 
-def ensure_deployable(*, session: Session, version: ModelVersion) -> None:
-    """Raise unless the version may go to production now (approved, not already there)."""
+def ensure_deployable(*, session: Session, version: ModelVersion) -> list[str]:
+    """Raise unless the version may go to production now under its project's deploy policy: approved (block),
+    or not rejected (warn and allow: the deploy goes ahead). Returns the sign-offs still missing."""
     label = f"{version.model.key} {version.label}"
     if version.status in (VersionStatus.rejected, VersionStatus.production, VersionStatus.archived):
         change = change_of(session=session, version=version)
@@ -266,35 +352,42 @@ def ensure_deployable(*, session: Session, version: ModelVersion) -> None:
         if version.status == VersionStatus.production:
             raise Settled(f"{label} is already in production: {describe(change)}.", change, already=True)
         raise Settled(f"{label} is no longer approved: {describe(change)}.", change)
-    if version.status != VersionStatus.approved:
-        waiting = waiting_steps(session=session, version=version)
-        if version.status == VersionStatus.candidate:
-            raise GovernanceBlocked(f"{label} can't be deployed yet: it hasn't been submitted for sign-off.",
-                                    waiting)
-        missing = ", ".join(p.describe() for p in waiting)
-        raise GovernanceBlocked(f"{label} can't be deployed yet. Waiting for: {missing}.", waiting)
+    if version.status == VersionStatus.approved:
+        return []
+    waiting = waiting_steps(session=session, version=version)
+    if policy_of(version.model.project) != POLICY_BLOCK:
+        return [p.describe() for p in waiting]
+    if version.status == VersionStatus.candidate:
+        raise GovernanceBlocked(f"{label} can't be deployed yet: it hasn't been submitted for sign-off.", waiting)
+    missing = ", ".join(p.describe() for p in waiting)
+    raise GovernanceBlocked(f"{label} can't be deployed yet. Waiting for: {missing}.", waiting)
 
 
 def deploy(*, session: Session, version: ModelVersion, by: str, now: datetime | None = None) -> ModelVersion:
-    """Make an approved version the model's production version; the previous one is archived. The model
-    is locked first: of two deploys (or a deploy and a rollback) at once, the second sees the first."""
+    """Make the version the model's production version (approved, or missing sign-offs under a warn or allow
+    policy); the previous one is archived. The model is locked first: of two deploys (or a deploy and a
+    rollback) at once, the second sees the first."""
     lock_model(session=session, model=version.model)
     label = f"{version.model.key} {version.label}"
-    ensure_deployable(session=session, version=version)
+    missing = ensure_deployable(session=session, version=version)
+    policy, seen = policy_of(version.model.project), version.status
     previous = production_version(session=session, model=version.model)
     if previous is not None:
         previous.status = VersionStatus.archived
         session.flush()  # the one-production index must see the old row leave first
     # Conditional on the status read above: of two deploys at once, the second changes no row.
     moved = session.execute(
-        update(ModelVersion).where(ModelVersion.id == version.id, ModelVersion.status == VersionStatus.approved)
+        update(ModelVersion).where(ModelVersion.id == version.id, ModelVersion.status == seen)
         .values(status=VersionStatus.production, deployed_at=now or utcnow(), deployed_by=by)
         .execution_options(synchronize_session=False)).rowcount
     if moved != 1:
         raise Conflict(f"{label} was deployed by someone else a moment ago.")
     session.refresh(version)
+    details = {"previous": previous.label if previous else None}
+    if policy != POLICY_BLOCK:
+        details.update(policy=policy, missing=missing)
     audit.record(session=session, actor=by, action="version.deployed", subject=_subject(version),
-                 details={"previous": previous.label if previous else None}, at=now)
+                 details=details, at=now)
     return version
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.errors import NotFound
-from store.models import Person, Project
+from store.models import Blueprint, LibraryBlueprint, Person, Project
 
 
 def did_you_mean(word: str, known: list[str]) -> str:
@@ -50,3 +50,15 @@ def people_by_id(*, session: Session, slack_ids: list[str]) -> dict[str, Person]
         return {}
     rows = session.execute(select(Person).where(Person.slack_id.in_(slack_ids))).scalars()
     return {p.slack_id: p for p in rows}
+
+
+def library_blueprints(*, session: Session) -> list[LibraryBlueprint]:
+    """The blueprint library, by name."""
+    return list(session.execute(select(LibraryBlueprint).order_by(LibraryBlueprint.name)).scalars())
+
+
+def projects_using(*, session: Session, names: set[str]) -> list[Project]:
+    """Projects whose blueprint copies one of these library blueprints, or was chosen by their risk tier."""
+    return list(session.execute(select(Project).join(Blueprint, Blueprint.project_id == Project.id)
+                                .where(Blueprint.library.in_(names) | Blueprint.by_tier.is_(True))
+                                .order_by(Project.key)).scalars())

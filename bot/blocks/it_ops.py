@@ -62,6 +62,7 @@ def deployment_notice(deployment: Deployment) -> Message:
     body += f" after sign-offs by {_and(signers)}." if signers else "."
     body += f" Previous production version: {deployment.previous_version}." if deployment.previous_version \
         else " This is the model's first production version."
+    body += "".join(f" {escape_mrkdwn(note)}" for note in deployment.notes)
     elements = _undo(deployment, f"Roll back to {deployment.previous_version}",
                      f"Production goes back to {deployment.previous_version}; {model.version} stops serving.")
     elements.append(link_button(VIEW_DETAILS, deployment.details_url, ActionId.view_details))

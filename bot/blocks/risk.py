@@ -30,6 +30,24 @@ MODEL_CARD = "Model card"
 COMPARISON = "Comparison"
 
 
+POLICY_SAID = {"block": "block: no deploy until every step is signed",
+               "warn": "warn: a deploy goes ahead, the missing sign-offs are posted here",
+               "allow": "allow: deploys need no sign-off"}
+DEPLOYED_UNSIGNED = "Deployed with sign-offs missing"
+
+
+def deploy_warning(*, model_key: str, label: str, deployed_by: str, missing: list[str], at, details_url: str
+                   ) -> Message:
+    """The risk channel told that a warn-policy deploy went ahead without every sign-off."""
+    headline = f"{DEPLOYED_UNSIGNED}: {model_key} {label}"
+    body = (f"{mention(deployed_by)} deployed {escape_mrkdwn(model_key)} {label} at {at:%H:%M} UTC under the project's "
+            f"*warn* deploy policy. Missing: {escape_mrkdwn(', '.join(missing))}. The audit log records it.")
+    blocks = [HeaderBlock(text=headline[:150]), SectionBlock(text=md(body)),
+              ActionsBlock(elements=[link_button(COMPARISON, details_url, ActionId.view_details)])]
+    return Message(kind="deploy_warning", persona="risk_manager", model_key=model_key, text=f"{headline}. {body}",
+                   blocks=tuple(blocks))
+
+
 def _who(request: SignOffRequest, slack_id: str | None) -> str:
     """A person by name: only those who may sign now are mentioned (pinged); an unknown id stays a mention."""
     if slack_id in request.names and not any(slack_id in s.eligible for s in request.steps):
@@ -129,6 +147,7 @@ def signoff_request(request: SignOffRequest) -> Message:
         md(f"*Blueprint*\n{blueprint}"),
         md(f"*Requested by*\n{_who(request, request.submitted_by)}"),
         md(f"*Training window*\n{span(candidate.train_start, candidate.train_end)}"),
+        md(f"*Deploy policy*\n{POLICY_SAID.get(request.policy, request.policy)}"),
     ]
     champion = candidate.champion_version or "production"
     window = f"({span(candidate.window_start, candidate.window_end)}, {candidate.labelled_rows:,} rows)"

@@ -46,19 +46,30 @@ def demo(out: Path, rows_per_week: int) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--actor", default="flywheel", show_default=True, help="Who is applying, for the audit log.")
 def apply(paths: tuple[Path, ...], actor: str) -> None:
-    """Validate project spec files and write them to the registry (all or nothing)."""
-    from bot.services.specs import apply_spec
-    from jobs.spec import SpecError, load_specs
+    """Validate blueprint libraries and project spec files and write them to the registry (all or nothing)."""
+    from bot.services.library import apply_all, stored_library
+    from jobs.spec import SpecError, load_documents
+
+    opened = []  # the registry, opened only once needed: spec problems are reported without one
+
+    def registry():
+        if not opened:
+            opened.append(open_database(load_settings()))
+        return opened[0]
+
+    def library():
+        with registry().read() as s:
+            return stored_library(session=s)
 
     try:
-        loaded = load_specs(list(paths), open_production=True)
+        loaded = load_documents(list(paths), open_production=True, library=library)
     except SpecError as exc:
         click.echo(str(exc), err=True)
         raise Failure(f"{len(exc.issues)} problem(s) found; nothing was applied") from None
-    db = open_database(load_settings())
+    db = registry()
     try:
         with db.session() as s:
-            results = [apply_spec(session=s, loaded=one, actor=actor) for one in loaded]
+            results = apply_all(session=s, loaded=loaded, actor=actor)
     except FlywheelError as exc:
         raise Failure(f"{exc}; nothing was applied") from None
     for result in results:

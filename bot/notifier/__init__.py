@@ -116,6 +116,9 @@ class Notifier:
     def deployed(self, model_key: str, number: int, *, previous: str | None, superseded: tuple[int, ...] = ()) -> str:
         return self.governance.deployed(model_key, number, previous=previous, superseded=superseded)
 
+    def deployed_unsigned(self, model_key: str, number: int, *, by: str, missing: list[str]) -> str:
+        return self.governance.deployed_unsigned(model_key, number, by=by, missing=missing)
+
     def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str,
                     superseded: tuple[int, ...] = ()) -> str:
         return self.governance.rolled_back(model_key, number, from_label=from_label, by=by, superseded=superseded)

@@ -24,7 +24,7 @@ from jobs.tasks import charted
 from store import governance, registry
 from store.clock import utcnow
 from store.errors import InvalidTransition
-from store.models import Decision, VersionStatus
+from store.models import FLYWHEEL, Decision, VersionStatus
 
 
 class GovernanceNews:
@@ -108,22 +108,24 @@ class GovernanceNews:
         with self.outlet.db.session() as s:
             model = registry.get_model(session=s, key=model_key)
             version = registry.get_version(session=s, model_key=model_key, number=number)
-            due, eligible = governance.signable_now(session=s, version=version)
+            due = {p.step.id: [e.slack_id for e in eligible]
+                   for p, eligible in governance.signable_steps(session=s, version=version)}
             progress = governance.progress(session=s, version=version)
             named = {version.created_by, version.submitted_by, model.owner,
                      *(a.person for p in progress for a in p.approvals)} - {None}
             names = {k: p.name for k, p in registry.people_by_id(session=s, slack_ids=sorted(named)).items()}
+            names.setdefault(FLYWHEEL, "Flywheel")  # who signs automated steps
             steps = tuple(StepStatus(
                 p.step.name, p.step.role, p.step.quorum, tuple(a.person for a in p.approvals), position=p.step.position,
                 approvals=tuple(Decided(p.step.name, a.person, names.get(a.person, a.person), a.decision.value,
                                         a.reason, a.created_at) for a in p.approvals),
-                due=due is not None and p.step.id == due.step.id,
-                eligible=tuple(e.slack_id for e in eligible) if due is not None and p.step.id == due.step.id else ())
+                due=p.step.id in due, eligible=tuple(due.get(p.step.id, ())))
                 for p in progress)
             request = SignOffRequest(candidate=candidate, initiative=model.project.initiative,
                                      risk_tier=model.project.risk_tier.value, steps=steps,
                                      submitted_by=version.submitted_by or version.created_by,
-                                     model_card_url=card_url, names=names)
+                                     model_card_url=card_url, names=names,
+                                     policy=governance.policy_of(model.project))
             channel = model.project.channel_for("risk_manager")
         return risk.signoff_request(request), channel
 
@@ -181,7 +183,8 @@ class GovernanceNews:
                                     deployed_at=version.deployed_at or utcnow(), sign_offs=approvals,
                                     previous_version=previous,
                                     details_url=self.outlet.settings.link(f"models/{model_key}"),
-                                    artifact_uri=version.artifact_uri, artifact_sha256=version.artifact_sha256)
+                                    artifact_uri=version.artifact_uri, artifact_sha256=version.artifact_sha256,
+                                    notes=_policy_notes(session=s, version=version))
             channel = model.project.channel_for("it_ops")
         ref = self.outlet.post(it_ops.deployment_notice(deployment), channel)
         self.threads.say_in_thread(self.threads.origin_alert(model_key, number),
@@ -195,6 +198,16 @@ class GovernanceNews:
                                                  f"{deployment.deployed_at:%b %d %H:%M} UTC.")
         self.outlet.refresh_home()
         return ref
+
+    def deployed_unsigned(self, model_key: str, number: int, *, by: str, missing: list[str]) -> str:
+        """A warn-policy deploy went ahead with sign-offs missing: the risk channel is told which."""
+        with self.outlet.db.read() as s:
+            model = registry.get_model(session=s, key=model_key)
+            version = registry.get_version(session=s, model_key=model_key, number=number)
+            channel, at = model.project.channel_for("risk_manager"), version.deployed_at or utcnow()
+        message = risk.deploy_warning(model_key=model_key, label=f"v{number}", deployed_by=by, missing=missing, at=at,
+                                      details_url=self.outlet.settings.link(f"models/{model_key}"))
+        return self.outlet.post(message, channel)
 
     def _settle_requests_after_deploy(self, model_key: str, number: int, deployment: Deployment) -> None:
         """The deployed version's sign-off request says so; the requests of the version it replaced and of
@@ -236,3 +249,11 @@ class GovernanceNews:
                                                  f"v{number} at {at}.")
         self.outlet.refresh_home()
         return ref
+
+
+def _policy_notes(*, session, version) -> tuple[str, ...]:
+    """The deploy policy in force, on the deployment notice, when it is not block (today's rule)."""
+    policy = governance.policy_of(version.model.project)
+    if policy == governance.POLICY_BLOCK:
+        return ()
+    return (f"Deploy policy: {policy}.",)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.blocks.common import escape_mrkdwn, mention
+from bot.services import automated_steps
 from bot.services.common import Actor, Service, refusals_audited, stale_refusals_worded
 from jobs.monitor import load_spec
 from store import authority, governance, monitoring, registry, work
@@ -88,10 +89,36 @@ class Releases(Service):
             authority.require(session=s, slack_id=actor.slack_id, project=version.model.project,
                               roles=Role.ml_engineer, doing=f"Submitting {model_key} v{number} for sign-off")
             governance.submit_for_review(session=s, version=version, by=actor.slack_id, now=self.clock())
+            judged = automated_steps.run_due(session=s, version=version, now=self.clock())
             waiting = governance.waiting_steps(session=s, version=version)
+            status = version.status
         self.notifier.signoff_requested(model_key, number)
+        checked = "".join(f" {_judged(j)}." for j in judged)
+        if status == VersionStatus.rejected:
+            self._after_checks(model_key, number, judged, over=True)
+            return f"{model_key} v{number} submitted for sign-off by {mention(actor.slack_id)} and rejected:{checked}"
+        if judged:
+            self._after_checks(model_key, number, judged, over=status == VersionStatus.approved)
         steps = escape_mrkdwn(", ".join(p.describe() for p in waiting)) or "nothing: it is approved"
-        return f"{model_key} v{number} submitted for sign-off by {mention(actor.slack_id)}. Waiting for: {steps}."
+        return (f"{model_key} v{number} submitted for sign-off by {mention(actor.slack_id)}.{checked} "
+                f"Waiting for: {steps}.")
+
+    def _after_checks(self, model_key: str, number: int, judged: list, *, over: bool) -> None:
+        """Automated steps judged: each said in the alert's thread; the request settled with the outcome when the
+        review is over (rejected by a check, or approved), else redrawn for the people due next."""
+        for j in judged:
+            self.notifier.signed(model_key, number, _judged(j))
+        if not over:
+            self.notifier.refresh_request(model_key, number)
+            return
+        failed = next((j for j in judged if not j.passed), None)
+        if failed is not None:
+            self.notifier.settle_request(model_key, number, f"Rejected by Flywheel ({escape_mrkdwn(failed.step)}) at "
+                                                            f"{self.clock():%H:%M} UTC: {escape_mrkdwn(failed.reason)}")
+            return
+        self.notifier.settle_request(model_key, number, f"Approved at {self.clock():%H:%M} UTC: every step of its "
+                                                        "blueprint is signed")
+        self.notifier.approved(model_key, number)
 
     def sign(self, actor: Actor, model_key: str, number: int, decision: Decision, reason: str = "", *,
              shown_on: str | None = None) -> tuple[str, bool]:
@@ -106,11 +133,13 @@ class Releases(Service):
             person = registry.require_person(session=s, slack_id=actor.slack_id)
             record = governance.sign_off(session=s, version=version, person=person, decision=decision,
                                          reason=reason, now=self.clock())
+            judged = automated_steps.run_due(session=s, version=version, now=self.clock())
             status, step, signoff_ref = version.status, record.step.name, version.signoff_ref
         verb = "Approved" if decision == Decision.approve else "Rejected"
         said = f': "{escape_mrkdwn(reason.strip())}"' if reason.strip() else ""
         self.later(self.notifier.refresh_home)  # after the ack: it writes a refresh per Home viewer
         note = f"{verb} by {mention(actor.slack_id)} ({step}) at {self.clock():%H:%M} UTC{said}"
+        note += "".join(f". {_judged(j)}" for j in judged)
         over = status != VersionStatus.in_review
         self.later(self._after_sign_off, model_key, number, note, status == VersionStatus.approved,
                    over and signoff_ref != shown_on, over)
@@ -140,6 +169,8 @@ class Releases(Service):
                                   roles=Role.ml_engineer, doing=f"Deploying {model_key}")
                 previous = registry.production_version(session=s, model=version.model)
                 previous_label = previous.label if previous else None
+                policy = governance.policy_of(version.model.project)
+                missing = governance.ensure_deployable(session=s, version=version)
                 if load_spec(version.model).deploy.backend == "registry":
                     governance.deploy(session=s, version=version, by=actor.slack_id, now=self.clock())
                     superseded = tuple(monitoring.resolve_superseded(session=s, live=version, now=self.clock()))
@@ -168,9 +199,14 @@ class Releases(Service):
                           f"when it is live; until then production stays "
                           f"{previous_label or 'empty (nothing is in production yet)'}.", Deploy.ASKED)
         self.notifier.deployed(model_key, number, previous=previous_label, superseded=superseded)
+        if policy == governance.POLICY_WARN and missing:
+            self.notifier.deployed_unsigned(model_key, number, by=actor.slack_id, missing=missing)
+        said = _policy_said(policy, missing)
         if previous_label is None:
-            return Deploy(f"{model_key} v{number} is live: it is the model's first production version.", Deploy.LIVE)
-        return Deploy(f"{model_key} v{number} is live. Previous production version: {previous_label}.", Deploy.LIVE)
+            return Deploy(f"{model_key} v{number} is live: it is the model's first production version.{said}",
+                          Deploy.LIVE)
+        return Deploy(f"{model_key} v{number} is live. Previous production version: {previous_label}.{said}",
+                      Deploy.LIVE)
 
     def rollback(self, actor: Actor, model_key: str, *, to: int | None = None, seen_live: int | None = None,
                  response_url: str | None = None) -> str:
@@ -205,3 +241,21 @@ class Releases(Service):
         self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id, superseded=superseded)
         return f"Rolled back by {mention(actor.slack_id)} at {self.clock():%H:%M} UTC: {model_key} " \
                f"{labels[1]} is live again, {labels[0]} stopped."
+
+
+def _judged(judged: automated_steps.Judged) -> str:
+    verb = "Signed" if judged.passed else "Rejected"
+    return f"{verb} by Flywheel ({escape_mrkdwn(judged.step)}): {escape_mrkdwn(judged.reason)}"
+
+
+def _policy_said(policy: str, missing: list[str]) -> str:
+    """The deploy policy in force, as the deployer is told it."""
+    if policy == governance.POLICY_BLOCK:
+        return ""
+    if not missing:
+        return f" Deploy policy: {policy}."
+    listed = escape_mrkdwn(", ".join(missing))
+    if policy == governance.POLICY_WARN:
+        return (f" Deploy policy: warn, so it went ahead with sign-offs missing: {listed}. The risk channel was told "
+                "and the audit log records it.")
+    return f" Deploy policy: allow, so no sign-off was needed (not signed: {listed}); the audit log records it."

@@ -11,11 +11,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.services import catalog
-from jobs.spec import LoadedSpec, ModelSpec
+from jobs.spec import BlueprintSpec, BlueprintStepSpec, LoadedSpec, ModelSpec
 from store import audit
 from store.clock import utcnow
 from store.errors import Conflict
-from store.models import Blueprint, BlueprintStep, Grant, Model, Person, PersonaChannel, Project, SignOff
+from store.models import (
+    AUTOMATED,
+    Blueprint,
+    BlueprintStep,
+    Grant,
+    Model,
+    Person,
+    PersonaChannel,
+    Project,
+    SignOff,
+)
 
 
 @dataclass
@@ -70,7 +80,7 @@ def _project(session: Session, loaded: LoadedSpec, result: ApplyResult, now: dat
     info = loaded.spec.project
     values = {"name": info.name, "initiative": info.initiative, "description": info.description,
               "owner": info.owner, "sponsors": list(info.sponsors), "risk_tier": str(info.risk_tier),
-              "tags": list(info.tags)}
+              "tags": list(info.tags), "deploy_policy": info.deploy_policy}
     project = session.execute(select(Project).where(Project.key == info.key)).scalar_one_or_none()
     if project is None:
         project = Project(key=info.key, created_at=now, updated_at=now, **values)
@@ -106,30 +116,48 @@ def _channels(loaded: LoadedSpec, project: Project, result: ApplyResult) -> None
 
 
 def _blueprint(session: Session, loaded: LoadedSpec, project: Project, result: ApplyResult) -> None:
-    spec = loaded.spec.blueprint
+    result.changes += materialise(session=session, project=project, spec=loaded.blueprint, library=loaded.library,
+                                  by_tier=loaded.by_tier, origin=loaded.path.name)
+
+
+def _step_values(step: BlueprintStepSpec) -> dict[str, Any]:
+    return {"name": step.name, "role": str(step.role) if step.role else AUTOMATED, "quorum": step.quorum,
+            "people": list(step.people) or None, "parallel": step.parallel,
+            "check": step.check.model_dump(mode="json", exclude_none=True) if step.check else None}
+
+
+def materialise(*, session: Session, project: Project, spec: BlueprintSpec, library: str | None, by_tier: bool,
+                origin: str) -> list[str]:
+    """Make the project's own blueprint rows what `spec` says (its sign-off history stays the project's); a step
+    some version has signed can't be removed. `library`: the library blueprint it copies (None: inline)."""
+    changes = []
     if project.blueprint is None:
         project.blueprint = Blueprint(name=spec.name)
-        result.changes.append(f"created blueprint {spec.name}")
+        changes.append(f"created blueprint {spec.name}")
     blueprint = project.blueprint
     if _assign(blueprint, {"name": spec.name}):
-        result.changes.append(f"renamed blueprint to {spec.name}")
+        changes.append(f"renamed blueprint to {spec.name}")
+    if changed := _assign(blueprint, {"library": library, "by_tier": by_tier, "policy": str(spec.policy)}):
+        changes.append(f"blueprint {spec.name} of {project.key}: {', '.join(changed)} now "
+                       f"{', '.join(str(getattr(blueprint, c)) for c in changed)}")
     existing = {s.position: s for s in blueprint.steps}
     for position, step in enumerate(spec.steps, start=1):
-        values = {"name": step.name, "role": str(step.role), "quorum": step.quorum}
+        values = _step_values(step)
         if position not in existing:
             blueprint.steps.append(BlueprintStep(position=position, **values))
-            result.changes.append(f"added blueprint step {step.name}")
+            changes.append(f"added blueprint step {step.name}")
         elif changed := _assign(existing[position], values):
-            result.changes.append(f"updated blueprint step {position}: {', '.join(changed)}")
+            changes.append(f"updated blueprint step {position}: {', '.join(changed)}")
     for position, step in existing.items():
         if position > len(spec.steps):
             signed = session.execute(select(func.count()).select_from(SignOff)
                                      .where(SignOff.step_id == step.id)).scalar()
             if signed:
-                raise Conflict(f"{loaded.path.name}: blueprint step '{step.name}' has {signed} sign-offs "
-                               "recorded against it and can't be removed; keep it, or rename it.")
+                raise Conflict(f"{origin}: blueprint step '{step.name}' has {signed} sign-offs recorded against it "
+                               f"on {project.key} and can't be removed; keep it, or rename it.")
             blueprint.steps.remove(step)
-            result.changes.append(f"removed blueprint step {step.name}")
+            changes.append(f"removed blueprint step {step.name}")
+    return changes
 
 
 def _models(session: Session, loaded: LoadedSpec, project: Project, result: ApplyResult, now: datetime) -> None:

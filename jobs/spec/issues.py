@@ -13,7 +13,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel
 
-from jobs.spec.model import Loc, ProjectSpec
+from jobs.spec.model import BlueprintSpec, LibrarySpec, Loc, ProjectSpec
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,23 @@ class LoadedSpec:
     spec: ProjectSpec
     path: Path
     base_dir: Path  # relative data paths and SQLite files resolve against this folder
+    # The blueprint in force: the spec's inline one, or the library's it names or its risk tier chose.
+    resolved: BlueprintSpec | None = None
+    library: str | None = None  # the library blueprint's name; None when inline
+    by_tier: bool = False  # chosen by the project's risk tier (the spec names none)
+
+    @property
+    def blueprint(self) -> BlueprintSpec:
+        chosen = self.resolved or self.spec.blueprint
+        if chosen is None:
+            raise ValueError(f"{self.path.name}: its blueprint was not resolved against the library")
+        return chosen
+
+
+@dataclass(frozen=True)
+class LoadedLibrary:
+    spec: LibrarySpec
+    path: Path
 
 
 
@@ -51,7 +68,8 @@ class _Document:
     label: str
     root: yaml.Node | None = None
     issues: list[SpecIssue] = field(default_factory=list)
-    loaded: LoadedSpec | None = None
+    loaded: LoadedSpec | LoadedLibrary | None = None
+    shape: Any = ProjectSpec  # what the file is read as: a project spec, or a blueprint library
 
     def add(self, loc: Loc, message: str, *, at: Loc | None = None, line: int | None = None) -> None:
         number = line if line is not None else _line_of(self.root, loc if at is None else at)
@@ -68,7 +86,7 @@ def _add_validation_error(document: _Document, error: Any) -> None:
     if kind == "missing":
         document.add(loc[:-1], f"missing required key '{loc[-1]}'")
     elif kind == "extra_forbidden":
-        allowed = _fields_at(loc[:-1])
+        allowed = _fields_at(loc[:-1], document.shape)
         document.add(loc[:-1], f"unknown key '{loc[-1]}'{_suggest(str(loc[-1]), allowed, list_all=True)}", at=loc)
     else:
         document.add(loc, _message(kind, value, ctx, error["msg"]))
@@ -132,9 +150,9 @@ def _suggest(name: str, options: Sequence[str], *, list_all: bool = False) -> st
     return ""
 
 
-def _fields_at(loc: Loc) -> list[str]:
-    """The keys allowed at `loc`, found by following the annotations from ProjectSpec."""
-    current: Any = ProjectSpec
+def _fields_at(loc: Loc, shape: Any = ProjectSpec) -> list[str]:
+    """The keys allowed at `loc`, found by following the annotations from `shape` (ProjectSpec)."""
+    current: Any = shape
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
@@ -148,7 +166,8 @@ def _fields_at(loc: Loc) -> list[str]:
         else:
             return []
     current = _unwrap(current)
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+    return [name for name, info in current.model_fields.items() if not info.exclude] \
+        if isinstance(current, type) and issubclass(current, BaseModel) else []
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -7,7 +7,8 @@ of each model's reference data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from jobs.spec.checks import (
     _Parts,
 )
 from jobs.spec.issues import (
+    LoadedLibrary,
     LoadedSpec,
     Loc,
     SpecError,
@@ -28,36 +30,65 @@ from jobs.spec.issues import (
     _Document,
     _show,
 )
-from jobs.spec.model import ProjectSpec
+from jobs.spec.library import Library, is_library, merged, resolve, validate_library
+from jobs.spec.model import LibrarySpec, ProjectSpec
 from jobs.spec.reach import check_reach
 
 
-def load_spec(path: str | Path, *, open_production: bool = False) -> LoadedSpec:
+def load_spec(path: str | Path, *, open_production: bool = False, library: Library | None = None) -> LoadedSpec:
     """Load and validate one spec file, or raise SpecError listing every problem. `open_production` (apply)
-    also opens each model's production data read-only: its file or table, columns and timestamp."""
+    also opens each model's production data read-only: its file or table, columns and timestamp. `library`:
+    the registry's blueprint library, for a spec that names a blueprint or leaves it to its risk tier."""
     document = _load(Path(path), str(path), open_production)
-    if document.issues or document.loaded is None:
+    if isinstance(document.loaded, LoadedSpec):
+        resolve(document, document.loaded, library or {})
+    if document.issues or not isinstance(document.loaded, LoadedSpec):
+        if not document.issues:
+            document.add((), "this is a blueprint library, not a project spec", line=1)
         raise SpecError(document.issues)
     return document.loaded
 
 
-def load_specs(paths: Iterable[str | Path], *, open_production: bool = False) -> list[LoadedSpec]:
-    """Load several spec files; any problem in any file refuses them all, reporting all problems."""
+@dataclass(frozen=True)
+class Loaded:
+    """What one `flywheel apply` brings: blueprint libraries (applied first) and project specs."""
+
+    libraries: list[LoadedLibrary]
+    projects: list[LoadedSpec]
+
+
+def load_documents(paths: Iterable[str | Path], *, open_production: bool = False,
+                   library: Library | Callable[[], Library] | None = None) -> Loaded:
+    """Load library files and project specs in any order; a project's blueprint is chosen from the registry's
+    `library` with the library files given here on top. Any problem in any file refuses them all."""
     documents = [_load(Path(path), str(path), open_production) for path in paths]
+    libraries = [d.loaded for d in documents if isinstance(d.loaded, LoadedLibrary)]
+    # A callable library is read only when a spec needs it (one without an inline blueprint).
+    needed = any(isinstance(d.loaded, LoadedSpec) and d.loaded.spec.blueprint is None for d in documents)
+    stored = (library() if callable(library) else library or {}) if needed else {}
+    blueprints = merged(stored, libraries)
+    # A library file with problems of its own can't choose blueprints: its problems are the ones to fix first.
+    broken = any(d.shape is LibrarySpec and d.issues for d in documents)
     owners: dict[str, str] = {}
     for document in documents:
-        if document.loaded is None:
+        if not isinstance(document.loaded, LoadedSpec):
             continue
         key = document.loaded.spec.project.key
         if key in owners:
             document.add(("project", "key"), f"project key '{key}' is also used by {owners[key]}")
         owners.setdefault(key, document.label)
+        if not broken:
+            resolve(document, document.loaded, blueprints)
     issues = [issue for document in documents for issue in document.issues]
     if issues:
         raise SpecError(issues)
-    return [document.loaded for document in documents if document.loaded is not None]
+    return Loaded(libraries, [d.loaded for d in documents if isinstance(d.loaded, LoadedSpec)])
 
 
+def load_specs(paths: Iterable[str | Path], *, open_production: bool = False,
+               library: Library | None = None) -> list[LoadedSpec]:
+    """Load several project spec files (library files among them choose their blueprints)."""
+    return load_documents(paths, open_production=open_production, library=library).projects
 
 
 def _load(path: Path, label: str, open_production: bool = False) -> _Document:
@@ -144,6 +175,9 @@ def _check_duplicate_keys(root: yaml.Node, document: _Document) -> None:
 
 
 def _validate(data: dict[str, Any], path: Path, document: _Document, open_production: bool) -> None:
+    if is_library(data):
+        validate_library(data, path, document)
+        return
     base_dir = path.resolve().parent
     spec: ProjectSpec | None = None
     try:

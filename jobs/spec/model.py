@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Literal, get_args
 
@@ -18,6 +17,7 @@ from pydantic import (
 
 from jobs.expressions import Expression, parse
 from jobs.sources import SourceSpec
+from jobs.spec.columns import Loc, _column_refs, _ColumnRef  # noqa: F401 (re-exported)
 from jobs.spec.values import (
     ENTRYPOINT,
     GITHUB_REPO,
@@ -38,6 +38,7 @@ from jobs.tasks import LOWER_IS_BETTER
 Role = Literal["business", "ml_engineer", "risk_manager", "it_ops", "admin"]
 Persona = Literal["business", "ml_engineer", "risk_manager", "it_ops"]
 RiskTier = Literal["low", "medium", "high"]
+DeployPolicy = Literal["block", "warn", "allow"]
 Task = Literal["binary_classification", "regression", "multiclass_classification"]  # jobs/tasks.py: TASKS
 NumericDriftMethod = Literal["wasserstein", "psi", "ks"]
 CategoricalDriftMethod = Literal["jensen_shannon", "psi", "chi_square"]
@@ -69,6 +70,7 @@ class ProjectInfoSpec(_Spec):
     sponsors: list[Text] = []
     risk_tier: RiskTier
     tags: list[Text] = []
+    deploy_policy: DeployPolicy | None = None  # overrides the blueprint's
 
 
 class PersonSpec(_Spec):
@@ -89,17 +91,91 @@ class ChannelsSpec(_Spec):
         return getattr(self, role, None) if role in get_args(Persona) else None
 
 
+class MetricCheckSpec(_Spec):
+    """The candidate's metric on its evaluation window: at most `max_drop` worse than the production version's
+    on the same window (for an error metric like mae, at most that much higher), and/or at least `min` (at
+    most `max` for an error metric)."""
+
+    name: Metric
+    max_drop: float | None = Field(None, ge=0)
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> MetricCheckSpec:
+        if self.max_drop is None and self.min is None and self.max is None:
+            raise ValueError("give 'max_drop' (against production), 'min' or 'max' (or several)")
+        return self
+
+
+class CheckSpec(_Spec):
+    """An automated step's check: exactly one of its kinds."""
+
+    metric: MetricCheckSpec | None = None
+    min_labelled_rows: int | None = Field(None, ge=1)
+    data_quality_clean: Literal[True] | None = None
+    max_drift: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> CheckSpec:
+        given = [k for k in CHECK_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one check kind ({', '.join(CHECK_KINDS)})"
+                             + (f", not {' and '.join(given)}" if given else ""))
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in CHECK_KINDS if getattr(self, k) is not None)
+
+
+CHECK_KINDS = ("metric", "min_labelled_rows", "data_quality_clean", "max_drift")
+
+
 class BlueprintStepSpec(_Spec):
+    """A human step (`role`, a quorum of distinct people, optionally M of the N `people` named) or an
+    automated one (`check`). `parallel`: due together with the step before it."""
+
     name: Text
-    role: Role
+    role: Role | None = None
     quorum: int = Field(1, ge=1)
+    people: list[SlackUserId] = []
+    parallel: bool = False
+    check: CheckSpec | None = None
+
+    @model_validator(mode="after")
+    def _kind(self) -> BlueprintStepSpec:
+        if (self.role is None) == (self.check is None):
+            raise ValueError("a step has a 'role' (people sign it) or a 'check' (Flywheel signs it), not both "
+                             "and not neither")
+        if self.check is not None and (self.people or self.quorum != 1):
+            raise ValueError("an automated step ('check') takes no 'people' or 'quorum'")
+        if len(set(self.people)) != len(self.people):
+            raise ValueError("a person is named twice in 'people'")
+        if self.people and self.quorum > len(self.people):
+            raise ValueError(f"quorum {self.quorum} is more than the {len(self.people)} people named")
+        return self
 
 
 class BlueprintSpec(_Spec):
-    """The approval steps a new model version goes through before it may be deployed."""
+    """The approval steps a new model version goes through before it may be deployed, and what a deploy
+    does while some are missing (`policy`)."""
 
     name: Text
+    policy: DeployPolicy = "block"
     steps: list[BlueprintStepSpec] = Field(min_length=1)
+
+
+class LibraryBlueprintSpec(BlueprintSpec):
+    """A blueprint of the library file: used by the projects that name it, or whose risk tier it lists."""
+
+    tiers: list[RiskTier] = []
+
+
+class LibrarySpec(_Spec):
+    """A blueprint library file: `blueprints:`, a list."""
+
+    blueprints: list[LibraryBlueprintSpec] = Field(min_length=1)
 
 
 # ---------------------------------------------------------------- a model
@@ -390,53 +466,22 @@ class ProjectSpec(_Spec):
     project: ProjectInfoSpec
     people: list[PersonSpec] = Field(min_length=1)
     channels: ChannelsSpec = Field(default_factory=ChannelsSpec)
-    blueprint: BlueprintSpec
+    # Inline, the name of a library blueprint (`blueprint: standard`, read into blueprint_name), or left out:
+    # the library's blueprint whose tiers list the project's risk tier.
+    blueprint: BlueprintSpec | None = None
+    blueprint_name: str | None = Field(None, exclude=True)
     models: list[ModelSpec] = Field(min_length=1)
     catalog: list[CatalogEntrySpec] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_blueprint(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("blueprint"), str):
+            data = {k: v for k, v in data.items() if k != "blueprint"} | {"blueprint_name": data["blueprint"]}
+        return data
 
     def person(self, slack_id: str) -> PersonSpec | None:
         return next((p for p in self.people if p.slack_id == slack_id), None)
 
     def get_model(self, key: str) -> ModelSpec | None:
         return next((m for m in self.models if m.key == key), None)
-
-
-# ---------------------------------------------------------------- the columns a model reads
-
-Loc = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class _ColumnRef:
-    loc: Loc
-    column: str
-    kinds: frozenset[str] | None  # the column kinds this use accepts; None for any
-    purpose: str = ""
-
-
-_NUMBERS = frozenset({"numeric", "bool"})
-
-
-def _column_refs(model: ModelSpec) -> list[_ColumnRef]:
-    data = model.data
-    refs = [_ColumnRef(("data", "timestamp"), data.timestamp, frozenset({"datetime"}), "the timestamp"),
-            _ColumnRef(("data", "prediction"), data.prediction, None)]
-    if data.score is not None:
-        refs.append(_ColumnRef(("data", "score"), data.score, _NUMBERS, "the score"))
-    if data.label is not None:
-        refs.append(_ColumnRef(("data", "label"), data.label, None))
-    if data.label_time is not None:
-        refs.append(_ColumnRef(("data", "label_time"), data.label_time, frozenset({"datetime"}), "label_time"))
-    refs += [_ColumnRef(("features", "numeric", i), name, _NUMBERS, "a numeric feature")
-             for i, name in enumerate(model.features.numeric)]
-    refs += [_ColumnRef(("features", "categorical", i), name, None)
-             for i, name in enumerate(model.features.categorical)]
-    refs += [_ColumnRef(("segments", i), name, None) for i, name in enumerate(model.segments)]
-    for index, kpi in enumerate(model.kpis):
-        if kpi.column is not None:
-            refs.append(_ColumnRef(("kpis", index, "column"), kpi.column, _NUMBERS, f"aggregate '{kpi.aggregate}'"))
-        for clause in ("where", "of"):
-            text = getattr(kpi, clause)
-            if text is not None:
-                refs += [_ColumnRef(("kpis", index, clause), name, None) for name in sorted(parse(text).columns)]
-    return refs

@@ -20,10 +20,13 @@ from store.models.enums import (
     WorkState,
 )
 from store.models.registry import (
+    AUTOMATED,
+    FLYWHEEL,
     Blueprint,
     BlueprintStep,
     Evaluation,
     Grant,
+    LibraryBlueprint,
     Model,
     ModelVersion,
     Person,
@@ -45,6 +48,9 @@ from store.models.tuning import SuggestionState, ThresholdSuggestion
 from store.models.catalog import AssetKind, AssetOrigin, CatalogAsset, CatalogTag, FTS_PREFIX, REGISTRY_KINDS
 
 __all__ = [
+    "AUTOMATED",
+    "FLYWHEEL",
+    "LibraryBlueprint",
     "Alert",
     "AlertFeedback",
     "AlertState",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from store.clock import utcnow
@@ -75,6 +75,8 @@ class Project(Base):
     tags: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The spec's `project: deploy_policy:` (block, warn, allow); None: its blueprint's policy stands.
+    deploy_policy: Mapped[str | None] = mapped_column(String(10))
 
     channels: Mapped[list[PersonaChannel]] = relationship(
         back_populates="project", cascade="all, delete-orphan", order_by="PersonaChannel.persona")
@@ -103,12 +105,33 @@ class PersonaChannel(Base):
     project: Mapped[Project] = relationship(back_populates="channels")
 
 
+class LibraryBlueprint(Base):
+    """A blueprint of the library (`flywheel apply blueprints.yml`), as its file said it: projects that name
+    it, or whose risk tier it lists, get a copy of its steps as their own Blueprint."""
+
+    __tablename__ = "blueprint_library"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    tiers: Mapped[list[str]] = mapped_column(default=list)
+    policy: Mapped[str] = mapped_column(String(10), default="block")
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the validated blueprint, as JSON
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Blueprint(Base):
+    """A project's own blueprint: its sign-off history is per project, whichever library blueprint it copies."""
+
     __tablename__ = "blueprints"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Where it came from: the library blueprint's name (None: inline in the project's spec), and whether the
+    # project's risk tier chose it (the spec named none).
+    library: Mapped[str | None] = mapped_column(String(200))
+    by_tier: Mapped[bool] = mapped_column(default=False, server_default=false())
+    policy: Mapped[str] = mapped_column(String(10), default="block", server_default="block")
 
     project: Mapped[Project] = relationship(back_populates="blueprint")
     steps: Mapped[list[BlueprintStep]] = relationship(
@@ -123,10 +146,21 @@ class BlueprintStep(Base):
     blueprint_id: Mapped[int] = mapped_column(ForeignKey("blueprints.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20))
+    role: Mapped[str] = mapped_column(String(20))  # AUTOMATED for a step Flywheel signs by its check
     quorum: Mapped[int] = mapped_column(Integer, default=1)
+    people: Mapped[list[str] | None] = mapped_column(JSON)  # M of these N may sign it; None: anyone with the role
+    parallel: Mapped[bool] = mapped_column(default=False, server_default=false())  # due with the step before
+    check: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the automated step's check (jobs.spec.CheckSpec)
 
     blueprint: Mapped[Blueprint] = relationship(back_populates="steps")
+
+    @property
+    def automated(self) -> bool:
+        return self.check is not None
+
+
+AUTOMATED = "automated"  # the role of an automated step, and who signs it is FLYWHEEL
+FLYWHEEL = "flywheel"
 
 
 class Model(Base):

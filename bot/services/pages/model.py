@@ -26,7 +26,7 @@ from bot.services.pages.reads import (
 )
 from bot.services.pages.shapes import Decided, ModelPage, RunLine
 from bot.services.pages.viewer import Viewer
-from store import registry
+from store import governance, registry
 from store.clock import utcnow
 from store.errors import NotFound
 from store.models import Alert, AlertState, CheckKind, CheckRun, VersionStatus
@@ -76,4 +76,8 @@ def model_page(*, session: Session, key: str, viewer: Viewer, days: int = DEFAUL
     names.update(person_names(session, [s.person for s in signoffs]))
     signoffs = tuple(Decided(s.step, s.person, names.get(s.person, s.person), s.decision, s.reason, s.at, s.version)
                      for s in signoffs)
-    return ModelPage(**page, signoffs=signoffs, names=names)
+    blueprint = model.project.blueprint
+    shown = blueprint.name + (f" (library blueprint {blueprint.library})" if blueprint and blueprint.library
+                              and blueprint.library != blueprint.name else "") if blueprint else "none"
+    return ModelPage(**page, signoffs=signoffs, names=names, policy=governance.policy_of(model.project),
+                     blueprint=shown)

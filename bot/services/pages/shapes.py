@@ -131,3 +131,5 @@ class ModelPage:
     performance: tuple[MetricHistory, ...] = ()
     audit: tuple[AuditRow, ...] = ()
     names: dict[str, str] = field(default_factory=dict)
+    policy: str = ""  # the deploy policy in force (block, warn, allow)
+    blueprint: str = ""  # the project's blueprint, and the library's it copies
