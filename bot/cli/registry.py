@@ -79,6 +79,8 @@ def apply(paths: tuple[Path, ...], actor: str) -> None:
                 click.echo(f"  {line}")
         else:
             click.echo(f"{result.project}: no change")
+        for line in result.differences:
+            click.echo(f"  differs: {line}")
 
 
 @click.command()

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.services import catalog
+from bot.services.tuning import overrides_against
 from jobs.spec import BlueprintSpec, BlueprintStepSpec, LoadedSpec, ModelSpec
 from store import audit
 from store.clock import utcnow
@@ -32,6 +33,8 @@ from store.models import (
 class ApplyResult:
     project: str
     changes: list[str] = field(default_factory=list)
+    # Not changes: what the registry does differently from the spec (a threshold accepted from feedback).
+    differences: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -160,7 +163,8 @@ def materialise(*, session: Session, project: Project, spec: BlueprintSpec, libr
     return changes
 
 
-def _models(session: Session, loaded: LoadedSpec, project: Project, result: ApplyResult, now: datetime) -> None:
+def _models(session: Session, loaded: LoadedSpec, project: Project, result: ApplyResult, now: datetime,
+            actor: str) -> None:
     for spec in loaded.spec.models:
         values = {"description": spec.description, "owner": spec.owner, "task": str(spec.task),
                   "tags": list(spec.tags), "spec": spec.model_dump(mode="json"),
@@ -178,6 +182,9 @@ def _models(session: Session, loaded: LoadedSpec, project: Project, result: Appl
         if changed := _assign(model, values):
             model.updated_at = now
             result.changes.append(f"updated model {spec.key}: {', '.join(changed)}")
+        adopted, differing = overrides_against(session, model, spec, by=actor, now=now)
+        result.changes += adopted
+        result.differences += differing
 
 
 def _says_the_same(stored: dict[str, Any], spec: ModelSpec) -> bool:
@@ -198,7 +205,7 @@ def apply_spec(*, session: Session, loaded: LoadedSpec, actor: str = "flywheel",
     session.flush()
     _grants(session, loaded, project, people, result)
     _blueprint(session, loaded, project, result)
-    _models(session, loaded, project, result, now)
+    _models(session, loaded, project, result, now, actor)
     session.flush()
     result.changes += catalog.sync_spec(session=session, loaded=loaded, now=now)  # catalog: follows the spec
     if result.changed:

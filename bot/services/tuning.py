@@ -96,19 +96,18 @@ def already_decided(state: SuggestionState, by: str | None, at: datetime | None,
     return f"This threshold suggestion for {subject} was already {state.value}{who}{said}. Nothing changed."
 
 
-def adopted_or_differing(session, model, spec, by: str, now: datetime | None = None) -> list[str]:
-    """At `flywheel apply`: accepted overrides the spec now agrees with step aside; the others are reported as
-    differences from the spec, one line each."""
-    lines = []
+def overrides_against(session, model, spec, *, by: str, now: datetime | None = None
+                      ) -> tuple[list[str], list[str]]:
+    """At `flywheel apply`: accepted thresholds the spec now agrees with step aside (changes, audited); the
+    others are differences from the spec, said until the spec adopts them."""
+    adopted, differing = [], []
     for feature, accepted in sorted(tuning.overrides(session=session, model_id=model.id).items()):
         in_spec = spec.drift.threshold_for(feature)
         if in_spec == accepted.proposed:
             tuning.adopt(session=session, suggestion=accepted, by=by, now=now)
-            lines.append(f"{model.key}: the spec now sets the drift threshold of {feature} to {in_spec:g}, as "
-                         "accepted; the override is no longer needed")
+            adopted.append(f"{model.key}: the spec adopts the drift threshold {in_spec:g} accepted for {feature}")
         else:
-            lines.append(f"{model.key}: drift threshold of {feature} is {accepted.proposed:g} (accepted by "
-                         f"{accepted.decided_by}), not the spec's {in_spec:g}: put {accepted.proposed:g} in the "
-                         "spec to keep it")
-    return lines
-
+            differing.append(f"{model.key}: checks use a drift threshold of {accepted.proposed:g} for {feature}, "
+                             f"accepted by {accepted.decided_by}, not the spec's {in_spec:g}; put "
+                             f"{accepted.proposed:g} in the spec to keep it")
+    return adopted, differing

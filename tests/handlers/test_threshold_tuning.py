@@ -8,13 +8,22 @@ from __future__ import annotations
 import math
 
 import pytest
+from click.testing import CliRunner
 from slack_sdk.models.blocks import Block
 
+from bot.cli import main
 from bot.ids import ActionId
 from bot.services.specs import apply_spec
 from jobs.monitor import check_model
 from jobs.spec import load_spec
-from store.models import AuditEvent, CheckKind, CheckRun, SuggestionState, ThresholdSuggestion, Verdict
+from store.models import (
+    AuditEvent,
+    CheckKind,
+    CheckRun,
+    SuggestionState,
+    ThresholdSuggestion,
+    Verdict,
+)
 from tests.support.projects import append_weeks, week, week_end, write_project
 from tests.support.slack_fake import FakeSlack
 from tests.support.slack_world import DANA, ELI, NOOR, World
@@ -114,6 +123,20 @@ def test_four_noisy_incidents_propose_a_threshold_that_an_ml_engineer_accepts_an
     statistic, threshold = _income(world, result.run_id)
     assert threshold == proposed and 0.1 <= statistic < proposed
     assert result.outcome.verdict == Verdict.ok and result.alert_id is None
+
+    # `flywheel apply` says the registry differs from the spec until the spec says the same.
+    spec = world.folder / "loans.yml"
+    env = {"FLYWHEEL_DATABASE_URL": world.db.url}
+    differs = CliRunner().invoke(main, ["apply", str(spec)], env=env)
+    assert differs.exit_code == 0, differs.output
+    assert (f"  differs: default-risk: checks use a drift threshold of {proposed:g} for income, accepted by "
+            f"{ELI}, not the spec's 0.1; put {proposed:g} in the spec to keep it") in differs.output
+    spec.write_text(spec.read_text().replace("      window: 7d\n", f"      window: 7d\n      thresholds: {{income: {proposed:g}}}\n"))
+    adopted = CliRunner().invoke(main, ["apply", str(spec)], env=env)
+    assert f"default-risk: the spec adopts the drift threshold {proposed:g} accepted for income" in adopted.output
+    assert "differs:" not in adopted.output
+    with world.db.session() as s:
+        assert s.query(ThresholdSuggestion).one().state == SuggestionState.adopted
 
 
 def test_a_dismissed_proposal_changes_nothing_and_is_not_made_again(loans):
