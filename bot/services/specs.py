@@ -134,13 +134,15 @@ def materialise(*, session: Session, project: Project, spec: BlueprintSpec, libr
     """Make the project's own blueprint rows what `spec` says (its sign-off history stays the project's); a step
     some version has signed can't be removed. `library`: the library blueprint it copies (None: inline)."""
     changes = []
-    if project.blueprint is None:
+    created = project.blueprint is None
+    if created:
         project.blueprint = Blueprint(name=spec.name)
         changes.append(f"created blueprint {spec.name}")
     blueprint = project.blueprint
     if _assign(blueprint, {"name": spec.name}):
         changes.append(f"renamed blueprint to {spec.name}")
-    if changed := _assign(blueprint, {"library": library, "by_tier": by_tier, "policy": str(spec.policy)}):
+    changed = _assign(blueprint, {"library": library, "by_tier": by_tier, "policy": str(spec.policy)})
+    if changed and not created:  # a new blueprint's origin and policy are not news
         changes.append(f"blueprint {spec.name} of {project.key}: {', '.join(changed)} now "
                        f"{', '.join(str(getattr(blueprint, c)) for c in changed)}")
     existing = {s.position: s for s in blueprint.steps}
