@@ -17,6 +17,7 @@ from markupsafe import Markup
 from slack_sdk.models.blocks import Block
 
 from bot.blocks.common import Message, validate_payload
+from bot.blocks.dates import tokens_to_html
 from jobs.incidents import ChartRef
 
 PERSONA_TITLES = {"business": "Business stakeholder", "ml_engineer": "ML engineer",
@@ -157,8 +158,8 @@ _EMOJI = {":chart_with_upwards_trend:": "📈", ":warning:": "⚠️", ":white_c
 
 
 def mrkdwn_to_html(text: str, people: dict[str, str]) -> Markup:
-    """Enough of Slack's mrkdwn for a faithful preview: bold, italic, mentions, links, emoji."""
-    out = html.escape(text, quote=False)
+    """Enough of Slack's mrkdwn for a faithful preview: bold, italic, mentions, links, dates, emoji."""
+    out = tokens_to_html(html.escape(text, quote=False))  # a date token reads as its date, in a <time>
     out = _MENTION.sub(lambda m: f'<span class="mention">@{html.escape(people.get(m[1], m[1]))}</span>', out)
     out = _LINK.sub(lambda m: f'<a href="{m[1]}">{m[2]}</a>', out)
     out = _ENTITY.sub(r"&\1;", out)

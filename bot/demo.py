@@ -20,6 +20,7 @@ import pandas as pd
 
 from bot.app import make_notifier
 from bot.blocks.common import span
+from bot.blocks.dates import day_text
 from bot.config import Settings
 from bot.delivery import FolderOutbox
 from bot.services.specs import apply_spec
@@ -104,7 +105,7 @@ def run_demo(out: Path, *, rows_per_week: int = 100_000, public_url: str = "http
         report.messages += notifier.on_checks(checked)
         verdicts = {r.kind.value: r.outcome.verdict.value for r in checked.results}
         report.weeks.append({"week": week, "as_of": as_of, **verdicts})
-        log(f"  week {week} (to {as_of:%b %d}): " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
+        log(f"  week {week} (to {day_text(as_of)}): " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
         drift = checked.result(CheckKind.drift)
         if retrained is None and drift and drift.alert_is_new and spec.retrain and spec.retrain.auto:
             drift_alert = drift.alert_id
@@ -115,7 +116,7 @@ def run_demo(out: Path, *, rows_per_week: int = 100_000, public_url: str = "http
             retrained = retrain(db=db, model_key=MODEL, requested_by="flywheel",
                                 trigger=f"retrained after input drift on {features_hit}", as_of=as_of,
                                 artifacts_dir=settings.artifacts, now=as_of)
-            log(f"  retrained v{retrained.number} on {start:%b %d} - {as_of:%b %d} after drift on {features_hit}")
+            log(f"  retrained v{retrained.number} on {span(start, as_of)} after drift on {features_hit}")
         elif retrained is not None and not compared:
             compared = True
             # The first labelled week the candidate never saw: compare it with production there.
@@ -129,7 +130,7 @@ def run_demo(out: Path, *, rows_per_week: int = 100_000, public_url: str = "http
                 governance.sign_off(session=s, version=v2, person=registry.require_person(session=s, slack_id=REVIEWER),
                                     decision=Decision.approve, reason="holdout and backtest look right", now=as_of)
             report.messages.append(notifier.signoff_requested(MODEL, retrained.number))
-            log(f"  v{retrained.number} vs v1 on the week to {as_of:%b %d}: "
+            log(f"  v{retrained.number} vs v1 on the week to {day_text(as_of)}: "
                 + ", ".join(f"{m} {comparison.challenger_metrics[m]:.2f} vs {comparison.champion_metrics[m]:.2f}"
                             for m in comparison.challenger_metrics))
 

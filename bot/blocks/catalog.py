@@ -62,7 +62,7 @@ def _quoted(query: str) -> str:
 
 
 def _changed(moment: datetime) -> str:
-    return f"changed {day(moment)}, {moment.year}"
+    return f"changed {day(moment)}"
 
 
 def page_url(asset: Asset, public_url: str) -> str | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
     ButtonElement,
     ConfirmObject,
@@ -19,6 +20,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+# day and span are re-exported for their callers; the date words live in bot/blocks/dates.py
+from bot.blocks.dates import day, span, when, when_text, without_tokens  # noqa: F401
 from bot.ids import ActionContext, ActionId
 from jobs.incidents import ChartRef
 
@@ -39,7 +42,8 @@ class Message:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": [b.to_dict() for b in self.blocks]}
+        # The notification text cannot render date tokens: it says each one's fallback.
+        return {"text": without_tokens(self.text), "blocks": [b.to_dict() for b in self.blocks]}
 
 
 class InvalidMessage(ValueError):
@@ -99,21 +103,6 @@ def link(url: str, label: str) -> str:
     return f"<{escape_mrkdwn(url).replace('|', '%7C')}|{escape_mrkdwn(label).replace('|', '¦')}>"
 
 
-def when(moment: datetime) -> str:
-    return f"{moment:%a} {moment:%H:%M} UTC"
-
-
-def day(moment: datetime) -> str:
-    return f"{moment:%b} {moment.day}"
-
-
-def span(start: datetime | None, end: datetime | None) -> str:
-    if start is None or end is None:
-        return "unknown"
-    last = end - timedelta(microseconds=1)  # windows are half-open: [start, end)
-    return f"{day(start)} - {day(last)}"
-
-
 def md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=text)
 
@@ -140,8 +129,8 @@ OPEN_PAGE = "Open"
 
 def page_link(url: str, page: str, expires: datetime, action: ActionId) -> tuple[str, list[Block]]:
     """The answer to a link_button click: text and blocks carrying the link signed for the clicker."""
-    text = f"Your link to {page}. It opens for you only, until {expires:%b %d %H:%M} UTC."
-    return text, [SectionBlock(text=md(text), accessory=ButtonElement(text=OPEN_PAGE, url=url, action_id=action,
+    text = f"Your link to {page}. It opens for you only, until {when_text(expires)}."
+    return text, [SectionBlock(text=md(f"Your link to {page}. It opens for you only, until {when(expires)}."), accessory=ButtonElement(text=OPEN_PAGE, url=url, action_id=action,
                                                                       style="primary"))]
 
 
@@ -161,10 +150,23 @@ def confirm(title: str, text: str, yes: str, *, danger: bool = False) -> Confirm
                          style="danger" if danger else "primary")
 
 
-def settled(blocks: list[dict[str, Any]], note: str) -> list[Block]:
-    """A posted message after someone acted on it: its buttons give way to who did what and when."""
-    kept = [b for b in Block.parse_all(blocks) if b.type != "actions"]
-    return kept + [context(note)]
+# Buttons that open evidence (a page, the model card) rather than act: a settled decision still shows them.
+EVIDENCE_ACTIONS = frozenset({ActionId.model_card, ActionId.view_details})
+
+
+def settled(blocks: list[dict[str, Any]], note: str, *, keep_evidence: bool = False) -> list[Block]:
+    """A posted message after someone acted on it: its buttons give way to who did what and when.
+    `keep_evidence`: the buttons that open evidence stay, under the note (a settled sign-off request keeps
+    its model card and comparison for whoever reads the decision later)."""
+    parsed = Block.parse_all(blocks)
+    kept = [b for b in parsed if b.type != "actions"] + [context(note)]
+    if keep_evidence:
+        for b in parsed:
+            links = [e for e in getattr(b, "elements", None) or [] if b.type == "actions"
+                     and getattr(e, "action_id", None) in EVIDENCE_ACTIONS]
+            if links:
+                kept.append(ActionsBlock(block_id=b.block_id, elements=links))
+    return kept
 
 
 def settled_json(blocks: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ from bot.blocks.common import (
     Message,
     button,
     context,
-    day,
     escape_mrkdwn,
     link_button,
     md,
@@ -182,7 +181,7 @@ def daily_line(alert: DigestAlert, *, since: datetime) -> str:
         return f":white_check_mark: Resolved {when(alert.resolved_at or alert.window_end)}: {now}"
     icon, _ = severity(alert)
     opened = f":new: Opened {when(alert.opened_at)}" if alert.opened_at >= since else \
-        f"{icon} Open since {day(alert.opened_at)} {alert.opened_at:%H:%M} UTC"
+        f"{icon} Open since {when(alert.opened_at)}"
     return f"{opened}{_state_note(alert)}: {_money(alert, alert.figures, breached)}"
 
 
@@ -221,6 +220,6 @@ def daily_digest(report: DailyChannel, *, since: datetime, until: datetime,
             accessory=link_button(VIEW_DETAILS, details_url(f"models/{key}"), ActionId.view_details)))
     if len(keys) > room:
         blocks.append(SectionBlock(text=md(f"And {len(keys) - room} more: {', '.join(keys[room:])}"[:MAX_LINE])))
-    blocks.append(context(f"Daily digest, {since:%b %d %H:%M} - {until:%b %d %H:%M} UTC", DAILY_FOOTER))
+    blocks.append(context(f"Daily digest, {when(since)} - {when(until)}", DAILY_FOOTER))
     text = f"{escape_mrkdwn(headline)}. {summary}"
     return Message(kind="daily_digest", persona=report.persona, model_key="", text=text, blocks=tuple(blocks))

@@ -3,7 +3,7 @@ already did what it asks. Pure functions from the store's facts (store.governanc
 
 from __future__ import annotations
 
-from bot.blocks.common import mention
+from bot.blocks.common import mention, when
 from store.governance import Change, Settled
 
 NOTHING_CHANGED = {"rollback": "Nothing was rolled back.", "deploy": "Nothing was deployed.",
@@ -17,19 +17,19 @@ def _text(user_text: str) -> str:
 
 def _by_at(change: Change) -> str:
     by = f" by {mention(change.by)}" if change.by else ""
-    return f"{by} at {change.at:%H:%M} UTC" if change.at else by
+    return f"{by}, {when(change.at)}" if change.at else by
 
 
 def what_changed(change: Change) -> str:
-    """`fraud-detector v2 was rejected by @Noor at 14:01 UTC ("reason")`, and the like."""
+    """`fraud-detector v2 was rejected by @Noor, <date token> ("reason")`, and the like."""
     name = f"{change.model_key} {change.label}"
     if change.what == "stopped":
         if change.live is None:
             return f"{name} no longer serves, and nothing is in production"
-        at = f" at {change.at:%H:%M} UTC" if change.at else ""
+        at = f" ({when(change.at)})" if change.at else ""
         who = f" when {mention(change.by)} put {change.live} in production" if change.by else \
             f": {change.live} is in production"
-        return f"{name} stopped serving{at}{who}"
+        return f"{name} stopped serving{who}{at}"
     if change.what in ("deployed", "rolled back"):
         return f"{name} is live ({change.what}{_by_at(change)})"
     said = f' ("{_text(change.reason)}")' if change.reason else ""

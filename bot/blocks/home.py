@@ -24,6 +24,7 @@ from bot.blocks.common import (
     md,
     mention,
     span,
+    when,
 )
 from bot.blocks.risk import APPROVE, MODEL_CARD, REJECT, step_line
 from bot.blocks.wording import kpi_sentence, period
@@ -133,7 +134,7 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _at(moment: datetime) -> str:
-    return f"{day(moment)}, {moment:%H:%M} UTC"
+    return when(moment)
 
 
 def _plural(n: int, word: str) -> str:
@@ -183,7 +184,7 @@ def _greeting(data: HomeData) -> list[Block]:
         parts.append(f"{_plural(pending, 'sign-off')} waiting for you" if pending else "no sign-offs waiting")
     if data.sees(Role.it_ops) and data.deployments:
         last = data.deployments[0]
-        parts.append(f"last deployment {last.model_key} {last.label} on {_at(last.deployed_at)}")
+        parts.append(f"last deployment {last.model_key} {last.label}, {_at(last.deployed_at)}")
     summary = f"*Hi {escape_mrkdwn(data.person_name)}.*"
     if parts:
         summary += f" {_first_upper('; '.join(parts))}."
@@ -390,7 +391,7 @@ def _deployments(data: HomeData) -> list[Block]:
 
 def _deployment(d: RecentDeployment) -> SectionBlock:
     name = f"*{d.model_key} {d.label}*"
-    deployed = f"deployed by {mention(d.deployed_by)} on {_at(d.deployed_at)}"
+    deployed = f"deployed by {mention(d.deployed_by)}, {_at(d.deployed_at)}"
     if not d.in_production:
         return _section(f"{name} · {deployed} · no longer serving")
     before = f"previous production version: {d.previous}" if d.previous else "the model's first production version"

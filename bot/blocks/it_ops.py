@@ -8,7 +8,6 @@ from bot.blocks.common import (
     Message,
     button,
     confirm,
-    day,
     escape_mrkdwn,
     link_button,
     md,
@@ -38,7 +37,7 @@ def _facts(deployment: Deployment) -> SectionBlock:
     return SectionBlock(fields=[
         md(f"*Artifact*\n{_code(deployment.artifact_uri or 'unknown')}"),
         md(f"*SHA-256*\n{sha}"),
-        md(f"*When*\n{day(at)} {at:%Y}, {when(at)}"),
+        md(f"*When*\n{when(at)}"),
         md(f"*Replaced*\n{deployment.previous_version or 'nothing (first production version)'}"),
     ])
 
@@ -58,8 +57,8 @@ def deployment_notice(deployment: Deployment) -> Message:
     model = deployment.model
     headline = f"{model.key} {model.version} is live"
     signers = [f"{mention(person)} ({escape_mrkdwn(step)})" for person, step in deployment.sign_offs]
-    body = f"Deployed by {mention(deployment.deployed_by)} at {deployment.deployed_at:%H:%M} UTC"
-    body += f" after sign-offs by {_and(signers)}." if signers else "."
+    body = f"Deployed by {mention(deployment.deployed_by)}, {when(deployment.deployed_at)}"
+    body += f", after sign-offs by {_and(signers)}." if signers else "."
     body += f" Previous production version: {deployment.previous_version}." if deployment.previous_version \
         else " This is the model's first production version."
     body += "".join(f" {escape_mrkdwn(note)}" for note in deployment.notes)
@@ -80,7 +79,7 @@ def rollback_notice(deployment: Deployment) -> Message:
     """`deployment`: the version restored, by whom and when; `previous_version` is the one rolled back."""
     model, stopped = deployment.model, deployment.previous_version
     headline = f"{model.key} rolled back to {model.version}"
-    body = (f"Rolled back by {mention(deployment.deployed_by)} at {deployment.deployed_at:%H:%M} UTC. "
+    body = (f"Rolled back by {mention(deployment.deployed_by)}, {when(deployment.deployed_at)}. "
             f"{stopped} stopped serving; {model.version} is live again.")
     elements = _undo(deployment, f"Return to {stopped}",
                      f"Production goes back to {stopped}; {model.version} stops serving.")

@@ -10,7 +10,6 @@ from bot.blocks.common import (
     chart_blocks,
     confirm,
     context,
-    day,
     escape_mrkdwn,
     link_button,
     md,
@@ -72,7 +71,7 @@ def _why(request: SignOffRequest) -> str:
 
 def _signed(request: SignOffRequest, approval) -> str:
     said = f': "{escape_mrkdwn(approval.reason)}"' if approval.reason else ""
-    return f"approved by {_who(request, approval.person)} on {day(approval.at)}, {when(approval.at)}{said}"
+    return f"approved by {_who(request, approval.person)}, {when(approval.at)}{said}"
 
 
 def step_blocks(request: SignOffRequest) -> list:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from bot.blocks.dates import without_tokens
 from bot.cli.common import Failure, load_settings, open_database
 from store.errors import FlywheelError
 
@@ -65,5 +66,5 @@ def plain(text: str, ops: Any | None) -> str:
     def name(match: re.Match) -> str:
         return ops.people.actor(match.group(1)).name if ops is not None else match.group(1)
 
-    text = _MENTION.sub(name, text)
+    text = without_tokens(_MENTION.sub(name, text))
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from bot.blocks.dates import when_text
 from bot.cli.acting import as_option, operations
 from bot.cli.common import Failure, load_settings, open_database
 from store.errors import FlywheelError
@@ -52,7 +53,7 @@ def link(page: str, who: str) -> None:
         url, expires = signer.link(path, slack_id=actor.slack_id, now=utcnow())
         what = describe(signer.page_path(path))
     click.echo(url)
-    click.echo(f"Opens {what} for {actor.name} until {expires:%Y-%m-%d %H:%M} UTC.", err=True)
+    click.echo(f"Opens {what} for {actor.name} until {when_text(expires)}.", err=True)
 
 
 @click.command()

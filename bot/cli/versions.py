@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from bot.blocks.dates import day_text, when_text
 from bot.cli.acting import WORK_SECONDS, as_option, operations
 from bot.cli.common import print_table
 
@@ -48,15 +49,15 @@ def versions_list(model: str) -> None:
         def name(slack_id: str | None, names: dict[str, str] = v.names) -> str:
             return names.get(slack_id or "", slack_id or "-")
 
-        trained = f"{v.train_start:%Y-%m-%d} to {v.train_end:%Y-%m-%d}" if v.train_start and v.train_end else \
-            (f"to {v.train_end:%Y-%m-%d}" if v.train_end else "-")
+        trained = f"{day_text(v.train_start)} to {day_text(v.train_end)}" if v.train_start and v.train_end else \
+            (f"to {day_text(v.train_end)}" if v.train_end else "-")
         metrics = metrics_text(v.metrics) + ("" if v.evaluated or not v.metrics else " (trainer's)")
-        who = f"registered by {name(v.created_by)} {v.created_at:%Y-%m-%d %H:%M}"
+        who = f"registered by {name(v.created_by)} {when_text(v.created_at)}"
         if v.deployed_at:
-            who += f"; in production since {v.deployed_at:%Y-%m-%d %H:%M} by {name(v.deployed_by)}" \
-                if v.stage.value == "production" else f"; served from {v.deployed_at:%Y-%m-%d %H:%M}"
+            who += f"; in production since {when_text(v.deployed_at)} by {name(v.deployed_by)}" \
+                if v.stage.value == "production" else f"; served from {when_text(v.deployed_at)}"
         rows.append((f"v{v.number}", v.stage.value.replace("_", " "), trained, metrics, v.sign_off, who))
-    print_table(["version", "stage", "trained on", "metrics", "sign-off", "who / when (UTC)"], rows)
+    print_table(["version", "stage", "trained on", "metrics", "sign-off", "who / when"], rows)
 
 
 @versions.command("register")
@@ -83,7 +84,7 @@ def versions_register(model: str, artifact: str, production: bool, who: str) -> 
         click.echo(f"Adopted {model} v{done.number} as the version in production (SHA-256 {done.sha256[:12]}...).")
         if done.window is not None:
             start, end = done.window
-            click.echo(f"Its metrics on the labelled window {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC: "
+            click.echo(f"Its metrics on the labelled window {when_text(start)} to {when_text(end)}: "
                        f"{metrics_text(done.metrics)}.")
         else:
             click.echo(f"Its metrics could not be computed: {done.problem}")

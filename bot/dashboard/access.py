@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from bot.blocks.dates import when_text
 from bot.config import Settings
 from store.errors import FlywheelError
 
@@ -145,7 +146,7 @@ class Signer:
             raise LinkRefused(Refusal.forged, "This link isn't valid for this page: it was changed, or it "
                                               "was made by another Flywheel.")
         if _epoch(now) >= expiry:
-            raise LinkRefused(Refusal.expired, f"This link expired on {_moment(expiry):%b %d at %H:%M} UTC.")
+            raise LinkRefused(Refusal.expired, f"This link expired {when_text(_moment(expiry))}. Ask Flywheel for a new one: click the button again in Slack, or run `flywheel dashboard`.")
         return user
 
     def session_cookie(self, slack_id: str, *, now: datetime,

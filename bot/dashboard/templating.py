@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from bot.blocks.dates import day_text, when_html
 
 from bot.charts import format_value, metric_name
 from jobs.tasks import lower_is_better
@@ -19,8 +22,8 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(
         value=lambda v, unit=None: format_value(v, unit) if v is not None else "n/a",
-        when=lambda d: f"{d:%Y-%m-%d %H:%M} UTC" if d else "",
-        day=lambda d: f"{d:%b} {d.day}, {d.year}" if d else "unknown",
+        when=lambda d: Markup(when_html(d)) if d else "",  # when_html escapes its text
+        day=lambda d: day_text(d) if d else "unknown",
         words=lambda s: str(s).replace("_", " "), metric=metric_name,
         action=lambda s: str(s).replace(".", " ").replace("_", " "),
         check=lambda k: CHECK_NAMES.get(k, k), role=lambda r: ROLE_NAMES.get(r, r))

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from bot import charts
 from bot.blocks import it_ops, ml_engineer, risk
-from bot.blocks.common import Message, mention, settled, span
+from bot.blocks.common import Message, mention, settled, span, when
 from bot.notifier.outlet import Outlet
 from bot.notifier.threads import AlertThreads
 from jobs.incidents import (
@@ -97,9 +97,10 @@ class GovernanceNews:
         return True
 
     def settle_signoff(self, ref: str, model_key: str, number: int, note: str) -> None:
-        """Edit a sign-off request in place after a decision: current progress, no buttons, who decided."""
+        """Edit a sign-off request in place after a decision: current progress, who decided, no decision buttons
+        (the model card and comparison stay)."""
         message, _ = self._signoff_message(model_key, number)
-        blocks = tuple(settled([b.to_dict() for b in message.blocks], note))
+        blocks = tuple(settled([b.to_dict() for b in message.blocks], note, keep_evidence=True))
         self.outlet.delivery.update(ref, replace(message, blocks=blocks))
 
     def _signoff_message(self, model_key: str, number: int) -> tuple[Message, str | None]:
@@ -188,14 +189,14 @@ class GovernanceNews:
             channel = model.project.channel_for("it_ops")
         ref = self.outlet.post(it_ops.deployment_notice(deployment), channel)
         self.threads.say_in_thread(self.threads.origin_alert(model_key, number),
-                                   f"{model_key} v{number} is live, deployed by {mention(deployment.deployed_by)} at "
-                                   f"{deployment.deployed_at:%H:%M} UTC"
+                                   f"{model_key} v{number} is live, deployed by {mention(deployment.deployed_by)}, "
+                                   f"{when(deployment.deployed_at)}"
                                    + (f"; {previous} stopped." if previous else "."))
         self._settle_requests_after_deploy(model_key, number, deployment)
         for alert_id in superseded:
             self.threads.say_in_thread(alert_id, f":white_check_mark: Resolved: v{number} replaced "
-                                                 f"{previous or 'the version it was about'} in production at "
-                                                 f"{deployment.deployed_at:%b %d %H:%M} UTC.")
+                                                 f"{previous or 'the version it was about'} in production "
+                                                 f"({when(deployment.deployed_at)}).")
         self.outlet.refresh_home()
         return ref
 
@@ -212,15 +213,15 @@ class GovernanceNews:
     def _settle_requests_after_deploy(self, model_key: str, number: int, deployment: Deployment) -> None:
         """The deployed version's sign-off request says so; the requests of the version it replaced and of
         older versions still waiting say they were superseded. Each loses its buttons, edited in place."""
-        at = f"{deployment.deployed_at:%b %d %H:%M} UTC"
+        at = when(deployment.deployed_at)
         with self.outlet.db.read() as s:
             model = registry.get_model(session=s, key=model_key)
             others = [v.number for v in model.versions if v.signoff_ref and v.number != number and (
                 v.status in (VersionStatus.in_review, VersionStatus.approved) and v.number < number
                 or v.label == deployment.previous_version)]
-        self.settle_request(model_key, number, f"Deployed to production by {mention(deployment.deployed_by)} at {at}")
+        self.settle_request(model_key, number, f"Deployed to production by {mention(deployment.deployed_by)}, {at}")
         for other in sorted(others):
-            self.settle_request(model_key, other, f"Superseded: v{number} went to production at {at}")
+            self.settle_request(model_key, other, f"Superseded: v{number} went to production ({at})")
 
     def rolled_back(self, model_key: str, number: int, *, from_label: str, by: str,
                     superseded: tuple[int, ...] = ()) -> str:
@@ -236,17 +237,17 @@ class GovernanceNews:
                                   artifact_uri=version.artifact_uri, artifact_sha256=version.artifact_sha256)
             channel = model.project.channel_for("it_ops")
         ref = self.outlet.post(it_ops.rollback_notice(restored), channel)
-        at = f"{restored.deployed_at:%b %d %H:%M} UTC"
+        at = when(restored.deployed_at)
         stopped = int(from_label.lstrip("v")) if from_label.lstrip("v").isdigit() else None
         if stopped is not None:
             self.threads.say_in_thread(self.threads.origin_alert(model_key, stopped),
                                        f"{model_key} {from_label} was rolled back by {mention(by)}: v{number} is live "
                                        "again.")
-            self.settle_request(model_key, stopped, f"Rolled back by {mention(by)} at {at}: {from_label} was taken "
+            self.settle_request(model_key, stopped, f"Rolled back by {mention(by)}, {at}: {from_label} was taken "
                                                     f"out of production and v{number} is live again")
         for alert_id in superseded:
             self.threads.say_in_thread(alert_id, f":white_check_mark: Resolved: {from_label} was rolled back to "
-                                                 f"v{number} at {at}.")
+                                                 f"v{number} ({at}).")
         self.outlet.refresh_home()
         return ref
 

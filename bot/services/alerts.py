@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from bot.blocks.common import escape_mrkdwn, mention
+from bot.blocks.common import escape_mrkdwn, mention, when
 from bot.services.common import Actor, Service, refusals_audited
 from jobs.spec import parse_duration
 from store import audit, authority, monitoring, registry
@@ -26,7 +26,7 @@ WrittenWith = Callable[[Session, str], None]
 
 def already_acknowledged(by: str | None, at: datetime | None) -> str:
     who = f" by {mention(by)}" if by else ""
-    return f"This alert is already acknowledged{who}{f' at {at:%H:%M} UTC' if at else ''}. Nothing changed."
+    return f"This alert is already acknowledged{who}{f' ({when(at)})' if at else ''}. Nothing changed."
 
 
 class AlertActions(Service):
@@ -59,7 +59,7 @@ class AlertActions(Service):
         """`also(session, note)` writes what shows the change (the clicked message's edit, through the
         outbox) in the same unit of work, so both commit or neither does."""
         now = self.clock()
-        note = f"Acknowledged by {mention(actor.slack_id)} at {now:%H:%M} UTC"
+        note = f"Acknowledged by {mention(actor.slack_id)} · {when(now)}"
 
         def work(s: Session) -> str:
             self._may_act_on(s, actor, self._alert(s, alert_id).model, "Acknowledging this alert")
@@ -95,7 +95,7 @@ class AlertActions(Service):
                                         "instead.")
         now = self.clock()
         until = now + length
-        note = f"Snoozed by {mention(actor.slack_id)} until {until:%a %H:%M} UTC"
+        note = f"Snoozed by {mention(actor.slack_id)} until {when(until)}"
 
         def work(s: Session) -> str:
             if alert_id is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.blocks.common import escape_mrkdwn, mention
+from bot.blocks.common import escape_mrkdwn, mention, when
 from bot.services import automated_steps
 from bot.services.common import Actor, Service, refusals_audited, stale_refusals_worded
 from jobs.monitor import load_spec
@@ -138,7 +138,7 @@ class Releases(Service):
         verb = "Approved" if decision == Decision.approve else "Rejected"
         said = f': "{escape_mrkdwn(reason.strip())}"' if reason.strip() else ""
         self.later(self.notifier.refresh_home)  # after the ack: it writes a refresh per Home viewer
-        note = f"{verb} by {mention(actor.slack_id)} ({step}) at {self.clock():%H:%M} UTC{said}"
+        note = f"{verb} by {mention(actor.slack_id)} ({step}), {when(self.clock())}{said}"
         note += "".join(f". {_judged(j)}" for j in judged)
         over = status != VersionStatus.in_review
         self.later(self._after_sign_off, model_key, number, note, status == VersionStatus.approved,
@@ -239,7 +239,7 @@ class Releases(Service):
             return (f"Rolling back {model_key} to {to_label} through its deploy webhook. IT operations will be told "
                     f"when {to_label} is live again; {from_label} serves until then.")
         self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id, superseded=superseded)
-        return f"Rolled back by {mention(actor.slack_id)} at {self.clock():%H:%M} UTC: {model_key} " \
+        return f"Rolled back by {mention(actor.slack_id)}, {when(self.clock())}: {model_key} " \
                f"{labels[1]} is live again, {labels[0]} stopped."
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from bot.blocks.dates import when_text
 from bot.services.pages.constants import MAX_EVENTS, TREND_RUNS
 from bot.services.pages.reads import alert_row, crosses, person_names, run_line, shows_evidence, threshold_of
 from bot.services.pages.shapes import AlertRow, Point, RunLine, Series
@@ -61,7 +62,7 @@ def happening(e: AuditEvent) -> Happening:
     words = _SAID.get(e.action, e.action.replace(".", " ").replace("_", " ")).format(
         v=e.subject.partition("/")[2] or "a version")
     if e.action == "alert.snoozed" and d.get("until"):
-        words += f" until {datetime.fromisoformat(d['until']):%b %d %H:%M} UTC"
+        words += f" until {when_text(datetime.fromisoformat(d['until']))}"
     if e.action == "version.rolled_back":
         words = f"rolled back from {d.get('from')} to {d.get('to')}"
     if e.action.startswith("signoff.") and d.get("step"):
