@@ -66,7 +66,7 @@ def help_reply(roles: list[str], command: str = "/flywheel") -> Reply:
 
 
 def subscribed(persona: str, project: str, channel: str, delivery: str, digest_hour: int) -> str:
-    how = f"as a daily digest, sent every day at {digest_hour:02d}:00 UTC," if delivery == "digest" else "as they happen"
+    how = f"as a daily digest, sent every day at {digest_hour:02d}:00 UTC" if delivery == "digest" else "as they happen"
     who = escape_mrkdwn(persona.replace('_', ' '))
     return f"{who} alerts of {escape_mrkdwn(project)} now go to <#{channel}> {how}."
 

@@ -7,6 +7,7 @@ from slack_sdk.errors import SlackObjectFormationError
 
 from bot.blocks import business, it_ops, ml_engineer, risk
 from bot.blocks.common import MAX_BLOCKS, InvalidMessage, validate_payload
+from bot.blocks.dates import when
 from bot.ids import ActionContext, ActionId
 from jobs.incidents import (
     CandidateIncident,
@@ -52,8 +53,8 @@ def test_business_alert_speaks_money_and_change():
         "Fraud amount missed *$18,300* this week, up 52% ($12k -&gt; $18.3k) over the previous four weeks "
         "(alert above $10,000).")
     assert blocks[2]["type"] == "image" and blocks[2]["alt_text"] == CHART.alt_text
-    assert blocks[3]["elements"][0]["text"] == ("fraud-detector v1 · owner <@U0ML0001> · checked Mon 06:00 UTC · "
-                                                "labels complete to Nov 19")
+    assert blocks[3]["elements"][0]["text"] == ("fraud-detector v1 · owner <@U0ML0001> · checked "
+                                                f"{when(MON)} · labels complete to Nov 19, 2026")
     view, ask, useful, noise = _buttons(message)
     assert (useful["action_id"], noise["action_id"]) == (ActionId.useful, ActionId.noise)
     # The page travels in the value: the click is answered with a link signed for whoever clicked.
@@ -142,7 +143,7 @@ def test_deployment_notice_offers_rollback_with_confirmation():
     message = it_ops.deployment_notice(deployment)
     blocks = message.payload()["blocks"]
     assert blocks[0]["text"]["text"] == "fraud-detector v2 is live"
-    assert blocks[1]["text"]["text"] == ("Deployed by <@U0ML0001> at 14:02 UTC after sign-offs by <@U0ML0002> "
+    assert blocks[1]["text"]["text"] == (f"Deployed by <@U0ML0001>, {when(datetime(2026, 11, 23, 14, 2))}, after sign-offs by <@U0ML0002> "
                                          "(technical validation) and <@U0RISK01> (risk review). Previous production "
                                          "version: v1.")
     rollback = _buttons(message)[0]

@@ -23,7 +23,7 @@ def test_binary_stakes_read_both_ways_per_week_with_the_window():
                         challenger_outcomes={"kpis": [{**MISSED, "value": 12_400.0}], "missed": 25,
                                              "false_alarms": 420})
     assert risk.stakes_text(candidate) == (
-        "*At stake*, v1 (production) -> v2 on the same window (Nov 16 - Nov 22, 20,000 labelled rows):\n"
+        "*At stake*, v1 (production) -> v2 on the same window (Nov 16 - Nov 22, 2026, 20,000 labelled rows):\n"
         "Fraud amount missed: $20,100 -> $12,400 a week; false alarms: 310 -> 420 a week; "
         "missed positives: 41 -> 25 a week")
 

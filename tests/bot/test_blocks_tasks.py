@@ -43,7 +43,7 @@ def test_a_candidate_over_an_error_line_with_nothing_in_production_says_both():
     blocks = _parsed(message.payload())
     assert blocks[1]["text"]["text"] == (
         "*v2 ready:* no version in production yet, so it was judged against the spec's performance alert lines on "
-        "the latest labelled window (Apr 6 - Apr 12, 500 labelled rows): MAE 16,250, breaching the alert line of MAE.")
+        "the latest labelled window (Apr 6 - Apr 12, 2026, 500 labelled rows): MAE 16,250, breaching the alert line of MAE.")
     assert [f["text"] for f in blocks[2]["fields"]] == [
         "*MAE* (lower is better)\n16,250 · alert above 15,000 · *breached*",
         "*R2*\n0.91 · alert below 0.50 · clear"]

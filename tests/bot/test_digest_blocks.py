@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from bot.blocks.common import validate_payload
+from bot.blocks.dates import when
 from bot.blocks.digest import daily_digest, storm_digest, thread_answer
 from bot.ids import ActionId, BlockId
 from store.digests import DailyChannel, DigestAlert
@@ -52,7 +53,7 @@ def test_a_storm_lists_each_model_with_what_breached_how_far_and_a_thread_button
         ":large_orange_circle: Input drift on card_age_days (Wasserstein 0.30, alert 0.15) · _well past its line_",
         ":large_yellow_circle: Input drift on card_age_days (Wasserstein 0.16, alert 0.15) · _just past its line_"
         " · acknowledged",
-        ":white_check_mark: Resolved Mon 06:00 UTC: Input drift on card_age_days (Wasserstein 0.20, alert 0.15)",
+        f":white_check_mark: Resolved {when(T)}: Input drift on card_age_days (Wasserstein 0.20, alert 0.15)",
     ]
     assert blocks[2]["block_id"] == f"{BlockId.digest_line}:fraud-a"
     assert blocks[2]["accessory"] == {"type": "button", "text": {"type": "plain_text", "text": "Open thread",
@@ -82,12 +83,15 @@ def test_the_daily_digest_says_what_opened_stayed_open_and_resolved_in_money():
     assert blocks[1]["text"]["text"] == "Two KPI alerts open (1 new), 1 resolved in the last 24 hours."
     texts = {b["block_id"].split(":", 1)[1]: b["text"]["text"] for b in blocks[2:5]}
     assert texts["fraud-detector"].split("\n")[1] == (
-        ":new: Opened Mon 03:00 UTC: Missed fraud *1.8%* this week, up 0.1 points (1.7% -&gt; 1.8%) over the "
+        f":new: Opened {when(T - timedelta(hours=3))}: Missed fraud *1.8%* this week, up 0.1 points (1.7% -&gt; 1.8%) over the "
         "previous four weeks. Fraud amount missed *$18,300* this week, up 42% ($12.9k -&gt; $18.3k a week) over the "
         "previous four weeks (alert above $10,000).")
-    assert texts["chargeback-model"].split("\n")[1].startswith(":large_orange_circle: Open since Nov 20 06:00 UTC: ")
-    assert texts["refund-model"].split("\n")[1] == (
-        ":white_check_mark: Resolved Mon 05:00 UTC: Missed fraud *0.81%* this week, down 0.9 points (1.7% -&gt; "
+    assert texts["chargeback-model"].split("
+")[1].startswith(
+        f":large_orange_circle: Open since {when(T - timedelta(days=3))}: ")
+    assert texts["refund-model"].split("
+")[1] == (
+        f":white_check_mark: Resolved {when(T - timedelta(hours=1))}: Missed fraud *0.81%* this week, down 0.9 points (1.7% -&gt; "
         "0.81%) over the previous four weeks. Fraud amount missed *$8,100* this week, down 37% ($12.9k -&gt; $8.1k a "
         "week) over the previous four weeks (alert above $10,000).")
     assert blocks[2]["accessory"]["value"] == "https://f.example.com/models/fraud-detector"

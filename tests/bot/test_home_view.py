@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from slack_sdk.models.views import View
 
 from bot.blocks import home
+from bot.blocks.dates import when
 from bot.ids import ActionContext, ActionId, BlockId
 from bot.services.home import (
     CheckVerdict,
@@ -103,7 +104,7 @@ def test_a_stranger_is_told_how_to_get_added():
 def test_a_known_person_without_roles_is_told_to_get_one():
     built = _built(_data())
     assert built["blocks"][0]["text"]["text"] == "*Hi Max.*"
-    assert built["blocks"][1]["elements"][0]["text"] == "Your roles: none · updated Nov 20, 14:00 UTC"
+    assert built["blocks"][1]["elements"][0]["text"] == f"Your roles: none · updated {when(NOW)}"
     assert built["blocks"][2]["text"]["text"] == home.NO_ROLES
 
 
@@ -121,7 +122,7 @@ def test_business_reads_money_and_open_alerts_per_project():
         "• Chargebacks: no value this week.")
     assert section["accessory"]["value"] == "https://flywheel.example.com/projects/card-fraud"
     assert section["accessory"]["action_id"] == ActionId.view_details
-    assert checked["elements"][0]["text"] == "fraud-detector checked Nov 20, 14:00 UTC, owner <@U0ML0001>"
+    assert checked["elements"][0]["text"] == f"fraud-detector checked {when(NOW)}, owner <@U0ML0001>"
 
 
 def test_a_project_with_several_models_names_each_and_says_when_a_check_is_missing_or_failed():
@@ -134,7 +135,7 @@ def test_a_project_with_several_models_names_each_and_says_when_a_check_is_missi
         "*Mixed project* · no open alerts\n_loans-model_\n"
         ":x: The KPI check could not run: cannot read production data: no such table\n"
         "_new-model_\nNo KPI check has run yet.")
-    assert checked["elements"][0]["text"] == "loans-model checked Nov 20, 14:00 UTC, owner <@U0ML0002>"
+    assert checked["elements"][0]["text"] == f"loans-model checked {when(NOW)}, owner <@U0ML0002>"
 
 
 def test_the_ml_engineer_sees_verdicts_versions_and_what_to_do_next():
@@ -143,10 +144,10 @@ def test_the_ml_engineer_sees_verdicts_versions_and_what_to_do_next():
     section, actions = _part(built, home.MODELS)
     assert section["text"]["text"] == (
         "*fraud-detector* · Card fraud detection · v1 in production · :red_circle: 1 open alert · "
-        "checked Nov 20, 14:00 UTC\n"
+        f"checked {when(NOW)}\n"
         ":red_circle: *Input drift:* 2 of 7 features drifted\n"
         ":white_check_mark: *KPIs:* 2 KPIs within their limits\n"
-        "• *v4* candidate, trained on Oct 1 - Nov 19 by <@U0ML0001>, not submitted for sign-off\n"
+        "• *v4* candidate, trained on Oct 1 - Nov 19, 2026 by <@U0ML0001>, not submitted for sign-off\n"
         "• *v3* in review, waiting for risk review: 0 of 1\n"
         "• *v2* approved, ready to deploy")
     assert actions["block_id"] == f"{BlockId.home_model}:fraud-detector"
@@ -174,7 +175,7 @@ def test_a_pending_sign_off_offers_approve_with_confirm_and_reject():
     assert section["text"]["text"] == (
         "*fraud-detector v3* · Card fraud detection · due now: *risk review*\n"
         "Technical validation: done by <@U0ML0002> · Risk review: 0 of 1\n"
-        "Initiative: Reduce payment fraud losses · high risk · requested by <@U0ML0001> · trained on Oct 1 - Nov 19")
+        "Initiative: Reduce payment fraud losses · high risk · requested by <@U0ML0001> · trained on Oct 1 - Nov 19, 2026")
     assert actions["block_id"] == f"{BlockId.home_signoff}:fraud-detector:3"
     approve, reject, card = actions["elements"]
     assert (approve["action_id"], approve["style"]) == (ActionId.approve, "primary")
@@ -204,9 +205,9 @@ def test_an_ml_engineer_asked_for_a_technical_validation_sees_it_but_no_governed
 
 def test_it_ops_can_roll_back_what_is_live_and_only_that():
     built = _built(_data("it_ops", deployments=DEPLOYS))
-    assert built["blocks"][0]["text"]["text"] == "*Hi Max.* Last deployment fraud-detector v2 on Nov 20, 14:00 UTC."
+    assert built["blocks"][0]["text"]["text"] == f"*Hi Max.* Last deployment fraud-detector v2, {when(NOW)}."
     live, replaced, first = _part(built, home.DEPLOYMENTS)
-    assert live["text"]["text"] == ("*fraud-detector v2* is live · deployed by <@U0ML0001> on Nov 20, 14:00 UTC · "
+    assert live["text"]["text"] == (f"*fraud-detector v2* is live · deployed by <@U0ML0001>, {when(NOW)} · "
                                     "previous production version: v1")
     rollback = live["accessory"]
     assert (rollback["action_id"], rollback["style"], rollback["text"]["text"]) == \
