@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from slack_sdk import WebClient
 from sqlalchemy import update
 
+from bot.blocks.dates import when
 from bot.ids import ActionContext, ActionId
 from bot.outbox import OutboxSender, StormPolicy
 from bot.slack_delivery import SlackDelivery
@@ -70,7 +71,7 @@ def test_snooze_from_the_menu_silences_the_alert_and_says_until_when(drift_alert
         assert (alert.state, alert.snoozed_until) == (AlertState.snoozed, NOW + timedelta(hours=4))
     drain(sender, clock)
     blocks = json.dumps(world.fake.messages[message]["blocks"])
-    assert f"Snoozed by <@{NOOR}> until {(NOW + timedelta(hours=4)):%a %H:%M} UTC" in blocks
+    assert f"Snoozed by <@{NOOR}> until {when(NOW + timedelta(hours=4))}" in blocks
     assert '"type": "actions"' not in blocks
 
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from bot.blocks.dates import when
 from bot.blocks.modals import REASON_REQUIRED
 from bot.ids import ActionContext, ActionId, BlockId, CallbackId
 from jobs.monitor import check_model
@@ -65,7 +66,9 @@ def test_the_fraud_story_through_slack(world):
     world.ops.join()
     assert _versions(world)[2] == VersionStatus.approved
     settled = world.fake.messages[request]["blocks"]
-    assert not any(b["type"] == "actions" for b in settled)
+    # No decision buttons left; the evidence (model card, comparison) stays with the decision.
+    assert [e["action_id"] for b in settled if b["type"] == "actions" for e in b["elements"]] == [
+        ActionId.model_card, ActionId.view_details]
     assert f"Approved by <@{RITA}> (risk review)" in json.dumps(settled)
     ready = world.posted("C0ML", f"{MODEL} v2 is approved")
 
@@ -115,7 +118,7 @@ def test_refusals_say_what_would_work_and_are_audited(world):
         risk_first.body["text"]
     world.command(f"reject {MODEL} 2 precision too low on small merchants", NOOR)
     rejected = world.command(f"deploy {MODEL} 2", ELI)
-    assert rejected.body["text"] == f'{MODEL} v2 was rejected by <@{NOOR}> at {NOW:%H:%M} UTC ("precision too low on ' \
+    assert rejected.body["text"] == f'{MODEL} v2 was rejected by <@{NOOR}>, {when(NOW)} ("precision too low on ' \
                                     "small merchants\"), so it can't be deployed."
     with world.db.session() as s:
         refused = [e.action for e in s.query(AuditEvent) if e.action.endswith(".refused")]

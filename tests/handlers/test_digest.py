@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from slack_sdk import WebClient
 
+from bot.blocks.dates import when
 from bot.charts import format_value
 from bot.ids import ActionId, BlockId
 from bot.outbox import OutboxSender, StormPolicy
@@ -117,7 +118,7 @@ def _delivery(world) -> ChannelDelivery:
 
 def test_a_business_channel_on_the_daily_digest_hears_once_a_day_in_money(world):
     said = world.command("subscribe business <#C0BIZ|fraud-business> card-fraud digest", ELI)
-    assert said.body["text"] == "business alerts of card-fraud now go to <#C0BIZ> as a daily digest at 09:00 UTC."
+    assert said.body["text"] == "business alerts of card-fraud now go to <#C0BIZ> as a daily digest, sent every day at 09:00 UTC."
     assert _delivery(world) == ChannelDelivery.digest
     assert world.ops.notifier.daily_digest(NOW + timedelta(hours=9)) == []  # nothing yet: no message
     world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
@@ -200,4 +201,4 @@ def test_a_resolved_alert_is_reported_the_next_day_with_where_it_is_now(world):
     digest = world.fake.messages[tuple(ref.split(":"))]
     assert digest["blocks"][0]["text"]["text"] == "All clear: one KPI alert resolved in the last 24 hours"
     line = next(b for b in digest["blocks"] if b.get("block_id") == f"{BlockId.digest_model}:{MODEL}")
-    assert line["text"]["text"].split("\n")[1].startswith(":white_check_mark: Resolved Mon 02:00 UTC: ")
+    assert line["text"]["text"].split("\n")[1].startswith(f":white_check_mark: Resolved {when(later)}: ")

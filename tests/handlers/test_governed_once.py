@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.blocks.dates import when
 from bot.ids import ActionContext, ActionId
 from jobs.retrain import compare_with_production
 from store import governance, registry
@@ -18,9 +19,9 @@ from store.models import AuditEvent, Decision, SignOff, SlackRequest, VersionSta
 from tests.support.slack_fake import action_body, block_action, command_body
 from tests.support.slack_world import ELI, MODEL, NOOR, NOW, OMAR, RITA
 
-AT = f"{NOW:%H:%M} UTC"
+AT = when(NOW)
 WEEK = timedelta(days=7)
-ALREADY_ON_V1 = f"{MODEL} is already on v1 (rolled back by <@{OMAR}> at {AT}). Nothing changed."
+ALREADY_ON_V1 = f"{MODEL} is already on v1 (rolled back by <@{OMAR}>, {AT}). Nothing changed."
 
 
 def approved(world, number: int) -> None:
@@ -99,7 +100,7 @@ def test_ten_concurrent_clicks_roll_back_once(world, live_v2):
     ((rolled_by, _),) = _events(world, "version.rolled_back")
     assert _rollback_notices(world) == 1
     answers = [r["text"] for s in sent for r in world.responses(s.response_url)]
-    assert sorted(answers) == sorted(f"{MODEL} is already on v1 (rolled back by <@{rolled_by}> at {AT}). "
+    assert sorted(answers) == sorted(f"{MODEL} is already on v1 (rolled back by <@{rolled_by}>, {AT}). "
                                      "Nothing changed." for _ in range(9))
 
 
@@ -110,8 +111,8 @@ def test_a_roll_back_button_drawn_before_a_newer_deploy_is_refused_with_what_cha
     sent = world.click(ActionId.rollback, live_v2, OMAR)
 
     assert [r["text"] for r in world.responses(sent.response_url)] == [
-        f"Production of {MODEL} changed since this was asked: {MODEL} v2 stopped serving at {AT} when <@{ELI}> "
-        "put v3 in production. Nothing was rolled back."]
+        f"Production of {MODEL} changed since this was asked: {MODEL} v2 stopped serving when <@{ELI}> "
+        f"put v3 in production ({AT}). Nothing was rolled back."]
     assert _versions(world) == {1: VersionStatus.archived, 2: VersionStatus.archived, 3: VersionStatus.production}
     assert _events(world, "version.rolled_back") == []
     assert len(_events(world, "rollback.refused")) == 1
@@ -122,7 +123,7 @@ def test_rollback_command_names_its_target_and_is_said_already_done_when_repeate
     again = world.command(f"rollback {MODEL} v1", OMAR)
     typo = world.command(f"rollback {MODEL} --to one", OMAR)
 
-    assert first.body["text"] == f"Rolled back by <@{OMAR}> at {AT}: {MODEL} v1 is live again, v2 stopped."
+    assert first.body["text"] == f"Rolled back by <@{OMAR}>, {AT}: {MODEL} v1 is live again, v2 stopped."
     assert again.body["text"] == ALREADY_ON_V1
     assert typo.body["text"] == ("'one' is not a version number like 2 or v2. Usage: "
                                  "`/flywheel rollback MODEL [--to VERSION]`")
@@ -155,7 +156,7 @@ def test_an_approve_drawn_before_a_rejection_is_refused_with_what_changed(world,
     sent = world.click(ActionId.approve, signoff_request, RITA, value=value)
 
     assert [r["text"] for r in world.responses(sent.response_url)] == [
-        f"{MODEL} v2 is no longer waiting for sign-off: {MODEL} v2 was rejected by <@{NOOR}> at {AT} "
+        f"{MODEL} v2 is no longer waiting for sign-off: {MODEL} v2 was rejected by <@{NOOR}>, {AT} "
         '("recall drops on new cards"). Your sign-off was not recorded.']
     assert _versions(world)[2] == VersionStatus.rejected
     assert _signers(world) == [(NOOR, Decision.reject)]
@@ -169,7 +170,7 @@ def test_an_approve_drawn_before_the_deploy_is_refused_with_what_changed(world, 
     sent = world.click(ActionId.approve, signoff_request, RITA, value=value)
 
     assert [r["text"] for r in world.responses(sent.response_url)] == [
-        f"{MODEL} v2 is no longer waiting for sign-off: {MODEL} v2 is live (deployed by <@{ELI}> at {AT}). "
+        f"{MODEL} v2 is no longer waiting for sign-off: {MODEL} v2 is live (deployed by <@{ELI}>, {AT}). "
         "Your sign-off was not recorded."]
     assert _signers(world) == [(NOOR, Decision.approve), (RITA, Decision.approve)]
 
@@ -184,8 +185,8 @@ def test_a_deploy_drawn_before_a_rollback_is_refused_with_what_changed(world):
     sent = world.click(ActionId.deploy, ready, ELI, value=value)
 
     assert [r["text"] for r in world.responses(sent.response_url)] == [
-        f"{MODEL} v2 is no longer approved: {MODEL} v2 stopped serving at {AT} when <@{OMAR}> put v1 in "
-        "production. Nothing was deployed."]
+        f"{MODEL} v2 is no longer approved: {MODEL} v2 stopped serving when <@{OMAR}> put v1 in "
+        f"production ({AT}). Nothing was deployed."]
     assert _versions(world) == {1: VersionStatus.production, 2: VersionStatus.archived}
 
 
@@ -197,7 +198,7 @@ def test_a_slack_retry_of_a_command_acts_once_and_answers_once(world, live_v2):
     retry = world.send(body, "application/x-www-form-urlencoded",
                        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
 
-    assert first.json()["text"] == f"Rolled back by <@{OMAR}> at {AT}: {MODEL} v1 is live again, v2 stopped."
+    assert first.json()["text"] == f"Rolled back by <@{OMAR}>, {AT}: {MODEL} v1 is live again, v2 stopped."
     assert (retry.status_code, retry.text) == (200, "")
     assert _versions(world) == {1: VersionStatus.production, 2: VersionStatus.archived}
     assert len(_events(world, "version.rolled_back")) == 1

@@ -16,6 +16,8 @@ from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import Block
 
+from bot.blocks.common import EVIDENCE_ACTIONS
+from bot.blocks.dates import when
 from bot.ids import ActionContext, ActionId
 from bot.outbox import OutboxSender, StormPolicy
 from bot.slack_delivery import SlackDelivery
@@ -87,7 +89,7 @@ def test_a_deploy_asked_too_early_is_answered_privately_and_posts_nothing_new(wo
     assert _top_level(world.fake) == before, "a refused deploy posted a new message in a channel"
     assert [m["text"] for m in world.fake.thread(*request)] == [
         f"<@{NOOR}>: a deploy of {MODEL} v2 is waiting for your sign-off."]
-    assert any(b["type"] == "actions" for b in _blocks(world, request)), "the request still takes sign-offs"
+    assert _has_buttons(world, request), "the request still takes sign-offs"
     with world.db.read() as s:
         assert s.query(AuditEvent).filter_by(action="deploy.refused").count() == 1, "one refusal, audited once"
 
@@ -131,10 +133,10 @@ def test_twenty_acknowledge_clicks_edit_the_alert_once(queued_alert):
         alert = s.get(Alert, alert_id)
         assert (alert.state, alert.acknowledged_by, alert.acknowledged_at) == (AlertState.acknowledged, ELI, NOW)
     assert len(world.fake.calls_to("chat.update")) == updates_before + 1
-    assert f"Acknowledged by <@{ELI}> at {NOW:%H:%M} UTC" in json.dumps(_blocks(world, message))
+    assert f"Acknowledged by <@{ELI}> · {when(NOW)}" in json.dumps(_blocks(world, message), ensure_ascii=False)
     assert world.responses(sent[0].response_url) == []  # the first is answered by the edit itself
     later = [[(r["response_type"], r["text"]) for r in world.responses(s.response_url)] for s in sent[1:]]
-    refusal = f"This alert is already acknowledged by <@{ELI}> at {NOW:%H:%M} UTC. Nothing changed."
+    refusal = f"This alert is already acknowledged by <@{ELI}> ({when(NOW)}). Nothing changed."
     assert later == [[("ephemeral", refusal)]] * 19
 
 
@@ -142,7 +144,13 @@ def test_twenty_acknowledge_clicks_edit_the_alert_once(queued_alert):
 
 
 def _has_buttons(world, message) -> bool:
-    return any(b["type"] == "actions" for b in _blocks(world, message))
+    """Buttons that act (sign, deploy, acknowledge...); those that open evidence stay on a settled request."""
+    return any(e["action_id"] not in EVIDENCE_ACTIONS for b in _blocks(world, message) if b["type"] == "actions"
+               for e in b["elements"])
+
+
+def _evidence(world, message) -> list[str]:
+    return [e["action_id"] for b in _blocks(world, message) if b["type"] == "actions" for e in b["elements"]]
 
 
 def test_a_deploy_settles_its_request_supersedes_older_ones_and_resolves_the_old_versions_alerts(world):
@@ -158,13 +166,15 @@ def test_a_deploy_settles_its_request_supersedes_older_ones_and_resolves_the_old
         f"{MODEL} v3 is live. Previous production version: v1."
     world.ops.join()
 
-    at = f"{NOW:%b %d %H:%M} UTC"
+    at = when(NOW)
     assert not _has_buttons(world, newer) and not _has_buttons(world, older)
-    assert f"Deployed to production by <@{ELI}> at {at}" in json.dumps(_blocks(world, newer))
-    assert f"Superseded: v3 went to production at {at}" in json.dumps(_blocks(world, older))
+    # Settled, each request keeps its evidence: the model card and the comparison.
+    assert _evidence(world, newer) == _evidence(world, older) == [ActionId.model_card, ActionId.view_details]
+    assert f"Deployed to production by <@{ELI}>, {at}" in json.dumps(_blocks(world, newer))
+    assert f"Superseded: v3 went to production ({at})" in json.dumps(_blocks(world, older))
     with world.db.read() as s:
         assert {a.state for a in s.query(Alert)} == {AlertState.resolved}
-    assert f":white_check_mark: Resolved: v3 replaced v1 in production at {at}." in \
+    assert f":white_check_mark: Resolved: v3 replaced v1 in production ({at})." in \
         [m["text"] for m in world.fake.thread(*alert)]
     new_posts = [world.fake.messages[k].get("text", "") for k in _top_level(world.fake) if k not in before]
     assert len(new_posts) == 1 and new_posts[0].startswith(f"{MODEL} v3 is live")  # IT operations' notice only
@@ -178,7 +188,7 @@ def test_a_rejection_by_command_settles_the_request_in_place(world):
     world.ops.join()
 
     assert not _has_buttons(world, request)
-    assert f'Rejected by <@{NOOR}> (technical validation) at {NOW:%H:%M} UTC: \\"recall drops on new cards\\"' in \
+    assert f'Rejected by <@{NOOR}> (technical validation), {when(NOW)}: \\"recall drops on new cards\\"' in \
         json.dumps(_blocks(world, request))
     assert _top_level(world.fake) == before
 
@@ -244,7 +254,7 @@ def test_deploy_and_rollback_notices_carry_the_artifact_digest_and_a_way_back_an
 
     facts = _facts(world, notice)
     assert facts["*SHA-256*"] == f"`{real}`" and facts["*Replaced*"] == "v1"
-    assert facts["*Artifact*"] == f"`{uri}`" and f"{NOW:%H:%M} UTC" in facts["*When*"]
+    assert facts["*Artifact*"] == f"`{uri}`" and facts["*When*"] == when(NOW)
     assert _rollback_value(world, notice) == ActionContext(model=MODEL, version=2, to=1)
 
     # An alert about v2 opened while it served; the rollback takes v2 out and resolves it.
