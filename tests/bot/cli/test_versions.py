@@ -31,7 +31,7 @@ def test_register_production_is_an_adoption_with_metrics_on_the_latest_window(re
     listed = recent("versions", "list", MODEL)
     assert listed.exit_code == 0, listed.output
     header, row = listed.output.splitlines()
-    assert cells(header) == ["version", "stage", "trained on", "metrics", "sign-off", "who / when (UTC)"]
+    assert cells(header) == ["version", "stage", "trained on", "metrics", "sign-off", "who / when"]
     version, stage, trained, metrics, sign_off, who = cells(row)
     assert (version, stage, trained, sign_off) == ("v1", "production", "-", "adopted without sign-off")
     assert metrics.startswith("recall 0.") and "roc_auc" in metrics
@@ -89,7 +89,7 @@ def test_list_shows_sign_off_state_and_refuses_an_unknown_model(cli):
     lines = cli("versions", "list", MODEL).output.splitlines()
     assert cells(lines[1])[:5] == ["v2", "in review", "-", "recall 0.810, precision 0.620, roc_auc 0.930",
                                    "waiting for risk review: 0 of 1; signed technical validation by Noor"]
-    assert cells(lines[2])[:5] == ["v1", "production", "2026-09-21 to 2026-09-28",
+    assert cells(lines[2])[:5] == ["v1", "production", "Sep 21, 2026 to Sep 28, 2026",
                                    "recall 0.700, precision 0.620, roc_auc 0.930", "adopted without sign-off"]
     unknown = cli("versions", "list", "fraud-detectr")
     assert unknown.exit_code == 2
