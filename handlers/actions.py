@@ -16,6 +16,7 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.blocks.common import mention, notice_modal, page_link, settled_json
+from bot.blocks.dates import without_tokens
 from bot.blocks.digest import thread_answer
 from bot.blocks.modals import reject_modal
 from bot.dashboard.access import Signer, describe
@@ -62,8 +63,12 @@ class Clicked:
         if self._outboxed:
             self._write_settled(None, note)
         else:
-            self.client.chat_update(channel=self.channel, ts=self.ts, text=self.message.get("text") or note,
+            self.client.chat_update(channel=self.channel, ts=self.ts, text=self._fallback(note),
                                     blocks=settled_json(self.message["blocks"], note))
+
+    def _fallback(self, note: str) -> str:
+        """The notification text of the edit: the message's own, or the note, with dates said in full."""
+        return without_tokens(self.message.get("text") or note)
 
     @property
     def _outboxed(self) -> bool:
@@ -83,7 +88,7 @@ class Clicked:
 
     def _write_settled(self, session: object | None, note: str) -> None:
         """The settled message into the outbox, in `session` or a unit of work of its own."""
-        self.delivery.edit(f"{self.channel}:{self.ts}", channel=self.channel, text=self.message.get("text") or note,
+        self.delivery.edit(f"{self.channel}:{self.ts}", channel=self.channel, text=self._fallback(note),
                            blocks=settled_json(self.message["blocks"], note), session=session)
 
     def thread(self, text: str) -> None:

@@ -10,7 +10,7 @@ from bot.cli.acting import WORK_SECONDS, as_option, operations, plain, version_n
 from bot.cli.common import Failure
 
 VERSION_HELP = "VERSION is a version number: 2 or v2."
-SLACK_PROMISE = " I'll post here when v-next is ready."  # the end of the service's sentence, for a Slack thread
+SLACK_PROMISE = " I'll post here when the new version is ready."  # the end of the service's sentence, for a Slack thread
 
 
 @click.command()

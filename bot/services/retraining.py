@@ -76,7 +76,7 @@ class Retraining(Service):
         if self.runner is not None:
             self.runner.submit(self.work.run, item_id)
         said = f" ({escape_mrkdwn(reason)})" if reason else ""
-        return f"Retraining {model_key}{said}. I'll post here when v-next is ready."
+        return f"Retraining {model_key}{said}. I'll post here when the new version is ready."
 
     def auto_retrain(self, model_key: str, reason: str, *, alert_id: int | None = None) -> int | None:
         """A check breached on a model whose spec says `retrain.auto`: queue a retrain as Flywheel, at most

@@ -153,9 +153,11 @@ def test_a_slack_story_and_its_digest_say_plain_words_with_dates(world):
     world.click(ActionId.deploy, ready, ELI)
     world.ops.join()
     live = world.posted("C0OPS", f"{MODEL} v2 is live")
+    undo = next(e["value"] for b in world.fake.messages[live]["blocks"] if b["type"] == "actions"
+                for e in b["elements"] if e["action_id"] == ActionId.rollback)
     world.click(ActionId.rollback, live, OMAR)
     world.ops.join()
-    world.click(ActionId.rollback, live, OMAR)  # a second click: already done
+    world.click(ActionId.rollback, live, OMAR, value=undo)  # a second click: already done
     world.ops.join()
     command(f"status {MODEL}", ELI)
     command("subscribe business <#C0BIZ|fraud-business> card-fraud digest", ELI)

@@ -40,8 +40,8 @@ def _blocks_parse(blocks: list[dict]) -> None:
 def _candidate_after_retrain(world, reason_as_slack_sends_it: str) -> tuple[str, str]:
     sent = world.command(f"retrain {MODEL} {reason_as_slack_sends_it}", ELI)
     assert sent.status == 200
-    assert sent.body["text"] == f"Retraining {MODEL} ({reason_as_slack_sends_it}). I'll post here when v-next " \
-                                "is ready."  # escaped once: what Slack sent is what it gets back
+    assert sent.body["text"] == f"Retraining {MODEL} ({reason_as_slack_sends_it}). I'll post here when the new " \
+                                "version is ready."  # escaped once: what Slack sent is what it gets back
     world.ops.join()
     return world.posted("C0ML", f"{MODEL} v2 is ready for review")
 

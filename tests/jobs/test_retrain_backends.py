@@ -48,7 +48,7 @@ def test_a_webhook_retrain_runs_from_request_to_candidate_ready(db, fraud_data, 
         trainer.answer(202)
         worker, ops = make_worker(db, fraud_data, outbox, public_url=web.url)
         reply = ops.retraining.request_retrain(actor(db, ELI), MODEL, reason="drift on card_age_days")
-        assert reply == "Retraining fraud-detector (drift on card_age_days). I'll post here when v-next is ready."
+        assert reply == "Retraining fraud-detector (drift on card_age_days). I'll post here when the new version is ready."
         assert worker.drain_work() == 1
 
         got = trainer.requests[0]
