@@ -98,7 +98,7 @@ def test_approve_and_reject_need_a_reason(cli):
     stale = cli("approve", MODEL, "v2", "--reason", "looked fine to me", "--as", RITA)
     assert stale.exit_code == 2
     assert stale.output.startswith(f"Error: {MODEL} v2 is no longer waiting for sign-off: ")
-    assert "v2 was rejected by Noor at " in stale.output and stale.output.endswith("Your sign-off was not recorded.\n")
+    assert "v2 was rejected by Noor, " in stale.output and stale.output.endswith("Your sign-off was not recorded.\n")
     assert [e.actor for e in cli.audit("signoff.approve.refused")] == [RITA]
     assert cli.stages()[2] == "rejected"
 
@@ -109,12 +109,12 @@ def test_rollback_to_the_version_in_production_changes_nothing(cli):
     assert cli("deploy", MODEL, "2", "--as", ELI).exit_code == 0
     same = cli("rollback", MODEL, "--to", "v2", "--as", OMAR)
     assert same.exit_code == 0, same.output
-    assert same.output.startswith(f"{MODEL} is already on v2 (deployed by Eli at ")
+    assert same.output.startswith(f"{MODEL} is already on v2 (deployed by Eli, ")
     assert same.output.endswith("UTC). Nothing changed.\n")
     assert cli.stages() == {1: "archived", 2: "production"}
     back = cli("rollback", MODEL, "--to", "1", "--as", OMAR)
     assert back.exit_code == 0, back.output
-    assert back.output.startswith("Rolled back by Omar at ") and f"{MODEL} v1 is live again, v2 stopped." in back.output
+    assert back.output.startswith("Rolled back by Omar, ") and f"{MODEL} v1 is live again, v2 stopped." in back.output
     assert cli.stages() == {1: "production", 2: "archived"}
     assert [e.actor for e in cli.audit("version.rolled_back")] == [OMAR]
 
