@@ -39,7 +39,7 @@ def deploy_warning(*, model_key: str, label: str, deployed_by: str, missing: lis
                    ) -> Message:
     """The risk channel told that a warn-policy deploy went ahead without every sign-off."""
     headline = f"{DEPLOYED_UNSIGNED}: {model_key} {label}"
-    body = (f"{mention(deployed_by)} deployed {escape_mrkdwn(model_key)} {label} at {at:%H:%M} UTC under the project's "
+    body = (f"{mention(deployed_by)} deployed {escape_mrkdwn(model_key)} {label} ({when(at)}) under the project's "
             f"*warn* deploy policy. Missing: {escape_mrkdwn(', '.join(missing))}. The audit log records it.")
     blocks = [HeaderBlock(text=headline[:150]), SectionBlock(text=md(body)),
               ActionsBlock(elements=[link_button(COMPARISON, details_url, ActionId.view_details)])]

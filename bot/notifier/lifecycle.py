@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.blocks.changes import PER_WINDOW, change
-from bot.blocks.common import day, escape_mrkdwn
+from bot.blocks.common import day, escape_mrkdwn, when
 from bot.blocks.wording import period
 from bot.notifier.alert_messages import AlertMessages
 from bot.notifier.digests import Digests
@@ -36,7 +36,7 @@ class AlertLifecycle:
             if result.alert_id is None:
                 for alert_id in result.resolved_alerts:
                     self._tell(alert_id, f":white_check_mark: Resolved: {result.kind.value.replace('_', ' ')} "
-                                         f"check passed for the window ending {checked.window_end:%b %d %H:%M} UTC.")
+                                         f"check passed for the window ending {when(checked.window_end)}.")
                 continue
             if result.alert_is_new:
                 ref = self._announce(checked, result, kpi_result)

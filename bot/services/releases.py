@@ -113,10 +113,10 @@ class Releases(Service):
             return
         failed = next((j for j in judged if not j.passed), None)
         if failed is not None:
-            self.notifier.settle_request(model_key, number, f"Rejected by Flywheel ({escape_mrkdwn(failed.step)}) at "
-                                                            f"{self.clock():%H:%M} UTC: {escape_mrkdwn(failed.reason)}")
+            self.notifier.settle_request(model_key, number, f"Rejected by Flywheel ({escape_mrkdwn(failed.step)}), "
+                                                            f"{when(self.clock())}: {escape_mrkdwn(failed.reason)}")
             return
-        self.notifier.settle_request(model_key, number, f"Approved at {self.clock():%H:%M} UTC: every step of its "
+        self.notifier.settle_request(model_key, number, f"Approved, {when(self.clock())}: every step of its "
                                                         "blueprint is signed")
         self.notifier.approved(model_key, number)
 
