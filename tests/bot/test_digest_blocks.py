@@ -86,11 +86,9 @@ def test_the_daily_digest_says_what_opened_stayed_open_and_resolved_in_money():
         f":new: Opened {when(T - timedelta(hours=3))}: Missed fraud *1.8%* this week, up 0.1 points (1.7% -&gt; 1.8%) over the "
         "previous four weeks. Fraud amount missed *$18,300* this week, up 42% ($12.9k -&gt; $18.3k a week) over the "
         "previous four weeks (alert above $10,000).")
-    assert texts["chargeback-model"].split("
-")[1].startswith(
+    assert texts["chargeback-model"].split("\n")[1].startswith(
         f":large_orange_circle: Open since {when(T - timedelta(days=3))}: ")
-    assert texts["refund-model"].split("
-")[1] == (
+    assert texts["refund-model"].split("\n")[1] == (
         f":white_check_mark: Resolved {when(T - timedelta(hours=1))}: Missed fraud *0.81%* this week, down 0.9 points (1.7% -&gt; "
         "0.81%) over the previous four weeks. Fraud amount missed *$8,100* this week, down 37% ($12.9k -&gt; $8.1k a "
         "week) over the previous four weeks (alert above $10,000).")
