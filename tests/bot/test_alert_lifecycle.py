@@ -48,7 +48,7 @@ def test_a_repeated_breach_edits_the_message_and_says_what_moved(loans):
     record = _drift_record(outbox)
     assert len(list((outbox.root / "messages").iterdir())) == 1
     (reply,) = [t["text"] for t in record["thread"]]
-    assert reply.startswith("Still drifting (Feb 16): income 1.0") and " -> 1.3" in reply
+    assert reply.startswith("Still drifting (Feb 16, 2026): income 1.0") and " -> 1.3" in reply
     assert "Wasserstein 1.3" in json.dumps(record["blocks"])  # the message itself shows the new figure
 
 
