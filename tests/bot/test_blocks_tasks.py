@@ -56,7 +56,7 @@ def test_a_candidate_over_an_error_line_with_nothing_in_production_says_both():
                              submitted_by="U0ML0001", model_card_url="https://f.example.com/card")
     evidence = _parsed(risk.signoff_request(request).payload())[2]["text"]["text"]
     assert evidence.startswith("No version in production yet: v2 was judged against the spec's performance alert "
-                               "lines on the latest labelled window (Apr 6 - Apr 12, 500 rows).")
+                               "lines on the latest labelled window (Apr 6 - Apr 12, 2026, 500 rows).")
 
 
 def test_an_error_metric_against_production_reads_lower_is_better():

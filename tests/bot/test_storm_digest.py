@@ -118,7 +118,7 @@ def test_repeat_and_resolve_of_a_digested_alert_reach_the_digest_thread(rig):
     drain(sender, clock)
     assert len(top_level(fake, "C0ML")) == 1  # no ghost message of its own
     replies = [m["text"] for m in fake.thread("C0ML", ts)]
-    assert replies[0].startswith("*risk-0* · Still drifting (Feb 16): income") and " -> " in replies[0]
+    assert replies[0].startswith("*risk-0* · Still drifting (Feb 16, 2026): income") and " -> " in replies[0]
     assert replies[1].startswith("*risk-0* · :white_check_mark: Resolved: drift check passed")
     line = next(b for b in lines(fake.messages[("C0ML", ts)]) if b["block_id"].endswith(":risk-0"))
     assert ":white_check_mark: Resolved" in line["text"]["text"]  # the digest was edited in place
