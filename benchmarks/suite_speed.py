@@ -1,8 +1,7 @@
-"""The test suite's wall time, run both ways on this machine: in one process (as before pytest-xdist) and with
-the README's command (pyproject's addopts: one xdist worker per CPU). Prints each run's wall time, the
+"""The test suite's wall time, run both ways on this machine: with the README's command (pyproject's addopts: one xdist worker per CPU) and in one process (as before pytest-xdist). Prints each run's wall time, the
 ratio and the pass counts, which must be the same.
 
-    .venv/bin/python benchmarks/suite_speed.py                 # SQLite, serial then the README's way
+    .venv/bin/python benchmarks/suite_speed.py                 # SQLite, the README's way then serial
     .venv/bin/python benchmarks/suite_speed.py --postgres      # both databases (FLYWHEEL_TEST_DATABASE_URL)
     .venv/bin/python benchmarks/suite_speed.py --only readme   # one way only
     .venv/bin/python benchmarks/suite_speed.py -- tests/jobs   # a part of the suite
@@ -25,11 +24,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-WAYS = {
-    # What the suite did before xdist: one process (the addopts replaced so `-n auto` is not passed).
-    "serial": ["-p", "no:xdist", "-o", "addopts=-ra"],
+WAYS = {  # the README's way first: a failure that only parallel runs show is known sooner
     # The README's command as written: `python -m pytest -q`, pyproject's addopts included.
     "readme": [],
+    # What the suite did before xdist: one process (the addopts replaced so `-n auto` is not passed).
+    "serial": ["-p", "no:xdist", "-o", "addopts=-ra"],
 }
 _COUNT = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected)")
 
