@@ -1,5 +1,6 @@
-"""The test suite's wall time, run both ways on this machine: with the README's command (pyproject's addopts: one xdist worker per CPU) and in one process (as before pytest-xdist). Prints each run's wall time, the
-ratio and the pass counts, which must be the same.
+"""The test suite's wall time, run both ways on this machine: with the README's command (pyproject's addopts:
+one xdist worker per CPU) and in one process (as before pytest-xdist). Prints each run's wall time, the ratio
+and the pass counts, which must be the same.
 
     .venv/bin/python benchmarks/suite_speed.py                 # SQLite, the README's way then serial
     .venv/bin/python benchmarks/suite_speed.py --postgres      # both databases (FLYWHEEL_TEST_DATABASE_URL)
