@@ -7,6 +7,11 @@ The migrations run once per pytest session, into a template; every test gets its
 On SQLite the template is a file copied into the test's tmp_path; on PostgreSQL it is a database
 named per session (so sessions sharing a server never meet) copied with CREATE DATABASE ... TEMPLATE.
 
+The suite runs on every CPU (pytest-xdist, pyproject's addopts). Each xdist worker is a session of its own:
+on PostgreSQL it migrates its own template and every test still gets a database of its own (random names,
+so workers never share a table); what is slow to build and only read (the SQLite template, the README's
+demo, the fraud data) is built once for the run under a file lock (tests/support/once.py).
+
 Alerts go without their PNG charts (FLYWHEEL_CHARTS=off) except in tests marked `charts`.
 """
 
