@@ -4,10 +4,10 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 CLASSIFICATION_METRICS = ("precision", "recall", "f1", "roc_auc", "accuracy")
-_AT_THRESHOLD = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}
+# scikit-learn is imported where a metric is computed: the CLI and the Slack app load this module without it.
+_AT_THRESHOLD = {"precision": "precision_score", "recall": "recall_score", "f1": "f1_score"}
 
 
 class MetricsError(ValueError):
@@ -46,6 +46,8 @@ def classification_metrics(
     truth = _binary(truth[labelled], "y_true")
     pred = _binary(inputs["y_pred"][labelled], "y_pred")
 
+    from sklearn import metrics as skm
+
     results: dict[str, float] = {}
     for name in metrics:
         if name == "roc_auc":
@@ -54,7 +56,7 @@ def classification_metrics(
         elif name == "accuracy":
             results[name] = float(skm.accuracy_score(truth, pred))
         else:
-            results[name] = float(_AT_THRESHOLD[name](truth, pred, zero_division=0.0))
+            results[name] = float(getattr(skm, _AT_THRESHOLD[name])(truth, pred, zero_division=0.0))
     return results
 
 
@@ -91,4 +93,6 @@ def _roc_auc(truth: np.ndarray, score: pd.Series | None) -> float:
     classes = np.unique(truth)
     if len(classes) < 2:
         raise MetricsError(f"roc_auc needs both classes among the labelled rows, y_true only holds {int(classes[0])}")
+    from sklearn import metrics as skm
+
     return float(skm.roc_auc_score(truth, _numbers(score, "y_score")))

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from jobs.metrics import MetricsError, _numbers, _series
 
@@ -39,6 +38,9 @@ def regression_metrics(y_true: Iterable, y_pred: Iterable, *,
     mape is left out (not computed) when a true value is 0, where it is undefined."""
     truth, pred, _ = _labelled(y_true, y_pred, metrics, REGRESSION_METRICS, "regression")
     actual, predicted = _numbers(truth, "y_true"), _numbers(pred, "y_pred")
+    # here, not at the top: the CLI and the Slack app load this module
+    from sklearn import metrics as skm
+
     results: dict[str, float] = {}
     for name in metrics:
         if name == "mae":
@@ -68,6 +70,8 @@ def multiclass_metrics(y_true: Iterable, y_pred: Iterable, probabilities: pd.Dat
     if missing:
         raise MetricsError(f"y_pred has {missing} missing value(s) on labelled rows")
     actual, predicted = _classes(truth), _classes(pred)
+    from sklearn import metrics as skm
+
     results: dict[str, float] = {}
     for name in metrics:
         if name == "accuracy":

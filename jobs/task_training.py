@@ -13,17 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-)
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
 
 from jobs.fitting import (
     ARTIFACT_NAME,
@@ -37,10 +30,17 @@ from jobs.fitting import (
 )
 from jobs.tasks import MULTICLASS, REGRESSION, task_metrics
 
+if TYPE_CHECKING:  # scikit-learn is imported where a model is fitted: the Slack app loads this module without it
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
 MIN_REGRESSION_ROWS = 20
 
 
 def _encoder(numeric: Sequence[str], categorical: Sequence[str]) -> ColumnTransformer:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OrdinalEncoder
+
     return ColumnTransformer(
         [("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
                                         encoded_missing_value=np.nan), list(categorical)),
@@ -91,6 +91,10 @@ def train_regression(df: pd.DataFrame, *, numeric: Sequence[str], categorical: S
                             f"{labelled[label].dtype}")
     if len(labelled) < MIN_REGRESSION_ROWS:
         raise TrainingError(f"regression needs at least {MIN_REGRESSION_ROWS} labelled rows, has {len(labelled)}")
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import Pipeline
+
     X, y = labelled[[*numeric, *categorical]], labelled[label].astype(np.float64)
     X_fit, X_hold, y_fit, y_hold = train_test_split(X, y, test_size=HOLDOUT_FRACTION, random_state=seed)
     estimator = HistGradientBoostingRegressor(**BOOSTING, categorical_features=list(range(len(categorical))),
@@ -119,6 +123,10 @@ def train_multiclass(df: pd.DataFrame, *, numeric: Sequence[str], categorical: S
         thin = ", ".join(f"{c} ({n})" for c, n in counts.items() if n < MIN_ROWS_PER_CLASS)
         raise TrainingError(f"label column {label!r} needs at least {MIN_ROWS_PER_CLASS} rows of each class, "
                             f"has too few of: {thin}")
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import Pipeline
+
     X = labelled[[*numeric, *categorical]]
     y = y.astype(np.int64) if y.dtype == "Int64" else y
     X_fit, X_hold, y_fit, y_hold = train_test_split(X, y, test_size=HOLDOUT_FRACTION, stratify=y,

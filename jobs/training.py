@@ -9,13 +9,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import precision_recall_curve
-from sklearn.model_selection import FixedThresholdClassifier, train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
 
 from jobs import task_training
 from jobs.artifacts import read_trusted
@@ -48,6 +41,14 @@ def train(
     seed: int = 7,
 ) -> TrainResult:
     """Fit on a stratified split; the decision threshold maximises F2 on the held-out rows."""
+    # scikit-learn is imported where a model is fitted: the Slack app and the CLI load this module without it
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier, train_test_split
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
     labelled = _validate(df, numeric=numeric, categorical=categorical, label=label, name=name)
     X = labelled[[*numeric, *categorical]]
     y = labelled[label].astype(np.int64)
@@ -153,6 +154,8 @@ def load_model(artifact_uri: str, *, sha256: str | None, roots: Sequence[Path]):
 
 def decision_threshold(model) -> float:
     """The threshold chosen at training time; 0.5 for a classifier that stores none."""
+    from sklearn.pipeline import Pipeline
+
     final = model[-1] if isinstance(model, Pipeline) else model
     threshold = getattr(final, "threshold", 0.5)
     return 0.5 if threshold == "auto" else float(threshold)
@@ -243,6 +246,8 @@ def _downsample_negatives(
 
 
 def _best_threshold(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, thresholds = precision_recall_curve(y_true, y_score)
     beta2 = THRESHOLD_BETA**2
     denominator = beta2 * precision + recall

@@ -7,6 +7,11 @@ The migrations run once per pytest session, into a template; every test gets its
 On SQLite the template is a file copied into the test's tmp_path; on PostgreSQL it is a database
 named per session (so sessions sharing a server never meet) copied with CREATE DATABASE ... TEMPLATE.
 
+The suite runs on every CPU (pytest-xdist, pyproject's addopts). Each xdist worker is a session of its own:
+on PostgreSQL it migrates its own template and every test still gets a database of its own (random names,
+so workers never share a table); what is slow to build and only read (the SQLite template, the README's
+demo, the fraud data) is built once for the run under a file lock (tests/support/once.py).
+
 Alerts go without their PNG charts (FLYWHEEL_CHARTS=off) except in tests marked `charts`.
 """
 
@@ -24,6 +29,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from store.db import Database
+from tests.support.once import built_once
 
 PG_URL = os.environ.get("FLYWHEEL_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -69,10 +75,8 @@ def _fresh_postgres(admin: Engine, template: str | None = None) -> Iterator[str]
         _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory) -> Path:
-    """A SQLite file migrated to head once per session; tests copy it rather than migrate their own."""
-    path = tmp_path_factory.mktemp("template") / SQLITE_NAME
+def _migrated_sqlite(folder: Path) -> None:
+    path = folder / SQLITE_NAME
     database = Database(f"sqlite:///{path}")
     database.upgrade()
     database.dispose()
@@ -84,7 +88,13 @@ def sqlite_template(tmp_path_factory) -> Path:
         connection.execute("PRAGMA journal_mode=DELETE")
     connection.close()
     assert not path.with_name(SQLITE_NAME + "-wal").exists()
-    return path
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated to head once per run (shared by the xdist workers, which only copy it); tests
+    copy it rather than migrate their own."""
+    return built_once(tmp_path_factory, "template", _migrated_sqlite, copy=False) / SQLITE_NAME
 
 
 @pytest.fixture(scope="session")
@@ -134,29 +144,31 @@ def db(database_url) -> Iterator[Database]:
     database.dispose()
 
 
-@pytest.fixture(scope="session")
-def readme_demo(tmp_path_factory):
-    """The README's demo command, run once as a reader runs it, in a folder of its own."""
+def _run_readme_demo(work: Path) -> None:
     import subprocess
 
     from tests.support.docs import demo_command, reader_environment
 
-    work = tmp_path_factory.mktemp("readme-demo")
     result = subprocess.run(["bash", "-c", demo_command()], cwd=work, env=reader_environment(work) | {
         "FLYWHEEL_CHARTS": "on"}, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr
     (work / "stdout.txt").write_text(result.stdout)
-    return work
 
 
 @pytest.fixture(scope="session")
-def fraud_data(tmp_path_factory):
-    """Six weeks of scored card transactions and v1's artifact, written once for every Slack test."""
+def readme_demo(tmp_path_factory) -> Path:
+    """The README's demo command, run once per run as a reader runs it, in a folder of its own. Read only:
+    the xdist workers share it (a test that changes it works on a copy)."""
+    return built_once(tmp_path_factory, "readme-demo", _run_readme_demo, copy=False)
+
+
+@pytest.fixture(scope="session")
+def fraud_data(tmp_path_factory) -> Path:
+    """Six weeks of scored card transactions and v1's artifact, written once per run for every Slack test
+    (each xdist worker gets its own copy: tests add artifacts to it)."""
     from tests.support.slack_world import write_fraud_data
 
-    folder = tmp_path_factory.mktemp("fraud")
-    write_fraud_data(folder)
-    return folder
+    return built_once(tmp_path_factory, "fraud", write_fraud_data)
 
 
 @pytest.fixture

@@ -6,17 +6,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import Block
 
 from bot.blocks.common import Message
-from bot.charts import Chart
 from bot.config import Settings
 from bot.delivery import Delivery
 from jobs.incidents import ChartRef, ModelRef
 from store import registry
 from store.db import Database
 from store.models import Model, ModelVersion
+
+if TYPE_CHECKING:  # drawn by bot.charts, which loads matplotlib only when a chart is drawn
+    from bot.charts import Chart
 
 
 @dataclass

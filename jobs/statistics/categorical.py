@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from jobs.statistics.methods import DriftInputError, chi_square_from_counts, psi_from_counts
 
@@ -58,6 +57,9 @@ def _sample_counts(values: Any, window: str) -> CategoryCounts:
 def jensen_shannon_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     ref, cur = ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum()
     mean = (ref + cur) / 2
+    # here, not at the top: the CLI loads this module without computing drift
+    from scipy import special
+
     divergence = np.sum(special.rel_entr(ref, mean) + special.rel_entr(cur, mean)) / 2
     return float(math.sqrt(max(divergence, 0.0)))
 

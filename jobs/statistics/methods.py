@@ -4,7 +4,6 @@ compared, and the two measures both kinds of feature compute from counts: PSI an
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 NUMERIC_METHODS = ("wasserstein", "psi", "ks")
 CATEGORICAL_METHODS = ("jensen_shannon", "psi", "chi_square")
@@ -50,4 +49,7 @@ def chi_square_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tu
     expected_ref, expected_cur = column * ref.sum() / total, column * cur.sum() / total
     statistic = float(np.sum((ref - expected_ref) ** 2 / expected_ref)
                       + np.sum((cur - expected_cur) ** 2 / expected_cur))
+    # here, not at the top: scipy.stats takes half a second to import
+    from scipy import stats
+
     return statistic, float(stats.chi2.sf(statistic, ref.size - 1))

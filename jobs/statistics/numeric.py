@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from jobs.statistics.methods import PSI_BINS, DriftInputError, psi_from_counts
 
@@ -56,6 +55,9 @@ def ecdf_comparison(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
 
 
 def ks_pvalue(ref: np.ndarray, cur: np.ndarray, statistic: float) -> float:
+    # here, not at the top: scipy.stats takes half a second to import
+    from scipy import stats
+
     if max(ref.size, cur.size) <= _EXACT_KS_MAX_N:
         return float(stats.ks_2samp(ref, cur).pvalue)
     m, n = sorted([float(ref.size), float(cur.size)], reverse=True)
@@ -64,6 +66,8 @@ def ks_pvalue(ref: np.ndarray, cur: np.ndarray, statistic: float) -> float:
 
 def _ks_from_sorted(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     if max(ref.size, cur.size) <= _EXACT_KS_MAX_N:
+        from scipy import stats
+
         result = stats.ks_2samp(ref, cur)
         return float(result.statistic), float(result.pvalue)
     statistic, _ = ecdf_comparison(ref, cur)

@@ -24,6 +24,7 @@ from store import registry
 from store.clock import utcnow
 from store.db import Database
 from store.models import AuditEvent, ModelVersion
+from tests.support.once import built_once
 from tests.support.projects import write_project
 from tests.support.slack_world import (
     ELI,
@@ -105,9 +106,7 @@ def cli(db, fraud_data, tmp_path) -> Cli:
 @pytest.fixture(scope="session")
 def recent_data(tmp_path_factory) -> Path:
     """Scored transactions up to today and v1's artifact, for what reads the latest labelled window."""
-    folder = tmp_path_factory.mktemp("recent-fraud")
-    write_fraud_data(folder, RECENT)
-    return folder
+    return built_once(tmp_path_factory, "recent-fraud", lambda folder: write_fraud_data(folder, RECENT))
 
 
 @pytest.fixture
