@@ -245,7 +245,8 @@ def _kpi_lines(model: ModelKpis) -> list[str]:
             continue
         figure = KpiFigure(k.name, k.label, k.unit, k.value, k.baseline, k.threshold, k.breached, k.rule,
                            **KpiFigure.baseline_of({"baseline_end": k.baseline_end,
-                                                    "baseline_earliest": k.baseline_earliest}))
+                                                    "baseline_earliest": k.baseline_earliest,
+                                                    "aggregate": k.aggregate}))
         lines.append(f"{':red_circle:' if k.breached else '•'} {kpi_sentence(figure, length, k.baseline_windows)}")
     return lines
 

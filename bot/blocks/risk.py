@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import ActionsBlock, HeaderBlock, SectionBlock
 
+from bot.blocks.changes import change, per_period
 from bot.blocks.common import (
     Message,
     button,
@@ -18,6 +19,7 @@ from bot.blocks.common import (
     when,
 )
 from bot.blocks.ml_engineer import comparison_fields, comparison_sentence
+from bot.blocks.wording import period
 from bot.ids import ActionContext, ActionId, BlockId
 from jobs.incidents import RETRAIN_ASKED, CandidateIncident, SignOffRequest, StepStatus
 from jobs.number_format import format_value
@@ -96,14 +98,16 @@ def step_blocks(request: SignOffRequest) -> list:
     return blocks
 
 
-def _per(start, end) -> str:
-    days = round((end - start).total_seconds() / 86400) if start and end else 0
-    return {1: " a day", 7: " a week"}.get(days, f" over {days} days" if days else "")
+def _per(start, end) -> str | None:
+    """The window's period ("week", "day", "3-day window") that a sum or count adds up over."""
+    return period(end - start)[1] if start and end and end > start else None
 
 
-def _moved(before: float | None, after: float, unit: str | None, per: str) -> str:
-    was = f"{format_value(before, unit)} -> " if before is not None else ""
-    return f"{was}{format_value(after, unit)}{per}"
+def _moved(before: float | None, after: float, unit: str | None, per: str | None) -> str:
+    """"down 38% ($20.1k -> $12.4k a week)": the candidate against production, as every other change is said."""
+    if before is None:
+        return f"{format_value(after, unit)}{per_period(per)}"
+    return str(change(before, after, unit, period=per))
 
 
 def stakes_text(candidate: CandidateIncident) -> str | None:
@@ -125,7 +129,7 @@ def stakes_text(candidate: CandidateIncident) -> str | None:
     else:
         parts.append("no positive class for this task, so no missed positives or false alarms: the metrics above "
                      "compare the versions' errors instead")
-    parts += [f"{escape_mrkdwn(k['label'])}: {_moved(before.get(k['name']), k['value'], k['unit'] or 'rate', '')}"
+    parts += [f"{escape_mrkdwn(k['label'])}: {_moved(before.get(k['name']), k['value'], k['unit'] or 'rate', None)}"
               for k in shares if k["aggregate"] == "rate"]
     versions = (f"{candidate.champion_version} (production) -> {candidate.model.version}" if theirs
                 else f"{candidate.model.version} alone (nothing in production to set beside it)")

@@ -67,6 +67,7 @@ class Kpi:
     rule: str
     baseline_end: str | None = None
     baseline_earliest: bool = False
+    aggregate: str | None = None  # "sum", "count", "mean", "rate"; None in runs stored before it was kept
 
 
 @dataclass(frozen=True)
@@ -349,7 +350,8 @@ def _model_kpis(model: Model, run: CheckRun | None, open_alerts: int) -> ModelKp
     kpis = tuple(Kpi(name=k["name"], label=k["label"], unit=k.get("unit"), value=k.get("value"),
                      baseline=k.get("baseline"), baseline_windows=k.get("baseline_windows", 4),
                      threshold=k.get("threshold"), breached=bool(k.get("breached")), rule=k.get("rule", ""),
-                     baseline_end=k.get("baseline_end"), baseline_earliest=bool(k.get("baseline_earliest")))
+                     baseline_end=k.get("baseline_end"), baseline_earliest=bool(k.get("baseline_earliest")),
+                     aggregate=k.get("aggregate"))
                  for k in run.figures.get("kpis", []))
     return ModelKpis(model.key, model.owner, open_alerts, run.verdict.value, run.message, run.created_at,
                      run.window_start, run.window_end, kpis)

@@ -24,8 +24,8 @@ def test_binary_stakes_read_both_ways_per_week_with_the_window():
                                              "false_alarms": 420})
     assert risk.stakes_text(candidate) == (
         "*At stake*, v1 (production) -> v2 on the same window (Nov 16 - Nov 22, 2026, 20,000 labelled rows):\n"
-        "Fraud amount missed: $20,100 -> $12,400 a week; false alarms: 310 -> 420 a week; "
-        "missed positives: 41 -> 25 a week")
+        "Fraud amount missed: down 38% ($20.1k -> $12.4k a week); false alarms: up 35% (310 -> 420 a week); "
+        "missed positives: down 39% (41 -> 25 a week)")
 
 
 def test_a_task_without_a_positive_class_says_what_is_compared_instead():
@@ -34,3 +34,16 @@ def test_a_task_without_a_positive_class_says_what_is_compared_instead():
         "no positive class for this task, so no missed positives or false alarms: the metrics above compare the "
         "versions' errors instead")
     assert risk.stakes_text(replace(BASE)) is None  # compared before these figures were kept
+
+
+def test_an_odd_window_and_no_production_say_the_figures_per_window_without_a_change():
+    candidate = replace(BASE, champion_version=None, window_end=datetime(2026, 11, 19),
+                        challenger_outcomes={"kpis": [{**MISSED, "value": 4_200.0},
+                                                      {"name": "missed_rate", "label": "Missed fraud", "unit": "rate",
+                                                       "aggregate": "rate", "value": 0.0008}],
+                                             "missed": 9, "false_alarms": 120})
+    assert risk.stakes_text(candidate) == (
+        "*At stake*, v2 alone (nothing in production to set beside it) on the same window (Nov 16 - Nov 18, 2026, "
+        "20,000 labelled rows):\n"
+        "Fraud amount missed: $4,200 per 3-day window; false alarms: 120 per 3-day window; "
+        "missed positives: 9 per 3-day window; Missed fraud: 0.08%")

@@ -32,8 +32,9 @@ KPIS = ModelKpis(
     model_key="fraud-detector", owner="U0ML0001", open_alerts=1, verdict="breach", message="KPI breached",
     checked_at=NOW, window_start=NOW - WEEK, window_end=NOW, kpis=(
         Kpi("missed_fraud_amount", "Fraud amount missed", "USD", 18300.0, 12000.0, 4, 10000.0, True,
-            "above $10,000"),
-        Kpi("missed_fraud_rate", "Missed fraud", "rate", 0.024, 0.017, 4, None, False, "25% above the baseline"),
+            "above $10,000", aggregate="sum"),
+        Kpi("missed_fraud_rate", "Missed fraud", "rate", 0.024, 0.017, 4, None, False, "25% above the baseline",
+            aggregate="rate"),
         Kpi("chargebacks", "Chargebacks", None, None, None, 4, None, False, "no alert set")))
 PROJECT = ProjectKpis("card-fraud", "Card fraud detection", (KPIS,))
 OWNED = OwnedModel(
@@ -116,8 +117,8 @@ def test_business_reads_money_and_open_alerts_per_project():
     assert section["block_id"] == f"{BlockId.home_project}:card-fraud"
     assert section["text"]["text"] == (
         "*Card fraud detection* · :red_circle: 1 open alert\n"
-        ":red_circle: Fraud amount missed *$18,300* this week, up 52% ($12k -&gt; $18.3k) over the previous four "
-        "weeks (alert above $10,000).\n"
+        ":red_circle: Fraud amount missed *$18,300* this week, up 52% ($12k -&gt; $18.3k a week) over the previous "
+        "four weeks (alert above $10,000).\n"
         "• Missed fraud *2.4%* this week, up 0.7 points (1.7% -&gt; 2.4%) over the previous four weeks.\n"
         "• Chargebacks: no value this week.")
     assert section["accessory"]["value"] == "https://flywheel.example.com/projects/card-fraud"

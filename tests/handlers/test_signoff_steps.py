@@ -13,6 +13,7 @@ from datetime import timedelta
 import pandas as pd
 from slack_sdk.models.blocks import Block
 
+from bot.blocks.changes import compact
 from bot.blocks.dates import when
 from bot.ids import ActionContext, ActionId
 from jobs.retrain import compare_with_production
@@ -50,9 +51,9 @@ def _stakes(world) -> str:
     rows = rows[(rows.event_time >= NOW - WEEK) & (rows.event_time < NOW) & rows.is_fraud.notna()]
     missed = rows[(rows.is_fraud == 1) & (rows.predicted_fraud == 0)]
     false_alarms = int(((rows.is_fraud == 0) & (rows.predicted_fraud == 1)).sum())
-    money = f"${missed.amount.sum():,.0f}"
-    return (f"Fraud amount missed: {money} -> {money} a week; false alarms: {false_alarms} -> {false_alarms} a week; "
-            f"missed positives: {len(missed)} -> {len(missed)} a week")
+    money = compact(missed.amount.sum(), "USD")  # "$12.3k", as a change's figures are shortened
+    return (f"Fraud amount missed: unchanged at {money} a week; false alarms: unchanged at {false_alarms:,} a week; "
+            f"missed positives: unchanged at {len(missed):,} a week")
 
 
 def test_the_request_is_redrawn_after_every_step_for_only_those_who_may_sign(world):
