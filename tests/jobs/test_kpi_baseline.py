@@ -108,4 +108,4 @@ def test_a_baseline_from_the_earliest_history_says_so_in_the_alert() -> None:
     incident = KpiIncident(model=REF, window_start=START, window_end=START + WEEK, checked_at=START + WEEK,
                            kpis=(figure,), labels_complete_to=None, details_url="https://f.example.com/a")
     text = business.kpi_alert(incident, baseline_windows=4).payload()["blocks"][1]["text"]["text"]
-    assert "over the four weeks before Aug 31 (the earliest history read: the change began before it)" in text
+    assert "over the four weeks before Aug 31, 2026 (the earliest history read: the change began before it)" in text
