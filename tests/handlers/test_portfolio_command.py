@@ -93,7 +93,7 @@ def test_the_dashboard_portfolio_has_the_same_order_and_others_are_told_it_is_fo
     assert text.index(">Pricing<") < text.index(">Card fraud detection<") < text.index(">Churn<")
     assert "Overdue: pricing-model v1: technical validation" in text
     rows = {row.split("</a>")[0]: row for row in text.split('<a href="/projects/')[1:]}
-    assert "Deploy policy: warn (deploys go ahead, missing sign-offs are reported)" in rows['pricing">Pricing']
-    assert "Deploy policy: block (no deploy until every sign-off is in)" in rows['card-fraud">Card fraud detection']
+    assert "deploy policy: warn (deploys go ahead, missing sign-offs are reported)" in rows['pricing">Pricing']
+    assert "deploy policy: block (no deploy until every sign-off is in)" in rows['card-fraud">Card fraud detection']
     refused = governed.command("portfolio", ELI)
     assert refused.body["text"].startswith("The portfolio lists the projects a risk manager governs")

@@ -103,8 +103,8 @@ def test_the_pack_holds_the_card_comparison_importances_signoffs_and_audit_recor
 
 
 @pytest.mark.parametrize(("policy", "said"), [
-    ("warn", "Deploy policy: warn (deploys go ahead, missing sign-offs are reported)"),
-    ("block", "Deploy policy: block (no deploy until every sign-off is in)")])
+    ("warn", "deploy policy: warn (deploys go ahead, missing sign-offs are reported)"),
+    ("block", "deploy policy: block (no deploy until every sign-off is in)")])
 def test_the_pack_says_the_deploy_policy_in_force(deployed_v2, db, tmp_path, policy, said):
     with db.session() as s:
         registry.get_model(session=s, key=PRICES).project.deploy_policy = policy
@@ -113,7 +113,7 @@ def test_the_pack_says_the_deploy_policy_in_force(deployed_v2, db, tmp_path, pol
     assert deployed_v2("evidence", PRICES, "v2", "--out", str(out), "--as", RITA).exit_code == 0
 
     html = (out / f"{PRICES}-v2-evidence.html").read_text()
-    assert f'<td id="deploy-policy">{said}</td>' in html
+    assert f'<span id="deploy-policy">{said}</span>' in html
     assert json.loads((out / f"{PRICES}-v2-evidence.json").read_text())["deploy_policy"] == policy
 
 
