@@ -54,7 +54,8 @@ EXPECTED = {
     "ml_engineer-drift_alert": ("Input drift alert on fraud-detector v1", ["card_age_days", "Wasserstein", "drifted"]),
     "business-kpi_alert": ("Business KPIs alert on fraud-detector v1", ["Fraud amount missed", "$"]),
     "ml_engineer-candidate": ("Model card: fraud-detector v2", ["Against v1 on the same labelled window", "Recall"]),
-    # The sign-off request is settled once v2 is deployed: it shows the outcome and carries no buttons.
+    # Settled once v2 is deployed, the sign-off request keeps its model card button.
+    "risk_manager-signoff_request": ("Model card: fraud-detector v2", ["Against v1 on the same labelled window"]),
     "it_ops-deployment": ("fraud-detector", ["In production", "v2", "version deployed"]),
 }
 
