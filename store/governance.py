@@ -11,6 +11,7 @@ ahead with some missing (warn, allow).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -171,9 +172,13 @@ def _groups(steps: list[StepProgress]) -> list[list[StepProgress]]:
 def due_steps(*, session: Session, version: ModelVersion) -> list[StepProgress]:
     """The open steps of the first group not yet done, in the blueprint's order: every one may be signed now.
     Empty when the version is not waiting for sign-off."""
+    return _due(version, progress(session=session, version=version))
+
+
+def _due(version: ModelVersion, steps: Sequence[StepProgress]) -> list[StepProgress]:
     if version.status != VersionStatus.in_review:
         return []
-    for group in _groups(progress(session=session, version=version)):
+    for group in _groups(list(steps)):
         still = [p for p in group if not p.done]
         if still:
             return still
@@ -193,23 +198,36 @@ def barred(version: ModelVersion) -> set[str]:
     return {p for p in (version.created_by, version.submitted_by, version.deploy_requested_by) if p}
 
 
-def _eligible(session: Session, version: ModelVersion, due: StepProgress, signed: set[str]) -> list[Person]:
-    project_id = version.model.project_id
-    named = set(due.step.people or ())
-    people = session.execute(select(Person).order_by(Person.name)).scalars().all()
-    return [p for p in people if p.slack_id not in signed and p.holds(due.step.role, project_id)
-            and (not named or p.slack_id in named)]
+def _may_sign(person: Person, version: ModelVersion, due: StepProgress, kept_out: set[str]) -> bool:
+    """The one rule of who may sign a due step: holds its role on the project, is among its named people when
+    it names some, and is not kept out (barred, or signed a step of the version already)."""
+    named = due.step.people
+    return (person.slack_id not in kept_out and person.holds(due.step.role, version.model.project_id)
+            and (not named or person.slack_id in named))
+
+
+def _kept_out(version: ModelVersion, steps: Sequence[StepProgress]) -> set[str]:
+    return {a.person for p in steps for a in p.approvals} | barred(version)
+
+
+def signable_by(person: Person, version: ModelVersion, steps: Sequence[StepProgress]) -> list[StepProgress]:
+    """The human steps due now that `person` may sign, given the version's `steps` (progress, or the same
+    read for many versions at once): signable_steps' rule, for one person."""
+    kept_out = _kept_out(version, steps)
+    return [p for p in _due(version, steps) if not p.step.automated and _may_sign(person, version, p, kept_out)]
 
 
 def signable_steps(*, session: Session, version: ModelVersion) -> list[tuple[StepProgress, list[Person]]]:
     """Every human step due now (several when parallel) with the people who may sign it: they hold its role
     on the project (and are among its named people, when it names some), are not barred and signed no other
     step of the version."""
-    due = [p for p in due_steps(session=session, version=version) if not p.step.automated]
+    steps = progress(session=session, version=version)
+    due = [p for p in _due(version, steps) if not p.step.automated]
     if not due:
         return []
-    signed = {a.person for p in progress(session=session, version=version) for a in p.approvals} | barred(version)
-    return [(p, _eligible(session, version, p, signed)) for p in due]
+    kept_out = _kept_out(version, steps)
+    people = session.execute(select(Person).order_by(Person.name)).scalars().all()
+    return [(p, [person for person in people if _may_sign(person, version, p, kept_out)]) for p in due]
 
 
 def signable_now(*, session: Session, version: ModelVersion) -> tuple[StepProgress | None, list[Person]]:

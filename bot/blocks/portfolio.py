@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import ActionsBlock, ContextBlock, SectionBlock
 
 from bot.blocks.common import escape_mrkdwn, link_button, md
+from bot.blocks.policy import policy_phrase
 from bot.blocks.replies import Reply
 from bot.ids import ActionId
 from bot.services.pages import Portfolio
@@ -30,6 +31,7 @@ def portfolio_reply(portfolio: Portfolio, page_url: str, overdue_days: int) -> R
                                                                      for o in line.overdue)]
         if line.open_alerts:
             parts.append(f"{line.open_alerts} open alert{'s' if line.open_alerts != 1 else ''}")
+        parts.append(policy_phrase(line.policy).capitalize())
         sections.append(SectionBlock(text=md("\n".join(parts)[:3000])))
     more = len(portfolio.lines) - MAX_LINES
     blocks = [SectionBlock(text=md(head)), *sections]

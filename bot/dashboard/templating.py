@@ -7,6 +7,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from bot.blocks.dates import day_text, when_html
+from bot.blocks.policy import policy_phrase
 
 from bot.charts import format_value, metric_name
 from jobs.tasks import lower_is_better
@@ -26,7 +27,7 @@ def environment() -> Environment:
         day=lambda d: day_text(d) if d else "unknown",
         words=lambda s: str(s).replace("_", " "), metric=metric_name,
         action=lambda s: str(s).replace(".", " ").replace("_", " "),
-        check=lambda k: CHECK_NAMES.get(k, k), role=lambda r: ROLE_NAMES.get(r, r))
+        check=lambda k: CHECK_NAMES.get(k, k), role=lambda r: ROLE_NAMES.get(r, r), policy=policy_phrase)
     env.globals["check_names"] = CHECK_NAMES
     env.globals["lower_is_better"] = lower_is_better
     return env

@@ -18,7 +18,7 @@ from bot.services.common import Actor, refusals_audited
 from bot.services.pages.card import Card
 from jobs.incidents import Comparison
 from jobs.retrain import comparison_of
-from store import audit, authority, projects, registry
+from store import audit, authority, governance, projects, registry
 from store.errors import Forbidden
 from store.models import Alert, AuditEvent, Model, Project, Role
 
@@ -167,6 +167,7 @@ class EvidencePack:
     generated_at: datetime
     generated_by: str
     generated_by_name: str
+    deploy_policy: str = "block"  # in force on the project (governance.policy_of): block, warn or allow
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str, indent=2, sort_keys=True)
@@ -191,4 +192,4 @@ def evidence_pack(session, slack_id: str, model_key: str, number: int, *, now: d
     audit.record(session=s, actor=slack_id, action="evidence.packed", subject=f"model:{model_key}/v{number}",
                  details={"records": len(records)}, changes_status=False)
     return EvidencePack(card, comparison, version.artifact_uri, version.artifact_sha256, records,
-                        check_exported(records), now, slack_id, seen.name)
+                        check_exported(records), now, slack_id, seen.name, governance.policy_of(project))

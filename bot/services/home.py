@@ -138,6 +138,7 @@ class PendingSignOff:
     train_start: datetime | None
     train_end: datetime | None
     steps: tuple[StepStatus, ...]
+    yours: tuple[str, ...] = ()  # the steps due now that the viewer may sign (governance.signable_by)
 
     @property
     def label(self) -> str:
@@ -145,7 +146,7 @@ class PendingSignOff:
 
     @property
     def due(self) -> StepStatus:
-        return next(s for s in self.steps if not s.done)
+        return next((s for s in self.steps if s.name in self.yours), None) or next(s for s in self.steps if not s.done)
 
 
 @dataclass(frozen=True)
@@ -301,15 +302,6 @@ def _steps(progress: Sequence[StepProgress]) -> tuple[StepStatus, ...]:
                  for p in progress)
 
 
-def _may_sign(person: Person, version: ModelVersion, progress: Sequence[StepProgress]) -> bool:
-    """Whether governance.sign_off would accept this person's approval of the step now due."""
-    waiting = [p for p in progress if not p.done]
-    if not waiting or person.slack_id in {version.created_by, version.submitted_by, version.deploy_requested_by}:
-        return False
-    signed = any(a.person == person.slack_id for p in progress for a in p.approvals)
-    return person.holds(waiting[0].step.role, version.model.project_id) and not signed
-
-
 def _models_of(session: Session, project_ids: Sequence[int]) -> dict[int, list[Model]]:
     by_project: dict[int, list[Model]] = defaultdict(list)
     if project_ids:
@@ -405,13 +397,13 @@ def _pending_signoffs(session: Session, person: Person) -> tuple[tuple[PendingSi
     in_review = list(session.execute(select(ModelVersion).where(ModelVersion.status == VersionStatus.in_review)
                                      .options(_WITH_BLUEPRINT).order_by(ModelVersion.id)).scalars())
     progress = _progress(session, in_review)
-    mine = sorted((v for v in in_review if _may_sign(person, v, progress[v.id])),
-                  key=lambda v: signoff_urgency(v, progress[v.id]))
+    yours = {v.id: governance.signable_by(person, v, progress[v.id]) for v in in_review}
+    mine = sorted((v for v in in_review if yours[v.id]), key=lambda v: signoff_urgency(v, progress[v.id]))
     result = tuple(PendingSignOff(
         model_key=v.model.key, number=v.number, project_name=v.model.project.name,
         initiative=v.model.project.initiative, risk_tier=v.model.project.risk_tier.value,
         requested_by=v.submitted_by or v.created_by, train_start=v.train_start, train_end=v.train_end,
-        steps=_steps(progress[v.id])) for v in mine[:MAX_SIGNOFFS])
+        steps=_steps(progress[v.id]), yours=tuple(p.step.name for p in yours[v.id])) for v in mine[:MAX_SIGNOFFS])
     return result, len(mine) - len(result)
 
 

@@ -62,8 +62,9 @@ def validate_library(data: dict[str, Any], path: Path, document: _Document) -> N
 
 
 def merged(stored: Library, libraries: list[LoadedLibrary]) -> dict[str, LibraryBlueprintSpec]:
-    """The registry's library with the files being applied on top (a file's blueprint replaces its namesake)."""
-    library = dict(stored)
+    """The library the specs applied now choose from: the library files being applied (together, the whole
+    library: a blueprint they leave out is removed), else the registry's."""
+    library = {} if libraries else dict(stored)
     for loaded in libraries:
         library.update({b.name: b for b in loaded.spec.blueprints})
     return library

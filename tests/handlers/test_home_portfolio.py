@@ -18,6 +18,7 @@ from store.models import (
     CheckKind,
     Decision,
     Model,
+    Person,
     Project,
     RiskTier,
     Verdict,
@@ -121,3 +122,80 @@ def test_the_risk_manager_sees_the_sign_off_that_blocks_a_deploy_first(db, tmp_p
     # churn v1 is newer and of lower risk, but Rita's approval is the last it needs before it can deploy.
     assert due == [["churn-model", "1"], ["fraud-detector", "1"]]
     assert not any(b["type"] == "header" and b["text"]["text"] == ALERTS for b in blocks)  # not her alerts
+
+
+CARA, RAVI, DANA = "U0CMP001", "U0RISK02", "U0BIZ001"  # compliance (business role), a second risk manager
+
+
+def _waiting(blocks: list[dict]) -> dict[str, str]:
+    """model key -> the step the viewer's sign-off list says is due now for them (none: no such list)."""
+    if not any(b["type"] == "header" and b["text"]["text"] == SIGNOFFS for b in blocks):
+        return {}
+    listed = _section_after(blocks, SIGNOFFS)
+    return {b["block_id"].split(":")[1]: SectionBlock.parse(listed[i - 1]).text.text.split("due now: *")[1].split("*")[0]
+            for i, b in enumerate(listed) if b.get("block_id", "").startswith(BlockId.home_signoff)}
+
+
+@pytest.fixture
+def reviews(db):
+    """fraud-detector v1 waits for a risk review and, in parallel, a compliance review only Cara may sign; churn
+    v1 waits for a risk review naming Ravi alone. Eli retrained and submitted both."""
+    with db.session() as s:
+        fraud = fraud_project(s)
+        risk, compliance = fraud.project.blueprint.steps
+        risk.name, risk.role = "risk review", "risk_manager"
+        compliance.name, compliance.role, compliance.people, compliance.parallel = \
+            "compliance review", "business", [CARA], True
+        churn_project = Project(key="churn", name="Churn", initiative="Keep customers", owner=ELI, sponsors=[],
+                                risk_tier=RiskTier.low, tags=[])
+        churn_project.blueprint = Blueprint(name="named", steps=[
+            BlueprintStep(position=1, name="risk review", role="risk_manager", quorum=1, people=[RAVI])])
+        s.add(churn_project)
+        cara, ravi = Person(slack_id=CARA, name="Cara"), Person(slack_id=RAVI, name="Ravi")
+        s.add_all([cara, ravi])
+        grant(cara, fraud.project, "business")
+        grant(ravi, fraud.project, "risk_manager")
+        grant(ravi, churn_project, "risk_manager")
+        for slack_id, role in ((ELI, "ml_engineer"), (RITA, "risk_manager")):
+            grant(registry.require_person(session=s, slack_id=slack_id), churn_project, role)
+        churn = Model(key="churn-model", project=churn_project, owner=ELI, task="binary_classification")
+        s.add(churn)
+        s.flush()
+        for model in (fraud, churn):
+            version = registry.register_version(session=s, model_key=model.key, created_by=ELI,
+                                                artifact_uri=model.key, now=T0)
+            governance.submit_for_review(session=s, version=version, by=ELI, now=T0)
+
+
+def test_parallel_steps_are_due_to_the_risk_manager_and_the_compliance_person_at_once(db, tmp_path, fake, reviews):
+    assert _waiting(_home(db, tmp_path, fake, RITA)) == {"fraud-detector": "risk review"}
+    assert _waiting(_home(db, tmp_path, fake, CARA)) == {"fraud-detector": "compliance review"}
+    assert _waiting(_home(db, tmp_path, fake, DANA)) == {}  # business too, but the step names Cara alone
+    assert _waiting(_home(db, tmp_path, fake, ELI)) == {}  # he submitted both
+
+
+def test_a_step_naming_a_person_is_theirs_alone(db, tmp_path, fake, reviews):
+    assert _waiting(_home(db, tmp_path, fake, RAVI)) == {"churn-model": "risk review",
+                                                         "fraud-detector": "risk review"}
+    assert "churn-model" not in _waiting(_home(db, tmp_path, fake, RITA))
+
+
+def test_whoever_signed_no_longer_sees_the_version_and_the_others_still_do(db, tmp_path, fake, reviews):
+    with db.session() as s:
+        version = registry.get_model(session=s, key="fraud-detector").versions[0]
+        governance.sign_off(session=s, version=version, person=registry.require_person(session=s, slack_id=RITA),
+                            decision=Decision.approve, reason="fine", now=T0 + DAY)
+    assert _waiting(_home(db, tmp_path, fake, RITA)) == {}
+    assert _waiting(_home(db, tmp_path, fake, RAVI)) == {"churn-model": "risk review"}  # risk review is done
+    assert _waiting(_home(db, tmp_path, fake, CARA)) == {"fraud-detector": "compliance review"}
+
+
+@pytest.mark.parametrize("viewer", [RITA, RAVI, CARA, DANA, ELI, NOOR])
+def test_app_home_lists_exactly_what_governance_lets_each_person_sign(db, tmp_path, fake, reviews, viewer):
+    with db.read() as s:
+        expected = {v.model.key: [p.step.name for p, people in governance.signable_steps(session=s, version=v)
+                                  if viewer in {person.slack_id for person in people}][0]
+                    for m in ("fraud-detector", "churn-model") for v in registry.get_model(session=s, key=m).versions
+                    if any(viewer in {person.slack_id for person in people}
+                           for _, people in governance.signable_steps(session=s, version=v))}
+    assert _waiting(_home(db, tmp_path, fake, viewer)) == expected

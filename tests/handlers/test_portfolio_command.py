@@ -32,13 +32,14 @@ def _in_review(s, model: Model, submitted, *, approved_at=None) -> None:
 @pytest.fixture
 def governed(db, tmp_path):
     """Three projects Rita governs: churn (low risk) waits since yesterday, card-fraud (high risk) has waited
-    for the risk review for five days (its technical validation was signed then), and pricing for a week."""
+    for the risk review for five days (its technical validation was signed then), and pricing for a week.
+    Pricing's deploys go ahead with sign-offs missing (warn); the others' wait for them (block)."""
     with db.session() as s:
         fraud = fraud_project(s, quorum=1)
         models = {"card-fraud": s.query(Model).filter_by(project_id=fraud.id).first()}
         for key, tier in (("churn", RiskTier.low), ("pricing", RiskTier.medium)):
             project = Project(key=key, name=key.capitalize(), initiative="", owner=ELI, sponsors=[], risk_tier=tier,
-                              tags=[])
+                              tags=[], deploy_policy="warn" if key == "pricing" else None)
             project.blueprint = Blueprint(name="internal", steps=[
                 BlueprintStep(position=1, name="technical validation", role="ml_engineer", quorum=1),
                 BlueprintStep(position=2, name="risk review", role="risk_manager", quorum=1)])
@@ -70,7 +71,8 @@ def test_the_command_lists_overdue_sign_offs_first_the_longest_waiting_first(gov
     assert lines[0].startswith(":red_circle: *Pricing* (medium risk): sign-off overdue\noverdue: pricing-model v1: "
                                "technical validation")
     assert lines[1].startswith(":red_circle: *Card fraud detection* (high risk): sign-off overdue\noverdue: ")
-    assert lines[1].endswith(": risk review")
+    assert lines[1].endswith(": risk review\nDeploy policy: block (no deploy until every sign-off is in)")
+    assert lines[0].endswith("\nDeploy policy: warn (deploys go ahead, missing sign-offs are reported)")
     assert lines[2].startswith(":hourglass: *Churn* (low risk): waiting for sign-off\nchurn-model v1: technical "
                                "validation 0 of 1")
     assert blocks[-1]["elements"][0]["value"].endswith("/projects")
@@ -90,5 +92,8 @@ def test_the_dashboard_portfolio_has_the_same_order_and_others_are_told_it_is_fo
     text = page.text
     assert text.index(">Pricing<") < text.index(">Card fraud detection<") < text.index(">Churn<")
     assert "Overdue: pricing-model v1: technical validation" in text
+    rows = {row.split("</a>")[0]: row for row in text.split('<a href="/projects/')[1:]}
+    assert "deploy policy: warn (deploys go ahead, missing sign-offs are reported)" in rows['pricing">Pricing']
+    assert "deploy policy: block (no deploy until every sign-off is in)" in rows['card-fraud">Card fraud detection']
     refused = governed.command("portfolio", ELI)
     assert refused.body["text"].startswith("The portfolio lists the projects a risk manager governs")

@@ -19,7 +19,7 @@ from bot.services.pages.reads import (
 )
 from bot.services.pages.shapes import AlertRow, Decided, Series, StepStatus
 from bot.services.pages.viewer import Viewer
-from store import registry
+from store import governance, registry
 from store.clock import utcnow
 from store.errors import Forbidden
 from store.models import (
@@ -192,6 +192,7 @@ class PortfolioLine:
     # The versions whose due step has waited longer than OVERDUE, oldest first: "fraud-detector v3: risk review".
     overdue: tuple[str, ...] = ()
     waiting_since: datetime | None = None  # when the longest-waiting due step became due
+    policy: str = "block"  # the deploy policy in force (governance.policy_of)
 
     @property
     def status(self) -> str:
@@ -220,7 +221,7 @@ def portfolio(*, session: Session, viewer: Viewer, now: datetime | None = None) 
                                  .join(BlueprintStep, BlueprintStep.blueprint_id == Blueprint.id)).all()
     governed = {project_id for project_id, role in step_roles if viewer.holds(role, project_id)}
     query = select(Project).where(Project.id.in_(governed)).order_by(Project.key) \
-        .options(selectinload(Project.models))
+        .options(selectinload(Project.models), selectinload(Project.blueprint))
     projects = list(session.execute(query).scalars())
     ids = [m.id for p in projects for m in p.models]
     production: dict[int, list[str]] = defaultdict(list)
@@ -250,7 +251,7 @@ def portfolio(*, session: Session, viewer: Viewer, now: datetime | None = None) 
         oldest = min((since[v.id] for v in pending if v.model.project_id == p.id and v.id in since), default=None)
         lines.append(PortfolioLine(p.key, p.name, p.initiative, p.risk_tier.value, p.owner, tuple(production[p.id]),
                                    sum(alerts.get(m.id, 0) for m in p.models), worst, tuple(waiting[p.id]),
-                                   tuple(text for _, text in overdue), oldest))
+                                   tuple(text for _, text in overdue), oldest, governance.policy_of(p)))
     # Overdue sign-offs first (the longest waiting first), then sign-offs waiting, then open alerts.
     lines.sort(key=lambda line: (not line.overdue, not line.waiting, line.waiting_since or now,
                                  -line.open_alerts, line.key))

@@ -102,6 +102,21 @@ def test_the_pack_holds_the_card_comparison_importances_signoffs_and_audit_recor
         assert (packed.actor, packed.subject) == (RITA, f"model:{PRICES}/v2")
 
 
+@pytest.mark.parametrize(("policy", "said"), [
+    ("warn", "deploy policy: warn (deploys go ahead, missing sign-offs are reported)"),
+    ("block", "deploy policy: block (no deploy until every sign-off is in)")])
+def test_the_pack_says_the_deploy_policy_in_force(deployed_v2, db, tmp_path, policy, said):
+    with db.session() as s:
+        registry.get_model(session=s, key=PRICES).project.deploy_policy = policy
+    out = tmp_path / "pack"
+
+    assert deployed_v2("evidence", PRICES, "v2", "--out", str(out), "--as", RITA).exit_code == 0
+
+    html = (out / f"{PRICES}-v2-evidence.html").read_text()
+    assert f'<span id="deploy-policy">{said}</span>' in html
+    assert json.loads((out / f"{PRICES}-v2-evidence.json").read_text())["deploy_policy"] == policy
+
+
 def test_someone_without_the_audit_trail_gets_no_pack_and_no_file(deployed_v2, tmp_path):
     out = tmp_path / "pack"
     refused = deployed_v2("evidence", PRICES, "v2", "--out", str(out), "--as", "U0NOBODY")

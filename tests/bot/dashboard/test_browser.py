@@ -8,6 +8,7 @@ skipped, saying which is missing, without them. `playwright install` is never ne
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ import threading
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import pytest
 import uvicorn
@@ -25,7 +28,9 @@ from bot.config import Settings
 from bot.dashboard.access import Signer
 from bot.dashboard.app import build_dashboard
 from bot.demo import run_demo
+from store import registry
 from store.db import Database
+from store.models import SignOff
 from tests.support.waiting import wait_until
 
 CHROMIUM = os.environ.get("FLYWHEEL_CHROMIUM", "/usr/bin/chromium")
@@ -49,7 +54,8 @@ EXPECTED = {
     "ml_engineer-drift_alert": ("Input drift alert on fraud-detector v1", ["card_age_days", "Wasserstein", "drifted"]),
     "business-kpi_alert": ("Business KPIs alert on fraud-detector v1", ["Fraud amount missed", "$"]),
     "ml_engineer-candidate": ("Model card: fraud-detector v2", ["Against v1 on the same labelled window", "Recall"]),
-    # The sign-off request is settled once v2 is deployed: it shows the outcome and carries no buttons.
+    # Settled once v2 is deployed, the sign-off request keeps its model card button.
+    "risk_manager-signoff_request": ("Model card: fraud-detector v2", ["Against v1 on the same labelled window"]),
     "it_ops-deployment": ("fraud-detector", ["In production", "v2", "version deployed"]),
 }
 
@@ -167,3 +173,48 @@ def test_the_card_and_project_pages_read_on_a_phone(served, chromium):
             for parent, overflow, right in boxes:
                 assert parent == "scroll" and overflow == "auto" and right <= sizes[1], (path, parent, overflow, right)
             page.screenshot(path=str(ARTIFACTS / "dashboard" / f"phone{path.replace('/', '-')}.png"), full_page=True)
+
+
+def test_an_evidence_pack_downloaded_from_the_card_page_opens_offline_from_disk(served, chromium, tmp_path):
+    """A risk manager downloads v2's evidence pack from its card page, then opens the saved file with no
+    network: it shows the card's heading, the comparison with v1, every sign-off with its reason and the
+    artifact's SHA-256, and asks for nothing but itself."""
+    out, signer, now = served
+    db = Database(f"sqlite:///{out / 'flywheel.db'}")
+    try:
+        with db.read() as s:
+            v2 = registry.get_version(session=s, model_key="fraud-detector", number=2)
+            sha256, uri = v2.artifact_sha256, v2.artifact_uri
+            reasons = [(o.person, o.reason) for o in s.query(SignOff).filter_by(version_id=v2.id).order_by(SignOff.id)]
+            names = {i: p.name for i, p in registry.people_by_id(session=s, slack_ids=[i for i, _ in reasons]).items()}
+    finally:
+        db.dispose()
+    assert reasons and all(reason for _, reason in reasons)
+    assert sha256 == hashlib.sha256(Path(url2pathname(urlparse(uri).path)).read_bytes()).hexdigest()
+    saved = tmp_path / "fraud-detector-v2-evidence.html"
+    with _browser(chromium, 1366) as browser:
+        page = browser.new_page()
+        card = f"{signer.public_url}/models/fraud-detector/versions/2/card"
+        assert page.goto(signer.link(card, slack_id=READER["risk_manager"], now=now)[0]).ok
+        with page.expect_download() as downloading:
+            page.get_by_role("link", name="Download the evidence pack").click()
+        download = downloading.value
+        assert download.suggested_filename == saved.name
+        download.save_as(saved)
+    with _browser(chromium, 1366) as browser:
+        browser.set_offline(True)
+        requested: list[str] = []
+        page = browser.new_page()
+        page.on("request", lambda r: requested.append(r.url))
+        response = page.goto(saved.as_uri())
+        assert response is not None and response.ok
+        assert page.inner_text("h1") == "Evidence pack: fraud-detector v2"
+        comparison = page.inner_text("#comparison ~ p")
+        assert comparison.startswith("v2 against v1 on the same labelled window"), comparison
+        assert page.locator("#comparison ~ figure svg.chart").first.is_visible()
+        signoffs = page.eval_on_selector_all("#signoffs + div table tr", "rows => rows.slice(1).map("
+                                             "r => [r.cells[1].innerText, r.cells[4].innerText])")
+        assert signoffs == [[names[person], reason] for person, reason in reasons]
+        assert sha256 in page.inner_text("#artifact + div")
+        page.screenshot(path=str(ARTIFACTS / "dashboard" / "evidence-pack-offline.png"), full_page=True)
+    assert requested == [saved.as_uri()]  # styles and charts inline: nothing fetched but the file itself
