@@ -21,6 +21,10 @@ from jobs.tasks import BINARY, MULTICLASS, REGRESSION
 MAX_ROWS = 2_000
 REPEATS = 5
 TIME_BUDGET_SECONDS = 20.0
+# A feature whose shuffle costs less than this share of what all features' shuffles cost together is one the
+# version does not rely on: on a sample of at most MAX_ROWS rows and a few repeats, a cost that small is
+# within the noise of the shuffles themselves (and a cost of zero or less means no reliance at all).
+NEGLIGIBLE_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,22 @@ def rank_of(importances: Mapping[str, Any] | None, feature: str) -> int | None:
 
 
 @dataclass(frozen=True)
+class Standing:
+    """Where one feature stands among a version's importances."""
+    rank: int  # 1 for the feature the version relies on most, among every measured feature
+    ranked: int  # how many features were measured
+    relied_on: bool  # its importance is above zero and more than a negligible share of the total
+
+
+def standings(importances: Mapping[str, Any] | None) -> dict[str, Standing]:
+    """Every measured feature's standing; {} when none was stored (an older evaluation, or none)."""
+    rows = ranked(importances)
+    total = sum(i.mean for i in rows if i.mean > 0)
+    return {i.feature: Standing(position, len(rows), i.mean > 0 and i.mean >= NEGLIGIBLE_SHARE * total)
+            for position, i in enumerate(rows, start=1)}
+
+
+@dataclass(frozen=True)
 class Reliance:
     """How much more (positive) or less a candidate relies on a feature than the version in production."""
     feature: str
@@ -105,6 +125,11 @@ class Reliance:
     @property
     def shift(self) -> float:
         return self.challenger - self.champion
+
+    @property
+    def more(self) -> bool:
+        """The candidate relies on the feature more than the production version (else less, or as much)."""
+        return self.shift > 0
 
 
 def reliance_shifts(champion: Mapping[str, Any] | None, challenger: Mapping[str, Any] | None,

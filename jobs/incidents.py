@@ -81,6 +81,8 @@ class KpiIncident:
     labels_complete_to: datetime | None
     details_url: str
     charts: tuple[ChartRef, ...] = ()
+    # The drifted features of the drift alert on the same window, most relied-on first; () when none fired.
+    drifted: tuple[FeatureFigure, ...] = ()
 
     @property
     def breached(self) -> tuple[KpiFigure, ...]:
@@ -96,6 +98,11 @@ class FeatureFigure:
     p_value: float
     drifted: bool
     missing: tuple[float, float] | None = None  # reference and current missing share, when that moved
+    # Where the feature stands among the production version's importances (jobs.explain.standings): 1 for the
+    # one it relies on most, of `ranked` measured; None when the version has none stored.
+    rank: int | None = None
+    ranked: int = 0
+    relied_on: bool = False  # its importance is more than a negligible share (jobs.explain.NEGLIGIBLE_SHARE)
 
     @property
     def described(self) -> str:
@@ -104,6 +111,12 @@ class FeatureFigure:
         if self.missing is None:
             return values
         return f"{values}\nmissing {missing_share(self.missing[0])} -> {missing_share(self.missing[1])}"
+
+
+def by_importance(features: tuple[FeatureFigure, ...]) -> tuple[FeatureFigure, ...]:
+    """Most important to the production version first; features without a rank after, in the order given
+    (the drift check's: most drifted first)."""
+    return tuple(sorted(features, key=lambda f: (f.rank is None, f.rank or 0)))
 
 
 def _figure(value: float) -> str:
@@ -185,6 +198,9 @@ class CandidateIncident:
     thresholds: tuple[ThresholdVerdict, ...] = ()  # the challenger against the spec's performance lines
     champion_outcomes: dict[str, Any] | None = None  # jobs.stakes.outcomes, for the money at stake
     challenger_outcomes: dict[str, Any] | None = None
+    # Which features each version relies on, on the same window (jobs.explain); None if not measured.
+    champion_importances: dict[str, Any] | None = None
+    challenger_importances: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -172,3 +172,11 @@ def latest_evaluation(*, session: Session, version: ModelVersion, window_end: da
         query = query.where(Evaluation.window_end == window_end)
     return session.execute(query.order_by(Evaluation.window_end.desc(), Evaluation.id.desc()).limit(1)
                            ).scalar_one_or_none()
+
+
+def measured_importances(*, session: Session, version: ModelVersion) -> dict[str, Any] | None:
+    """The importances (jobs.explain's record) of the version's latest evaluation that measured them; None when
+    none did: never evaluated, evaluated before importances were kept, or on windows that could not measure them."""
+    stored = session.execute(select(Evaluation.importances).where(Evaluation.version_id == version.id)
+                             .order_by(Evaluation.window_end.desc(), Evaluation.id.desc())).scalars()
+    return next((dict(found) for found in stored if found), None)

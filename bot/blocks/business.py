@@ -17,9 +17,10 @@ from bot.blocks.common import (
     mention,
     when,
 )
-from bot.blocks.wording import kpi_headline, kpi_sentence
+from bot.blocks.importance import inputs_changed
+from bot.blocks.wording import kpi_headline, kpi_sentence, period
 from bot.ids import ActionContext, ActionId, BlockId
-from jobs.incidents import KpiIncident
+from jobs.incidents import KpiIncident, by_importance
 
 VIEW_DETAILS = "View details"
 ASK_ML_TEAM = "Ask the ML team"
@@ -34,6 +35,8 @@ def kpi_alert(incident: KpiIncident, *, baseline_windows: int) -> Message:
     # Breaching KPIs first, then the rest, so the money figure is always there to read.
     ordered = list(incident.breached) + [k for k in incident.kpis if not k.breached]
     body = "\n".join(kpi_sentence(k, length, baseline_windows) for k in ordered)
+    if changed := inputs_changed(by_importance(incident.drifted), period(length)[1]):
+        body += "\n" + changed
     labels = f"labels complete to {day(incident.labels_complete_to)}" if incident.labels_complete_to else ""
     ctx = ActionContext(model=model.key, version=model.version_number, alert=model.alert_id)
     blocks = [

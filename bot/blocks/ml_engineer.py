@@ -24,6 +24,7 @@ from bot.blocks.common import (
     span,
     when,
 )
+from bot.blocks.importance import reliance_line, standing
 from bot.charts import format_value, metric_name
 from bot.ids import SNOOZE_CHOICES, ActionContext, ActionId, BlockId
 from jobs.checks import metric_value
@@ -34,6 +35,7 @@ from jobs.incidents import (
     MetricComparison,
     ModelRef,
     PerformanceIncident,
+    by_importance,
 )
 from jobs.tasks import ThresholdVerdict, lower_is_better
 
@@ -77,9 +79,10 @@ def alert_actions(model: ModelRef, details_url: str) -> ActionsBlock:
 
 def drift_alert(incident: DriftIncident) -> Message:
     model = incident.model
-    drifted, total = incident.drifted, len(incident.features)
+    drifted, total = by_importance(incident.drifted), len(incident.features)
     headline = f"Input drift on {model.key} {model.version} · {len(drifted)} of {total} features"
-    fields = [md(f"*{escape_mrkdwn(f.feature)}*\n{f.described}") for f in drifted[:MAX_FIELDS]]
+    fields = [md(f"*{escape_mrkdwn(f.feature)}*\n{f.described}" + (f"\nIt is {said}." if (said := standing(f)) else ""))
+              for f in drifted[:MAX_FIELDS]]
     stable = [escape_mrkdwn(f.feature) for f in incident.features if not f.drifted]
     rest = f"The other {len(stable)} features are stable: {', '.join(stable)}." if stable else ""
     if len(drifted) > MAX_FIELDS:
@@ -99,7 +102,8 @@ def drift_alert(incident: DriftIncident) -> Message:
                 f"checked {when(incident.checked_at)}"),
         alert_actions(model, incident.details_url),
     ]
-    summary = "; ".join(f"{escape_mrkdwn(f.feature)} {f.described.replace(chr(10), ', ')}" for f in drifted)
+    summary = "; ".join(f"{escape_mrkdwn(f.feature)} {f.described.replace(chr(10), ', ')}"
+                        + (f", {said}" if (said := standing(f)) else "") for f in drifted)
     return Message(kind="drift_alert", persona="ml_engineer", model_key=model.key,
                    text=f"{headline}: {summary}.", blocks=tuple(blocks), charts=incident.charts)
 
@@ -166,6 +170,9 @@ def candidate_ready(incident: CandidateIncident) -> Message:
         HeaderBlock(text=headline[:150]),
         SectionBlock(text=md(sentence)),
         SectionBlock(fields=comparison_fields(incident, champion)),
+        *([SectionBlock(text=md(relies + "."))] if (relies := reliance_line(
+            model.version, incident.champion_version, incident.challenger_importances,
+            incident.champion_importances)) else []),
         *chart_blocks(incident.charts),
         context(f"trained on {span(incident.train_start, incident.train_end)}",
                 f"requested by {mention(incident.requested_by)}", escape_mrkdwn(incident.trigger)),

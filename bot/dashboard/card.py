@@ -75,7 +75,7 @@ def card_markdown(card: Card) -> str:
                   "worsens when a feature's values are shuffled.", "",
                   *_table(["Rank", "Feature", "Importance"],
                           [[n, i.feature, f"{i.mean:.3g}"] for n, i in enumerate(card.importances, start=1)]), ""]
-        lines += [f"- {r.feature}: {card.version.label} relies on it {'more' if r.shift > 0 else 'less'} than "
+        lines += [f"- {r.feature}: {card.version.label} relies on it {'more' if r.more else 'less'} than "
                   f"{card.comparison.champion} ({r.challenger:.3g} vs {r.champion:.3g})" for r in card.reliance]
         lines += [""] if card.reliance else []
     else:

@@ -11,6 +11,7 @@ from bot.blocks.common import Message
 from bot.blocks.wording import baseline_words, kpi_change, period
 from bot.charts.kpi import alert_band
 from bot.notifier.outlet import Outlet
+from jobs import explain
 from jobs.checks import metric_rule
 from jobs.incidents import (
     DataQualityIncident,
@@ -43,14 +44,20 @@ class AlertMessages:
             performance = spec.performance
             alerts = performance.alert if performance else {}
             kpi_alerts = {k.name: k.alert for k in spec.kpis}
+            importances = registry.measured_importances(session=s, version=version) \
+                if version and result.kind in (CheckKind.kpi, CheckKind.drift) else None
         folder = self.outlet.charts_dir / f"alert-{result.alert_id}" if self.outlet.settings.charts else None
         details = self.outlet.settings.link(f"alerts/{result.alert_id}")
         figures = result.outcome.figures
         if result.kind == CheckKind.kpi:
-            return self._kpi(ref, checked, figures, folder if charts else None, details, run.created_at, kpi_alerts)
+            drift = checked.result(CheckKind.drift)
+            drifted = tuple(f for f in _features(drift.outcome.figures, importances) if f.drifted) \
+                if drift is not None and drift.alert_id is not None and "features" in drift.outcome.figures else ()
+            return self._kpi(ref, checked, figures, folder if charts else None, details, run.created_at, kpi_alerts,
+                             drifted)
         if result.kind == CheckKind.drift:
             return self._drift(ref, checked, result, kpi_result, folder if charts else None, details,
-                               run.created_at)
+                               run.created_at, importances)
         if result.kind == CheckKind.performance:
             return ml_engineer.performance_alert(PerformanceIncident(
                 model=ref, window_start=checked.window_start, window_end=checked.window_end, checked_at=run.created_at,
@@ -62,7 +69,7 @@ class AlertMessages:
             problems=tuple(figures["problems"]), rows=figures["rows"], details_url=details))
 
     def _kpi(self, ref: ModelRef, checked: ModelChecks, figures: dict, folder: Path | None, details: str,
-             checked_at: datetime, kpi_alerts: dict) -> Message:
+             checked_at: datetime, kpi_alerts: dict, drifted: tuple[FeatureFigure, ...]) -> Message:
         kpis = tuple(KpiFigure(
             name=k["name"], label=k["label"], unit=k["unit"], value=k["value"], baseline=k["baseline"],
             threshold=k["threshold"], breached=k["breached"], rule=k["rule"],
@@ -86,14 +93,14 @@ class AlertMessages:
         incident = KpiIncident(model=ref, window_start=checked.window_start, window_end=checked.window_end,
                                checked_at=checked_at, kpis=kpis,
                                labels_complete_to=_parse(figures.get("labels_complete_to")),
-                               details_url=details, charts=tuple(self.outlet.chart_ref(c) for c in rendered))
+                               details_url=details, charts=tuple(self.outlet.chart_ref(c) for c in rendered),
+                               drifted=drifted)
         return business.kpi_alert(incident, baseline_windows=baseline_n)
 
     def _drift(self, ref: ModelRef, checked: ModelChecks, result: CheckResult, kpi_result: CheckResult | None,
-               folder: Path | None, details: str, checked_at: datetime) -> Message:
+               folder: Path | None, details: str, checked_at: datetime, importances: dict | None) -> Message:
         figures = result.outcome.figures
-        features = tuple(FeatureFigure(f["feature"], f["method_label"], f["statistic"], f["threshold"],
-                                       f["p_value"], f["drifted"], _missing_moved(f)) for f in figures["features"])
+        features = _features(figures, importances)
         rendered = []
         top = next(iter(result.outcome.evidence.items()), None)
         if folder is not None and top is not None:
@@ -126,6 +133,17 @@ class AlertMessages:
 
 def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _features(figures: dict, importances: dict | None) -> tuple[FeatureFigure, ...]:
+    """A drift run's features, each with where it stands among the production version's importances."""
+    standings = explain.standings(importances)
+
+    def standing(name: str) -> dict:
+        found = standings.get(name)
+        return {"rank": found.rank, "ranked": found.ranked, "relied_on": found.relied_on} if found else {}
+    return tuple(FeatureFigure(f["feature"], f["method_label"], f["statistic"], f["threshold"], f["p_value"],
+                               f["drifted"], _missing_moved(f), **standing(f["feature"])) for f in figures["features"])
 
 
 def _missing_moved(figure: dict) -> tuple[float, float] | None:

@@ -63,7 +63,9 @@ class GovernanceNews:
             requested_by=requested_by, trigger=trigger, train_start=train_start, train_end=train_end,
             details_url=settings.link(f"models/{model_key}/versions/{number}"), charts=drawn,
             thresholds=comparison.thresholds, champion_outcomes=comparison.champion_outcomes,
-            challenger_outcomes=comparison.challenger_outcomes)
+            challenger_outcomes=comparison.challenger_outcomes,
+            champion_importances=comparison.champion_importances,
+            challenger_importances=comparison.challenger_importances)
 
     def signed(self, model_key: str, number: int, note: str) -> bool:
         """A sign-off given or refused, in the thread of the alert the version answers."""
