@@ -115,30 +115,51 @@ def standings(importances: Mapping[str, Any] | None) -> dict[str, Standing]:
             for position, i in enumerate(rows, start=1)}
 
 
+MIN_SHARE_SHIFT = 0.02  # two points of a version's total reliance: less is within the shuffle noise
+
+
 @dataclass(frozen=True)
 class Reliance:
-    """How much more (positive) or less a candidate relies on a feature than the version in production."""
+    """How much more (positive) or less a candidate relies on a feature than the version in production, as
+    shares of each version's total positive importance: a better model loses more score on every shuffled
+    feature, so raw importances of two versions do not say which features it leans on more."""
     feature: str
     champion: float
     challenger: float
+    champion_share: float
+    challenger_share: float
 
     @property
     def shift(self) -> float:
-        return self.challenger - self.champion
+        return self.challenger_share - self.champion_share
 
     @property
     def more(self) -> bool:
-        """The candidate relies on the feature more than the production version (else less, or as much)."""
+        """The candidate relies on the feature more than the production version (else less)."""
         return self.shift > 0
+
+
+def _shares(means: Mapping[str, float]) -> dict[str, float]:
+    total = sum(m for m in means.values() if m > 0)
+    return {f: (max(m, 0.0) / total if total > 0 else 0.0) for f, m in means.items()}
+
+
+def comparable(champion: Mapping[str, Any] | None, challenger: Mapping[str, Any] | None) -> bool:
+    """Both versions' importances measured, with the same score: only then do their shares compare."""
+    return bool(champion and challenger and champion.get("metric") == challenger.get("metric"))
 
 
 def reliance_shifts(champion: Mapping[str, Any] | None, challenger: Mapping[str, Any] | None,
                     *, top: int = 3) -> list[Reliance]:
-    """The features whose importance moved most between the two versions, largest move first. Both must be
-    measured with the same score; otherwise the numbers do not compare and nothing is returned."""
-    if not champion or not challenger or champion.get("metric") != challenger.get("metric"):
+    """The features whose share of reliance moved most between the two versions (at least MIN_SHARE_SHIFT),
+    largest move first. Both must be measured with the same score; otherwise the numbers do not compare and
+    nothing is returned."""
+    if not comparable(champion, challenger):
         return []
     theirs = {i.feature: i.mean for i in ranked(champion)}
     mine = {i.feature: i.mean for i in ranked(challenger)}
-    shifts = [Reliance(f, theirs.get(f, 0.0), mine.get(f, 0.0)) for f in sorted(set(theirs) | set(mine))]
-    return sorted(shifts, key=lambda r: -abs(r.shift))[:top]
+    their_share, my_share = _shares(theirs), _shares(mine)
+    shifts = [Reliance(f, theirs.get(f, 0.0), mine.get(f, 0.0), their_share.get(f, 0.0), my_share.get(f, 0.0))
+              for f in sorted(set(theirs) | set(mine))]
+    moved = [r for r in shifts if abs(r.shift) >= MIN_SHARE_SHIFT]
+    return sorted(moved, key=lambda r: -abs(r.shift))[:top]

@@ -70,15 +70,14 @@ def reliance_line(challenger: str, champion: str | None, mine: Mapping[str, Any]
     shifts = [r for r in explain.reliance_shifts(theirs, mine) if r.shift != 0]
     if not shifts:
         return None
-    now, before = explain.standings(mine), explain.standings(theirs)
-
-    def place(standings: dict[str, explain.Standing], feature: str) -> str:
-        return ordinal(standings[feature].rank) if feature in standings else "not measured"
+    more, less = [r for r in shifts if r.more], [r for r in shifts if not r.more]
+    first = (more or less)[0]
 
     def item(r: explain.Reliance) -> str:
-        return f"{escape_mrkdwn(r.feature)} ({place(now, r.feature)}, was {place(before, r.feature)})"
+        # Shares, not ranks: a feature can move down the ranking while the version leans on it more.
+        of = " of its reliance" if r is first else ""
+        return f"{escape_mrkdwn(r.feature)} ({r.challenger_share:.0%}{of}, was {r.champion_share:.0%})"
 
-    more, less = [r for r in shifts if r.more], [r for r in shifts if not r.more]
     parts = [f"{way} on {_listing([item(r) for r in group])}"
              for way, group in (("more", more), ("less", less)) if group]
     joined = parts[0] if len(parts) == 1 else (", and " if len(more) > 1 else " and ").join(parts)

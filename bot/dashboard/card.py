@@ -76,8 +76,12 @@ def card_markdown(card: Card) -> str:
                   *_table(["Rank", "Feature", "Importance"],
                           [[n, i.feature, f"{i.mean:.3g}"] for n, i in enumerate(card.importances, start=1)]), ""]
         lines += [f"- {r.feature}: {card.version.label} relies on it {'more' if r.more else 'less'} than "
-                  f"{card.comparison.champion} ({r.challenger:.3g} vs {r.champion:.3g})" for r in card.reliance]
-        lines += [""] if card.reliance else []
+                  f"{card.comparison.champion} ({r.challenger_share:.0%} of its reliance vs {r.champion_share:.0%})"
+                  for r in card.reliance]
+        if not card.reliance and card.reliance_compared:
+            lines.append(f"Compared with {card.comparison.champion}: {card.version.label} leans on the same features, "
+                         "each within two points of its share.")
+        lines += [""] if card.reliance or card.reliance_compared else []
     else:
         lines += ["No importances were measured for this version.", ""]
     lines += ["## Performance by segment", ""]

@@ -45,13 +45,15 @@ def test_the_business_sentence_for_one_input_and_for_inputs_it_does_not_rely_on(
 def test_a_candidate_relying_more_on_some_and_less_on_others():
     champion = _importances(amount=0.30, country=0.10, card_age_days=0.02, hour=0.01)
     challenger = _importances(amount=0.12, card_age_days=0.11, country=0.10, hour=0.01)
-    assert reliance_line("v3", "v2", challenger, champion) == \
-        "v3 relies more on card_age_days (2nd, was 3rd) and less on amount (1st, was 1st) than v2"
+    # country keeps its importance but its share grows as amount's shrinks: more, though it slips to 3rd
+    assert reliance_line("v3", "v2", challenger, champion) == (
+        "v3 relies more on card_age_days (32% of its reliance, was 5%) and country (29%, was 23%), and less on "
+        "amount (35%, was 70%) than v2")
     champion = _importances(amount=0.30, country=0.20, card_age_days=0.02)
     challenger = _importances(card_age_days=0.20, country=0.25, amount=0.10)
     assert reliance_line("v3", "v2", challenger, champion) == (
-        "v3 relies more on card_age_days (2nd, was 3rd) and country (1st, was 2nd), and less on amount "
-        "(3rd, was 1st) than v2")
+        "v3 relies more on card_age_days (36% of its reliance, was 4%) and country (45%, was 38%), and less on "
+        "amount (18%, was 58%) than v2")
 
 
 def test_no_reliance_line_without_both_sides_measured_the_same_way():

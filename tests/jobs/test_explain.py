@@ -61,8 +61,9 @@ def test_the_planted_feature_ranks_first_and_the_noise_does_not_matter(churn_mod
 def test_rows_are_sampled_to_the_bound_with_a_seed_so_the_figures_repeat(churn_model):
     rows = churners(seed=13)
 
-    first = explain.permutation_importances(CHURN, churn_model, rows, max_rows=500)
-    again = explain.permutation_importances(CHURN, churn_model, rows, max_rows=500)
+    # A budget nothing can exhaust: the repeats are the clock's to shrink (tested below), the figures the seed's.
+    first = explain.permutation_importances(CHURN, churn_model, rows, max_rows=500, budget_seconds=1e6)
+    again = explain.permutation_importances(CHURN, churn_model, rows, max_rows=500, budget_seconds=1e6)
 
     assert first["rows"] == 500
     assert first == again
@@ -85,11 +86,16 @@ def test_reliance_shifts_name_the_features_that_moved_most_and_need_the_same_sco
     champion = {"metric": "roc_auc", "features": [{"feature": "a", "mean": 0.30, "std": 0.0},
                                                   {"feature": "b", "mean": 0.05, "std": 0.0}]}
     challenger = {"metric": "roc_auc", "features": [{"feature": "b", "mean": 0.25, "std": 0.0},
-                                                    {"feature": "a", "mean": 0.28, "std": 0.0}]}
+                                                    {"feature": "a", "mean": 0.28, "std": 0.0},
+                                                    {"feature": "c", "mean": 0.02, "std": 0.0}]}
 
     shifts = explain.reliance_shifts(champion, challenger)
 
-    assert [(s.feature, round(s.shift, 2)) for s in shifts] == [("b", 0.20), ("a", -0.02)]
+    # Shares of each version's total: a 0.30+0.05 -> a 0.28, b 0.25, c 0.02 of 0.55. c moved 3.6 points, no
+    # more; a raw comparison would call a "less" by 0.02 and miss that the candidate leans on b as much as a.
+    assert [(s.feature, round(s.shift, 3), s.more) for s in shifts] == [
+        ("a", -0.348, False), ("b", 0.312, True), ("c", 0.036, True)]
+    assert explain.reliance_shifts(champion, champion) == []  # nothing moved: nothing to say
     assert explain.reliance_shifts(champion, {**challenger, "metric": "negative_mae"}) == []
 
 

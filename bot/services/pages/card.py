@@ -67,6 +67,7 @@ class Card:
     importances: tuple[Importance, ...] = ()
     importance_metric: str | None = None
     reliance: tuple[Reliance, ...] = ()  # against the parent on the same window
+    reliance_compared: bool = False  # both measured the same way: an empty `reliance` means nothing moved
 
 
 @dataclass(frozen=True)
@@ -166,4 +167,6 @@ def model_card(*, session: Session, key: str, number: int, viewer: Viewer, now: 
         segments=_segments(session, model.id, version.id) if spec.get("segments") else None,
         importances=tuple(explain.ranked(measured)), importance_metric=(measured or {}).get("metric"),
         reliance=tuple(explain.reliance_shifts(comparison.champion_importances, comparison.challenger_importances))
-        if comparison else ())
+        if comparison else (),
+        reliance_compared=bool(comparison) and explain.comparable(comparison.champion_importances,
+                                                                  comparison.challenger_importances))
