@@ -6,13 +6,13 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from bot.charts.bands import alert_band  # noqa: F401 (the chart and its callers name the band the same way)
 from bot.charts.style import (
     ALERT,
     BAND,
@@ -63,24 +63,6 @@ def kpi_trend(*, label: str, unit: str | None, points: Sequence[tuple[datetime, 
     alt = _kpi_alt_text(label, unit, dates, values, line, sorted(set(breach_indices)),
                         _period_name(step) or "Latest", baseline, baseline_name)
     return Chart(path=out, title=title or label, alt_text=alt)
-
-
-def alert_band(alert: Any, baseline: float | None, unit: str | None) -> dict[str, Any]:
-    """The alert line of a KPI's spec alert as kpi_trend draws it: an absolute line, or a relative one from the
-    baseline ("25% above baseline" -> the baseline times 1.25), and which side of it breaches."""
-    if alert is None:
-        return {}
-    if alert.above is not None or alert.below is not None:
-        below = alert.above is None
-        line = alert.below if below else alert.above
-        return {"alert_line": line, "below": below,
-                "alert_name": f"alert {'below' if below else 'above'} {format_value(line, unit)}"}
-    if baseline is None:
-        return {}
-    below = alert.above_baseline_pct is None
-    pct = alert.below_baseline_pct if below else alert.above_baseline_pct
-    return {"alert_line": baseline * (1 - pct / 100 if below else 1 + pct / 100), "below": below,
-            "alert_name": f"alert: {pct:g}% {'below' if below else 'above'} baseline"}
 
 
 def kpi_figure(*, label: str, unit: str | None, points: Sequence[tuple[datetime, float]],

@@ -9,7 +9,7 @@ from bot import charts
 from bot.blocks import business, ml_engineer
 from bot.blocks.common import Message
 from bot.blocks.wording import baseline_words, kpi_change, period
-from bot.charts.kpi import alert_band
+from bot.charts.bands import alert_band
 from bot.notifier.outlet import Outlet
 from jobs import explain
 from jobs.checks import metric_rule
