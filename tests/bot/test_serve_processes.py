@@ -126,7 +126,7 @@ def started(db, fraud_data, tmp_path):
 
 def _answers(port: int) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).text == "ok"
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json() == {"status": "ok"}
     except httpx.HTTPError:
         return False
 
