@@ -41,6 +41,7 @@ class Check:
 class Findings:
     checks: list[Check]
     figures: dict[str, float] = field(default_factory=dict)  # ages in seconds, for the JSON body
+    error: BaseException | None = None  # why the database did not answer (doctor --verbose prints it)
 
     @property
     def ready(self) -> bool:
@@ -83,7 +84,8 @@ class Readiness:
         except Exception as exc:  # anything the database answers, or fails to, is "not ready" with its reason
             return Findings([Check("database", False, f"the database is unreachable ({reason(exc)})",
                                    "check FLYWHEEL_DATABASE_URL and that the database server is running")]
-                            + [Check(name, False, NOT_CHECKED) for name in ("migrations", "worker", "outbox")])
+                            + [Check(name, False, NOT_CHECKED) for name in ("migrations", "worker", "outbox")],
+                            error=exc)
         now, figures = self.clock(), {}
         checks = [Check("database", True, "answers"), self._migrations(revision, head)]
         if revision is None:
