@@ -5,7 +5,9 @@ The worker's metrics come from a real `flywheel worker --metrics-port`."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from slack_bolt import App
 from sqlalchemy import func, select
@@ -24,7 +27,7 @@ from bot.ids import ActionId
 from bot.readiness import Readiness
 from bot.web import build_web
 from jobs.monitor import PERSONA_FOR, check_model
-from store import outbox
+from store import heartbeat, outbox
 from store.clock import utcnow
 from store.db import Database
 from store.models import AuditEvent, CheckKind, OutboxMessage, OutboxState, Verdict
@@ -48,7 +51,9 @@ class Scrape:
                    if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
     def names(self) -> set[str]:
-        return {s.name for s in self.samples}
+        """Every series name /metrics declares, sampled yet or not (a counter is declared as NAME_total)."""
+        declared = {f"{f.name}_total" if f.type == "counter" else f.name for f in self.families.values()}
+        return declared | {s.name for s in self.samples}
 
 
 def scrape(url: str) -> Scrape:
@@ -91,8 +96,9 @@ def test_a_story_through_slack_is_counted_on_metrics(world):
     # The next cycle finds the same incident: the alert is updated, not opened again.
     second = check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW + timedelta(hours=1))
 
-    # Two messages waiting for the worker, the older for three minutes.
+    # Two messages waiting for the worker, the older for three minutes; the worker's heartbeat a minute old.
     with world.db.session() as s:
+        heartbeat.beat(session=s, worker="host:1", started_at=utcnow(), now=utcnow() - timedelta(minutes=1))
         for minutes in (3, 1):
             outbox.enqueue(session=s, kind="post", channel="C0ML", payload={"text": "x"},
                            now=utcnow() - timedelta(minutes=minutes))
@@ -148,7 +154,18 @@ def test_a_story_through_slack_is_counted_on_metrics(world):
     assert 180 <= after.value("flywheel_outbox_oldest_pending_age_seconds") < 240
     assert events > 0 and after.value("flywheel_audit_chain_length") == events
     assert after.value("flywheel_database_up") == 1
-    assert "flywheel_worker_heartbeat_age_seconds" not in after.names()  # no worker has beaten on this database
+    assert 60 <= after.value("flywheel_worker_heartbeat_age_seconds") < 90
+    assert after.value("flywheel_worker_leader") == 0  # the app's own: it leads nothing
+
+    # Every metric the shipped alert rules and dashboard use is one /metrics shows.
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus-rules.yml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert {rule["alert"] for group in rules["groups"] for rule in group["rules"]} >= {
+        "FlywheelOutboxStuck", "FlywheelNoWorkerLeader", "FlywheelChecksFailing"}
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    expressions += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {name for expr in expressions for name in re.findall(r"\bflywheel_[a-z_]+", expr)}
+    assert len(used) >= 15 and used <= after.names(), used - after.names()
 
 
 def test_a_database_that_does_not_answer_shows_as_down_and_the_rest_still_scrapes():
