@@ -1,6 +1,6 @@
 """HTTP surface: Slack's requests on POST /slack/events, liveness on GET /healthz, readiness on GET /readyz
-(bot/readiness.py), Prometheus metrics on GET /metrics (bot/metrics.py), the trainers' API under /api (bot/api.py) and the dashboard's pages (bot/dashboard) on
-every other path, when given."""
+(bot/readiness.py), Prometheus metrics on GET /metrics (bot/metrics.py), the trainers' API under /api
+(bot/api.py) and the dashboard's pages (bot/dashboard) on every other path, when given."""
 
 from __future__ import annotations
 

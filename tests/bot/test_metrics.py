@@ -17,20 +17,28 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 from slack_bolt import App
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from bot.config import Settings
 from bot.ids import ActionId
+from bot.metrics import registry_for
 from bot.readiness import Readiness
+from bot.slack_delivery import make_client
 from bot.web import build_web
 from jobs.monitor import PERSONA_FOR, check_model
 from store import heartbeat, outbox
 from store.clock import utcnow
 from store.db import Database
 from store.models import AuditEvent, CheckKind, OutboxMessage, OutboxState, Verdict
+from tests.support.slack_fake import FakeSlack
 from tests.support.slack_world import ELI, MODEL, NOW
 from tests.support.waiting import wait_until
 from tests.support.workers import stop
@@ -217,3 +225,29 @@ def test_the_worker_serves_its_leadership_and_heartbeat_on_its_metrics_port(db, 
         assert f"metrics on http://127.0.0.1:{port}/metrics" in log.read_text()
     finally:
         stop(worker)
+
+
+def test_slack_calls_are_counted_by_outcome_when_slack_refuses_or_is_away():
+    def calls() -> Scrape:  # this process's own, as /metrics would show them
+        return Scrape(generate_latest(registry_for(None)).decode())
+
+    before = calls()
+    with FakeSlack() as fake:
+        client = make_client(Settings(SLACK_BOT_TOKEN=SecretStr(fake.token), FLYWHEEL_SLACK_API_URL=fake.api_url))
+        fake.fail("chat.postMessage", error="channel_not_found")
+        with pytest.raises(SlackApiError):
+            client.chat_postMessage(channel="C0GONE", text="x")
+        client.chat_postMessage(channel="C0ML", text="y")
+    away = make_client(Settings(SLACK_BOT_TOKEN=SecretStr("xoxb-test"),
+                                FLYWHEEL_SLACK_API_URL=f"http://127.0.0.1:{_free_port()}/api/"), timeout=2)
+    with pytest.raises(OSError):
+        away.chat_update(channel="C0ML", ts="1.0", text="z")
+    after = calls()
+
+    def delta(**labels: str) -> float:
+        return after.value("flywheel_slack_api_calls_total", **labels) - \
+            before.value("flywheel_slack_api_calls_total", **labels)
+
+    assert delta(method="chat.postMessage", outcome="error") == 1
+    assert delta(method="chat.postMessage", outcome="ok") == 1
+    assert delta(method="chat.update", outcome="unreachable") == 1
