@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from bot.notifier import Notifier
 from bot.config import Settings
 from bot.delivery import Delivery, FolderOutbox
+from bot.metrics import CountingWebClient, count_listener_calls
 from bot.outbox import OutboxDelivery, OutboxSender, StormPolicy
 from bot.services.common import Runner
 from bot.services.operations import Operations
@@ -90,6 +91,7 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
     # Socket Mode needs none: Bolt's own check would be a second HMAC of every request.
     app = App(signing_secret=settings.slack_signing_secret.get_secret_value(), client=client,
               process_before_response=True, request_verification_enabled=False)
+    count_listener_calls(app)
     from handlers import register  # handlers import bot modules; import here to keep the root acyclic
 
     register(app, ops)
@@ -102,8 +104,8 @@ def make_outbox_sender(settings: Settings, ops: Operations, *, client: WebClient
     from bot.blocks.home import home_view
 
     # The outbox retries on its own schedule; the SDK's retry handlers would sleep inside a pass.
-    plain = client or WebClient(token=settings.slack_bot_token.get_secret_value(),
-                                base_url=settings.slack_api_url, timeout=15)
+    plain = client or CountingWebClient(token=settings.slack_bot_token.get_secret_value(),
+                                        base_url=settings.slack_api_url, timeout=15)
     slack = SlackDelivery(plain)
 
     def publish_home(slack_id: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.blocks import digest as digest_blocks
 from bot.blocks.common import Message, validate_payload
 from bot.config import Settings
@@ -278,6 +279,8 @@ class OutboxSender:
                     log.warning("outbox %s sent without a chart: %s", row_id, exc)
                     return True
                 if exc.transient:  # the attempt stays recorded: a timed-out post may have gone out
+                    if exc.retry_after:
+                        metrics.rate_limited("outbox", exc.retry_after)
                     wait = timedelta(seconds=exc.retry_after) if exc.retry_after else \
                         min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 10)))
                     outbox.retry_later(session=s, row_id=row_id, error=str(exc), at=now + wait)

@@ -10,15 +10,12 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
 from bot.blocks.common import Message, validate_payload
 from bot.config import Settings
+from bot.metrics import CountingRateLimitHandler, CountingWebClient
 from jobs.incidents import ChartRef
 from store.errors import FlywheelError
 
@@ -40,14 +37,14 @@ class DeliveryError(FlywheelError):
 def make_client(settings: Settings, *, timeout: int = TIMEOUT_SECONDS) -> WebClient:
     if settings.slack_bot_token is None:
         raise DeliveryError("SLACK_BOT_TOKEN is not set, so Flywheel cannot post to Slack")
-    return WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
-                     timeout=timeout, retry_handlers=[
-                         RateLimitErrorRetryHandler(max_retry_count=3),  # sleeps for Retry-After
-                         ServerErrorRetryHandler(max_retry_count=2),
-                         # Refused or reset connections only; a read timeout is not retried, since
-                         # Slack may have posted the message already.
-                         ConnectionErrorRetryHandler(max_retry_count=2),
-                     ])
+    return CountingWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                             timeout=timeout, retry_handlers=[
+                                 CountingRateLimitHandler(max_retry_count=3),  # sleeps for Retry-After
+                                 ServerErrorRetryHandler(max_retry_count=2),
+                                 # Refused or reset connections only; a read timeout is not retried, since
+                                 # Slack may have posted the message already.
+                                 ConnectionErrorRetryHandler(max_retry_count=2),
+                             ])
 
 
 class SlackDelivery:

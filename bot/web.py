@@ -1,12 +1,13 @@
 """HTTP surface: Slack's requests on POST /slack/events, liveness on GET /healthz, readiness on GET /readyz
-(bot/readiness.py), the trainers' API under /api (bot/api.py) and the dashboard's pages (bot/dashboard) on
-every other path, when given."""
+(bot/readiness.py), Prometheus metrics on GET /metrics (bot/metrics.py), the trainers' API under /api
+(bot/api.py) and the dashboard's pages (bot/dashboard) on every other path, when given."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from bot import metrics
 from bot.config import Settings
 from bot.readiness import TIMEOUT_SECONDS, Readiness
 from bot.request_body import AddressGuard, BodyRefused, read_body
@@ -66,6 +68,7 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
     signature = SlackSignature(signing_secret if signing_secret is not None else getattr(app, "_signing_secret", None))
 
     async def slack_events(request: Request) -> Response:
+        arrived = time.perf_counter()
         # Refused before anything parses the body: no signature, a body too big, or a signature that is wrong.
         if not signature.headers_usable(request.headers):
             return PlainTextResponse(UNSIGNED, status_code=401)
@@ -83,11 +86,18 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
         if (problem := shape_problem(parsed.body)) is not None:
             return PlainTextResponse(f"{MALFORMED} {problem}", status_code=400)
         # Bolt's App is synchronous: dispatch in a worker thread so one slow request never holds the loop.
-        response = await run_in_threadpool(app.dispatch, parsed)
-        return to_starlette_response(response)
+        response = to_starlette_response(await run_in_threadpool(app.dispatch, parsed))
+        metrics.acknowledged(parsed.body, time.perf_counter() - arrived)
+        return response
 
     async def healthz(_: Request) -> Response:
-        return PlainTextResponse("ok")  # alive: answers without touching the database
+        return JSONResponse({"status": "ok"})  # alive: answers without touching the database
+
+    scraped = metrics.registry_for(readiness.db if readiness is not None else None)
+
+    async def prometheus(_: Request) -> Response:
+        body, content_type = await run_in_threadpool(metrics.exposition, scraped)
+        return Response(body, media_type=content_type)
 
     async def readyz(_: Request) -> Response:
         if readiness is None:
@@ -107,7 +117,8 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
 
     routes: list[BaseRoute] = [Route("/slack/events", slack_events, methods=["POST"]),
                                Route("/healthz", healthz, methods=["GET"]),
-                               Route("/readyz", readyz, methods=["GET"])]
+                               Route("/readyz", readyz, methods=["GET"]),
+                               Route("/metrics", prometheus, methods=["GET"])]
     if api is not None:
         routes.append(Mount("/api", app=api))
     if dashboard is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from jobs import checks
+from jobs import metrics_registry as metrics
 from jobs.checks import CheckOutcome
 from jobs.expressions import ExpressionError
 from jobs.metrics import MetricsError
@@ -162,6 +164,7 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
         return production.read(list(dict.fromkeys([ts, *columns])), time_column=ts, start=start, end=end)
 
     frames: dict[str, pd.DataFrame] = {}
+    reading = time.perf_counter()
     try:
         production = open_source(data.production, base_dir)
         production.check_columns(spec.columns(), time_column=ts)  # a missing column fails every kind, as before
@@ -178,6 +181,9 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
             frames["earlier"] = rows([], as_of - (baseline_n + 1) * length, as_of - length)
     except EXPECTED as exc:
         return [checks.error(kind, f"cannot read production data: {exc}") for kind in sorted(kinds)]
+    read_share = (time.perf_counter() - reading) / max(1, len(wanted))
+    metrics.WINDOWS_READ.inc(len(frames))
+    metrics.ROWS_SCANNED.inc(sum(len(frame) for frame in frames.values()))
 
     def drift() -> CheckOutcome:
         current = frames["current"]
@@ -233,7 +239,12 @@ def evaluate_model(spec: ModelSpec, base_dir: str, as_of: datetime, training_met
 
     run = {CheckKind.drift: drift, CheckKind.kpi: kpi, CheckKind.performance: performance,
            CheckKind.data_quality: quality}
-    return [_run_kind(kind, spec, run[kind]) for kind in wanted]
+    outcomes = []
+    for kind in wanted:
+        judging = time.perf_counter()
+        outcomes.append(_run_kind(kind, spec, run[kind]))
+        metrics.CHECK_SECONDS.labels(kind=kind.value).observe(read_share + time.perf_counter() - judging)
+    return outcomes
 
 
 def check_model(*, db: Database, model_key: str, as_of: datetime, kinds: set[CheckKind] | None = None,
@@ -252,7 +263,7 @@ def check_model(*, db: Database, model_key: str, as_of: datetime, kinds: set[Che
         base_dir = model.spec_dir
     outcomes = evaluate_model(spec, base_dir, as_of, training_metrics, kinds)
     window_start = as_of - spec.drift.window
-    results = []
+    results, alert_events = [], []
     with db.session() as s:
         model = s.get(Model, model_id) or registry.get_model(session=s, key=model_key)
         version = registry.production_version(session=s, model=model)
@@ -275,10 +286,16 @@ def check_model(*, db: Database, model_key: str, as_of: datetime, kinds: set[Che
                                                     subjects=outcome.subjects, channel=channels.get(persona),
                                                     now=now)
                 result.alert_id, result.alert_is_new = alert.id, new
+                alert_events.append((persona, "opened" if new else "updated"))
             elif outcome.verdict == Verdict.ok:
-                result.resolved_alerts = [a.id for a in monitoring.resolve_alerts(
-                    session=s, model=model, kind=outcome.kind, now=now)]
+                resolved = monitoring.resolve_alerts(session=s, model=model, kind=outcome.kind, now=now)
+                result.resolved_alerts = [a.id for a in resolved]
+                alert_events += [(a.persona, "resolved") for a in resolved]
             results.append(result)
+    for outcome in outcomes:  # counted once recorded
+        metrics.CHECKS.labels(kind=outcome.kind.value, verdict=outcome.verdict.value).inc()
+    for persona, event in alert_events:
+        metrics.ALERTS.labels(persona=persona, event=event).inc()
     return ModelChecks(model_key, version_label, window_start, as_of, results)
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from jobs import metrics_registry as metrics
 from jobs.backends import DeployRequest, TrainingRequest, call_deploy_webhook, dispatch
 from jobs.monitor import load_spec
 from jobs.retrain import compare_with_production, evaluation_window, retrain, retrain_trigger, training_window
@@ -138,6 +139,8 @@ class WorkRunner:
                 raise
             log.exception("%s of %s failed", job.kind, job.model_key)
             self._work_failed(job, f"{exc.__class__.__name__}: {exc}")
+        with self.db.read() as s:  # counted by the state the item ended in, once it is recorded
+            metrics.work_finished(job.kind, s.get(WorkItem, job.id).state.value)
 
     def _spec(self, model_key: str) -> ModelSpec:
         with self.db.read() as s:

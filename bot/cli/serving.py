@@ -4,7 +4,10 @@ and the worker."""
 from __future__ import annotations
 
 import errno
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -126,11 +129,34 @@ def _serve_processes(bound: list) -> None:
     most of a burst: 41 of 50 connections in some trials, and kept-alive connections stay where they land.)"""
     import subprocess
 
-    children = [subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--fd", str(sock.fileno())],
-                                 pass_fds=[sock.fileno()]) for sock in bound]
-    for sock in bound:
-        sock.close()  # each child holds its own
-    _supervise(children)
+    with _shared_metrics():
+        children = [subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--fd", str(sock.fileno())],
+                                     pass_fds=[sock.fileno()]) for sock in bound]
+        for sock in bound:
+            sock.close()  # each child holds its own
+        _supervise(children)
+
+
+@contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """A fresh folder for the processes' Prometheus values (prometheus_client's multiprocess mode), so a
+    scrape answered by any one of them counts the requests all of them served; removed when they stop.
+    One an operator set (PROMETHEUS_MULTIPROC_DIR) is used as it is, and kept."""
+    import shutil
+    import tempfile
+
+    from bot.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="flywheel-metrics-")
+    os.environ[MULTIPROC_ENV] = folder  # read by each process as it imports prometheus_client
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _supervise(children: list) -> None:
@@ -181,9 +207,13 @@ def _serve_socket_mode(settings, db) -> None:
 @click.command()
 @click.option("--standby/--no-standby", default=True, show_default=True,
               help="On PostgreSQL, wait to take over when another worker leads (instead of exiting).")
+@click.option("--metrics-port", type=click.IntRange(min=0, max=65535), default=None,
+              help="Serve Prometheus metrics on http://HOST:PORT/metrics (off unless given).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address for --metrics-port; 0.0.0.0 lets a Prometheus on another machine scrape it.")
 
 
-def worker(standby: bool) -> None:
+def worker(standby: bool, metrics_port: int | None, metrics_host: str) -> None:
     """Fire each model's checks on its schedule and run queued work (retraining)."""
     import signal
 
@@ -195,12 +225,25 @@ def worker(standby: bool) -> None:
     runner, _ = build_worker(settings, db=open_database(settings))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())
+    if metrics_port is not None:
+        _serve_worker_metrics(metrics_host, metrics_port, runner.db)
     click.echo("Flywheel worker starting")
     try:
         runner.run(leadership_for(runner.db), block=standby)
     except WorkerRefused as exc:
         raise Failure(str(exc)) from None
     click.echo("Flywheel worker stopped")
+
+
+def _serve_worker_metrics(host: str, port: int, db) -> None:
+    from bot.metrics import serve_worker_metrics
+
+    try:
+        server = serve_worker_metrics(port, host, db)
+    except OSError as exc:
+        advice = "; stop what is using it or pick another --metrics-port" if exc.errno == errno.EADDRINUSE else ""
+        raise Failure(f"can't serve metrics on {host}:{port}: {exc.strerror}{advice}") from None
+    click.echo(f"Flywheel worker metrics on http://{host}:{server.server_address[1]}/metrics")
 
 
 @click.command()

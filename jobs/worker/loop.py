@@ -15,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
 
+from jobs import metrics_registry as metrics
 from jobs.schedule import cron_trigger
 from jobs.worker.leadership import Leadership, WorkerRefused
 from jobs.worker.outage import OUTAGE_RETRY_SECONDS, Outage, OutageTolerantJobStore
@@ -214,6 +215,7 @@ class Worker:
     def beat(self, started_at: datetime) -> None:
         with self.db.session(changes_status=False) as s:
             heartbeat.beat(session=s, worker=self.name, started_at=started_at, now=utcnow())
+        metrics.HEARTBEAT.set_to_current_time()
 
     def start_scheduler(self) -> None:
         store = OutageTolerantJobStore(self.outage, engine=self.db.engine, tablename=JOB_TABLE)
@@ -229,6 +231,7 @@ class Worker:
         if not leadership.acquire(block):
             raise WorkerRefused("another worker leads this database")
         Worker._current = self
+        metrics.LEADER.set(1)
         threads = [threading.Thread(target=self._beat_until_stopped, args=(leadership,), name="heartbeat",
                                     daemon=True)]
         if self.send_outbox is not None:
@@ -266,6 +269,7 @@ class Worker:
                 if thread.is_alive():
                     thread.join(timeout=60)
             Worker._current = None
+            metrics.LEADER.set(0)
             leadership.release()
         if self.lost_lead:
             raise WorkerRefused("another worker took the lead while this one had lost the database")

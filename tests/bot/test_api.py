@@ -191,7 +191,7 @@ def test_the_web_process_serves_the_api_next_to_slack(db, artifacts, good):
             httpx.Client(base_url=server.url, timeout=30) as client:
         assert client.post("/api/versions", json=good).status_code == 401
         assert client.post("/api/versions", json=good, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 201
-        assert client.get("/healthz").text == "ok"
+        assert client.get("/healthz").json() == {"status": "ok"}
 
 
 @pytest.mark.parametrize(("case", "rule"), [

@@ -145,7 +145,7 @@ def test_hostile_addresses_are_answered_400_before_any_route(api, path):
 
 
 def test_healthz_and_ordinary_pages_are_unaffected(api, db, tmp_path):
-    assert api.get("/healthz").text == "ok"
+    assert api.get("/healthz").json() == {"status": "ok"}
     good = {**GOOD, "artifact_uri": (tmp_path / "artifacts" / "v1.joblib").as_uri()}
     assert api.post("/api/versions", json=good, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 201
     with db.session() as s:

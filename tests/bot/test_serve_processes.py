@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from store.models import AuditEvent
@@ -126,7 +127,7 @@ def started(db, fraud_data, tmp_path):
 
 def _answers(port: int) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).text == "ok"
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json() == {"status": "ok"}
     except httpx.HTTPError:
         return False
 
@@ -158,6 +159,33 @@ def test_both_processes_answer_and_a_sigterm_stops_them_with_their_audit_written
     with db.read() as s:  # each process wrote its batched command audit events before exiting
         typed = s.execute(select(func.count(AuditEvent.id)).where(AuditEvent.action == "command")).scalar_one()
     assert typed == 20
+
+
+def _environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode(errors="replace").partition("=")[::2] for p in pairs if p)
+
+
+def test_a_scrape_of_either_process_counts_the_requests_both_served(started, tmp_path):
+    parent, port, children = started
+    folder = {_environ(pid).get("PROMETHEUS_MULTIPROC_DIR") for pid in children}
+    assert len(folder) == 1 and Path(next(iter(folder))).is_dir()  # one folder, made by serve for them
+    clients = [httpx.Client(timeout=30) for _ in range(20)]
+    try:
+        assert {_status(client, port).status_code for client in clients} == {200}
+        assert min(_held(pid, port) for pid in children) > 0  # both processes answered some
+    finally:
+        for client in clients:
+            client.close()
+    for _ in range(6):  # each on a new connection: the kernel hands them to either process
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+        acks = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+                if s.name.startswith("flywheel_slack_ack_seconds") and s.labels.get("request") == "command"
+                and s.labels.get("le") in (None, "+Inf")}
+        assert acks["flywheel_slack_ack_seconds_count"] == acks["flywheel_slack_ack_seconds_bucket"] == 20
+    parent.send_signal(signal.SIGTERM)
+    assert _wait_exit(parent, tmp_path) == 0, _output(tmp_path)
+    assert not Path(next(iter(folder))).exists()  # removed once they stopped
 
 
 def test_when_one_process_dies_serve_stops_the_other_and_says_so(started, tmp_path):

@@ -239,7 +239,7 @@ def test_app_home_is_published_per_role(world):
 
 
 def test_health_check(world):
-    assert world.http.get("/healthz").text == "ok"
+    assert world.http.get("/healthz").json() == {"status": "ok"}
 
 
 def test_a_button_this_version_no_longer_has_is_answered_not_ignored(world):

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from bot.app import build
 from bot.config import Settings
 from bot.services.operations import Operations
+from bot.readiness import Readiness
 from bot.web import build_web
 from jobs import synthetic, training
 from store import registry
@@ -84,7 +85,7 @@ class World:
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(build_web(self.app), log_level="warning"))
+        self._server = uvicorn.Server(uvicorn.Config(build_web(self.app, readiness=Readiness(db)), log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
         self._thread.start()
         wait_until(lambda: self._server.started, 30, "the app's HTTP server to start", poll=0.01)

@@ -396,7 +396,7 @@ def test_links_from_another_flywheel_are_not_signed(site):
 def test_the_web_app_serves_slack_health_and_the_dashboard_together(site):
     bolt = App(signing_secret="s", token="xoxb-test", token_verification_enabled=False)
     web = TestClient(build_web(bolt, dashboard=site.app), base_url=BASE)
-    assert web.get("/healthz").text == "ok"
+    assert web.get("/healthz").json() == {"status": "ok"}
     assert web.get(site.link("/models/fraud-detector", ELI)).status_code == 200
     assert TestClient(build_web(bolt), base_url=BASE).get("/models/fraud-detector").status_code == 404
 
