@@ -28,6 +28,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session
+from structlog.contextvars import bound_contextvars
 
 from bot.blocks import digest as digest_blocks
 from bot.blocks.common import Message, validate_payload
@@ -247,11 +248,16 @@ class OutboxSender:
             if row.kind not in ("post", "home") and where is None:
                 return False  # its message is not in Slack yet
             kind, channel, payload, attempts = row.kind, row.channel, dict(row.payload), row.attempts
-            attempted = row.send_attempt_at
+            attempted, context = row.send_attempt_at, _log_context(row)
             if kind in POSTED_ONCE:
                 # Committed before Slack is called: whoever finds the row pending with this set knows the
                 # message may be in Slack already, and looks before posting again.
                 outbox.begin_attempt(session=s, row_id=row_id, now=utcnow())
+        with bound_contextvars(**context):
+            return self._deliver(row_id, now, kind, channel, where, payload, attempts, attempted)
+
+    def _deliver(self, row_id: int, now: datetime, kind: str, channel: str | None, where: str | None,
+                 payload: dict[str, Any], attempts: int, attempted: datetime | None) -> bool:
         key = {"event_type": OUTBOX_EVENT, "event_payload": {"id": row_id}}
         try:
             found = self._already_posted(row_id, kind, channel, where, key, attempted) if attempted else None
@@ -287,6 +293,7 @@ class OutboxSender:
             return False
         with self.db.session() as s:
             outbox.mark_sent(session=s, row_id=row_id, sent_ref=ref, now=now)
+        log.info("outbox %s sent (%s)", row_id, kind)
         return True
 
     def _already_posted(self, row_id: int, kind: str, channel: str | None, where: str | None, key: dict[str, Any],
@@ -312,6 +319,13 @@ class OutboxSender:
             log.warning("outbox %s was already in Slack (%s) from an attempt whose answer was lost; "
                         "recorded, not posted again", row_id, found)
         return found
+
+
+def _log_context(row: outbox.OutboxMessage) -> dict[str, object]:
+    """What a row's send logs carry: the row, its model, and the request that caused it."""
+    model_key = row.payload.get("model_key") if isinstance(row.payload, dict) else None
+    return {"outbox": row.id, **({"model": model_key} if model_key else {}),
+            **({"request_id": row.request_id} if row.request_id else {})}
 
 
 def _split_channel(ref: str | None) -> str:
