@@ -6,8 +6,8 @@ item, outbox row); the default `text` reads as before at a terminal. The standar
 come out the same way: structlog's ProcessorFormatter sits on the root handler.
 
 A request id is made for each HTTP request (or taken from a well-formed `X-Request-Id`), recorded on the work
-items and outbox rows written while it is bound (`stamp_request_ids`), and bound again by the worker when it
-runs that item and sends those rows, so one incident can be followed from the app into the worker.
+items (`stamp_request_ids`) and outbox rows (bot/outbox.py) written while it is bound, and bound again by the
+worker when it runs that item and sends those rows, so one incident can be followed from the app into the worker.
 
 Secrets never reach a log line or a Sentry event: `Redactor` replaces the values of the secret settings and
 anything shaped like a Slack token, a signed dashboard link or a password in a database URL.
@@ -31,7 +31,7 @@ from structlog.contextvars import bind_contextvars, bound_contextvars, clear_con
 
 from bot.config import LogSettings, Settings
 from store.errors import FlywheelError
-from store.models import OutboxMessage, WorkItem
+from store.models import WorkItem
 
 REDACTED = "[redacted]"
 REQUEST_ID_HEADER = "x-request-id"
@@ -147,6 +147,7 @@ def configure(settings: Settings | None = None, *, verbose: bool = False, stream
     root.addHandler(handler)
     default = "INFO" if verbose or log_settings.log_format == "json" else "WARNING"
     root.setLevel(log_settings.log_level or default)
+    logging.captureWarnings(True)  # a library's warning is a log line too, in the same format
     structlog.configure(
         processors=[structlog.stdlib.filter_by_level, *shared, structlog.processors.StackInfoRenderer(),
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -215,16 +216,16 @@ def socket_mode_context(body: dict, next: Callable[[], None]) -> None:  # noqa: 
         next()
 
 
-def _stamp(_mapper: object, _connection: object, target: WorkItem | OutboxMessage) -> None:
+def _stamp(_mapper: object, _connection: object, target: WorkItem) -> None:
     if target.request_id is None:
         target.request_id = current_request_id()
 
 
 def stamp_request_ids() -> None:
-    """Work items and outbox rows written while a request id is bound carry it (for the worker to bind)."""
-    for model in (WorkItem, OutboxMessage):
-        if not event.contains(model, "before_insert", _stamp):
-            event.listen(model, "before_insert", _stamp)
+    """Work items queued while a request id is bound carry it, for the worker to bind when it runs them.
+    (Outbox rows are a Core insert, which no ORM event sees: bot/outbox.py passes the id itself.)"""
+    if not event.contains(WorkItem, "before_insert", _stamp):
+        event.listen(WorkItem, "before_insert", _stamp)
 
 
 class RequestLog:

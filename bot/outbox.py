@@ -33,6 +33,7 @@ from structlog.contextvars import bound_contextvars
 from bot.blocks import digest as digest_blocks
 from bot.blocks.common import Message, validate_payload
 from bot.config import Settings
+from bot.logs import current_request_id
 from bot.services import home
 from bot.slack_delivery import DeliveryError, SlackDelivery
 from jobs.incidents import ChartRef
@@ -96,19 +97,20 @@ class OutboxDelivery:
         with self.db.session() as s:
             return outbox.ref_of(outbox.enqueue(
                 session=s, kind="post", channel=message.channel, payload=_payload(message), now=self.clock(),
-                alert_id=alert_id, held=alert_id is not None and message.channel is not None))
+                alert_id=alert_id, held=alert_id is not None and message.channel is not None,
+                request_id=current_request_id()))
 
     def reply(self, thread: str, text: str) -> str:
         with self.db.session() as s:
             return outbox.ref_of(outbox.enqueue(session=s, kind="reply", channel=None, payload={"text": text},
-                                                thread=thread, now=self.clock()))
+                                                thread=thread, now=self.clock(), request_id=current_request_id()))
 
     def reply_message(self, thread: str, message: Message) -> str:
         """A whole message (blocks, charts) as a reply in a thread."""
         validate_payload(message.payload())
         with self.db.session() as s:
             return outbox.ref_of(outbox.enqueue(session=s, kind="reply", channel=None, payload=_payload(message),
-                                                thread=thread, now=self.clock()))
+                                                thread=thread, now=self.clock(), request_id=current_request_id()))
 
     def update(self, ref: str, message: Message, *, session: Session | None = None) -> None:
         """Edit a message; one not posted yet (held, or kept by a digest) just takes the new content.
@@ -137,7 +139,7 @@ class OutboxDelivery:
             if outbox.replace_unsent(session=s, ref=ref, payload=payload):
                 return
             outbox.enqueue(session=s, kind="update", channel=channel, payload=payload, thread=ref,
-                           now=self.clock())
+                           now=self.clock(), request_id=current_request_id())
 
     @contextmanager
     def _unit(self, session: Session | None) -> Iterator[Session]:
