@@ -46,6 +46,20 @@ _SHAPES = (
 _QUIET_PATHS = ("/healthz", "/readyz", "/metrics")  # probes every few seconds: no line each
 
 
+_HANDLER = "flywheel"
+# What every line gets, whether structlog or the standard library logged it.
+_SHARED: list[Any] = [structlog.contextvars.merge_contextvars, structlog.stdlib.add_log_level,
+                      structlog.stdlib.add_logger_name,
+                      structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")]
+# structlog's loggers hand their events to the standard library's handlers, whose formatter renders them
+# (configure); set once here, so a logger used before `configure` is already routed the same way.
+structlog.configure(
+    processors=[structlog.stdlib.filter_by_level, *_SHARED, structlog.processors.StackInfoRenderer(),
+                structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+    logger_factory=structlog.stdlib.LoggerFactory(), wrapper_class=structlog.stdlib.BoundLogger,
+    cache_logger_on_first_use=True)
+
+
 class LogSetupError(FlywheelError):
     pass
 
@@ -105,7 +119,7 @@ def _text_line(_logger: object, _method: str, event_dict: dict[str, Any]) -> str
     message = str(event_dict.pop("event", ""))
     event_dict.pop("timestamp", None)
     trace = event_dict.pop("exception", "")
-    context = " ".join(f"{key}={value}" for key, value in event_dict.items())
+    context = " ".join(f"{key}={value}" for key, value in sorted(event_dict.items()))
     line = f"{level} {logger}: {message}" + (f" [{context}]" if context else "")
     return f"{line}\n{trace}" if trace else line
 
@@ -130,29 +144,19 @@ def configure(settings: Settings | None = None, *, verbose: bool = False, stream
     Sentry when SENTRY_DSN is set. Returns the redactor (more secrets can be added to it)."""
     log_settings = settings or load_log_settings(environ)
     redactor = Redactor(secret_values(settings, environ))
-    shared: list[Any] = [structlog.contextvars.merge_contextvars, structlog.stdlib.add_log_level,
-                         structlog.stdlib.add_logger_name, structlog.processors.TimeStamper(fmt="iso", utc=True,
-                                                                                             key="timestamp")]
-    if log_settings.log_format == "json":
-        render = [structlog.processors.format_exc_info, redactor, structlog.processors.JSONRenderer()]
-    else:
-        render = [structlog.processors.format_exc_info, redactor, _redacted(redactor, _text_line)]
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared, processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render])
+    renderer = structlog.processors.JSONRenderer() if log_settings.log_format == "json" else _text_line
+    render = [structlog.processors.format_exc_info, redactor, _redacted(redactor, renderer)]
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(formatter)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED, processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render]))
+    handler.set_name(_HANDLER)
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER]:  # set up again: replaced, not doubled
         root.removeHandler(old)
     root.addHandler(handler)
     default = "INFO" if verbose or log_settings.log_format == "json" else "WARNING"
     root.setLevel(log_settings.log_level or default)
     logging.captureWarnings(True)  # a library's warning is a log line too, in the same format
-    structlog.configure(
-        processors=[structlog.stdlib.filter_by_level, *shared, structlog.processors.StackInfoRenderer(),
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(), wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True)
     stamp_request_ids()
     init_sentry(log_settings, redactor)
     return redactor
