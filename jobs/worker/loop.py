@@ -48,6 +48,15 @@ def run_daily_digest() -> None:
         worker.daily_digest()
 
 
+def _log_context(item_id: int, kind: str, request_id: str | None, model_key: str, payload: dict) -> dict:
+    """What a work item's log lines carry: the item, its model and version (a deploy's, a rollback's target),
+    and the request that asked for it."""
+    version = payload.get("version", payload.get("to")) if isinstance(payload, dict) else None
+    return {"work_item": item_id, "work": kind, "model": model_key,
+            **({"version": version} if isinstance(version, int) else {}),
+            **({"request_id": request_id} if request_id else {})}
+
+
 @dataclass
 class Worker:
     db: Database
@@ -193,12 +202,11 @@ class Worker:
     def queued_work(self) -> list[tuple[int, dict[str, object]]]:
         """Queued items in order, each with the log context it runs in: the request that asked for it too."""
         with self.db.session() as s:
-            rows = s.execute(select(WorkItem.id, WorkItem.kind, WorkItem.request_id, Model.key)
+            rows = s.execute(select(WorkItem.id, WorkItem.kind, WorkItem.request_id, Model.key, WorkItem.payload)
                              .join(Model, Model.id == WorkItem.model_id)
                              .where(WorkItem.state == WorkState.queued).order_by(WorkItem.id)).all()
-        return [(item_id, {"work_item": item_id, "work": kind, "model": model_key,
-                           **({"request_id": request_id} if request_id else {})})
-                for item_id, kind, request_id, model_key in rows]
+        return [(item_id, _log_context(item_id, kind, request_id, model_key, payload))
+                for item_id, kind, request_id, model_key, payload in rows]
 
     def drain_work(self) -> int:
         done = 0
