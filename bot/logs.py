@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import structlog
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import event
-from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars, get_contextvars
+from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars
 
 from bot.config import LogSettings, Settings
 from store.errors import FlywheelError
@@ -215,9 +215,12 @@ def bind_slack(body: object) -> None:
 
 
 def socket_mode_context(body: dict, next: Callable[[], None]) -> None:  # noqa: A002: Bolt passes `next` by name
-    """Bolt middleware for Socket Mode, where no HTTP request carries an id: one per request."""
-    with bound_contextvars(request_id=new_request_id(), **slack_ids(body)):
-        next()
+    """Bolt middleware for Socket Mode, where no HTTP request carries an id: one per request. Bolt's `next()`
+    only lets the chain go on (the listener runs after every middleware has returned, in this thread), so the
+    context stays bound until the thread's next request replaces it."""
+    clear_contextvars()
+    bind_contextvars(request_id=new_request_id(), **slack_ids(body))
+    next()
 
 
 def _stamp(_mapper: object, _connection: object, target: WorkItem) -> None:

@@ -201,3 +201,32 @@ def test_an_error_reaches_sentry_without_a_secret():
     sent = b"\n".join(received).decode("utf-8", "replace")
     assert "Slack refused [redacted] [redacted]" in sent  # the event arrived, its exception redacted
     assert BOT_TOKEN not in sent and SIGNING_SECRET not in sent
+
+
+def test_each_socket_mode_request_gets_its_own_id_team_and_user_for_its_listener():
+    from slack_bolt import App, BoltRequest
+    from slack_sdk import WebClient
+
+    from bot.logs import socket_mode_context
+    from tests.support.slack_fake import FakeSlack, command_payload
+
+    seen = []
+    with FakeSlack() as fake:
+        # As bot/app.py builds it: listeners run in the thread that dispatched, after the middleware.
+        app = App(client=WebClient(token=fake.token, base_url=fake.api_url), signing_secret="unused",
+                  process_before_response=True, request_verification_enabled=False,
+                  token_verification_enabled=False)
+        app.use(socket_mode_context)
+
+        @app.command("/flywheel")
+        def record(ack) -> None:
+            seen.append(structlog.contextvars.get_contextvars())
+            ack()
+
+        for _ in range(2):
+            payload = command_payload("/flywheel", "help", user_id=ELI, response_url=fake.response_url())
+            assert app.dispatch(BoltRequest(body=payload, mode="socket_mode")).status == 200
+    assert [(s["slack_team"], s["slack_user"]) for s in seen] == [(TEAM_ID, ELI)] * 2
+    assert all(re.fullmatch(r"[0-9a-f]{32}", s["request_id"]) for s in seen)
+    assert seen[0]["request_id"] != seen[1]["request_id"]
+    structlog.contextvars.clear_contextvars()
