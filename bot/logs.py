@@ -44,8 +44,6 @@ _SHAPES = (
     (re.compile(r"(://[^:/@\s]+:)[^@\s/]+@"), rf"\1{REDACTED}@"),  # a password in a database or DSN URL
 )
 _QUIET_PATHS = ("/healthz", "/readyz", "/metrics")  # probes every few seconds: no line each
-
-
 _HANDLER = "flywheel"
 # What every line gets, whether structlog or the standard library logged it.
 _SHARED: list[Any] = [structlog.contextvars.merge_contextvars, structlog.stdlib.add_log_level,
