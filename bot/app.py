@@ -13,6 +13,7 @@ from bot.notifier import Notifier
 from bot.config import Settings
 from bot.delivery import Delivery, FolderOutbox
 from bot.metrics import CountingWebClient, count_listener_calls
+from bot.logs import stamp_request_ids
 from bot.outbox import OutboxDelivery, OutboxSender, StormPolicy
 from bot.services.common import Runner
 from bot.services.operations import Operations
@@ -81,6 +82,7 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
     db = db or Database(settings.database_url)
     if db.engine.dialect.name == "sqlite":
         db.ensure_schema()
+    stamp_request_ids()  # work and messages a request causes carry its id to the worker's logs
     client = client or make_client(settings)
     responses = ResponseUrls()
     notifier = make_notifier(settings, db, client=client, queued=queued, clock=clock, responses=responses)
@@ -123,6 +125,7 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
     db = db or Database(settings.database_url)
     if db.engine.dialect.name == "sqlite":
         db.ensure_schema()
+    stamp_request_ids()
     notifier = make_notifier(settings, db, client=client, queued=True, clock=clock)
     ops = make_operations(settings, db, notifier, clock=clock)
     sender = None

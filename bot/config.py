@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseSettings):
+class LogSettings(BaseSettings):
+    """What logging reads (bot/logs.py), set up before the rest of the settings are checked."""
+
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    # text: one readable line each, for a terminal; json: one JSON object a line, for a log pipeline.
+    log_format: Literal["text", "json"] = Field("text", alias="FLYWHEEL_LOG_FORMAT")
+    # Empty: INFO for json, WARNING for text (INFO with --verbose).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", ""] = Field("", alias="FLYWHEEL_LOG_LEVEL")
+    # Error reporting (pip install 'flywheel[sentry]'); off while unset.
+    sentry_dsn: SecretStr | None = Field(None, alias="SENTRY_DSN")
+    sentry_environment: str = Field("production", alias="SENTRY_ENVIRONMENT")
+
+    @classmethod
+    def aliases(cls) -> set[str]:
+        return {field.alias for field in cls.model_fields.values() if field.alias}
+
+
+class Settings(LogSettings):
 
     database_url: str = Field("sqlite:///flywheel.db", alias="FLYWHEEL_DATABASE_URL")
     public_url: str = Field("http://localhost:3000", alias="FLYWHEEL_PUBLIC_URL")

@@ -28,11 +28,13 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session
+from structlog.contextvars import bound_contextvars
 
 from bot import metrics
 from bot.blocks import digest as digest_blocks
 from bot.blocks.common import Message, validate_payload
 from bot.config import Settings
+from bot.logs import current_request_id
 from bot.services import home
 from bot.slack_delivery import DeliveryError, SlackDelivery
 from jobs.incidents import ChartRef
@@ -96,19 +98,20 @@ class OutboxDelivery:
         with self.db.session() as s:
             return outbox.ref_of(outbox.enqueue(
                 session=s, kind="post", channel=message.channel, payload=_payload(message), now=self.clock(),
-                alert_id=alert_id, held=alert_id is not None and message.channel is not None))
+                alert_id=alert_id, held=alert_id is not None and message.channel is not None,
+                request_id=current_request_id()))
 
     def reply(self, thread: str, text: str) -> str:
         with self.db.session() as s:
             return outbox.ref_of(outbox.enqueue(session=s, kind="reply", channel=None, payload={"text": text},
-                                                thread=thread, now=self.clock()))
+                                                thread=thread, now=self.clock(), request_id=current_request_id()))
 
     def reply_message(self, thread: str, message: Message) -> str:
         """A whole message (blocks, charts) as a reply in a thread."""
         validate_payload(message.payload())
         with self.db.session() as s:
             return outbox.ref_of(outbox.enqueue(session=s, kind="reply", channel=None, payload=_payload(message),
-                                                thread=thread, now=self.clock()))
+                                                thread=thread, now=self.clock(), request_id=current_request_id()))
 
     def update(self, ref: str, message: Message, *, session: Session | None = None) -> None:
         """Edit a message; one not posted yet (held, or kept by a digest) just takes the new content.
@@ -137,7 +140,7 @@ class OutboxDelivery:
             if outbox.replace_unsent(session=s, ref=ref, payload=payload):
                 return
             outbox.enqueue(session=s, kind="update", channel=channel, payload=payload, thread=ref,
-                           now=self.clock())
+                           now=self.clock(), request_id=current_request_id())
 
     @contextmanager
     def _unit(self, session: Session | None) -> Iterator[Session]:
@@ -248,11 +251,16 @@ class OutboxSender:
             if row.kind not in ("post", "home") and where is None:
                 return False  # its message is not in Slack yet
             kind, channel, payload, attempts = row.kind, row.channel, dict(row.payload), row.attempts
-            attempted = row.send_attempt_at
+            attempted, context = row.send_attempt_at, _log_context(row)
             if kind in POSTED_ONCE:
                 # Committed before Slack is called: whoever finds the row pending with this set knows the
                 # message may be in Slack already, and looks before posting again.
                 outbox.begin_attempt(session=s, row_id=row_id, now=utcnow())
+        with bound_contextvars(**context):
+            return self._deliver(row_id, now, kind, channel, where, payload, attempts, attempted)
+
+    def _deliver(self, row_id: int, now: datetime, kind: str, channel: str | None, where: str | None,
+                 payload: dict[str, Any], attempts: int, attempted: datetime | None) -> bool:
         key = {"event_type": OUTBOX_EVENT, "event_payload": {"id": row_id}}
         try:
             found = self._already_posted(row_id, kind, channel, where, key, attempted) if attempted else None
@@ -290,6 +298,7 @@ class OutboxSender:
             return False
         with self.db.session() as s:
             outbox.mark_sent(session=s, row_id=row_id, sent_ref=ref, now=now)
+        log.info("outbox %s sent (%s)", row_id, kind)
         return True
 
     def _already_posted(self, row_id: int, kind: str, channel: str | None, where: str | None, key: dict[str, Any],
@@ -315,6 +324,13 @@ class OutboxSender:
             log.warning("outbox %s was already in Slack (%s) from an attempt whose answer was lost; "
                         "recorded, not posted again", row_id, found)
         return found
+
+
+def _log_context(row: outbox.OutboxMessage) -> dict[str, object]:
+    """What a row's send logs carry: the row, its model, and the request that caused it."""
+    model_key = row.payload.get("model_key") if isinstance(row.payload, dict) else None
+    return {"outbox": row.id, **({"model": model_key} if model_key else {}),
+            **({"request_id": row.request_id} if row.request_id else {})}
 
 
 def _split_channel(ref: str | None) -> str:

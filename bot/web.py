@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 
 from bot import metrics
 from bot.config import Settings
+from bot.logs import RequestLog, bind_slack
 from bot.readiness import TIMEOUT_SECONDS, Readiness
 from bot.request_body import AddressGuard, BodyRefused, read_body
 from store.db import Database
@@ -85,6 +86,7 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
             return PlainTextResponse(MALFORMED, status_code=400)
         if (problem := shape_problem(parsed.body)) is not None:
             return PlainTextResponse(f"{MALFORMED} {problem}", status_code=400)
+        bind_slack(parsed.body)  # team and user on this request's log lines (bot/logs.py)
         # Bolt's App is synchronous: dispatch in a worker thread so one slow request never holds the loop.
         response = to_starlette_response(await run_in_threadpool(app.dispatch, parsed))
         metrics.acknowledged(parsed.body, time.perf_counter() - arrived)
@@ -123,7 +125,7 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
         routes.append(Mount("/api", app=api))
     if dashboard is not None:
         routes.append(Mount("", app=dashboard))
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AddressGuard)])
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLog), Middleware(AddressGuard)])
 
 
 def _is(value: object, kind: type) -> bool:

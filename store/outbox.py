@@ -31,11 +31,12 @@ _INSERT = insert(OutboxMessage.__table__)
 
 def enqueue(*, session: Session, kind: str, channel: str | None, payload: dict[str, Any],
             thread: str | None = None, now: datetime | None = None, alert_id: int | None = None,
-            held: bool = False) -> int:
+            held: bool = False, request_id: str | None = None) -> int:
     """Queue a post, or a reply/update to `thread` (an outbox ref or a CHANNEL:TS already sent); returns
     the row's id.
 
-    A `held` post (an alert's) waits for the sender to release it or fold it into a digest.
+    A `held` post (an alert's) waits for the sender to release it or fold it into a digest. `request_id` is
+    the request that caused the message, for the sender's logs.
     """
     parent = row_id_of(thread) if thread else None
     now = now or utcnow()
@@ -43,7 +44,7 @@ def enqueue(*, session: Session, kind: str, channel: str | None, payload: dict[s
     return session.connection().execute(_INSERT, {
         "kind": kind, "channel": channel, "payload": payload, "parent_id": parent,
         "target_ref": None if parent else thread, "state": OutboxState.pending, "next_attempt_at": now,
-        "created_at": now, "alert_id": alert_id, "held": held}).inserted_primary_key[0]
+        "created_at": now, "alert_id": alert_id, "held": held, "request_id": request_id}).inserted_primary_key[0]
 
 
 def enqueue_home_refresh(*, session: Session, slack_ids: list[str], now: datetime | None = None) -> int:

@@ -9,19 +9,22 @@ dashboard.py (link, dashboard), evidence.py (evidence), doctor.py (doctor).
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from bot.cli import admin, catalog, dashboard, doctor, evidence, governance, registry, serving, versions
-from bot.cli.common import FlywheelGroup
+from bot.cli.common import Failure, FlywheelGroup
 
 
 @click.group(cls=FlywheelGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what is happening, and show the traceback of a failure.")
 def main(verbose: bool) -> None:
     """Flywheel: chat-ops for the models your team runs in production."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bot.logs import LogSetupError, configure
+
+    try:
+        configure(verbose=verbose)  # FLYWHEEL_LOG_FORMAT, FLYWHEEL_LOG_LEVEL, SENTRY_DSN
+    except LogSetupError as exc:
+        raise Failure(str(exc)) from None
 
 
 for command in (registry.demo, registry.apply, registry.check, registry.models, serving.serve, serving.worker,

@@ -90,6 +90,6 @@ def dashboard(port: int, host: str) -> None:
                f"{settings.public_url})")
     sys.stdout.flush()
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None)).run(sockets=[sock])
     finally:
         db.dispose()

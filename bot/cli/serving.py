@@ -64,7 +64,8 @@ def serve(port: int, host: str, socket: bool, processes: int, fd: int | None) ->
     if fd is not None:  # one of --processes: the parent checked everything and bound the port
         web, _ = _built(settings, db)
         # A socket object of the inherited descriptor's own family (uvicorn's --fd takes it for a Unix socket).
-        uvicorn.Server(uvicorn.Config(web, log_level="warning")).run(sockets=[sockets.socket(fileno=fd)])
+        uvicorn.Server(uvicorn.Config(web, log_level="warning", log_config=None)).run(
+            sockets=[sockets.socket(fileno=fd)])
         return
     bound = _listen_all(host, port, processes)
     web, release = _built(settings, db)  # asks Slack whether the token is good
@@ -72,7 +73,7 @@ def serve(port: int, host: str, socket: bool, processes: int, fd: int | None) ->
     click.echo(f"Flywheel listening on http://{_address(bound[0])}/slack/events, pages under "
                f"{settings.public_url}{several}")
     if processes == 1:
-        uvicorn.Server(uvicorn.Config(web, log_level="warning")).run(sockets=bound)
+        uvicorn.Server(uvicorn.Config(web, log_level="warning", log_config=None)).run(sockets=bound)
         return
     release()  # with several processes each builds its own; this one checked
     _serve_processes(bound)
@@ -186,6 +187,7 @@ def _serve_socket_mode(settings, db) -> None:
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build
+    from bot.logs import socket_mode_context
     from bot.web import steady_collections
 
     try:
@@ -193,6 +195,7 @@ def _serve_socket_mode(settings, db) -> None:
             app, _ = build(settings, db=db, socket=True, queued=True)
     except FlywheelError as exc:
         raise Failure(str(exc)) from None
+    app.use(socket_mode_context)  # a request id, team and user for each request's log lines
     steady_collections()
     # slack_sdk's built-in client; it asks app.client (FLYWHEEL_SLACK_API_URL) for each WebSocket URL.
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())

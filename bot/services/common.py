@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import deque
@@ -61,7 +62,8 @@ class Runner:
             return len(self._pending)
 
     def submit(self, fn: Callable[..., object], *args: object) -> Future:
-        future = self.pool.submit(fn, *args)
+        # In the submitter's context: the request id and Slack ids bound for its logs (bot/logs.py) carry over.
+        future = self.pool.submit(contextvars.copy_context().run, fn, *args)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._finished)

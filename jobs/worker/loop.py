@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
+from structlog.contextvars import bound_contextvars
 
 from jobs import metrics_registry as metrics
 from jobs.schedule import cron_trigger
@@ -23,7 +24,7 @@ from jobs.worker.schedules import DAILY_DIGEST_JOB, JOB_TABLE, MISFIRE_GRACE_SEC
 from store import heartbeat, ticks, work
 from store.clock import utcnow
 from store.db import Database, unreachable
-from store.models import CheckKind, WorkItem, WorkState
+from store.models import CheckKind, Model, WorkItem, WorkState
 
 log = logging.getLogger("flywheel.worker")
 
@@ -46,6 +47,15 @@ def run_daily_digest() -> None:
     worker = Worker.current()
     if worker.daily_digest is not None:
         worker.daily_digest()
+
+
+def _log_context(item_id: int, kind: str, request_id: str | None, model_key: str, payload: dict) -> dict:
+    """What a work item's log lines carry: the item, its model and version (a deploy's, a rollback's target),
+    and the request that asked for it."""
+    version = payload.get("version", payload.get("to")) if isinstance(payload, dict) else None
+    return {"work_item": item_id, "work": kind, "model": model_key,
+            **({"version": version} if isinstance(version, int) else {}),
+            **({"request_id": request_id} if request_id else {})}
 
 
 @dataclass
@@ -157,14 +167,16 @@ class Worker:
 
     def _run_tick(self, tick: ticks.Tick) -> None:
         error = ""
-        try:
-            self.check(tick.model_key, CheckKind(tick.kind))
-        except Exception as exc:  # reported by `check` to the model's channel; recorded here for the record
-            error = f"{exc.__class__.__name__}: {exc}"
-            raise
-        finally:
-            with self.db.session() as s:
-                ticks.finish(session=s, tick_id=tick.id, error=error)
+        with bound_contextvars(model=tick.model_key, check=tick.kind, check_tick=tick.id):
+            log.info("running the %s check of %s", tick.kind, tick.model_key)
+            try:
+                self.check(tick.model_key, CheckKind(tick.kind))
+            except Exception as exc:  # reported by `check` to the model's channel; recorded here for the record
+                error = f"{exc.__class__.__name__}: {exc}"
+                raise
+            finally:
+                with self.db.session() as s:
+                    ticks.finish(session=s, tick_id=tick.id, error=error)
 
     def resume_interrupted_checks(self) -> int:
         """Checks a dead worker left half-done run again, once, before new firings."""
@@ -188,22 +200,29 @@ class Worker:
             return s.execute(update(WorkItem).where(WorkItem.state == WorkState.running)
                              .values(state=WorkState.queued, started_at=None)).rowcount
 
-    def queued_work(self) -> list[int]:
+    def queued_work(self) -> list[tuple[int, dict[str, object]]]:
+        """Queued items in order, each with the log context it runs in: the request that asked for it too."""
         with self.db.session() as s:
-            return list(s.execute(select(WorkItem.id).where(WorkItem.state == WorkState.queued)
-                                  .order_by(WorkItem.id)).scalars())
+            rows = s.execute(select(WorkItem.id, WorkItem.kind, WorkItem.request_id, Model.key, WorkItem.payload)
+                             .join(Model, Model.id == WorkItem.model_id)
+                             .where(WorkItem.state == WorkState.queued).order_by(WorkItem.id)).all()
+        return [(item_id, _log_context(item_id, kind, request_id, model_key, payload))
+                for item_id, kind, request_id, model_key, payload in rows]
 
     def drain_work(self) -> int:
         done = 0
-        for item_id in self.queued_work():
+        for item_id, context in self.queued_work():
             if self.stop_event.is_set():
                 break
-            try:
-                self.run_work(item_id)
-            except Exception as exc:
-                if unreachable(exc):  # left running: back to the queue once the database is back
-                    self.after_outage(lambda item_id=item_id: self._requeue(item_id))
-                raise
+            with bound_contextvars(**context):
+                log.info("running %s work item %s", context["work"], item_id)
+                try:
+                    self.run_work(item_id)
+                except Exception as exc:
+                    if unreachable(exc):  # left running: back to the queue once the database is back
+                        self.after_outage(lambda item_id=item_id: self._requeue(item_id))
+                    raise
+                log.info("%s work item %s is done", context["work"], item_id)
             done += 1
         return done
 

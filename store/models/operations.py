@@ -38,6 +38,8 @@ class WorkItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The Slack request that asked for it (bot/logs.py), bound again when the worker runs it.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
     model: Mapped[Model] = relationship()
 
@@ -71,6 +73,8 @@ class OutboxMessage(Base):
     # Set, on a pending row, it means "perhaps in Slack already": the sender looks the row's id up in the
     # channel's message metadata from this moment on before posting again (bot/outbox.py).
     send_attempt_at: Mapped[datetime | None]
+    # The request whose handling or work queued the message (bot/logs.py), bound again as it is sent.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class WorkerHeartbeat(Base):
