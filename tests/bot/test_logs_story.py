@@ -73,7 +73,7 @@ def _lines(path: Path) -> list[dict]:
 
 def _answers(port: int) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).text == "ok"
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json() == {"status": "ok"}
     except httpx.HTTPError:
         return False
 
