@@ -88,7 +88,10 @@ class ObjectSource(Source):
         return self._location
 
     def schema(self) -> dict[str, ColumnKind]:
-        return {field.name: arrow_kind(field.type) for field in self._sample().schema}
+        # the partition column names folders, not data: production would otherwise grow a column the
+        # reference does not have
+        hidden = self._partition[0] if self._partition else None
+        return {field.name: arrow_kind(field.type) for field in self._sample().schema if field.name != hidden}
 
     def fingerprint(self) -> Hashable:
         return tuple((f.path, f.size, f.mtime_ns) for f in self._files(None, None)), self._format, self._partition
