@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.services.common import Service
-from bot.services.pages.viewer import viewer as viewer_of
 from store import registry
 from store.errors import NotFound
 from store.models import Alert, AlertState, CheckKind, CheckRun, Model, Project, VersionStatus
@@ -86,8 +85,9 @@ class Unfurls(Service):
             return {}
         found: dict[str, Card] = {}
         with self.db.read() as s:
-            viewer = viewer_of(session=s, slack_id=slack_id)
-            grants = viewer.grants if viewer is not None else {}
+            # the projects they hold a role on, as the dashboard's pages go by (bot/services/pages/viewer.py)
+            person = registry.get_person(session=s, slack_id=slack_id)
+            grants = person.project_ids() if person is not None else set()
             for url, (kind, key, number) in pages.items():
                 try:
                     found[url] = (_project_card(s, url, key, grants) if kind == "projects"
@@ -147,7 +147,7 @@ def _context_model(value: str) -> str | None:
     return decoded.get("m") if isinstance(decoded, dict) and isinstance(decoded.get("m"), str) else None
 
 
-def _model_card(s: Session, url: str, key: str, number: int | None, grants: dict[int, tuple[str, ...]]) -> Card:
+def _model_card(s: Session, url: str, key: str, number: int | None, grants: set[int]) -> Card:
     model = registry.get_model(session=s, key=key)
     if model.project_id not in grants:
         return Withheld(url, f"model {model.key}")
@@ -178,7 +178,7 @@ def _trend(figures: dict) -> KpiTrend | None:
     return KpiTrend(first.get("label") or first["name"], first.get("unit"), values, bool(first.get("breached")))
 
 
-def _project_card(s: Session, url: str, key: str, grants: dict[int, tuple[str, ...]]) -> Card:
+def _project_card(s: Session, url: str, key: str, grants: set[int]) -> Card:
     project = s.execute(select(Project).where(Project.key == key)).scalar_one_or_none()
     if project is None:
         raise NotFound(f"no project {key}")

@@ -310,6 +310,13 @@ def test_url_placeholders_come_from_the_environment(tmp_path: Path, monkeypatch:
     ({"url": "sqlite:///x.db", "table": "t", "format": "csv"}, "'format' only applies to a file 'path'"),
     ({"url": "postgresql://u:hunter2@host:port/db", "table": "t"}, "not a valid database URL"),
     ({"path": "a.parquet", "sheet": 1}, "Extra inputs are not permitted"),
+    ({"path": "s3://AKIA1:hunter2@bucket/scored"}, "credentials don't belong in a spec"),
+    ({"path": "s3://bucket/scored/*.parquet"}, "takes no wildcards"),
+    ({"path": "data/*", "partition": {"column": "dt"}}, "a partitioned 'path' is the dataset's folder"),
+    ({"url": "sqlite:///x.db", "table": "t", "partition": {"column": "dt"}}, "'partition' only applies to a file"),
+    ({"path": "data", "partition": {"column": "dt", "format": "%Y/%m/%d"}}, "use strftime codes %Y, %m, %d, %H"),
+    ({"path": "data", "partition": {"column": "dt", "format": "%m-%d"}}, "%Y among them"),
+    ({"path": "data", "partition": {"column": "dt=", "format": "%Y"}}, "String should match pattern"),
 ])
 def test_source_spec_validation(spec: dict, message: str) -> None:
     with pytest.raises(ValidationError) as caught:
@@ -317,6 +324,38 @@ def test_source_spec_validation(spec: dict, message: str) -> None:
     [error] = caught.value.errors()
     assert message in error["msg"]
     assert "hunter2" not in error["msg"]
+
+
+def test_a_partitioned_folder_reads_the_window_from_its_partitions(tmp_path: Path) -> None:
+    """Hourly rows in day folders (dt=2024-01-01 ...): a window reads its days' folders and exactly its rows;
+    a folder of a day outside the window that cannot be read is never opened."""
+    rows = pd.DataFrame({"event_time": [datetime(2024, 1, 1) + timedelta(hours=h) for h in range(96)],
+                         "amount": [float(h) for h in range(96)]})
+    for day, part in rows.groupby(rows.event_time.dt.strftime("%Y-%m-%d")):
+        (tmp_path / "scored" / f"dt={day}").mkdir(parents=True)
+        part.to_parquet(tmp_path / "scored" / f"dt={day}" / "part-0.parquet", index=False)
+    (tmp_path / "scored" / "dt=2024-01-02" / "part-1.parquet").write_bytes(b"not parquet")  # never opened below
+    source = source_for({"path": "scored", "partition": {"column": "dt"}}, tmp_path)
+
+    assert source.schema() == {"event_time": "datetime", "amount": "numeric"}
+    window = source.read(["amount"], time_column="event_time", start=datetime(2024, 1, 3, 20),
+                         end=datetime(2024, 1, 4, 2))
+    assert window.amount.tolist() == [float(h) for h in range(68, 74)]
+    assert source.read(["amount"], time_column="event_time", start=datetime(2024, 2, 1),
+                       end=datetime(2024, 2, 2)).empty
+    with pytest.raises(SourceError, match="cannot read"):
+        source.read(["amount"], time_column="event_time", start=datetime(2024, 1, 2), end=datetime(2024, 1, 3))
+
+
+def test_partition_values_of_a_window() -> None:
+    from jobs.sources.objects import partition_values
+
+    assert partition_values("%Y-%m-%d", datetime(2024, 1, 30, 12), datetime(2024, 2, 2)) == \
+        ["2024-01-30", "2024-01-31", "2024-02-01"]
+    assert partition_values("%Y-%m", datetime(2024, 11, 20), datetime(2025, 1, 1)) == ["2024-11", "2024-12"]
+    assert partition_values("%Y%m%d%H", datetime(2024, 1, 1, 22, 30), datetime(2024, 1, 2, 0, 1)) == \
+        ["2024010122", "2024010123", "2024010200"]
+    assert partition_values("%Y-%m-%d", datetime(2024, 1, 1), datetime(2024, 1, 1)) == []
 
 
 def test_read_arguments_are_checked(tmp_path: Path) -> None:
