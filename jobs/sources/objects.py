@@ -236,7 +236,6 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
         path = location.removeprefix("file://")
         return pafs.LocalFileSystem(), os.path.abspath(path)
     try:
-        import fsspec
         from fsspec.core import url_to_fs
     except ImportError:
         raise SourceError(f"reading {scheme}:// paths needs {_PACKAGES.get(scheme, 'fsspec')}") from None
@@ -249,8 +248,8 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
         raise SourceError(f"reading {scheme}:// paths needs {_PACKAGES.get(scheme, 'its fsspec package')}") from None
     except ValueError as exc:
         if "protocol" in str(exc).lower():
-            known = ", ".join(sorted(p for p in fsspec.available_protocols() if len(p) < 8)[:12])
-            raise SourceError(f"unknown storage '{scheme}://' in {location} (known: {known})") from None
+            raise SourceError(f"unknown storage '{scheme}://' in {location}: use s3://, gs://, az:// or another "
+                              "fsspec protocol") from None
         raise SourceError(explain(exc, location)) from None
     except Exception as exc:  # noqa: BLE001 - see ObjectSource._guarded
         raise SourceError(explain(exc, location)) from None

@@ -87,11 +87,12 @@ def open_source(spec: SourceSpec, base_dir: Path, *, engine: Engine | None = Non
     Pass `engine` to reuse an existing SQLAlchemy engine instead of one built from `spec.url`.
     """
     if spec.path is not None and (url_scheme(spec.path) is not None or spec.partition is not None):
-        location = spec.path if url_scheme(spec.path) else str(_resolve(Path(spec.path).expanduser(), base_dir))
+        location = spec.path if url_scheme(spec.path) else str(_resolve(Path(spec.path.removeprefix("file://"))
+                                                                         .expanduser(), base_dir))
         partition = (spec.partition.column, spec.partition.format) if spec.partition else None
         return ObjectSource(location, file_format=spec.format, partition=partition)
     if spec.path is not None:
-        return FileSource(_resolve(Path(spec.path).expanduser(), base_dir), spec.format)
+        return FileSource(_resolve(Path(spec.path.removeprefix("file://")).expanduser(), base_dir), spec.format)
     url = resolve_sqlite(parse_url(expand_env(spec.url or "")), base_dir)
     return SqlSource(url, table=spec.table, query=spec.query, engine=engine)
 

@@ -347,6 +347,24 @@ def test_a_partitioned_folder_reads_the_window_from_its_partitions(tmp_path: Pat
         source.read(["amount"], time_column="event_time", start=datetime(2024, 1, 2), end=datetime(2024, 1, 3))
 
 
+def test_any_fsspec_protocol_is_a_path(tmp_path: Path) -> None:
+    """fsspec's in-memory filesystem stands for any protocol besides s3:// (tests/jobs/test_object_sources.py)."""
+    fsspec = pytest.importorskip("fsspec", reason="object-storage paths need fsspec (pip install 'flywheel[s3]')")
+    memory = fsspec.filesystem("memory")
+    folder = f"/flywheel-test-{uuid.uuid4().hex}"
+    for day in (1, 2, 3):
+        with memory.open(f"{folder}/dt=2024-01-0{day}/part-0.csv", "w") as out:
+            out.write(f"event_time,amount\n2024-01-0{day} 10:00:00,{day}\n")
+    source = source_for({"path": f"memory://{folder}", "partition": {"column": "dt"}}, tmp_path)
+    assert source.read(["amount"], time_column="event_time", start=datetime(2024, 1, 2),
+                       end=datetime(2024, 1, 3)).amount.tolist() == [2]
+    assert source_for({"path": f"memory://{folder}/dt=2024-01-03/part-0.csv"}, tmp_path).read(["amount"]) \
+        .amount.tolist() == [3]
+    with pytest.raises(SourceError, match="unknown storage 'nosuch://'"):
+        source_for({"path": "nosuch://bucket/x"}, tmp_path).schema()
+    memory.rm(folder, recursive=True)
+
+
 def test_partition_values_of_a_window() -> None:
     from jobs.sources.objects import partition_values
 
