@@ -89,9 +89,11 @@ class Unfurls(Service):
             person = registry.get_person(session=s, slack_id=slack_id)
             grants = person.project_ids() if person is not None else set()
             for url, (kind, key, number) in pages.items():
+                # the card links the bare page: a signed link's token (?t=) was made for one person
+                page = url.split("#")[0].split("?")[0]
                 try:
-                    found[url] = (_project_card(s, url, key, grants) if kind == "projects"
-                                  else _model_card(s, url, key, number, grants))
+                    found[url] = (_project_card(s, page, key, grants) if kind == "projects"
+                                  else _model_card(s, page, key, number, grants))
                 except NotFound:
                     continue  # a page that shows "not found" has nothing to unfurl
         return found

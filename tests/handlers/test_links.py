@@ -64,13 +64,13 @@ def text_of(blocks: list[dict]) -> str:
 
 
 def test_a_model_link_unfurls_into_its_card(checked):
-    url = f"{DASHBOARD}/models/{MODEL}?days=30"
+    url = f"{DASHBOARD}/models/{MODEL}?days=30&t={ELI}.1900000000.signature"
     calls = share(checked, ELI, url, f"{DASHBOARD}/alerts/1", f"https://elsewhere.example.org/models/{MODEL}")
 
     assert len(calls) == 1 and (calls[0]["channel"], calls[0]["ts"]) == ("C0ML", "1700000000.000200")
     assert list(calls[0]["unfurls"]) == [url]  # not an alert page, not another host
     text = text_of(parsed(calls[0]["unfurls"][url]))
-    assert f"|{MODEL}>* · v1 in production" in text
+    assert f"*<{DASHBOARD}/models/{MODEL}|{MODEL}>* · v1 in production" in text  # the bare page, no token
     assert "open alerts: input drift (" in text and "KPI (" in text
     with checked.db.read() as s:
         figures = s.execute(select(CheckRun.figures).where(CheckRun.kind == CheckKind.kpi)
