@@ -94,7 +94,7 @@ class ObjectSource(Source):
         return {field.name: arrow_kind(field.type) for field in self._sample().schema if field.name != hidden}
 
     def fingerprint(self) -> Hashable:
-        return tuple((f.path, f.size, f.mtime_ns) for f in self._files(None, None)), self._format, self._partition
+        return tuple((f.path, f.size, f.mtime_ns) for f in self._files()), self._format, self._partition
 
     def read(self, columns: Sequence[str], *, time_column: str | None = None,
              start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
@@ -102,7 +102,6 @@ class ObjectSource(Source):
         schema = self._sample().schema
         windowed = self._partition is not None and start is not None and end is not None
         values = partition_values(self._partition[1], start, end) if windowed else None
-        files = self._files(start, end, values)
         condition = None
         if time_column is not None:
             for bound, compare in ((start, "ge"), (end, "lt")):
@@ -112,25 +111,28 @@ class ObjectSource(Source):
         if values is not None:
             term = ds.field(self._partition[0]).isin(values)
             condition = term if condition is None else condition & term
-        if not files:
-            table = schema.empty_table().select(wanted)
+        if self._partition is None:
+            dataset = self._sample()  # every file already
         else:
-            table = self._guarded(lambda: self._dataset([f.path for f in files], schema)
-                                  .to_table(columns=wanted, filter=condition))
+            files = self._files(values)
+            dataset = self._dataset([f.path for f in files], schema) if files else None
+        table = (schema.empty_table().select(wanted) if dataset is None
+                 else self._guarded(lambda: dataset.to_table(columns=wanted, filter=condition)))
         return normalise(table.to_pandas(), {name: kinds[name] for name in wanted}, self.describe())
 
     def _sample(self) -> ds.Dataset:
         """A dataset of a few files, for the schema: the newest partition's, or all files when not partitioned."""
         if self._schema_dataset is None:
             if self._partition is None:
-                files = self._files(None, None)
+                files = self._files()
             else:
                 folders = self._partition_folders()
                 if not folders:
                     column = self._partition[0]
                     raise SourceError(f"{self.describe()}: no partition folders like {column}=... under it "
                                       f"(a partitioned dataset keeps its files in {column}=<value> folders)")
-                newest = folders[max(folders)]
+                column, fmt = self._partition
+                newest = folders[max(folders, key=lambda value: (_parsed(value, fmt), value))]
                 files = self._data_files(self._list(newest, recursive=True))
                 if not files:
                     raise SourceError(f"{self.describe()}: no .parquet or .csv file in {newest}")
@@ -148,13 +150,12 @@ class ObjectSource(Source):
                                                 format=dataset_format(file_format), partitioning=partitioning,
                                                 partition_base_dir=self._root))
 
-    def _files(self, start: datetime | None, end: datetime | None,
-               values: list[str] | None = None) -> list[pafs.FileInfo]:
+    def _files(self, values: list[str] | None = None) -> list[pafs.FileInfo]:
         if values is not None:
             # one listing of the partition folders' names, then the files of the window's folders only
             folders = self._partition_folders()
-            return self._data_files([info for value in values if value in folders
-                                     for info in self._list(folders[value], recursive=True)])
+            return [info for value in values if value in folders  # in date order, as the rows were written
+                    for info in self._data_files(self._list(folders[value], recursive=True))]
         info = self._guarded(lambda: self._fs.get_file_info(self._root))
         if info.type == pafs.FileType.File:
             return [info]
@@ -258,6 +259,14 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
 
 def _endpoint() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _parsed(value: str, fmt: str) -> datetime:
+    """A partition folder's date, for finding the newest; a value in another format sorts first."""
+    try:
+        return datetime.strptime(value, fmt)
+    except ValueError:
+        return datetime.min
 
 
 def _floor(moment: datetime, step: str) -> datetime:

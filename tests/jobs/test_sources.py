@@ -347,6 +347,21 @@ def test_a_partitioned_folder_reads_the_window_from_its_partitions(tmp_path: Pat
         source.read(["amount"], time_column="event_time", start=datetime(2024, 1, 2), end=datetime(2024, 1, 3))
 
 
+def test_a_partitioned_dataset_has_its_newest_partitions_columns(tmp_path: Path) -> None:
+    """Day-first folders sort wrongly as text (31-12-2023 after 01-01-2024): the newest is found by date,
+    and its columns are the dataset's; older partitions without a new column read it as missing."""
+    old = pd.DataFrame({"event_time": [datetime(2023, 12, 31, 9)], "amount": [1.0]})
+    new = pd.DataFrame({"event_time": [datetime(2024, 1, 1, 9)], "amount": [2.0], "channel": ["web"]})
+    for day, part in (("31-12-2023", old), ("01-01-2024", new)):
+        (tmp_path / f"dt={day}").mkdir()
+        part.to_parquet(tmp_path / f"dt={day}" / "part-0.parquet", index=False)
+    source = source_for({"path": ".", "partition": {"column": "dt", "format": "%d-%m-%Y"}}, tmp_path)
+    assert source.schema() == {"event_time": "datetime", "amount": "numeric", "channel": "string"}
+    both = source.read(["amount", "channel"], time_column="event_time", start=datetime(2023, 12, 31),
+                       end=datetime(2024, 1, 2))
+    assert both.amount.tolist() == [1.0, 2.0] and both.channel.isna().tolist() == [True, False]
+
+
 def test_any_fsspec_protocol_is_a_path(tmp_path: Path) -> None:
     """fsspec's in-memory filesystem stands for any protocol besides s3:// (tests/jobs/test_object_sources.py)."""
     fsspec = pytest.importorskip("fsspec", reason="object-storage paths need fsspec (pip install 'flywheel[s3]')")
