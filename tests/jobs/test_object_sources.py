@@ -99,6 +99,8 @@ def s3(monkeypatch):
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookups
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+            monkeypatch.delenv(name, raising=False)  # the server's keys, whatever the machine has
         yield server
 
 
@@ -238,6 +240,7 @@ def test_missing_credentials_and_unreachable_server_say_what_to_set(churn, s3, m
         closed.bind(("127.0.0.1", 0))
         endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's retries of a refused connection take 10 s
     with pytest.raises(SourceError) as caught:
         open_source(spec, churn).schema()
     assert str(caught.value).startswith(f"cannot reach the storage server at {endpoint} to read s3://{BUCKET}/scored")
