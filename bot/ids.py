@@ -52,10 +52,14 @@ class BlockId(enum.StrEnum):
     # A digest has a line per model: each gets one of these plus ":<model>".
     digest_line = "flywheel.digest.line"
     digest_model = "flywheel.digest.model"
+    # An unfurled dashboard link: this plus ":<model>" or ":<project>".
+    unfurl_model = "flywheel.unfurl.model"
+    unfurl_project = "flywheel.unfurl.project"
 
 
 class CallbackId(enum.StrEnum):
     reject_modal = "flywheel.reject_modal"
+    ask_owner = "flywheel.ask_owner"  # the message shortcut "Ask the model's owner" (manifest.yml)
 
 
 SNOOZE_CHOICES = {"1h": "1 hour", "4h": "4 hours", "24h": "24 hours", "7d": "7 days"}

@@ -8,7 +8,7 @@ from slack_bolt import App, BoltContext
 from bot.blocks.modals import reject_modal
 from bot.ids import ActionContext
 from bot.services.operations import Operations
-from handlers import actions, catalog, commands, errors, home, once, views
+from handlers import actions, catalog, commands, errors, home, links, once, views
 from handlers.routing import ActionRouter
 
 
@@ -37,6 +37,7 @@ def register(app: App, ops: Operations) -> None:
     catalog.register(router, ops)
     views.register(app, ops)
     home.register(app, ops)
+    links.register(app, ops)
     errors.register(app)
 
     def refresh_homes() -> None:

@@ -28,6 +28,7 @@ from bot.services.requests import SlackRequests
 from bot.services.retraining import Retraining
 from bot.services.statuses import Statuses
 from bot.services.tuning import Tuning
+from bot.services.unfurls import Unfurls
 from jobs.work_runner import WorkRunner
 from store import audit
 from store.clock import utcnow
@@ -64,6 +65,7 @@ class Operations:
         self.evidence = Evidence(self)
         self.tuning = Tuning(self)
         self.portfolios = Portfolios(self)
+        self.unfurls = Unfurls(self)
 
     def later(self, fn: Callable[..., object], *args: object) -> None:
         """Slack follow-ups (message updates, thread replies) run after the ack, off the request thread."""

@@ -37,7 +37,7 @@ class FileSource(Source):
         return str(self._path)
 
     def schema(self) -> dict[str, ColumnKind]:
-        return {field.name: _arrow_kind(field.type) for field in self._dataset().schema}
+        return {field.name: arrow_kind(field.type) for field in self._dataset().schema}
 
     def fingerprint(self) -> Hashable:
         return _files_fingerprint(self._files()), self._format
@@ -52,7 +52,7 @@ class FileSource(Source):
             for bound, compare in ((start, "ge"), (end, "lt")):
                 if bound is None:
                     continue
-                term = _arrow_time_bound(time_column, field_type, bound, compare)
+                term = arrow_time_bound(time_column, field_type, bound, compare)
                 condition = term if condition is None else condition & term
         try:
             table = dataset.to_table(columns=wanted, filter=condition)
@@ -69,7 +69,7 @@ class FileSource(Source):
             return files
         if self._path.is_dir():
             files = [str(p) for p in sorted(self._path.rglob("*"))
-                     if p.is_file() and _suffix_format(p.name) is not None]
+                     if p.is_file() and suffix_format(p.name) is not None]
             if not files:
                 raise SourceError(f"no .parquet or .csv file in the folder {text}")
             return files
@@ -92,16 +92,13 @@ class FileSource(Source):
         return dataset
 
     def _open(self, files: list[str]) -> ds.Dataset:
-        file_format = self._format or _suffix_format(files[0])
+        file_format = self._format or suffix_format(files[0])
         if file_format is None:
             raise SourceError(
                 f"cannot tell the format of {self.describe()}: name files .parquet or .csv, "
                 "or set 'format'")
-        # an empty CSV field is a missing value, as pandas reads it, not an empty string
-        dataset_format = (ds.CsvFileFormat(convert_options=pa_csv.ConvertOptions(strings_can_be_null=True))
-                          if file_format == "csv" else file_format)
         try:
-            return ds.dataset(files, format=dataset_format)
+            return ds.dataset(files, format=dataset_format(file_format))
         except (pa.ArrowException, OSError) as exc:
             raise SourceError(f"cannot read {self.describe()} as {file_format}: {first_line(exc)}") from exc
 
@@ -122,12 +119,18 @@ def _files_fingerprint(files: list[str]) -> tuple:
     return tuple(out)
 
 
-def _suffix_format(name: str) -> FileFormat | None:
+def dataset_format(file_format: FileFormat) -> ds.FileFormat | str:
+    # an empty CSV field is a missing value, as pandas reads it, not an empty string
+    return (ds.CsvFileFormat(convert_options=pa_csv.ConvertOptions(strings_can_be_null=True))
+            if file_format == "csv" else file_format)
+
+
+def suffix_format(name: str) -> FileFormat | None:
     lower = name.lower()
     return next((fmt for suffix, fmt in _SUFFIX_FORMATS.items() if lower.endswith(suffix)), None)
 
 
-def _arrow_kind(data_type: pa.DataType) -> ColumnKind:
+def arrow_kind(data_type: pa.DataType) -> ColumnKind:
     if pa.types.is_dictionary(data_type):
         data_type = data_type.value_type
     if pa.types.is_boolean(data_type):
@@ -139,7 +142,7 @@ def _arrow_kind(data_type: pa.DataType) -> ColumnKind:
     return "string"
 
 
-def _arrow_time_bound(column: str, field_type: pa.DataType, bound: datetime, compare: str) -> ds.Expression:
+def arrow_time_bound(column: str, field_type: pa.DataType, bound: datetime, compare: str) -> ds.Expression:
     field = ds.field(column)
     value = naive_utc(bound)
     if pa.types.is_date(field_type):

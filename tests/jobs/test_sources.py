@@ -310,6 +310,13 @@ def test_url_placeholders_come_from_the_environment(tmp_path: Path, monkeypatch:
     ({"url": "sqlite:///x.db", "table": "t", "format": "csv"}, "'format' only applies to a file 'path'"),
     ({"url": "postgresql://u:hunter2@host:port/db", "table": "t"}, "not a valid database URL"),
     ({"path": "a.parquet", "sheet": 1}, "Extra inputs are not permitted"),
+    ({"path": "s3://AKIA1:hunter2@bucket/scored"}, "credentials don't belong in a spec"),
+    ({"path": "s3://bucket/scored/*.parquet"}, "takes no wildcards"),
+    ({"path": "data/*", "partition": {"column": "dt"}}, "a partitioned 'path' is the dataset's folder"),
+    ({"url": "sqlite:///x.db", "table": "t", "partition": {"column": "dt"}}, "'partition' only applies to a file"),
+    ({"path": "data", "partition": {"column": "dt", "format": "%Y/%m/%d"}}, "use strftime codes %Y, %m, %d, %H"),
+    ({"path": "data", "partition": {"column": "dt", "format": "%m-%d"}}, "%Y among them"),
+    ({"path": "data", "partition": {"column": "dt=", "format": "%Y"}}, "String should match pattern"),
 ])
 def test_source_spec_validation(spec: dict, message: str) -> None:
     with pytest.raises(ValidationError) as caught:
@@ -317,6 +324,71 @@ def test_source_spec_validation(spec: dict, message: str) -> None:
     [error] = caught.value.errors()
     assert message in error["msg"]
     assert "hunter2" not in error["msg"]
+
+
+def test_a_partitioned_folder_reads_the_window_from_its_partitions(tmp_path: Path) -> None:
+    """Hourly rows in day folders (dt=2024-01-01 ...): a window reads its days' folders and exactly its rows;
+    a folder of a day outside the window that cannot be read is never opened."""
+    rows = pd.DataFrame({"event_time": [datetime(2024, 1, 1) + timedelta(hours=h) for h in range(96)],
+                         "amount": [float(h) for h in range(96)]})
+    for day, part in rows.groupby(rows.event_time.dt.strftime("%Y-%m-%d")):
+        (tmp_path / "scored" / f"dt={day}").mkdir(parents=True)
+        part.to_parquet(tmp_path / "scored" / f"dt={day}" / "part-0.parquet", index=False)
+    (tmp_path / "scored" / "dt=2024-01-02" / "part-1.parquet").write_bytes(b"not parquet")  # never opened below
+    source = source_for({"path": "scored", "partition": {"column": "dt"}}, tmp_path)
+
+    assert source.schema() == {"event_time": "datetime", "amount": "numeric"}
+    window = source.read(["amount"], time_column="event_time", start=datetime(2024, 1, 3, 20),
+                         end=datetime(2024, 1, 4, 2))
+    assert window.amount.tolist() == [float(h) for h in range(68, 74)]
+    assert source.read(["amount"], time_column="event_time", start=datetime(2024, 2, 1),
+                       end=datetime(2024, 2, 2)).empty
+    with pytest.raises(SourceError, match="cannot read"):
+        source.read(["amount"], time_column="event_time", start=datetime(2024, 1, 2), end=datetime(2024, 1, 3))
+
+
+def test_a_partitioned_dataset_has_its_newest_partitions_columns(tmp_path: Path) -> None:
+    """Day-first folders sort wrongly as text (31-12-2023 after 01-01-2024): the newest is found by date,
+    and its columns are the dataset's; older partitions without a new column read it as missing."""
+    old = pd.DataFrame({"event_time": [datetime(2023, 12, 31, 9)], "amount": [1.0]})
+    new = pd.DataFrame({"event_time": [datetime(2024, 1, 1, 9)], "amount": [2.0], "channel": ["web"]})
+    for day, part in (("31-12-2023", old), ("01-01-2024", new)):
+        (tmp_path / f"dt={day}").mkdir()
+        part.to_parquet(tmp_path / f"dt={day}" / "part-0.parquet", index=False)
+    source = source_for({"path": ".", "partition": {"column": "dt", "format": "%d-%m-%Y"}}, tmp_path)
+    assert source.schema() == {"event_time": "datetime", "amount": "numeric", "channel": "string"}
+    both = source.read(["amount", "channel"], time_column="event_time", start=datetime(2023, 12, 31),
+                       end=datetime(2024, 1, 2))
+    assert both.amount.tolist() == [1.0, 2.0] and both.channel.isna().tolist() == [True, False]
+
+
+def test_any_fsspec_protocol_is_a_path(tmp_path: Path) -> None:
+    """fsspec's in-memory filesystem stands for any protocol besides s3:// (tests/jobs/test_object_sources.py)."""
+    fsspec = pytest.importorskip("fsspec", reason="object-storage paths need fsspec (pip install 'flywheel[s3]')")
+    memory = fsspec.filesystem("memory")
+    folder = f"/flywheel-test-{uuid.uuid4().hex}"
+    for day in (1, 2, 3):
+        with memory.open(f"{folder}/dt=2024-01-0{day}/part-0.csv", "w") as out:
+            out.write(f"event_time,amount\n2024-01-0{day} 10:00:00,{day}\n")
+    source = source_for({"path": f"memory://{folder}", "partition": {"column": "dt"}}, tmp_path)
+    assert source.read(["amount"], time_column="event_time", start=datetime(2024, 1, 2),
+                       end=datetime(2024, 1, 3)).amount.tolist() == [2]
+    assert source_for({"path": f"memory://{folder}/dt=2024-01-03/part-0.csv"}, tmp_path).read(["amount"]) \
+        .amount.tolist() == [3]
+    with pytest.raises(SourceError, match="unknown storage 'nosuch://'"):
+        source_for({"path": "nosuch://bucket/x"}, tmp_path).schema()
+    memory.rm(folder, recursive=True)
+
+
+def test_partition_values_of_a_window() -> None:
+    from jobs.sources.objects import partition_values
+
+    assert partition_values("%Y-%m-%d", datetime(2024, 1, 30, 12), datetime(2024, 2, 2)) == \
+        ["2024-01-30", "2024-01-31", "2024-02-01"]
+    assert partition_values("%Y-%m", datetime(2024, 11, 20), datetime(2025, 1, 1)) == ["2024-11", "2024-12"]
+    assert partition_values("%Y%m%d%H", datetime(2024, 1, 1, 22, 30), datetime(2024, 1, 2, 0, 1)) == \
+        ["2024010122", "2024010123", "2024010200"]
+    assert partition_values("%Y-%m-%d", datetime(2024, 1, 1), datetime(2024, 1, 1)) == []
 
 
 def test_read_arguments_are_checked(tmp_path: Path) -> None:

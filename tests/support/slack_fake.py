@@ -100,6 +100,7 @@ class FakeSlack:
         self.warnings: list[str] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
         self.ephemeral: list[dict[str, Any]] = []
+        self.unfurled: list[dict[str, Any]] = []  # chat.unfurl calls Slack accepted: channel/ts or unfurl_id, unfurls
         self.views: dict[str, dict[str, Any]] = {}  # view id -> view, modals and home tabs alike
         self.home: dict[str, dict[str, Any]] = {}  # user id -> published home view
         self.uploads: dict[str, Upload] = {}
@@ -306,6 +307,22 @@ class FakeSlack:
         ts = self._ts()
         self.ephemeral.append({**params, "message_ts": ts})
         return {"ok": True, "message_ts": ts}
+
+    def _api_chat_unfurl(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Accepted for a posted message (channel and ts) or one being written (unfurl_id and source), with
+        each link's blocks valid; its message is not looked up (links posted by people are not in the fake)."""
+        if not ((params.get("channel") and params.get("ts")) or (params.get("unfurl_id") and params.get("source"))):
+            return {"ok": False, "error": "invalid_arguments"}
+        unfurls = params.get("unfurls")
+        if isinstance(unfurls, str):
+            unfurls = json.loads(unfurls)
+        if not isinstance(unfurls, dict) or not unfurls:
+            return {"ok": False, "error": "invalid_unfurls"}
+        for url, unfurl in unfurls.items():
+            if refused := self._refused("chat.unfurl", blocks_problem((unfurl or {}).get("blocks"))):
+                return refused
+        self.unfurled.append({**params, "unfurls": unfurls})
+        return {"ok": True}
 
     def _api_chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.messages.pop((params.get("channel", ""), params.get("ts", "")), None) is None:
@@ -622,6 +639,18 @@ def block_action(action_id: str, value: str, *, user_id: str, channel_id: str, m
     if ephemeral:
         del payload["message"]
     return payload
+
+
+def message_action(callback_id: str, message: dict[str, Any], *, user_id: str, channel_id: str,
+                   response_url: str) -> dict[str, Any]:
+    """A message shortcut chosen on `message` (as conversations.history shows it: ts, text, blocks...)."""
+    return {
+        "type": "message_action", "token": "verification_token", "action_ts": f"{time.time():.6f}",
+        "team": {"id": TEAM_ID, "domain": "flywheel-test"}, "user": _user(user_id),
+        "channel": {"id": channel_id, "name": channel_id.lower()}, "is_enterprise_install": False,
+        "enterprise": None, "callback_id": callback_id, "trigger_id": f"{message['ts']}.trigger",
+        "response_url": response_url, "message_ts": message["ts"], "message": message,
+    }
 
 
 def view_submission(callback_id: str, values: dict[str, dict[str, Any]], *, user_id: str,
