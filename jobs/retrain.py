@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from jobs import explain, stakes
+from jobs import explain, mlflow_sync, stakes
 from jobs.artifacts import Artifact, artifact_roots, check_for_registration
 from jobs.incidents import RETRAIN_ASKED, Comparison
 from jobs.monitor import load_spec
@@ -131,18 +131,26 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
         data=data, numeric=list(spec.features.numeric), categorical=list(spec.features.categorical),
         label=spec.data.label, window_start=start, window_end=as_of, artifacts_dir=Path(artifacts_dir),
         name=f"{model_key}-v{number}", **({"task": spec.task} if _takes_task(trainer) else {}))
-    artifact = check_for_registration(result.artifact_uri,
-                                      roots=artifact_roots(artifacts_dir, spec.artifact_roots, base_dir),
+    roots = artifact_roots(artifacts_dir, spec.artifact_roots, base_dir)
+    artifact = check_for_registration(result.artifact_uri, roots=roots,
                                       claimed_sha256=getattr(result, "artifact_sha256", None))
+    parameters = {**dict(result.parameters), "trigger": trigger,
+                  **({"work_item": work_item} if work_item is not None else {})}
+    uri, sha256, number = artifact.uri, artifact.sha256, None
+    if spec.registry is not None:  # registered in MLflow first: both registries give it MLflow's number
+        pushed = mlflow_sync.push_trained(
+            spec.registry, fitted=load_model(artifact.uri, sha256=artifact.sha256, roots=roots), model_key=model_key,
+            metrics=dict(result.metrics), parameters=parameters, requested_by=requested_by,
+            artifacts_dir=Path(artifacts_dir))
+        uri, sha256, number = pushed.uri, pushed.sha256, pushed.number
+        parameters["mlflow"] = {"name": spec.registry.name, "version": pushed.number, "run_id": pushed.run_id}
     with db.session() as s:
         model = registry.get_model(session=s, key=model_key)
         parent = registry.production_version(session=s, model=model)
         version = registry.register_version(
-            session=s, model_key=model_key, created_by=requested_by, artifact_uri=artifact.uri,
-            artifact_sha256=artifact.sha256, train_start=start, train_end=as_of, metrics=dict(result.metrics),
-            parameters={**dict(result.parameters), "trigger": trigger,
-                        **({"work_item": work_item} if work_item is not None else {})},
-            parent=parent, now=now)
+            session=s, model_key=model_key, created_by=requested_by, artifact_uri=uri, artifact_sha256=sha256,
+            train_start=start, train_end=as_of, metrics=dict(result.metrics), parameters=parameters,
+            parent=parent, now=now, number=number)
     return Retrained(model_key, version.number, start, as_of, dict(result.metrics), requested_by, trigger)
 
 
@@ -155,8 +163,18 @@ class Judged:
     importances: dict[str, Any] | None
 
 
-def _judged(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...]) -> Judged:
-    model = load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots)
+def _loaded(version: ModelVersion, spec: ModelSpec, roots: tuple[Path, ...], artifacts_dir: Path) -> Any:
+    """A version's model: an MLflow-backed one through MLflow's flavour loader, any other from its file; either
+    only with the SHA-256 recorded at registration."""
+    if spec.registry is not None and mlflow_sync.is_mlflow_uri(version.artifact_uri):
+        return mlflow_sync.load_version(spec.registry, version.number, sha256=version.artifact_sha256,
+                                        artifacts_dir=Path(artifacts_dir))
+    return load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots)
+
+
+def _judged(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...],
+            artifacts_dir: Path) -> Judged:
+    model = _loaded(version, spec, roots, artifacts_dir)
     predictions = score(model, frame)["predicted_fraud"] if spec.task == BINARY else \
         predict(spec.task, model, frame).prediction
     return Judged(metrics_on(model, frame, spec), stakes.outcomes(spec, frame, predictions),
@@ -203,8 +221,8 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
         raise RetrainError(f"no labelled rows for {model_key} between {window_start:%Y-%m-%d} and "
                            f"{window_end:%Y-%m-%d}, so the versions can't be compared yet.")
     roots = artifact_roots(artifacts_dir, spec.artifact_roots, base_dir)
-    mine = _judged(challenger, frame, spec, roots)
-    theirs = _judged(champion, frame, spec, roots) if champion else Judged({}, None, None)
+    mine = _judged(challenger, frame, spec, roots, artifacts_dir)
+    theirs = _judged(champion, frame, spec, roots, artifacts_dir) if champion else Judged({}, None, None)
     challenger_metrics, champion_metrics = mine.metrics, theirs.metrics
     thresholds = _thresholds(spec, challenger_metrics)
     with db.session() as s:
