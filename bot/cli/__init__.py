@@ -4,7 +4,7 @@ traceback (common.py: Failure, FlywheelGroup).
 Subcommands by group: registry.py (demo, apply, check, models), serving.py (serve, worker, run),
 admin.py (report, db, audit, artifacts), catalog.py (catalog), versions.py (versions list, register),
 governance.py (retrain, submit, approve, reject, deploy, rollback: Slack's governed buttons, as --as),
-dashboard.py (link, dashboard), evidence.py (evidence).
+dashboard.py (link, dashboard), evidence.py (evidence), mlflow.py (mlflow sync).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 
 import click
 
-from bot.cli import admin, catalog, dashboard, evidence, governance, registry, serving, versions
+from bot.cli import admin, catalog, dashboard, evidence, governance, mlflow, registry, serving, versions
 from bot.cli.common import FlywheelGroup
 
 
@@ -27,5 +27,5 @@ def main(verbose: bool) -> None:
 for command in (registry.demo, registry.apply, registry.check, registry.models, serving.serve, serving.worker,
                 serving.run, admin.report, admin.db, admin.audit, admin.artifacts, catalog.catalog, versions.versions,
                 governance.retrain, governance.submit, governance.approve, governance.reject, governance.deploy,
-                governance.rollback, dashboard.link, dashboard.dashboard, evidence.evidence):
+                governance.rollback, dashboard.link, dashboard.dashboard, evidence.evidence, mlflow.mlflow):
     main.add_command(command)
