@@ -131,13 +131,17 @@ def download(spec: RegistrySpec, number: int, artifacts_dir: Path) -> tuple[Path
     staging = _staging(artifacts_dir)
     try:
         source = _client(spec).get_model_version_download_uri(spec.name, str(number))
-        mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(staging / "model"),
-                                            tracking_uri=spec.tracking_uri)
+        got = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(staging / "download"),
+                                                       tracking_uri=spec.tracking_uri))
     except mlflow.exceptions.MlflowException as exc:
-        shutil.rmtree(staging.parent / staging.name, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise _refused(spec, f"downloading {model_uri(spec, number)}", exc) from None
+    if not got.is_dir() or not got.resolve().is_relative_to(staging.resolve()):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise MlflowError(f"MLflow at {spec.tracking_uri} gave no model folder for {model_uri(spec, number)} "
+                          f"(its source is {source}).")
     dest = local_copy(spec, number, artifacts_dir)
-    _settle(staging / "model", dest)
+    _settle(got, dest)
     shutil.rmtree(staging, ignore_errors=True)
     return dest, tree_sha256(dest)
 
