@@ -313,7 +313,8 @@ def push_trained(spec: RegistrySpec, *, fitted: Any, model_key: str, metrics: di
     client = _client(spec)
     staging = _staging(artifacts_dir)
     try:
-        mlflow.sklearn.save_model(fitted, str(staging / "model"),
+        # cloudpickle: loads any pipeline Flywheel trains; the digest recorded below is what makes loading it safe
+        mlflow.sklearn.save_model(fitted, str(staging / "model"), serialization_format="cloudpickle",
                                   pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
         experiment = client.get_experiment_by_name(f"flywheel-{model_key}")
         experiment_id = experiment.experiment_id if experiment else client.create_experiment(f"flywheel-{model_key}")
