@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from jobs.spec import ModelSpec, RegistrySpec
-from store import audit, registry
+from store import audit, registry, work
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, InvalidTransition, UntrustedArtifact
@@ -217,6 +217,7 @@ class Synced:
     alias_holder: int | None
     production: int | None  # Flywheel's production version after the sync
     clashes: tuple[int, ...] = field(default=())  # numbers Flywheel already uses for another artifact
+    evaluation: int | None = None  # the work item comparing the new candidates with production
 
 
 def sync_model(*, db: Database, model_key: str, artifacts_dir: Path, now: datetime | None = None) -> Synced:
@@ -249,12 +250,18 @@ def sync_model(*, db: Database, model_key: str, artifacts_dir: Path, now: dateti
             added.append(version.number)
         adopted, holder = _adopt_alias_holder(s, model, spec, remote, now)
         production = registry.production_version(session=s, model=model)
+        evaluation = None
+        for number in added:  # new candidates are compared with production, as a retrain's are
+            if number != adopted and (production is None or number > production.number):
+                evaluation, _ = work.request_evaluation(session=s, model=model, requested_by=SYNC_ACTOR, now=now,
+                                                        entry={"number": number, "alert": None, "response_url": None})
         if added or updated or adopted:
             audit.record(session=s, actor=SYNC_ACTOR, action="mlflow.synced", subject=f"model:{model_key}",
                          details={"name": spec.name, "tracking_uri": spec.tracking_uri, "added": added,
                                   "updated": updated, "adopted": adopted, "clashes": clashes}, at=now)
         return Synced(model_key, spec.name, spec.alias, tuple(added), tuple(updated), adopted, holder,
-                      production.number if production else None, tuple(clashes))
+                      production.number if production else None, tuple(clashes),
+                      evaluation.id if evaluation is not None else None)
 
 
 def _adopt_alias_holder(s, model: Model, spec: RegistrySpec, remote: list[RemoteVersion],

@@ -26,6 +26,8 @@ def synced_said(synced: mlflow_sync.Synced) -> str:
         parts.append(f"added {_versions(synced.added)}")
     if synced.updated:
         parts.append(f"updated tags or aliases of {_versions(synced.updated)}")
+    if synced.evaluation is not None:
+        parts.append("the new candidates are queued for comparison with production")
     if not synced.added and not synced.updated:
         parts.append("no new versions")
     said = ": " + ", ".join(parts[1:]) + "."
@@ -51,6 +53,8 @@ class MlflowSync(Service):
                                   doing=f"Syncing {model_key} with MLflow")
             synced = mlflow_sync.sync_model(db=self.db, model_key=model_key, artifacts_dir=self.settings.artifacts,
                                             now=self.clock())
+        if synced.evaluation is not None and self.runner is not None:
+            self.runner.submit(self.work.run, synced.evaluation)
         return synced_said(synced)
 
     def scheduled(self, model_key: str) -> mlflow_sync.Synced:
@@ -80,11 +84,10 @@ class MlflowSync(Service):
             model = registry.get_model(session=s, key=model_key)
             spec = load_spec(model).registry
             subject = f"model:{model_key}" + (f"/v{number}" if kind == "deploy" else "")
-            event = next((e for e in audit.events_for(session=s, subject_prefix=subject)
-                          if e.action == action and e.subject == subject), None)
+            audit_id = next((e.seq for e in audit.events_for(session=s, subject_prefix=subject)
+                             if e.action == action and e.subject == subject), None)
         if spec is None:
             return
-        audit_id = event.seq if event is not None else None
         tags = {"action": kind, "by": by, "at": now.isoformat(timespec="seconds") + "Z", "audit_id": audit_id}
         details = {"name": spec.name, "alias": spec.alias, "tracking_uri": spec.tracking_uri, "audit_id": audit_id}
         try:

@@ -232,8 +232,9 @@ def test_versions_metrics_and_the_alias_holder_appear_after_one_sync_and_a_secon
 
     result = team.cli("mlflow", "sync", "churn", "--as", ELI)
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == (f"churn is in step with MLflow's {team.name}: added v1, v2. v1 holds the alias "
-                                     "champion, so it is shown as production.")
+    assert result.output.strip() == (f"churn is in step with MLflow's {team.name}: added v1, v2, the new candidates "
+                                     "are queued for comparison with production. v1 holds the alias champion, so it "
+                                     "is shown as production.")
     versions = team.versions()
     assert sorted(versions) == [first, second] == [1, 2]
     assert [versions[n][:2] for n in (1, 2)] == [("production", f"models:/{team.name}/1"),
@@ -297,6 +298,9 @@ def test_deploy_and_rollback_move_the_alias_and_tag_the_version_audited_on_both_
     log_version(team.uri, team.name, subscribers(NOW - timedelta(weeks=9), 28, seed=4))
     team.client.set_registered_model_alias(team.name, "champion", "1")
     team.ops.mlflow.sync(actor(team.db, ELI), "churn")
+    team.ops.join()  # v2 compared with production (both loaded by MLflow's flavour loader): it can be submitted
+    with team.db.read() as s:
+        assert {e.version.number for e in s.execute(select(Evaluation)).scalars()} == {1, 2}
 
     team.ops.releases.submit(actor(team.db, ELI), "churn", 2)
     team.ops.releases.sign(actor(team.db, NOOR), "churn", 2, Decision.approve, "holds up on the latest month")
