@@ -57,17 +57,26 @@ class MlflowSync(Service):
             self.runner.submit(self.work.run, synced.evaluation)
         return synced_said(synced)
 
+    def __init__(self, ops) -> None:
+        super().__init__(ops)
+        self._failing: set[str] = set()  # models whose last tick failed: told once, not every five minutes
+
     def scheduled(self, model_key: str) -> mlflow_sync.Synced:
-        """The worker's tick: a version registered in MLflow since the last one appears in Flywheel."""
+        """The worker's tick: a version registered in MLflow since the last one appears in Flywheel. A failure
+        is told to the model's ML engineers when it starts, and raised for the worker's log every time."""
         try:
-            return mlflow_sync.sync_model(db=self.db, model_key=model_key, artifacts_dir=self.settings.artifacts,
-                                          now=self.clock())
+            synced = mlflow_sync.sync_model(db=self.db, model_key=model_key, artifacts_dir=self.settings.artifacts,
+                                            now=self.clock())
         except Exception as exc:
             if unreachable(exc):  # the database is away: the next tick tries again
                 raise
-            self.notifier.job_failed(model_key, f"Reading {model_key}'s versions from MLflow failed: "
-                                                f"{escape_mrkdwn(exc)}")
+            if model_key not in self._failing:
+                self._failing.add(model_key)
+                self.notifier.job_failed(model_key, f"Reading {model_key}'s versions from MLflow failed: "
+                                                    f"{escape_mrkdwn(exc)}. Flywheel tries again on every tick.")
             raise
+        self._failing.discard(model_key)
+        return synced
 
     def mirrored(self, model_key: str) -> bool:
         with self.db.read() as s:

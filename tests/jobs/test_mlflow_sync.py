@@ -372,3 +372,11 @@ def test_a_registry_without_a_name_or_with_a_bad_url_is_one_line_naming_the_fix(
         load_spec(spec)
     [line] = str(refused.value).splitlines()
     assert "retention.yml:" in line and " models[0].registry: " in line and line.endswith(message)
+
+
+def test_without_the_extra_a_sync_says_how_to_install_it_in_one_line(team, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if `flywheel[mlflow]` were not installed
+    result = team.cli("mlflow", "sync", "churn", "--as", ELI)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "Error: MLflow support is not installed: pip install 'flywheel[mlflow]' (or pip install 'mlflow>=2.10')."]
