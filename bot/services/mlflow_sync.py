@@ -106,8 +106,8 @@ class MlflowSync(Service):
             with self.db.session() as s:
                 audit.record(session=s, actor=by, action="mlflow.alias_failed", subject=f"model:{model_key}/v{number}",
                              details={**details, "reason": str(exc)}, at=now)
-            self.notifier.job_failed(model_key, f"{verb} {model_key} v{number} in Flywheel, {when(now)}, but MLflow's "
-                                                f"alias {escape_mrkdwn(spec.alias)} was not moved: "
+            self.notifier.job_failed(model_key, f"{verb} {model_key} v{number} in Flywheel, {when(now)}, but "
+                                                f"MLflow's alias {escape_mrkdwn(spec.alias)} was not moved: "
                                                 f"{escape_mrkdwn(exc)}. Point it at v{number} in MLflow once it answers.")
             raise
         with self.db.session() as s:

@@ -6,6 +6,7 @@ its version in MLflow under the same number."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -249,7 +250,8 @@ def test_versions_metrics_and_the_alias_holder_appear_after_one_sync_and_a_secon
     # Each version's model folder is under FLYWHEEL_ARTIFACTS with its digest recorded, and loads by its flavour.
     copy = mlflow_sync.local_copy(team.registry_spec, 2, team.settings.artifacts)
     assert versions[2][2] == mlflow_sync.tree_sha256(copy) and (copy / "MLmodel").is_file()
-    loaded = mlflow_sync.load_version(team.registry_spec, 2, sha256=versions[2][2], artifacts_dir=team.settings.artifacts)
+    loaded = mlflow_sync.load_version(team.registry_spec, 2, sha256=versions[2][2],
+                                      artifacts_dir=team.settings.artifacts)
     assert loaded.predict_proba(history[FEATURES].head(5)).shape == (5, 2)
 
     synced = [e.seq for e in team.audit("mlflow.synced")]
@@ -293,6 +295,12 @@ def test_a_version_registered_in_mlflow_appears_on_the_workers_next_tick(team):
     assert team.versions()[later][:2] == ("candidate", f"models:/{team.name}/{later}")
 
 
+def deploy_signed_off(team: Team, number: int) -> str:
+    team.ops.releases.submit(actor(team.db, ELI), "churn", number)
+    team.ops.releases.sign(actor(team.db, NOOR), "churn", number, Decision.approve, "holds up on the latest month")
+    return team.ops.releases.deploy(actor(team.db, ELI), "churn", number).note
+
+
 def test_deploy_and_rollback_move_the_alias_and_tag_the_version_audited_on_both_sides(team):
     log_version(team.uri, team.name, subscribers(NOW - timedelta(weeks=12), 28, seed=3))
     log_version(team.uri, team.name, subscribers(NOW - timedelta(weeks=9), 28, seed=4))
@@ -302,9 +310,7 @@ def test_deploy_and_rollback_move_the_alias_and_tag_the_version_audited_on_both_
     with team.db.read() as s:
         assert {e.version.number for e in s.execute(select(Evaluation)).scalars()} == {1, 2}
 
-    team.ops.releases.submit(actor(team.db, ELI), "churn", 2)
-    team.ops.releases.sign(actor(team.db, NOOR), "churn", 2, Decision.approve, "holds up on the latest month")
-    team.ops.releases.deploy(actor(team.db, ELI), "churn", 2)
+    deploy_signed_off(team, 2)
     team.ops.join()
     assert team.champion() == 2
     deployed = team.audit("version.deployed")[-1]
@@ -380,3 +386,23 @@ def test_without_the_extra_a_sync_says_how_to_install_it_in_one_line(team, monke
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "Error: MLflow support is not installed: pip install 'flywheel[mlflow]' (or pip install 'mlflow>=2.10')."]
+
+
+def test_an_alias_mlflow_refuses_to_move_is_audited_and_told_and_production_stands(team):
+    log_version(team.uri, team.name, subscribers(NOW - timedelta(weeks=12), 28, seed=3))
+    log_version(team.uri, team.name, subscribers(NOW - timedelta(weeks=9), 28, seed=4))
+    team.client.set_registered_model_alias(team.name, "champion", "1")
+    team.ops.mlflow.sync(actor(team.db, ELI), "churn")
+    team.ops.join()
+    team.client.delete_registered_model(team.name)  # someone removed it in MLflow meanwhile
+
+    assert deploy_signed_off(team, 2).startswith("churn v2 is live.")
+    refusal = f"MLflow at {team.uri} failed while reading the alias champion: RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(mlflow_sync.MlflowError, match=refusal):
+        team.ops.join()
+    assert team.versions()[2][0] == "production"
+    [failed] = team.audit("mlflow.alias_failed")
+    assert (failed.subject, failed.actor, failed.details["alias"]) == ("model:churn/v2", ELI, "champion")
+    assert team.audit("mlflow.alias_moved") == []
+    told = [json.loads(p.read_text()) for p in sorted((team.folder / "outbox").rglob("*.json"))]
+    assert any("MLflow's alias champion was not moved" in json.dumps(m) for m in told), told
