@@ -106,9 +106,10 @@ class MlflowSync(Service):
             with self.db.session() as s:
                 audit.record(session=s, actor=by, action="mlflow.alias_failed", subject=f"model:{model_key}/v{number}",
                              details={**details, "reason": str(exc)}, at=now)
-            self.notifier.job_failed(model_key, f"{verb} {model_key} v{number} in Flywheel, {when(now)}, but "
-                                                f"MLflow's alias {escape_mrkdwn(spec.alias)} was not moved: "
-                                                f"{escape_mrkdwn(exc)}. Point it at v{number} in MLflow once it answers.")
+            alias = escape_mrkdwn(spec.alias)
+            self.notifier.job_failed(model_key, f"{verb} {model_key} v{number} in Flywheel, {when(now)}, but MLflow's "
+                                                f"alias {alias} was not moved: {escape_mrkdwn(exc)}. Point it at "
+                                                f"v{number} in MLflow once it answers.")
             raise
         with self.db.session() as s:
             audit.record(session=s, actor=by, action="mlflow.alias_moved", subject=f"model:{model_key}/v{number}",
