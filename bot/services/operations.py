@@ -66,6 +66,7 @@ class Operations:
         self.tuning = Tuning(self)
         self.portfolios = Portfolios(self)
         self.mlflow = MlflowSync(self)
+        self.work.after_release = self.mlflow.after_release  # a webhook deploy moves MLflow's alias too
 
     def later(self, fn: Callable[..., object], *args: object) -> None:
         """Slack follow-ups (message updates, thread replies) run after the ack, off the request thread."""

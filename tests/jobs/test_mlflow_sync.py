@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from pydantic import SecretStr
 from sqlalchemy import select
 
 mlflow = pytest.importorskip("mlflow", reason="MLflow is an optional extra: pip install 'flywheel[mlflow]'")
@@ -36,7 +37,8 @@ from jobs.worker import leadership_for  # noqa: E402
 from store import registry  # noqa: E402
 from store.errors import UntrustedArtifact  # noqa: E402
 from store.models import AuditEvent, Decision, Evaluation, VersionStatus  # noqa: E402
-from tests.support.backend_world import actor  # noqa: E402
+from tests.support.backend_world import WEBHOOK_SECRET, actor  # noqa: E402
+from tests.support.receiver import Receiver  # noqa: E402
 from tests.support.waiting import wait_until  # noqa: E402
 
 ELI, NOOR, OMAR = "U0ML0001", "U0ML0002", "U0OPS001"
@@ -169,7 +171,7 @@ def log_version(uri: str, name: str, frame: pd.DataFrame) -> int:
 class Team:
     """The churn project applied to the test's database, MLflow-backed, and the operations Slack would use."""
 
-    def __init__(self, db, folder: Path, uri: str):
+    def __init__(self, db, folder: Path, uri: str, *, deploy_url: str | None = None):
         self.db, self.folder, self.uri = db, folder, uri
         self.name = f"churn-{uuid.uuid4().hex[:8]}"
         (folder / "data").mkdir(parents=True)
@@ -178,12 +180,15 @@ class Team:
         with sqlite3.connect(folder / "data" / "production.db") as connection:
             subscribers(NOW - timedelta(weeks=6), 42, seed=2, n=6000).to_sql("scored", connection, index=False)
         registry_line = f"    registry: {{kind: mlflow, tracking_uri: '{uri}', name: {self.name}, alias: champion}}\n"
+        if deploy_url is not None:
+            registry_line += f"    deploy: {{backend: webhook, url: '{deploy_url}'}}\n"
         self.spec = folder / "retention.yml"
         self.spec.write_text(SPEC.format(eli=ELI, noor=NOOR, omar=OMAR, registry=registry_line))
         with db.session() as s:
             apply_spec(session=s, loaded=load_spec(self.spec), actor=ELI)
         self.settings = Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_ARTIFACTS=folder / "artifacts",
-                                 FLYWHEEL_OUTBOX=folder / "outbox")
+                                 FLYWHEEL_OUTBOX=folder / "outbox", FLYWHEEL_WEBHOOK_SECRET=SecretStr(WEBHOOK_SECRET),
+                                 FLYWHEEL_BACKEND_BACKOFF=0)
         self.ops = make_operations(self.settings, db, make_notifier(self.settings, db), inline_work=True,
                                    clock=lambda: NOW)
         self.client = mlflow.MlflowClient(tracking_uri=uri)
@@ -386,6 +391,26 @@ def test_without_the_extra_a_sync_says_how_to_install_it_in_one_line(team, monke
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "Error: MLflow support is not installed: pip install 'flywheel[mlflow]' (or pip install 'mlflow>=2.10')."]
+
+
+def test_a_deploy_through_the_webhook_backend_moves_the_alias_once_the_teams_system_said_yes(db, tmp_path,
+                                                                                              mlflow_server):
+    with Receiver() as serving:
+        team = Team(db, tmp_path / "retention", mlflow_server, deploy_url=f"{serving.url}/deploy")
+        try:
+            log_version(team.uri, team.name, subscribers(NOW - timedelta(weeks=12), 28, seed=3))
+            log_version(team.uri, team.name, subscribers(NOW - timedelta(weeks=9), 28, seed=4))
+            team.client.set_registered_model_alias(team.name, "champion", "1")
+            team.ops.mlflow.sync(actor(team.db, ELI), "churn")
+            team.ops.join()
+            assert deploy_signed_off(team, 2).startswith("Deploying churn v2 through its deploy webhook.")
+            team.ops.join()
+            assert [r.json()["version"] for r in serving.requests] == [2]
+            assert team.champion() == 2
+            deployed = team.audit("version.deployed")[-1]
+            assert (team.tags(2)["flywheel.by"], team.tags(2)["flywheel.audit_id"]) == (ELI, str(deployed.seq))
+        finally:
+            team.close()
 
 
 def test_an_alias_mlflow_refuses_to_move_is_audited_and_told_and_production_stands(team):
