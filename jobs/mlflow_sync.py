@@ -186,8 +186,9 @@ class RemoteVersion:
                 "tags": dict(sorted(self.tags.items())), "aliases": sorted(self.aliases), "user": self.user}
 
 
-def read_versions(spec: RegistrySpec) -> list[RemoteVersion]:
-    """Every version of the registered model, oldest first, with its run's metrics, tags and aliases."""
+def read_versions(spec: RegistrySpec, *, known: set[int] = frozenset()) -> list[RemoteVersion]:
+    """Every version of the registered model, oldest first, with its tags and aliases, and its run's metrics
+    (not read again for the versions Flywheel already has, `known`: a tick asks for what is new)."""
     mlflow = _mlflow()
     client = _client(spec)
     try:
@@ -195,7 +196,8 @@ def read_versions(spec: RegistrySpec) -> list[RemoteVersion]:
         for alias, number in client.get_registered_model(spec.name).aliases.items():
             aliases.setdefault(int(number), []).append(alias)
         found = client.search_model_versions(f"name = '{spec.name}'")
-        runs = {v.run_id: client.get_run(v.run_id).data.metrics for v in found if v.run_id}
+        runs = {v.run_id: client.get_run(v.run_id).data.metrics for v in found
+                if v.run_id and int(v.version) not in known}
     except mlflow.exceptions.MlflowException as exc:
         raise _refused(spec, f"reading the registered model {spec.name}", exc) from None
     return sorted((RemoteVersion(int(v.version), v.run_id or None, v.source or "",
@@ -227,7 +229,7 @@ def sync_model(*, db: Database, model_key: str, artifacts_dir: Path, now: dateti
         model = registry.get_model(session=s, key=model_key)
         spec = registry_of(ModelSpec.model_validate(model.spec), model_key)
         known = {v.number for v in model.versions}
-    remote = read_versions(spec)
+    remote = read_versions(spec, known=known)
     copies = {v.number: download(spec, v.number, artifacts_dir) for v in remote if v.number not in known}
     added, updated, clashes = [], [], []
     with db.session() as s:

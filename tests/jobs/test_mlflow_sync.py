@@ -18,7 +18,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -32,80 +31,17 @@ from bot.cli import main  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.services.specs import apply_spec  # noqa: E402
 from jobs import mlflow_sync  # noqa: E402
-from jobs.spec import SpecError, load_spec  # noqa: E402
+from jobs.schedule import cron_trigger  # noqa: E402
+from jobs.spec import load_spec  # noqa: E402
 from jobs.worker import leadership_for  # noqa: E402
 from store import registry  # noqa: E402
 from store.errors import UntrustedArtifact  # noqa: E402
-from store.models import AuditEvent, Decision, Evaluation, VersionStatus  # noqa: E402
+from store.models import AuditEvent, Decision, Evaluation  # noqa: E402
 from tests.support.backend_world import WEBHOOK_SECRET, actor  # noqa: E402
+from tests.support.churn import ELI, FEATURES, NOOR, NOW, OMAR, SPEC, fit_churn, subscribers  # noqa: E402
 from tests.support.receiver import Receiver  # noqa: E402
 from tests.support.waiting import wait_until  # noqa: E402
 
-ELI, NOOR, OMAR = "U0ML0001", "U0ML0002", "U0OPS001"
-NOW = datetime(2026, 3, 2)  # a Monday; six labelled weeks of subscribers end here
-FEATURES = ["tenure_months", "monthly_charges", "plan"]
-
-SPEC = """\
-project:
-  key: retention
-  name: Subscriber retention
-  initiative: Keep subscribers who would leave
-  owner: {eli}
-  risk_tier: medium
-people:
-  - {{slack_id: {eli}, name: Eli, roles: [ml_engineer]}}
-  - {{slack_id: {noor}, name: Noor, roles: [ml_engineer]}}
-  - {{slack_id: {omar}, name: Omar, roles: [it_ops]}}
-channels: {{ml_engineer: C0ML, it_ops: C0OPS}}
-blueprint:
-  name: standard
-  steps:
-    - {{name: technical validation, role: ml_engineer}}
-models:
-  - key: churn
-    description: Who cancels their subscription next month
-    owner: {eli}
-    data:
-      reference: {{path: data/reference.parquet}}
-      production: {{url: "sqlite:///data/production.db", table: scored}}
-      timestamp: event_time
-      prediction: pred
-      score: score
-      label: churned
-    features:
-      numeric: [tenure_months, monthly_charges]
-      categorical: [plan]
-    drift: {{window: 7d}}
-    performance:
-      metrics: [precision, recall, roc_auc]
-    retrain: {{backend: python, entrypoint: "jobs.training:retrain"}}
-{registry}"""
-
-
-def subscribers(start: datetime, days: int, *, seed: int, n: int = 3000) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    tenure = rng.integers(1, 72, n)
-    charges = rng.uniform(20, 120, n).round(2)
-    plan = rng.choice(["monthly", "annual", "family"], n, p=[0.5, 0.3, 0.2])
-    odds = -1.0 - 0.05 * tenure + 0.02 * charges + np.where(plan == "monthly", 1.2, -0.6)
-    churned = (rng.random(n) < 1 / (1 + np.exp(-odds))).astype(int)
-    score = np.clip(1 / (1 + np.exp(-odds)) + rng.normal(0, 0.1, n), 0, 1)
-    times = start + pd.to_timedelta(np.sort(rng.random(n)) * days * 86400, unit="s")
-    return pd.DataFrame({"event_time": times, "tenure_months": tenure, "monthly_charges": charges, "plan": plan,
-                         "churned": churned, "score": score, "pred": (score >= 0.5).astype(int)})
-
-
-def fit_churn(frame: pd.DataFrame):
-    """The team's own classifier, as they would train it before Flywheel knew the model."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    prepare = ColumnTransformer([("num", StandardScaler(), ["tenure_months", "monthly_charges"]),
-                                 ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])])
-    return Pipeline([("prepare", prepare), ("clf", LogisticRegression(max_iter=500))]).fit(
-        frame[FEATURES], frame["churned"])
 
 
 def _free_port() -> int:
@@ -288,8 +224,7 @@ def test_a_version_registered_in_mlflow_appears_on_the_workers_next_tick(team):
     try:
         job = wait_until(lambda: worker.scheduler and worker.scheduler.get_job("mlflow:churn"), 60,
                          "the worker to schedule the MLflow sync of churn")
-        assert str(job.trigger) == str(__import__("jobs.schedule", fromlist=["cron_trigger"])
-                                       .cron_trigger("*/5 * * * *"))
+        assert str(job.trigger) == str(cron_trigger("*/5 * * * *"))
         assert later not in team.versions()
         job.modify(next_run_time=datetime.now(timezone.utc))  # the tick, now rather than in five minutes
         wait_until(lambda: later in team.versions(), 60, f"v{later} to appear in Flywheel")
@@ -365,24 +300,6 @@ def test_a_retrain_through_flywheel_registers_its_version_in_mlflow_under_the_sa
     assert team.ops.mlflow.sync(actor(team.db, ELI), "churn") == \
         f"churn is in step with MLflow's {team.name}: updated tags or aliases of v2."
     assert sorted(team.versions()) == [1, 2]
-
-
-@pytest.mark.parametrize(("registry", "message"), [
-    ("{kind: mlflow, tracking_uri: 'mlflow.internal:5000', name: churn}",
-     "'tracking_uri' must be the tracking server's http(s) URL, like http://mlflow.internal:5000, not "
-     "'mlflow.internal:5000'"),
-    ("{kind: mlflow, tracking_uri: 'http://mlflow.internal:5000'}",
-     "an MLflow registry needs 'name': the registered model's name in MLflow"),
-])
-def test_a_registry_without_a_name_or_with_a_bad_url_is_one_line_naming_the_fix(tmp_path, registry, message):
-    (tmp_path / "data").mkdir()
-    subscribers(NOW - timedelta(weeks=10), 28, seed=1).to_parquet(tmp_path / "data" / "reference.parquet")
-    spec = tmp_path / "retention.yml"
-    spec.write_text(SPEC.format(eli=ELI, noor=NOOR, omar=OMAR, registry=f"    registry: {registry}\n"))
-    with pytest.raises(SpecError) as refused:
-        load_spec(spec)
-    [line] = str(refused.value).splitlines()
-    assert "retention.yml:" in line and " models[0].registry: " in line and line.endswith(message)
 
 
 def test_without_the_extra_a_sync_says_how_to_install_it_in_one_line(team, monkeypatch):
