@@ -33,4 +33,7 @@ class RegistrySpec(BaseModel):
                              f"http://mlflow.internal:5000, not {self.tracking_uri!r}")
         if not self.name:
             raise ValueError("an MLflow registry needs 'name': the registered model's name in MLflow")
+        if re.search(r"[/'\"]", self.name):
+            raise ValueError(f"'name' {self.name!r} can't name a registered model in MLflow: it holds a slash or a "
+                             "quote; use the name MLflow shows for the model")
         return self

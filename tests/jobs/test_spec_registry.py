@@ -26,6 +26,11 @@ def test_a_registry_takes_the_server_the_model_and_the_alias_with_defaults(tmp_p
      "'mlflow.internal:5000'"),
     ("{kind: mlflow, tracking_uri: 'http://mlflow.internal:5000'}",
      "an MLflow registry needs 'name': the registered model's name in MLflow"),
+    ("{kind: mlflow, tracking_uri: 'http://mlflow.internal:5000', name: churn/classifier}",
+     "'name' 'churn/classifier' can't name a registered model in MLflow: it holds a slash or a quote; use the name "
+     "MLflow shows for the model"),
+    ("{kind: mlflow, name: churn}",
+     "an MLflow registry needs 'tracking_uri': the tracking server's URL, like http://mlflow.internal:5000"),
 ])
 def test_a_registry_without_a_name_or_with_a_bad_url_is_one_line_naming_the_fix(tmp_path, registry, message):
     (tmp_path / "data").mkdir()
