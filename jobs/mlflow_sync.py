@@ -33,7 +33,7 @@ from store import audit, registry, work
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, InvalidTransition, UntrustedArtifact
-from store.models import Model
+from store.models import Model, VersionStatus
 
 SYNC_ACTOR = "mlflow"  # who registered a version Flywheel read from MLflow
 REGISTERED_IN_MLFLOW = "registered in MLflow"
@@ -268,12 +268,19 @@ def sync_model(*, db: Database, model_key: str, artifacts_dir: Path, now: dateti
 
 def _adopt_alias_holder(s, model: Model, spec: RegistrySpec, remote: list[RemoteVersion],
                         now: datetime) -> tuple[int | None, int | None]:
+    """Production follows MLflow's alias until Flywheel governs it: while Flywheel has no production version, or
+    only one the alias made so (adopted by SYNC_ACTOR). Once a Flywheel deploy or rollback set production, its
+    releases move the alias instead."""
     holder = next((v.number for v in remote if spec.alias in v.aliases), None)
-    if holder is None or registry.production_version(session=s, model=model) is not None:
-        return None, holder  # Flywheel governs production once it has one: its deploys move the alias
+    current = registry.production_version(session=s, model=model)
+    if holder is None or (current is not None and (current.deployed_by != SYNC_ACTOR or current.number == holder)):
+        return None, holder
     version = next((v for v in model.versions if v.number == holder), None)
     if version is None or version.artifact_uri != model_uri(spec, holder):
         return None, holder
+    if current is not None:  # the alias moved in MLflow, and Flywheel never governed this model's production
+        current.status = VersionStatus.archived
+        s.flush()  # the one-production index must see the old row leave first
     registry.adopt_as_production(session=s, version=version, actor=SYNC_ACTOR, now=now)
     return holder, holder
 

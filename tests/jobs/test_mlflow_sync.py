@@ -201,6 +201,13 @@ def test_versions_metrics_and_the_alias_holder_appear_after_one_sync_and_a_secon
     assert team.versions() == versions and [e.seq for e in team.audit("mlflow.synced")] == synced
     assert [e.action for e in team.audit("version.registered")] == ["version.registered"] * 2
 
+    # Until Flywheel governs production, it follows the alias when the team moves it in MLflow.
+    team.client.set_registered_model_alias(team.name, "champion", "2")
+    assert team.ops.mlflow.sync(actor(team.db, ELI), "churn") == (
+        f"churn is in step with MLflow's {team.name}: updated tags or aliases of v1, v2. v2 holds the alias "
+        "champion, so it is shown as production.")
+    assert {n: v[0] for n, v in team.versions().items()} == {1: "archived", 2: "production"}
+
 
 def test_a_changed_local_copy_is_never_loaded(team):
     log_version(team.uri, team.name, subscribers(NOW - timedelta(weeks=12), 28, seed=3))
