@@ -305,9 +305,26 @@ def _same_callback(model: Model, work_item: int | None, artifact: Artifact) -> M
     for version in model.versions:
         if work_item is not None and version.parameters.get("work_item") == work_item:
             return version
-        if work_item is None and (version.artifact_uri, version.artifact_sha256) == (artifact.uri, artifact.sha256):
+        sent = version.parameters.get("trained_artifact") or {}  # what was sent, for a version pushed to MLflow
+        if work_item is None and ((version.artifact_uri, version.artifact_sha256) == (artifact.uri, artifact.sha256)
+                                  or (sent.get("uri"), sent.get("sha256")) == (artifact.uri, artifact.sha256)):
             return version
     return None
+
+
+def _pushed_to_mlflow(db: Database, model_key: str, spec: ModelSpec | None, artifact: Artifact, roots, *,
+                      metrics: dict[str, Any], parameters: dict[str, Any], requested_by: str, work_item: int | None,
+                      artifacts_dir: Path) -> mlflow_sync.Pushed | None:
+    """An external trainer's model for an MLflow-backed model: registered in MLflow first (unless this callback
+    was answered before), so the Flywheel version takes MLflow's number."""
+    if spec is None or spec.registry is None:
+        return None
+    with db.read() as s:
+        if _same_callback(registry.get_model(session=s, key=model_key), work_item, artifact) is not None:
+            return None
+    return mlflow_sync.push_trained(spec.registry, fitted=load_model(artifact.uri, sha256=artifact.sha256, roots=roots),
+                                    model_key=model_key, metrics=dict(metrics), parameters=dict(parameters),
+                                    requested_by=requested_by, artifacts_dir=Path(artifacts_dir))
 
 
 def register_trained_version(*, db: Database, model_key: str, artifact_uri: str, metrics: dict[str, Any],
@@ -323,8 +340,11 @@ def register_trained_version(*, db: Database, model_key: str, artifact_uri: str,
     """
     now = now or utcnow()
     with db.read() as s:
-        roots = _roots_of(registry.get_model(session=s, key=model_key), artifacts_dir)  # NotFound names the model
+        model = registry.get_model(session=s, key=model_key)  # NotFound names the model
+        roots, spec = _roots_of(model, artifacts_dir), load_spec(model) if model.spec else None
     artifact = check_for_registration(artifact_uri, roots=roots, claimed_sha256=artifact_sha256)
+    pushed = _pushed_to_mlflow(db, model_key, spec, artifact, roots, metrics=metrics, parameters=parameters,
+                               requested_by=registered_by, work_item=work_item, artifacts_dir=artifacts_dir)
     with db.session() as s:
         s.execute(select(Model.id).where(Model.key == model_key).with_for_update())
         model = registry.get_model(session=s, key=model_key)  # NotFound names the closest model
@@ -343,12 +363,18 @@ def register_trained_version(*, db: Database, model_key: str, artifact_uri: str,
         payload = dict(item.payload) if item is not None else {}
         trigger = retrain_trigger(payload.get("reason") or "", requested_by) if item is not None \
             else "registered by a trainer through the Flywheel API"
+        mirrored = {} if pushed is None else {
+            "trained_artifact": {"uri": artifact.uri, "sha256": artifact.sha256},
+            "mlflow": {"name": spec.registry.name, "version": pushed.number, "run_id": pushed.run_id}}
         version = registry.register_version(
-            session=s, model_key=model_key, created_by=requested_by, artifact_uri=artifact_uri,
-            artifact_sha256=artifact.sha256, train_start=train_start, train_end=train_end, metrics=dict(metrics),
-            parameters={**parameters, "trigger": trigger,
+            session=s, model_key=model_key, created_by=requested_by,
+            artifact_uri=pushed.uri if pushed else artifact_uri,
+            artifact_sha256=pushed.sha256 if pushed else artifact.sha256, train_start=train_start,
+            train_end=train_end, metrics=dict(metrics),
+            parameters={**parameters, "trigger": trigger, **mirrored,
                         **({"work_item": work_item} if work_item is not None else {})},
-            parent=registry.production_version(session=s, model=model), now=now)
+            parent=registry.production_version(session=s, model=model), now=now,
+            number=pushed.number if pushed else None)
         if item is not None:
             work.finish(session=s, item_id=item.id, result={**item.result, "version": version.number}, now=now)
         evaluation, _ = work.request_evaluation(

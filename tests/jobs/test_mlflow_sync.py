@@ -355,3 +355,28 @@ def test_an_alias_mlflow_refuses_to_move_is_audited_and_told_and_production_stan
     assert team.audit("mlflow.alias_moved") == []
     told = [json.loads(p.read_text()) for p in sorted((team.folder / "outbox").rglob("*.json"))]
     assert any("MLflow's alias champion was not moved" in json.dumps(m) for m in told), told
+
+
+def test_an_external_trainers_version_is_registered_in_mlflow_first_and_once(team):
+    import joblib
+
+    log_version(team.uri, team.name, subscribers(NOW - timedelta(weeks=12), 28, seed=3))
+    team.ops.mlflow.sync(actor(team.db, ELI), "churn")
+    (team.folder / "artifacts").mkdir(exist_ok=True)
+    trained = team.folder / "artifacts" / "churn-from-airflow.joblib"
+    joblib.dump(fit_churn(subscribers(NOW - timedelta(weeks=8), 28, seed=6)), trained)
+
+    def call_back():
+        return team.ops.retraining.register_trained(
+            model_key="churn", artifact_uri=trained.as_uri(), artifact_sha256=None, metrics={"recall": 0.7},
+            parameters={"dag_run": "retrain-42"}, train_start=NOW - timedelta(weeks=8),
+            train_end=NOW - timedelta(weeks=4), work_item=None)
+
+    first = call_back()
+    assert (first.number, first.created) == (2, True)
+    assert team.versions()[2][1] == f"models:/{team.name}/2"
+    run = team.client.get_run(team.client.get_model_version(team.name, "2").run_id)
+    assert run.data.params["dag_run"] == "retrain-42" and run.data.metrics == {"recall": 0.7}
+    again = call_back()  # the trainer's retry: the same version, nothing new in MLflow
+    assert (again.number, again.created) == (2, False)
+    assert sorted(int(v.version) for v in team.client.search_model_versions(f"name = '{team.name}'")) == [1, 2]
