@@ -35,7 +35,7 @@ from jobs.schedule import cron_trigger  # noqa: E402
 from jobs.spec import load_spec  # noqa: E402
 from jobs.worker import leadership_for  # noqa: E402
 from store import registry  # noqa: E402
-from store.errors import UntrustedArtifact  # noqa: E402
+from store.errors import InvalidTransition, UntrustedArtifact  # noqa: E402
 from store.models import AuditEvent, Decision, Evaluation  # noqa: E402
 from tests.support.backend_world import WEBHOOK_SECRET, actor  # noqa: E402
 from tests.support.churn import ELI, FEATURES, NOOR, NOW, OMAR, SPEC, fit_churn, subscribers  # noqa: E402
@@ -380,3 +380,14 @@ def test_an_external_trainers_version_is_registered_in_mlflow_first_and_once(tea
     again = call_back()  # the trainer's retry: the same version, nothing new in MLflow
     assert (again.number, again.created) == (2, False)
     assert sorted(int(v.version) for v in team.client.search_model_versions(f"name = '{team.name}'")) == [1, 2]
+
+
+def test_registering_a_file_in_flywheel_is_refused_for_a_model_kept_in_mlflow(team):
+    trained = team.folder / "artifacts" / "churn-by-hand.joblib"
+    trained.parent.mkdir(exist_ok=True)
+    trained.write_bytes(b"not opened: refused before")
+    with pytest.raises(InvalidTransition) as refused:
+        team.ops.retraining.register_file(actor(team.db, ELI), "churn", trained.as_uri())
+    assert str(refused.value) == (f"churn keeps its versions in MLflow ({team.name}, its spec's registry): register "
+                                  "the model there, and `flywheel mlflow sync churn` brings it here.")
+    assert team.versions() == {}
