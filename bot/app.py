@@ -133,4 +133,5 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
         sender = make_outbox_sender(settings, ops, client=client, clock=clock)
     return Worker(db=db, check=ops.checks.scheduled, run_work=ops.work.run, poll_seconds=poll_seconds,
                   send_outbox=sender.send_due if sender else None, sweep=ops.work.expire_overdue,
-                  daily_digest=lambda: notifier.daily_digest(clock()), digest_hour=settings.digest_hour), ops
+                  daily_digest=lambda: notifier.daily_digest(clock()), digest_hour=settings.digest_hour,
+                  sync_registry=ops.mlflow.scheduled), ops

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from jobs import explain, stakes
+from jobs import explain, mlflow_sync, stakes
 from jobs.artifacts import Artifact, artifact_roots, check_for_registration
 from jobs.incidents import RETRAIN_ASKED, Comparison
 from jobs.monitor import load_spec
@@ -131,18 +131,26 @@ def retrain(*, db: Database, model_key: str, requested_by: str, trigger: str, as
         data=data, numeric=list(spec.features.numeric), categorical=list(spec.features.categorical),
         label=spec.data.label, window_start=start, window_end=as_of, artifacts_dir=Path(artifacts_dir),
         name=f"{model_key}-v{number}", **({"task": spec.task} if _takes_task(trainer) else {}))
-    artifact = check_for_registration(result.artifact_uri,
-                                      roots=artifact_roots(artifacts_dir, spec.artifact_roots, base_dir),
+    roots = artifact_roots(artifacts_dir, spec.artifact_roots, base_dir)
+    artifact = check_for_registration(result.artifact_uri, roots=roots,
                                       claimed_sha256=getattr(result, "artifact_sha256", None))
+    parameters = {**dict(result.parameters), "trigger": trigger,
+                  **({"work_item": work_item} if work_item is not None else {})}
+    uri, sha256, number = artifact.uri, artifact.sha256, None
+    if spec.registry is not None:  # registered in MLflow first: both registries give it MLflow's number
+        pushed = mlflow_sync.push_trained(
+            spec.registry, fitted=load_model(artifact.uri, sha256=artifact.sha256, roots=roots), model_key=model_key,
+            metrics=dict(result.metrics), parameters=parameters, requested_by=requested_by,
+            artifacts_dir=Path(artifacts_dir))
+        uri, sha256, number = pushed.uri, pushed.sha256, pushed.number
+        parameters["mlflow"] = {"name": spec.registry.name, "version": pushed.number, "run_id": pushed.run_id}
     with db.session() as s:
         model = registry.get_model(session=s, key=model_key)
         parent = registry.production_version(session=s, model=model)
         version = registry.register_version(
-            session=s, model_key=model_key, created_by=requested_by, artifact_uri=artifact.uri,
-            artifact_sha256=artifact.sha256, train_start=start, train_end=as_of, metrics=dict(result.metrics),
-            parameters={**dict(result.parameters), "trigger": trigger,
-                        **({"work_item": work_item} if work_item is not None else {})},
-            parent=parent, now=now)
+            session=s, model_key=model_key, created_by=requested_by, artifact_uri=uri, artifact_sha256=sha256,
+            train_start=start, train_end=as_of, metrics=dict(result.metrics), parameters=parameters,
+            parent=parent, now=now, number=number)
     return Retrained(model_key, version.number, start, as_of, dict(result.metrics), requested_by, trigger)
 
 
@@ -155,8 +163,18 @@ class Judged:
     importances: dict[str, Any] | None
 
 
-def _judged(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...]) -> Judged:
-    model = load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots)
+def _loaded(version: ModelVersion, spec: ModelSpec, roots: tuple[Path, ...], artifacts_dir: Path) -> Any:
+    """A version's model: an MLflow-backed one through MLflow's flavour loader, any other from its file; either
+    only with the SHA-256 recorded at registration."""
+    if spec.registry is not None and mlflow_sync.is_mlflow_uri(version.artifact_uri):
+        return mlflow_sync.load_version(spec.registry, version.number, sha256=version.artifact_sha256,
+                                        artifacts_dir=Path(artifacts_dir))
+    return load_model(version.artifact_uri, sha256=version.artifact_sha256, roots=roots)
+
+
+def _judged(version: ModelVersion, frame: pd.DataFrame, spec: ModelSpec, roots: tuple[Path, ...],
+            artifacts_dir: Path) -> Judged:
+    model = _loaded(version, spec, roots, artifacts_dir)
     predictions = score(model, frame)["predicted_fraud"] if spec.task == BINARY else \
         predict(spec.task, model, frame).prediction
     return Judged(metrics_on(model, frame, spec), stakes.outcomes(spec, frame, predictions),
@@ -203,8 +221,8 @@ def compare_with_production(*, db: Database, model_key: str, number: int, window
         raise RetrainError(f"no labelled rows for {model_key} between {window_start:%Y-%m-%d} and "
                            f"{window_end:%Y-%m-%d}, so the versions can't be compared yet.")
     roots = artifact_roots(artifacts_dir, spec.artifact_roots, base_dir)
-    mine = _judged(challenger, frame, spec, roots)
-    theirs = _judged(champion, frame, spec, roots) if champion else Judged({}, None, None)
+    mine = _judged(challenger, frame, spec, roots, artifacts_dir)
+    theirs = _judged(champion, frame, spec, roots, artifacts_dir) if champion else Judged({}, None, None)
     challenger_metrics, champion_metrics = mine.metrics, theirs.metrics
     thresholds = _thresholds(spec, challenger_metrics)
     with db.session() as s:
@@ -287,9 +305,26 @@ def _same_callback(model: Model, work_item: int | None, artifact: Artifact) -> M
     for version in model.versions:
         if work_item is not None and version.parameters.get("work_item") == work_item:
             return version
-        if work_item is None and (version.artifact_uri, version.artifact_sha256) == (artifact.uri, artifact.sha256):
+        sent = version.parameters.get("trained_artifact") or {}  # what was sent, for a version pushed to MLflow
+        if work_item is None and ((version.artifact_uri, version.artifact_sha256) == (artifact.uri, artifact.sha256)
+                                  or (sent.get("uri"), sent.get("sha256")) == (artifact.uri, artifact.sha256)):
             return version
     return None
+
+
+def _pushed_to_mlflow(db: Database, model_key: str, spec: ModelSpec | None, artifact: Artifact, roots, *,
+                      metrics: dict[str, Any], parameters: dict[str, Any], requested_by: str, work_item: int | None,
+                      artifacts_dir: Path) -> mlflow_sync.Pushed | None:
+    """An external trainer's model for an MLflow-backed model: registered in MLflow first (unless this callback
+    was answered before), so the Flywheel version takes MLflow's number."""
+    if spec is None or spec.registry is None:
+        return None
+    with db.read() as s:
+        if _same_callback(registry.get_model(session=s, key=model_key), work_item, artifact) is not None:
+            return None
+    return mlflow_sync.push_trained(spec.registry, fitted=load_model(artifact.uri, sha256=artifact.sha256, roots=roots),
+                                    model_key=model_key, metrics=dict(metrics), parameters=dict(parameters),
+                                    requested_by=requested_by, artifacts_dir=Path(artifacts_dir))
 
 
 def register_trained_version(*, db: Database, model_key: str, artifact_uri: str, metrics: dict[str, Any],
@@ -305,8 +340,11 @@ def register_trained_version(*, db: Database, model_key: str, artifact_uri: str,
     """
     now = now or utcnow()
     with db.read() as s:
-        roots = _roots_of(registry.get_model(session=s, key=model_key), artifacts_dir)  # NotFound names the model
+        model = registry.get_model(session=s, key=model_key)  # NotFound names the model
+        roots, spec = _roots_of(model, artifacts_dir), load_spec(model) if model.spec else None
     artifact = check_for_registration(artifact_uri, roots=roots, claimed_sha256=artifact_sha256)
+    pushed = _pushed_to_mlflow(db, model_key, spec, artifact, roots, metrics=metrics, parameters=parameters,
+                               requested_by=registered_by, work_item=work_item, artifacts_dir=artifacts_dir)
     with db.session() as s:
         s.execute(select(Model.id).where(Model.key == model_key).with_for_update())
         model = registry.get_model(session=s, key=model_key)  # NotFound names the closest model
@@ -325,12 +363,18 @@ def register_trained_version(*, db: Database, model_key: str, artifact_uri: str,
         payload = dict(item.payload) if item is not None else {}
         trigger = retrain_trigger(payload.get("reason") or "", requested_by) if item is not None \
             else "registered by a trainer through the Flywheel API"
+        mirrored = {} if pushed is None else {
+            "trained_artifact": {"uri": artifact.uri, "sha256": artifact.sha256},
+            "mlflow": {"name": spec.registry.name, "version": pushed.number, "run_id": pushed.run_id}}
         version = registry.register_version(
-            session=s, model_key=model_key, created_by=requested_by, artifact_uri=artifact_uri,
-            artifact_sha256=artifact.sha256, train_start=train_start, train_end=train_end, metrics=dict(metrics),
-            parameters={**parameters, "trigger": trigger,
+            session=s, model_key=model_key, created_by=requested_by,
+            artifact_uri=pushed.uri if pushed else artifact_uri,
+            artifact_sha256=pushed.sha256 if pushed else artifact.sha256, train_start=train_start,
+            train_end=train_end, metrics=dict(metrics),
+            parameters={**parameters, "trigger": trigger, **mirrored,
                         **({"work_item": work_item} if work_item is not None else {})},
-            parent=registry.production_version(session=s, model=model), now=now)
+            parent=registry.production_version(session=s, model=model), now=now,
+            number=pushed.number if pushed else None)
         if item is not None:
             work.finish(session=s, item_id=item.id, result={**item.result, "version": version.number}, now=now)
         evaluation, _ = work.request_evaluation(

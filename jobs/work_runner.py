@@ -117,6 +117,9 @@ class WorkRunner:
     db: Database
     notifier: WorkNews
     clock: Callable[[], datetime] = utcnow
+    # After a deploy or rollback moved production: (model, version, by, "deploy" | "rollback"). The composition
+    # root sets it to move MLflow's alias (bot.services.mlflow_sync), which audits and tells its own failures.
+    after_release: Callable[[str, int, str, str], object] | None = None
 
     def run(self, item_id: int) -> None:
         """Execute one queued work item, exactly once: whoever claims it first runs it. Never raises: a
@@ -290,6 +293,15 @@ class WorkRunner:
         self.notifier.deployed(job.model_key, number, previous=previous_label, superseded=tuple(superseded))
         if policy == governance.POLICY_WARN and missing:  # went ahead with sign-offs missing: the risk channel hears
             self.notifier.deployed_unsigned(job.model_key, number, by=job.requested_by, missing=missing)
+        self._released(job.model_key, number, job.requested_by, "deploy")
+
+    def _released(self, model_key: str, number: int, by: str, kind: str) -> None:
+        if self.after_release is None:
+            return
+        try:
+            self.after_release(model_key, number, by, kind)
+        except FlywheelError:  # audited and told by after_release; the release itself is done
+            log.warning("after the %s of %s v%s, MLflow's alias was not moved", kind, model_key, number)
 
     def _rollback_now(self, job: Job) -> None:
         """A recorded rollback: the team's system first; production moves back only when it said yes."""
@@ -311,6 +323,7 @@ class WorkRunner:
             work.finish(session=s, item_id=job.id, result={"version": number, "from": from_label}, now=self.clock())
         self.notifier.rolled_back(job.model_key, number, from_label=from_label, by=job.requested_by,
                                   superseded=tuple(superseded))
+        self._released(job.model_key, number, job.requested_by, "rollback")
 
 
 def _failure(job: Job, error: str) -> WorkFailure:

@@ -80,15 +80,17 @@ def register_version(*, session: Session, model_key: str, created_by: str, artif
                      artifact_sha256: str | None = None,
                      train_start: datetime | None = None, train_end: datetime | None = None,
                      parameters: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
-                     parent: ModelVersion | None = None, now: datetime | None = None) -> ModelVersion:
-    """Add the next version of a model as a candidate.
+                     parent: ModelVersion | None = None, now: datetime | None = None,
+                     number: int | None = None) -> ModelVersion:
+    """Add the next version of a model as a candidate (or version `number`, when another registry numbers it).
 
     artifact_sha256 is the digest jobs.artifacts checked on the file; without one the version can be
     listed and governed but its model is never loaded.
     """
     model = get_model(session=session, key=model_key)
-    number = (session.execute(select(func.max(ModelVersion.number))
-                              .where(ModelVersion.model_id == model.id)).scalar() or 0) + 1
+    if number is None:
+        number = (session.execute(select(func.max(ModelVersion.number))
+                                  .where(ModelVersion.model_id == model.id)).scalar() or 0) + 1
     version = ModelVersion(model_id=model.id, number=number, status=VersionStatus.candidate,
                            artifact_uri=artifact_uri, artifact_sha256=artifact_sha256,
                            train_start=train_start, train_end=train_end,

@@ -4,14 +4,14 @@ traceback (common.py: Failure, FlywheelGroup).
 Subcommands by group: registry.py (demo, apply, check, models), serving.py (serve, worker, run),
 admin.py (report, db, audit, artifacts), catalog.py (catalog), versions.py (versions list, register),
 governance.py (retrain, submit, approve, reject, deploy, rollback: Slack's governed buttons, as --as),
-dashboard.py (link, dashboard), evidence.py (evidence), doctor.py (doctor).
+dashboard.py (link, dashboard), evidence.py (evidence), doctor.py (doctor), mlflow.py (mlflow sync).
 """
 
 from __future__ import annotations
 
 import click
 
-from bot.cli import admin, catalog, dashboard, doctor, evidence, governance, registry, serving, versions
+from bot.cli import admin, catalog, dashboard, doctor, evidence, governance, mlflow, registry, serving, versions
 from bot.cli.common import Failure, FlywheelGroup
 
 
@@ -30,5 +30,6 @@ def main(verbose: bool) -> None:
 for command in (registry.demo, registry.apply, registry.check, registry.models, serving.serve, serving.worker,
                 serving.run, admin.report, admin.db, admin.audit, admin.artifacts, catalog.catalog, versions.versions,
                 governance.retrain, governance.submit, governance.approve, governance.reject, governance.deploy,
-                governance.rollback, dashboard.link, dashboard.dashboard, evidence.evidence, doctor.doctor):
+                governance.rollback, dashboard.link, dashboard.dashboard, evidence.evidence, doctor.doctor,
+                mlflow.mlflow):
     main.add_command(command)

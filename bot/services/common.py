@@ -127,6 +127,7 @@ class Context(Protocol):
     clock: Callable[[], datetime]
     commands_audit: Any
     retraining: Any  # bot.services.retraining.Retraining, for checks that retrain on their own
+    mlflow: Any  # bot.services.mlflow_sync.MlflowSync, for releases that move MLflow's alias
 
     def later(self, fn: Callable[..., object], *args: object) -> None: ...
 

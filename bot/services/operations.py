@@ -21,6 +21,7 @@ from bot.services.catalog import Catalog
 from bot.services.checks import Checks
 from bot.services.common import Runner
 from bot.services.evidence import Evidence
+from bot.services.mlflow_sync import MlflowSync
 from bot.services.people import People
 from bot.services.portfolio import Portfolios
 from bot.services.releases import Releases
@@ -66,6 +67,8 @@ class Operations:
         self.tuning = Tuning(self)
         self.portfolios = Portfolios(self)
         self.unfurls = Unfurls(self)
+        self.mlflow = MlflowSync(self)
+        self.work.after_release = self.mlflow.after_release  # a webhook deploy moves MLflow's alias too
 
     def later(self, fn: Callable[..., object], *args: object) -> None:
         """Slack follow-ups (message updates, thread replies) run after the ack, off the request thread."""

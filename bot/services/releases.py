@@ -171,7 +171,9 @@ class Releases(Service):
                 previous_label = previous.label if previous else None
                 policy = governance.policy_of(version.model.project)
                 missing = governance.ensure_deployable(session=s, version=version)
-                if load_spec(version.model).deploy.backend == "registry":
+                spec = load_spec(version.model)
+                mirrored = spec.registry is not None
+                if spec.deploy.backend == "registry":
                     governance.deploy(session=s, version=version, by=actor.slack_id, now=self.clock())
                     superseded = tuple(monitoring.resolve_superseded(session=s, live=version, now=self.clock()))
                 else:
@@ -198,6 +200,8 @@ class Releases(Service):
             return Deploy(f"Deploying {model_key} v{number} through its deploy webhook. IT operations will be told "
                           f"when it is live; until then production stays "
                           f"{previous_label or 'empty (nothing is in production yet)'}.", Deploy.ASKED)
+        if mirrored:  # MLflow's alias follows, after the answer
+            self.later(self.ops.mlflow.after_release, model_key, number, actor.slack_id, "deploy")
         self.notifier.deployed(model_key, number, previous=previous_label, superseded=superseded)
         if policy == governance.POLICY_WARN and missing:
             self.notifier.deployed_unsigned(model_key, number, by=actor.slack_id, missing=missing)
@@ -218,7 +222,9 @@ class Releases(Service):
             model = registry.get_model(session=s, key=model_key)
             authority.require(session=s, slack_id=actor.slack_id, project=model.project,
                               roles=(Role.it_ops, Role.ml_engineer), doing=f"Rolling back {model_key}")
-            if load_spec(model).deploy.backend == "registry":
+            spec = load_spec(model)
+            mirrored = spec.registry is not None
+            if spec.deploy.backend == "registry":
                 done = governance.rollback(session=s, model=model, by=actor.slack_id, to=to, seen_live=seen_live,
                                            now=self.clock())
                 superseded = tuple(monitoring.resolve_superseded(session=s, live=done.restored, now=self.clock()))
@@ -238,6 +244,8 @@ class Releases(Service):
                 self.runner.submit(self.work.run, item_id)
             return (f"Rolling back {model_key} to {to_label} through its deploy webhook. IT operations will be told "
                     f"when {to_label} is live again; {from_label} serves until then.")
+        if mirrored:
+            self.later(self.ops.mlflow.after_release, model_key, labels[2], actor.slack_id, "rollback")
         self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id, superseded=superseded)
         return f"Rolled back by {mention(actor.slack_id)}, {when(self.clock())}: {model_key} " \
                f"{labels[1]} is live again, {labels[0]} stopped."

@@ -153,6 +153,10 @@ class Retraining(Service):
                 model = registry.lock_model(session=s, model=registry.get_model(session=s, key=model_key))
                 authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=Role.ml_engineer,
                                   doing=f"{doing} {model_key}")
+                if model.spec and (mirrored := load_spec(model).registry) is not None:
+                    raise InvalidTransition(
+                        f"{model_key} keeps its versions in MLflow ({escape_mrkdwn(mirrored.name)}, its spec's "
+                        f"registry): register the model there, and `flywheel mlflow sync {model_key}` brings it here.")
                 current = registry.production_version(session=s, model=model)
                 if production and current is not None:
                     raise InvalidTransition(

@@ -32,6 +32,7 @@ from jobs.spec.model import (
     PersonSpec,
     ProjectInfoSpec,
     ProjectSpec,
+    RegistrySpec,
     RetrainSpec,
     SourceSpec,
 )
@@ -64,7 +65,7 @@ __all__ = [
     "PersonSpec",
     "ProjectInfoSpec",
     "ProjectSpec",
-    "RetrainSpec",
+    "RegistrySpec", "RetrainSpec",
     "SourceSpec",
     "SpecError",
     "SpecIssue",

@@ -18,6 +18,7 @@ from pydantic import (
 from jobs.expressions import Expression, parse
 from jobs.sources import SourceSpec
 from jobs.spec.columns import Loc, _column_refs, _ColumnRef  # noqa: F401 (re-exported)
+from jobs.spec.registry import RegistrySpec
 from jobs.spec.values import (
     ENTRYPOINT,
     GITHUB_REPO,
@@ -407,6 +408,8 @@ class ModelSpec(_Spec):
     schedule: Cron = "0 * * * *"
     retrain: RetrainSpec | None = None
     deploy: DeploySpec = Field(default_factory=DeploySpec)
+    # MLflow's registry, when the model's versions live there too (jobs/mlflow_sync.py keeps both in step).
+    registry: RegistrySpec | None = None
     # Folders, besides FLYWHEEL_ARTIFACTS, from which this model's artifacts may be registered and loaded.
     artifact_roots: list[ArtifactRoot] = []
     card: CardSpec = Field(default_factory=CardSpec)

@@ -7,7 +7,8 @@ per model and check kind (schedules.py), so schedules survive restarts. The loop
 out database outages (outage.py); the worker yields the CPU to `flywheel serve` (priority.py).
 
 The names below are the package's interface. APScheduler stores jobs by the import paths
-jobs.worker:run_scheduled_check and jobs.worker:run_daily_digest: they must stay importable from here.
+jobs.worker:run_scheduled_check, jobs.worker:run_daily_digest and jobs.worker:run_registry_sync: they must stay
+importable from here.
 """
 
 from jobs.worker.leadership import (
@@ -18,12 +19,20 @@ from jobs.worker.leadership import (
     WorkerRefused,
     leadership_for,
 )
-from jobs.worker.loop import Worker, run_daily_digest, run_scheduled_check
+from jobs.worker.loop import Worker, run_daily_digest, run_registry_sync, run_scheduled_check
 from jobs.worker.outage import Outage, OutageTolerantJobStore
 from jobs.worker.priority import AUTOGROUP, lower_priority, session_nice
-from jobs.worker.schedules import DAILY_DIGEST_JOB, JOB_TABLE, PlannedJob, latest_tick, plan
+from jobs.worker.schedules import (
+    DAILY_DIGEST_JOB,
+    JOB_TABLE,
+    PlannedJob,
+    PlannedSync,
+    latest_tick,
+    plan,
+    plan_syncs,
+)
 
 __all__ = ["AUTOGROUP", "DAILY_DIGEST_JOB", "JOB_TABLE", "LEADER_LOCK_KEY", "Leadership", "Outage",
-           "OutageTolerantJobStore", "PlannedJob", "PostgresLeadership", "SqliteLeadership", "Worker",
-           "WorkerRefused", "latest_tick", "leadership_for", "lower_priority", "plan", "run_daily_digest",
-           "run_scheduled_check", "session_nice"]
+           "OutageTolerantJobStore", "PlannedJob", "PlannedSync", "PostgresLeadership", "SqliteLeadership", "Worker",
+           "WorkerRefused", "latest_tick", "leadership_for", "lower_priority", "plan", "plan_syncs",
+           "run_daily_digest", "run_registry_sync", "run_scheduled_check", "session_nice"]

@@ -20,7 +20,15 @@ from jobs import metrics_registry as metrics
 from jobs.schedule import cron_trigger
 from jobs.worker.leadership import Leadership, WorkerRefused
 from jobs.worker.outage import OUTAGE_RETRY_SECONDS, Outage, OutageTolerantJobStore
-from jobs.worker.schedules import DAILY_DIGEST_JOB, JOB_TABLE, MISFIRE_GRACE_SECONDS, latest_tick, plan
+from jobs.worker.schedules import (
+    DAILY_DIGEST_JOB,
+    JOB_TABLE,
+    MISFIRE_GRACE_SECONDS,
+    SYNC_JOB_PREFIX,
+    latest_tick,
+    plan,
+    plan_syncs,
+)
 from store import heartbeat, ticks, work
 from store.clock import utcnow
 from store.db import Database, unreachable
@@ -35,6 +43,7 @@ HEARTBEAT_SECONDS = 10.0  # the leader's heartbeat (read by /readyz) and its che
 # stored under before the worker became a package; jobs/worker/__init__.py keeps them importable.
 SCHEDULED_CHECK = "jobs.worker:run_scheduled_check"
 DAILY_DIGEST = "jobs.worker:run_daily_digest"
+REGISTRY_SYNC = "jobs.worker:run_registry_sync"
 
 
 def run_scheduled_check(model_key: str, kind: str, cron: str = "0 * * * *") -> None:
@@ -58,6 +67,13 @@ def _log_context(item_id: int, kind: str, request_id: str | None, model_key: str
             **({"request_id": request_id} if request_id else {})}
 
 
+def run_registry_sync(model_key: str) -> None:
+    """Read the new versions of a model kept in MLflow too (bot.services.mlflow_sync)."""
+    worker = Worker.current()
+    if worker.sync_registry is not None:
+        worker.sync_registry(model_key)
+
+
 @dataclass
 class Worker:
     db: Database
@@ -68,6 +84,7 @@ class Worker:
     sweep: Callable[[], object] | None = None  # once a minute: fails work whose external trainer went quiet
     daily_digest: Callable[[], object] | None = None  # posts the business channels' daily digests
     digest_hour: int = 9  # UTC
+    sync_registry: Callable[[str], object] | None = None  # reads a model's new versions from MLflow
     stop_event: threading.Event = field(default_factory=threading.Event)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     scheduler: BackgroundScheduler | None = None
@@ -101,6 +118,7 @@ class Worker:
         for existing in self.scheduler.get_jobs():
             if existing.id.startswith("check:") and existing.id not in planned:
                 existing.remove()
+        self._sync_registry_jobs()
         if self.daily_digest is not None:
             trigger = CronTrigger(hour=self.digest_hour, minute=0, timezone="UTC")
             existing = self.scheduler.get_job(DAILY_DIGEST_JOB)
@@ -113,6 +131,19 @@ class Worker:
         elif self.scheduler.get_job(DAILY_DIGEST_JOB) is not None:
             self.scheduler.remove_job(DAILY_DIGEST_JOB)
         return sorted(planned)
+
+    def _sync_registry_jobs(self) -> None:
+        planned = {job.id: job for job in plan_syncs(self.db)} if self.sync_registry is not None else {}
+        for job in planned.values():
+            trigger, existing = cron_trigger(job.cron), self.scheduler.get_job(job.id)
+            if existing is not None and str(existing.trigger) == str(trigger):
+                continue
+            self.scheduler.add_job(REGISTRY_SYNC, trigger, id=job.id, name=job.id, args=[job.model_key],
+                                   replace_existing=True, coalesce=True, max_instances=1,
+                                   misfire_grace_time=MISFIRE_GRACE_SECONDS)
+        for existing in self.scheduler.get_jobs():
+            if existing.id.startswith(SYNC_JOB_PREFIX) and existing.id not in planned:
+                existing.remove()
 
     def fire(self, model_key: str, kind: CheckKind, cron: str, tick: datetime | None = None, *,
              retry_later: bool = True) -> bool:

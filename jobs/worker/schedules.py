@@ -17,6 +17,7 @@ JOB_TABLE = "apscheduler_jobs"
 MISFIRE_GRACE_SECONDS = 15 * 60
 
 DAILY_DIGEST_JOB = "digest:daily"
+SYNC_JOB_PREFIX = "mlflow:"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,24 @@ def plan(db: Database) -> list[PlannedJob]:
             spec = load_spec(model)
             for kind in enabled_kinds(spec):
                 jobs.append(PlannedJob(f"check:{model.key}:{kind.value}", model.key, kind, spec.schedule))
+    return jobs
+
+
+@dataclass(frozen=True)
+class PlannedSync:
+    id: str
+    model_key: str
+    cron: str
+
+
+def plan_syncs(db: Database) -> list[PlannedSync]:
+    """One job per model whose spec names an outside registry (MLflow), on that registry's schedule."""
+    jobs = []
+    with db.read() as s:
+        for model in registry.list_models(session=s):
+            spec = load_spec(model) if model.spec else None
+            if spec is not None and spec.registry is not None:
+                jobs.append(PlannedSync(f"{SYNC_JOB_PREFIX}{model.key}", model.key, spec.registry.schedule))
     return jobs
 
 
