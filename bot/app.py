@@ -10,6 +10,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.notifier import Notifier
+from bot.oauth import installation_store, mode_problem, oauth_settings
 from bot.config import Settings
 from bot.delivery import Delivery, FolderOutbox
 from bot.metrics import CountingWebClient, count_listener_calls
@@ -30,7 +31,9 @@ class SetupError(FlywheelError):
 
 
 def missing_settings(settings: Settings, *, socket: bool = False) -> list[str]:
-    needed = {"SLACK_BOT_TOKEN": settings.slack_bot_token, "SLACK_SIGNING_SECRET": settings.slack_signing_secret}
+    needed = {"SLACK_SIGNING_SECRET": settings.slack_signing_secret}
+    if not settings.oauth:  # OAuth mode: each workspace's token comes from its install (bot/oauth.py)
+        needed = {"SLACK_BOT_TOKEN": settings.slack_bot_token, **needed}
     if socket:
         needed["SLACK_APP_TOKEN"] = settings.slack_app_token
     return [name for name, value in needed.items() if value is None or not value.get_secret_value()]
@@ -39,6 +42,8 @@ def missing_settings(settings: Settings, *, socket: bool = False) -> list[str]:
 def check_settings(settings: Settings, *, socket: bool = False) -> None:
     """Refuse, naming every setting at fault, before anything is opened or Slack is asked: the Slack secrets,
     and over HTTP the dashboard's signing key."""
+    if (problem := mode_problem(settings)) is not None:
+        raise SetupError(f"can't start the Slack app: {problem}")
     if missing := missing_settings(settings, socket=socket):
         raise SetupError(f"can't start the Slack app: {' and '.join(missing)} "
                          f"{'is' if len(missing) == 1 else 'are'} not set")
@@ -76,6 +81,8 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
           clock: Callable[[], datetime] = utcnow, socket: bool = False,
           inline_work: bool = False, queued: bool = False) -> tuple[App, Operations]:
     """Build the Bolt app and what it works with; refuse to start without the secrets it needs."""
+    if (problem := mode_problem(settings)) is not None:
+        raise SetupError(f"can't start the Slack app: {problem}")
     if missing := missing_settings(settings, socket=socket):
         raise SetupError(f"can't start the Slack app: {' and '.join(missing)} "
                          f"{'is' if len(missing) == 1 else 'are'} not set")
@@ -83,6 +90,8 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
     if db.engine.dialect.name == "sqlite":
         db.ensure_schema()
     stamp_request_ids()  # work and messages a request causes carry its id to the worker's logs
+    if settings.oauth:  # no token of its own: Bolt gives each request its workspace's
+        client = client or CountingWebClient(base_url=settings.slack_api_url, timeout=15)
     client = client or make_client(settings)
     responses = ResponseUrls()
     notifier = make_notifier(settings, db, client=client, queued=queued, clock=clock, responses=responses)
@@ -91,9 +100,16 @@ def build(settings: Settings, *, db: Database | None = None, client: WebClient |
     # can wait for them; slow work and Slack follow-ups run on the operations' background threads.
     # The web endpoint (bot/web.py) checks Slack's signature on the raw bytes before anything parses them, and
     # Socket Mode needs none: Bolt's own check would be a second HMAC of every request.
+    oauth: dict[str, object] = {}
+    if settings.oauth:
+        store = installation_store(settings, db)
+        oauth = {"installation_store": store, "installation_store_bot_only": True,
+                 "oauth_settings": oauth_settings(settings, db, store)}
     app = App(signing_secret=settings.slack_signing_secret.get_secret_value(), client=client,
-              process_before_response=True, request_verification_enabled=False)
+              process_before_response=True, request_verification_enabled=False, **oauth)
     count_listener_calls(app)
+    if settings.oauth:  # app_uninstalled and tokens_revoked delete the workspace's installation
+        app.enable_token_revocation_listeners()
     from handlers import register  # handlers import bot modules; import here to keep the root acyclic
 
     register(app, ops)

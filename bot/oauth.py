@@ -1,0 +1,65 @@
+"""Install in any workspace: Bolt's OAuth v2 flow on GET /slack/install and GET /slack/oauth_redirect, the
+installations and one-use states in the registry database (store/installations.py), tokens encrypted at rest
+and rotated by Bolt before they expire.
+
+OAuth mode is on when FLYWHEEL_SLACK_CLIENT_ID and FLYWHEEL_SLACK_CLIENT_SECRET are set; otherwise the app
+runs in one workspace with SLACK_BOT_TOKEN, as an internal app does. Both at once is refused: which token a
+message goes out with must never be a guess.
+"""
+
+from __future__ import annotations
+
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+
+from bot.config import Settings
+from store.db import Database
+from store.errors import FlywheelError
+from store.installations import InstallationStore, TokenCipher, state_store
+
+# The manifest's bot scopes (manifest.yml, oauth_config); an install asks for exactly these.
+BOT_SCOPES = ("chat:write", "channels:history", "groups:history", "commands", "files:write", "users:read",
+              "im:write")
+INSTALL_PATH, REDIRECT_PATH = "/slack/install", "/slack/oauth_redirect"
+# Bolt refreshes a rotating token this long before it expires (Slack's tokens live 12 hours).
+TOKEN_ROTATION_MINUTES = 120
+
+BOTH_MODES = ("SLACK_BOT_TOKEN and FLYWHEEL_SLACK_CLIENT_ID are both set: unset SLACK_BOT_TOKEN to install "
+              "in any workspace through OAuth, or the client id and secret to run in one workspace.")
+
+
+class OAuthSetupError(FlywheelError):
+    pass
+
+
+def mode_problem(settings: Settings) -> str | None:
+    """Why the Slack settings don't name one mode, or None."""
+    if not settings.oauth:
+        return None
+    if settings.slack_bot_token is not None and settings.slack_bot_token.get_secret_value():
+        return BOTH_MODES
+    missing = [name for name, value in (("FLYWHEEL_SLACK_CLIENT_ID", settings.slack_client_id),
+                                        ("FLYWHEEL_SLACK_CLIENT_SECRET", settings.slack_client_secret)) if not value]
+    if missing:
+        return f"{missing[0]} is not set: OAuth needs both the app's client id and secret (Basic Information)."
+    return None
+
+
+def cipher_of(settings: Settings) -> TokenCipher:
+    from bot.dashboard.access import secret_of
+
+    return TokenCipher(secret_of(settings))
+
+
+def installation_store(settings: Settings, db: Database) -> InstallationStore:
+    if (problem := mode_problem(settings)) is not None:
+        raise OAuthSetupError(f"can't start the Slack app: {problem}")
+    return InstallationStore(client_id=settings.slack_client_id, engine=db.engine, cipher=cipher_of(settings))
+
+
+def oauth_settings(settings: Settings, db: Database, store: InstallationStore) -> OAuthSettings:
+    return OAuthSettings(
+        client_id=settings.slack_client_id, client_secret=settings.slack_client_secret.get_secret_value(),
+        scopes=list(BOT_SCOPES), redirect_uri=settings.link(REDIRECT_PATH), install_path=INSTALL_PATH,
+        redirect_uri_path=REDIRECT_PATH, installation_store=store, installation_store_bot_only=True,
+        state_store=state_store(db.engine), token_rotation_expiration_minutes=TOKEN_ROTATION_MINUTES,
+        install_page_rendering_enabled=False)

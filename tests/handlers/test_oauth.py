@@ -1,0 +1,167 @@
+"""Install in any workspace (OAuth v2): the app served over HTTP, Slack's side played by the fake Slack's
+oauth.v2.access; installations land encrypted in the registry database and go on uninstall."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from bot.app import SetupError, build
+from bot.config import Settings
+from bot.oauth import BOT_SCOPES, BOTH_MODES
+from bot.web import build_web
+from store.installations import InstallationStore, TokenCipher
+from tests.support.slack_fake import TEAM_ID, FakeSlack, command_body, event_body, sign
+from tests.support.waiting import wait_until
+
+SECRET = "test-signing-secret"
+KEY = "a-test-secret-key-long-enough-for-flywheel-0123456789"
+STATE_COOKIE = "slack-app-oauth-state"
+
+
+def oauth_settings(db, fake: FakeSlack, **more: object) -> Settings:
+    return Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_PUBLIC_URL="https://flywheel.example.com",
+                    SLACK_SIGNING_SECRET=SecretStr(SECRET), FLYWHEEL_SLACK_API_URL=fake.api_url,
+                    FLYWHEEL_SLACK_CLIENT_ID=fake.client_id, FLYWHEEL_SLACK_CLIENT_SECRET=SecretStr(fake.client_secret),
+                    FLYWHEEL_SECRET_KEY=SecretStr(KEY), **more)
+
+
+class Served:
+    """The app in OAuth mode over real HTTP, as `flywheel serve` runs it."""
+
+    def __init__(self, db, fake: FakeSlack):
+        self.db, self.fake = db, fake
+        self.app, self.ops = build(oauth_settings(db, fake), db=db, inline_work=True, queued=True)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self._server = uvicorn.Server(uvicorn.Config(build_web(self.app), log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        wait_until(lambda: self._server.started, 30, "the app's HTTP server to start", poll=0.01)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", timeout=30)
+
+    @property
+    def store(self) -> InstallationStore:
+        return self.app.installation_store
+
+    def close(self) -> None:
+        self.ops.join()
+        self.http.close()
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def start_install(self) -> tuple[str, str]:
+        """GET /slack/install: the state in Slack's authorize URL, and the browser cookie that carries it."""
+        started = self.http.get("/slack/install")
+        assert started.status_code == 302, started.text
+        query = parse_qs(urlsplit(started.headers["location"]).query)
+        return query["state"][0], started.cookies[STATE_COOKIE]
+
+    def finish_install(self, team_id: str, state: str, cookie: str) -> httpx.Response:
+        code = self.fake.authorize_code(team_id, team_name=f"Workspace {team_id}")
+        return self.http.get("/slack/oauth_redirect", params={"code": code, "state": state},
+                             headers={"Cookie": f"{STATE_COOKIE}={cookie}"})
+
+    def install(self, team_id: str) -> None:
+        finished = self.finish_install(team_id, *self.start_install())
+        assert finished.status_code == 200, finished.text
+
+    def signed(self, body: bytes, content_type: str) -> httpx.Response:
+        return self.http.post("/slack/events", content=body,
+                              headers={"Content-Type": content_type, **sign(body, SECRET)})
+
+
+@pytest.fixture
+def served(db):
+    with FakeSlack() as fake:
+        app = Served(db, fake)
+        yield app
+        app.close()
+
+
+def test_install_redirects_to_slack_with_a_state_and_the_manifest_scopes(served):
+    started = served.http.get("/slack/install")
+    assert started.status_code == 302
+    location = urlsplit(started.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == "https://slack.com/oauth/v2/authorize"
+    query = parse_qs(location.query)
+    assert query["client_id"] == [served.fake.client_id]
+    assert query["scope"][0].split(",") == list(BOT_SCOPES)
+    assert query["redirect_uri"] == ["https://flywheel.example.com/slack/oauth_redirect"]
+    assert query["state"][0] and started.cookies[STATE_COOKIE] == query["state"][0]
+
+
+def test_the_redirect_stores_the_installation_with_its_token_encrypted(served):
+    served.install(TEAM_ID)
+
+    exchanged = served.fake.calls_to("oauth.v2.access")
+    assert len(exchanged) == 1 and exchanged[0].params["redirect_uri"] == \
+        "https://flywheel.example.com/slack/oauth_redirect"
+    token = next(iter(served.fake.installed))
+    bot = served.store.bot_for(TEAM_ID)
+    assert bot is not None and bot.bot_token == token and bot.team_name == f"Workspace {TEAM_ID}"
+    # What the tables hold is ciphertext: no token in any column, and it opens only with the key.
+    for table in ("slack_bots", "slack_installations"):
+        with served.db.engine.connect() as connection:
+            rows = [dict(r._mapping) for r in connection.execute(text(f"SELECT * FROM {table}"))]
+        assert len(rows) == 1
+        assert token not in json.dumps(rows, default=str)
+        assert TokenCipher(KEY.encode()).decrypt(rows[0]["bot_token"]) == token
+    assert served.store.teams() == [TEAM_ID]
+
+
+def test_a_bad_or_reused_state_is_refused(served):
+    state, cookie = served.start_install()
+    forged = served.finish_install(TEAM_ID, "not-a-state-we-issued", "not-a-state-we-issued")
+    assert 400 <= forged.status_code < 500
+    assert served.finish_install(TEAM_ID, state, cookie).status_code == 200
+    reused = served.finish_install("T0OTHER", state, cookie)
+    assert 400 <= reused.status_code < 500
+    assert served.store.teams() == [TEAM_ID]
+    # The refused attempts never reached Slack: the only code exchanged is the good one.
+    assert len(served.fake.calls_to("oauth.v2.access")) == 1
+
+
+def test_an_expiring_token_is_refreshed_before_a_request_uses_it(served):
+    served.fake.token_lifetime = 600  # within Bolt's two hours of rotation margin at once
+    served.install(TEAM_ID)
+    first = served.store.bot_for(TEAM_ID)
+
+    answered = served.signed(command_body("/flywheel", "help", user_id="U0ML0001", channel_id="C0ML",
+                                          response_url=served.fake.response_url()),
+                             "application/x-www-form-urlencoded")
+    assert answered.status_code == 200
+
+    refreshed = [c for c in served.fake.calls_to("oauth.v2.access") if c.params.get("grant_type") == "refresh_token"]
+    assert [c.params["refresh_token"] for c in refreshed] == [first.bot_refresh_token]
+    now = served.store.bot_for(TEAM_ID)
+    assert now.bot_token != first.bot_token and now.bot_token in served.fake.installed
+    with served.db.engine.connect() as connection:
+        stored = [tuple(r) for r in connection.execute(text("SELECT bot_token, bot_refresh_token FROM slack_bots"))]
+    assert all(now.bot_token not in v and now.bot_refresh_token not in v for row in stored for v in row)
+
+
+def test_uninstalling_deletes_the_workspace_installation(served):
+    served.install(TEAM_ID)
+    served.install("T0OTHER")
+    gone = served.signed(event_body({"type": "app_uninstalled", "event_ts": "1700000000.000100"}),
+                         "application/json")
+    assert gone.status_code == 200
+    served.ops.join()
+    wait_until(lambda: served.store.bot_for(TEAM_ID) is None, 10, "the uninstalled workspace's bot to go")
+    assert served.store.teams() == ["T0OTHER"]
+
+
+def test_a_token_and_oauth_at_once_is_refused_in_one_line(db):
+    with FakeSlack() as fake:
+        with pytest.raises(SetupError) as refused:
+            build(oauth_settings(db, fake, SLACK_BOT_TOKEN=SecretStr("xoxb-test")), db=db)
+    assert str(refused.value) == f"can't start the Slack app: {BOTH_MODES}"
