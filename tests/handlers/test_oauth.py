@@ -6,17 +6,19 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import uvicorn
+import yaml
 from pydantic import SecretStr
 from sqlalchemy import text
 
 from bot.app import SetupError, build
 from bot.config import Settings
-from bot.oauth import BOT_SCOPES, BOTH_MODES
+from bot.oauth import BOT_SCOPES, BOTH_MODES, REDIRECT_PATH
 from bot.web import build_web
 from store.installations import InstallationStore, TokenCipher
 from tests.support.slack_fake import TEAM_ID, FakeSlack, command_body, event_body, sign
@@ -165,3 +167,9 @@ def test_a_token_and_oauth_at_once_is_refused_in_one_line(db):
         with pytest.raises(SetupError) as refused:
             build(oauth_settings(db, fake, SLACK_BOT_TOKEN=SecretStr("xoxb-test")), db=db)
     assert str(refused.value) == f"can't start the Slack app: {BOTH_MODES}"
+
+
+def test_the_manifest_asks_for_the_scopes_an_install_asks_for_and_names_the_redirect():
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
+    assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
+    assert [urlsplit(u).path for u in manifest["oauth_config"]["redirect_urls"]] == [REDIRECT_PATH]
