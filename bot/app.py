@@ -10,7 +10,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.notifier import Notifier
-from bot.oauth import installation_store, mode_problem, oauth_settings
+from bot.oauth import WorkspaceClients, installation_store, mode_problem, oauth_settings
 from bot.config import Settings
 from bot.delivery import Delivery, FolderOutbox
 from bot.metrics import CountingWebClient, count_listener_calls
@@ -59,7 +59,9 @@ def make_notifier(settings: Settings, db: Database, *, client: WebClient | None 
                   charts_dir: Path | None = None) -> Notifier:
     """Slack when a bot token is set (through the outbox table when `queued`, for the worker to
     send), otherwise the outbox folder and its HTML preview; or the `delivery` given (the demo's)."""
-    if delivery is None and client is None and settings.slack_bot_token is None:
+    if settings.oauth:  # each message goes out with its workspace's token, which only the outbox's sender picks
+        queued = True
+    if delivery is None and client is None and settings.slack_bot_token is None and not settings.oauth:
         with db.session() as s:
             people = {p.slack_id: p.name for p in s.query(Person)}
         delivery = FolderOutbox(settings.outbox, people=people)
@@ -121,16 +123,19 @@ def make_outbox_sender(settings: Settings, ops: Operations, *, client: WebClient
     """What sends the outbox to Slack: the worker's, or `flywheel check`'s for the alerts it just queued."""
     from bot.blocks.home import home_view
 
+    workspaces = None
+    if settings.oauth:  # no token of its own: each row goes out with its workspace's (bot/oauth.py)
+        workspaces = WorkspaceClients(installation_store(settings, ops.db), settings)
+        client = client or CountingWebClient(base_url=settings.slack_api_url, timeout=15)
     # The outbox retries on its own schedule; the SDK's retry handlers would sleep inside a pass.
     plain = client or CountingWebClient(token=settings.slack_bot_token.get_secret_value(),
                                         base_url=settings.slack_api_url, timeout=15)
-    slack = SlackDelivery(plain)
 
-    def publish_home(slack_id: str) -> None:
+    def publish_home(slack_id: str, slack: SlackDelivery) -> None:
         slack.publish_home(slack_id, home_view(ops.people.home(slack_id), public_url=settings.public_url))
 
-    return OutboxSender(ops.db, slack, clock, storm=storm or StormPolicy.from_settings(settings),
-                        publish_home=publish_home)
+    return OutboxSender(ops.db, SlackDelivery(plain), clock, storm=storm or StormPolicy.from_settings(settings),
+                        publish_home=publish_home, workspaces=workspaces)
 
 
 def build_worker(settings: Settings, *, db: Database | None = None, client: WebClient | None = None,
@@ -145,7 +150,7 @@ def build_worker(settings: Settings, *, db: Database | None = None, client: WebC
     notifier = make_notifier(settings, db, client=client, queued=True, clock=clock)
     ops = make_operations(settings, db, notifier, clock=clock)
     sender = None
-    if settings.slack_bot_token is not None or client is not None:
+    if settings.slack_bot_token is not None or client is not None or settings.oauth:
         sender = make_outbox_sender(settings, ops, client=client, clock=clock)
     return Worker(db=db, check=ops.checks.scheduled, run_work=ops.work.run, poll_seconds=poll_seconds,
                   send_outbox=sender.send_due if sender else None, sweep=ops.work.expire_overdue,

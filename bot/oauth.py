@@ -9,9 +9,16 @@ message goes out with must never be a guess.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk import WebClient
+from slack_sdk.oauth.token_rotation.rotator import TokenRotator
 
 from bot.config import Settings
+from bot.metrics import CountingWebClient
+from bot.slack_delivery import SlackDelivery
 from store.db import Database
 from store.errors import FlywheelError
 from store.installations import InstallationStore, TokenCipher, state_store
@@ -63,3 +70,36 @@ def oauth_settings(settings: Settings, db: Database, store: InstallationStore) -
         redirect_uri_path=REDIRECT_PATH, installation_store=store, installation_store_bot_only=True,
         state_store=state_store(db.engine), token_rotation_expiration_minutes=TOKEN_ROTATION_MINUTES,
         install_page_rendering_enabled=False)
+
+
+class WorkspaceClients:
+    """The outbox's Slack per workspace (bot/outbox.py): the installation's bot token, refreshed first when it
+    expires within TOKEN_ROTATION_MINUTES; None for a workspace with no installation, so nothing is ever
+    sent there with another workspace's token."""
+
+    def __init__(self, store: InstallationStore, settings: Settings,
+                 make: Callable[[str], SlackDelivery] | None = None):
+        self.store = store
+        self._make = make or (lambda token: SlackDelivery(
+            CountingWebClient(token=token, base_url=settings.slack_api_url, timeout=15)))
+        self._rotator = TokenRotator(client_id=settings.slack_client_id,
+                                     client_secret=settings.slack_client_secret.get_secret_value(),
+                                     client=WebClient(base_url=settings.slack_api_url, timeout=15))
+        self._made: dict[str, SlackDelivery] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, team_id: str | None) -> SlackDelivery | None:
+        if not team_id:
+            return None
+        bot = self.store.bot_for(team_id)
+        if bot is None or not bot.bot_token:
+            return None
+        if bot.bot_refresh_token:
+            rotated = self._rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=TOKEN_ROTATION_MINUTES)
+            if rotated is not None:
+                self.store.save_bot(rotated)
+                bot = rotated
+        with self._lock:
+            if bot.bot_token not in self._made:
+                self._made[bot.bot_token] = self._make(bot.bot_token)
+            return self._made[bot.bot_token]

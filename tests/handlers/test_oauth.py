@@ -4,89 +4,20 @@ oauth.v2.access; installations land encrypted in the registry database and go on
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
-import uvicorn
 import yaml
 from pydantic import SecretStr
 from sqlalchemy import text
 
 from bot.app import SetupError, build
-from bot.config import Settings
 from bot.oauth import BOT_SCOPES, BOTH_MODES, REDIRECT_PATH
-from bot.web import build_web
-from store.installations import InstallationStore, TokenCipher
-from tests.support.slack_fake import TEAM_ID, FakeSlack, command_body, event_body, sign
+from store.installations import TokenCipher
+from tests.support.oauth_world import KEY, STATE_COOKIE, oauth_settings
+from tests.support.slack_fake import TEAM_ID, FakeSlack, command_body, event_body
 from tests.support.waiting import wait_until
-
-SECRET = "test-signing-secret"
-KEY = "a-test-secret-key-long-enough-for-flywheel-0123456789"
-STATE_COOKIE = "slack-app-oauth-state"
-
-
-def oauth_settings(db, fake: FakeSlack, **more: object) -> Settings:
-    return Settings(FLYWHEEL_DATABASE_URL=db.url, FLYWHEEL_PUBLIC_URL="https://flywheel.example.com",
-                    SLACK_SIGNING_SECRET=SecretStr(SECRET), FLYWHEEL_SLACK_API_URL=fake.api_url,
-                    FLYWHEEL_SLACK_CLIENT_ID=fake.client_id, FLYWHEEL_SLACK_CLIENT_SECRET=SecretStr(fake.client_secret),
-                    FLYWHEEL_SECRET_KEY=SecretStr(KEY), **more)
-
-
-class Served:
-    """The app in OAuth mode over real HTTP, as `flywheel serve` runs it."""
-
-    def __init__(self, db, fake: FakeSlack):
-        self.db, self.fake = db, fake
-        self.app, self.ops = build(oauth_settings(db, fake), db=db, inline_work=True, queued=True)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self._server = uvicorn.Server(uvicorn.Config(build_web(self.app), log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        wait_until(lambda: self._server.started, 30, "the app's HTTP server to start", poll=0.01)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", timeout=30)
-
-    @property
-    def store(self) -> InstallationStore:
-        return self.app.installation_store
-
-    def close(self) -> None:
-        self.ops.join()
-        self.http.close()
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-
-    def start_install(self) -> tuple[str, str]:
-        """GET /slack/install: the state in Slack's authorize URL, and the browser cookie that carries it."""
-        started = self.http.get("/slack/install")
-        assert started.status_code == 302, started.text
-        query = parse_qs(urlsplit(started.headers["location"]).query)
-        return query["state"][0], started.cookies[STATE_COOKIE]
-
-    def finish_install(self, team_id: str, state: str, cookie: str) -> httpx.Response:
-        code = self.fake.authorize_code(team_id, team_name=f"Workspace {team_id}")
-        return self.http.get("/slack/oauth_redirect", params={"code": code, "state": state},
-                             headers={"Cookie": f"{STATE_COOKIE}={cookie}"})
-
-    def install(self, team_id: str) -> None:
-        finished = self.finish_install(team_id, *self.start_install())
-        assert finished.status_code == 200, finished.text
-
-    def signed(self, body: bytes, content_type: str) -> httpx.Response:
-        return self.http.post("/slack/events", content=body,
-                              headers={"Content-Type": content_type, **sign(body, SECRET)})
-
-
-@pytest.fixture
-def served(db):
-    with FakeSlack() as fake:
-        app = Served(db, fake)
-        yield app
-        app.close()
 
 
 def test_install_redirects_to_slack_with_a_state_and_the_manifest_scopes(served):
