@@ -104,3 +104,13 @@ def test_the_manifest_asks_for_the_scopes_an_install_asks_for_and_names_the_redi
     manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
     assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
     assert [urlsplit(u).path for u in manifest["oauth_config"]["redirect_urls"]] == [REDIRECT_PATH]
+
+
+def test_a_modal_opens_with_the_requesting_workspace_token(served):
+    served.install(TEAM_ID)
+    asked = served.signed(command_body("/flywheel", "reject fraud-detector 2", user_id="U0RISK01",
+                                       channel_id="C0RISK", response_url=served.fake.response_url()),
+                          "application/x-www-form-urlencoded")
+    assert asked.status_code == 200 and "Say why you reject fraud-detector v2" in asked.text
+    (opened,) = served.fake.calls_to("views.open")
+    assert opened.headers["Authorization"] == f"Bearer {served.store.bot_for(TEAM_ID).bot_token}"
