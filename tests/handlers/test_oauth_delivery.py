@@ -6,15 +6,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 from slack_sdk.models.blocks import HeaderBlock, SectionBlock
 
 from bot.app import make_outbox_sender
 from bot.blocks.common import Message, md
+from bot.cli import main
 from bot.outbox import OutboxDelivery
 from bot.services.specs import apply_spec
 from jobs.spec import load_spec
 from store.models import OutboxMessage, OutboxState, Project
-from tests.support.projects import write_project_with_production
+from tests.support.oauth_world import KEY
+from tests.support.projects import append_weeks, week, week_end, write_project, write_project_with_production
 from tests.support.slack_fake import TEAM_ID, event_body
 from tests.support.waiting import wait_until
 
@@ -109,3 +112,21 @@ def test_uninstall_stops_delivery_to_that_workspace_and_keeps_its_history(two):
         assert rows[(OTHER, "Missed defaults are up 12%")].state == OutboxState.sent
         assert s.query(Project).filter_by(key="loans-a").one().team_id == TEAM_ID  # the project stays
     assert sender.send_due() == 0  # kept, never retried
+
+
+def test_flywheel_check_sends_its_alerts_with_the_project_workspace_token(served, tmp_path):
+    spec = write_project(tmp_path)
+    spec.write_text(spec.read_text().replace("  risk_tier: medium\n", f"  risk_tier: medium\n  workspace: {OTHER}\n"))
+    append_weeks(tmp_path, [week(w) for w in range(4)] + [week(4, shift=1.0, miss=0.6)])
+    served.install(TEAM_ID)
+    served.install(OTHER)
+    env = {"FLYWHEEL_DATABASE_URL": served.db.url, "FLYWHEEL_ARTIFACTS": str(tmp_path / "artifacts"),
+           "FLYWHEEL_OUTBOX": str(tmp_path / "outbox"), "SLACK_BOT_TOKEN": None, "SLACK_APP_TOKEN": None,
+           "FLYWHEEL_SLACK_API_URL": served.fake.api_url, "FLYWHEEL_SECRET_KEY": KEY,
+           "FLYWHEEL_SLACK_CLIENT_ID": served.fake.client_id, "FLYWHEEL_SLACK_CLIENT_SECRET": served.fake.client_secret}
+    assert CliRunner().invoke(main, ["apply", str(spec)], env=env).exit_code == 0
+    checked = CliRunner().invoke(main, ["check", "default-risk", "--as-of", week_end(4).isoformat()], env=env)
+    assert checked.exit_code == 0, checked.output
+    assert "new alert(s) sent to Slack" in checked.output
+    used = {c.headers["Authorization"] for c in served.fake.calls_to("chat.postMessage")}
+    assert used == {f"Bearer {served.store.bot_for(OTHER).bot_token}"}
