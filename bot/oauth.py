@@ -14,11 +14,13 @@ from collections.abc import Callable
 
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackTokenRotationError
+from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.token_rotation.rotator import TokenRotator
 
 from bot.config import Settings
 from bot.metrics import CountingWebClient
-from bot.slack_delivery import SlackDelivery
+from bot.slack_delivery import DeliveryError, SlackDelivery
 from store.db import Database
 from store.errors import FlywheelError
 from store.installations import InstallationStore, TokenCipher, state_store
@@ -95,11 +97,27 @@ class WorkspaceClients:
         if bot is None or not bot.bot_token:
             return None
         if bot.bot_refresh_token:
-            rotated = self._rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=TOKEN_ROTATION_MINUTES)
-            if rotated is not None:
-                self.store.save_bot(rotated)
-                bot = rotated
+            bot = self._refreshed(team_id, bot)
         with self._lock:
             if bot.bot_token not in self._made:
                 self._made[bot.bot_token] = self._make(bot.bot_token)
             return self._made[bot.bot_token]
+
+    def _refreshed(self, team_id: str, bot: Bot) -> Bot:
+        """The bot with a fresh token when it expires soon. Refused, the token may have been refreshed by the
+        app's process meanwhile (a refresh token is good once): the stored one is read again, and when it is
+        still the old one the row waits for the next pass (DeliveryError, transient)."""
+        try:
+            rotated = self._rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=TOKEN_ROTATION_MINUTES)
+        except (SlackTokenRotationError, SlackApiError, OSError) as exc:
+            again = self.store.bot_for(team_id)
+            if again is not None and again.bot_token != bot.bot_token:
+                return again
+            refused = exc.api_error if isinstance(exc, SlackTokenRotationError) else exc
+            reason = refused.response.get("error") if isinstance(refused, SlackApiError) else exc.__class__.__name__
+            raise DeliveryError(f"the token of workspace {team_id} could not be refreshed ({reason})",
+                                transient=True) from exc
+        if rotated is None:
+            return bot
+        self.store.save_bot(rotated)
+        return rotated

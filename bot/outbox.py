@@ -51,6 +51,7 @@ PACE = timedelta(seconds=1)  # Slack's posting limit is about one message a seco
 MAX_BACKOFF = timedelta(minutes=5)
 UNINSTALLED = ("not sent: Flywheel is not installed in workspace {team} (uninstalled, or the project names no "
                "workspace); kept, and visible in the outbox table")
+REFRESH_WAIT = timedelta(seconds=30)  # a workspace token that could not be refreshed is tried again after this
 MAX_HOLD_WINDOWS = 5  # a cycle that keeps alerting holds its first posts at most this many windows
 
 
@@ -268,13 +269,20 @@ class OutboxSender:
             return self._deliver(row_id, now, kind, channel, where, payload, attempts, attempted, slack)
 
     def _slack_for(self, row_id: int) -> SlackDelivery | None:
-        """The Slack of the row's workspace; None, the row marked undeliverable, when it has no installation.
-        Looked up before the row's unit of work: the installation store has connections of its own."""
+        """The Slack of the row's workspace; None when it has no installation (the row marked undeliverable) or
+        its token could not be refreshed (the row put off). Looked up before the row's unit of work: the
+        installation store has connections of its own."""
         if self.workspaces is None:
             return self.slack
         with self.db.read() as s:
             team = s.get(outbox.OutboxMessage, row_id).team_id
-        slack = self.workspaces(team)
+        try:
+            slack = self.workspaces(team)
+        except DeliveryError as exc:  # its token could not be refreshed now: the next pass tries again
+            with self.db.session() as s:
+                outbox.retry_later(session=s, row_id=row_id, error=str(exc), at=self.clock() + REFRESH_WAIT)
+            log.warning("outbox %s waits: %s", row_id, exc)
+            return None
         if slack is None:  # never sent with another workspace's token: kept, marked, nothing lost
             with self.db.session() as s:
                 outbox.mark_undeliverable(session=s, row_id=row_id, error=UNINSTALLED.format(team=team))

@@ -130,3 +130,33 @@ def test_flywheel_check_sends_its_alerts_with_the_project_workspace_token(served
     assert "new alert(s) sent to Slack" in checked.output
     used = {c.headers["Authorization"] for c in served.fake.calls_to("chat.postMessage")}
     assert used == {f"Bearer {served.store.bot_for(OTHER).bot_token}"}
+
+
+def test_the_sender_refreshes_an_expiring_workspace_token_before_it_posts(served):
+    served.fake.token_lifetime = 600  # within the two hours before expiry the sender refreshes in
+    served.install(OTHER)
+    first = served.store.bot_for(OTHER)
+    OutboxDelivery(served.db).post(_alert("risk-b", "C0BIZB", "Missed defaults are up 12%"))
+    with served.db.session() as s:  # the row's workspace, as a project naming it would give
+        s.query(OutboxMessage).update({"team_id": OTHER})
+    assert make_outbox_sender(served.settings, served.ops).send_due() == 1
+
+    refreshed = [c for c in served.fake.calls_to("oauth.v2.access") if c.params.get("grant_type") == "refresh_token"]
+    assert [c.params["refresh_token"] for c in refreshed] == [first.bot_refresh_token]
+    now = served.store.bot_for(OTHER)
+    assert now.bot_token != first.bot_token
+    assert _tokens_used(served.fake, "C0BIZB") == [now.bot_token]
+
+
+def test_a_token_that_cannot_be_refreshed_puts_its_messages_off_without_losing_them(served):
+    served.fake.token_lifetime = 600
+    served.install(OTHER)
+    served.fake.refresh_tokens.clear()  # Slack refuses the refresh token (invalid_refresh_token)
+    OutboxDelivery(served.db).post(_alert("risk-b", "C0BIZB", "Missed defaults are up 12%"))
+    with served.db.session() as s:
+        s.query(OutboxMessage).update({"team_id": OTHER})
+    assert make_outbox_sender(served.settings, served.ops).send_due() == 0
+    assert served.fake.calls_to("chat.postMessage") == []
+    with served.db.read() as s:
+        (row,) = s.query(OutboxMessage).all()
+        assert row.state == OutboxState.pending and "could not be refreshed (invalid_refresh_token)" in row.last_error
