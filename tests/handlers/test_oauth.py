@@ -114,3 +114,11 @@ def test_a_modal_opens_with_the_requesting_workspace_token(served):
     assert asked.status_code == 200 and "Say why you reject fraud-detector v2" in asked.text
     (opened,) = served.fake.calls_to("views.open")
     assert opened.headers["Authorization"] == f"Bearer {served.store.bot_for(TEAM_ID).bot_token}"
+
+
+def test_revoked_bot_tokens_delete_the_workspace_bot(served):
+    served.install(TEAM_ID)
+    revoked = served.signed(event_body({"type": "tokens_revoked", "event_ts": "1700000000.000200",
+                                        "tokens": {"oauth": [], "bot": ["U0BOT"]}}), "application/json")
+    assert revoked.status_code == 200
+    wait_until(lambda: served.store.bot_for(TEAM_ID) is None, 10, "the revoked bot token to go")
