@@ -37,6 +37,10 @@ class Settings(LogSettings):
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", alias="FLYWHEEL_SLACK_API_URL")
+    # OAuth v2 (bot/oauth.py): set both to install Flywheel in any workspace through /slack/install, instead
+    # of one workspace's SLACK_BOT_TOKEN. Tokens are kept encrypted with a key from FLYWHEEL_SECRET_KEY.
+    slack_client_id: str | None = Field(None, alias="FLYWHEEL_SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(None, alias="FLYWHEEL_SLACK_CLIENT_SECRET")
     # Signs the dashboard's links and session cookies (bot/dashboard/access.py); rotating it revokes them all.
     secret_key: SecretStr | None = Field(None, alias="FLYWHEEL_SECRET_KEY")
     link_days: float = Field(7, alias="FLYWHEEL_LINK_DAYS", gt=0, le=90)
@@ -66,6 +70,11 @@ class Settings(LogSettings):
     backend_backoff: float = Field(1.0, alias="FLYWHEEL_BACKEND_BACKOFF", ge=0, le=60)
     # A dispatched retrain that never called back stops blocking new ones after this long.
     training_timeout_hours: float = Field(24, alias="FLYWHEEL_TRAINING_TIMEOUT_HOURS", gt=0)
+
+    @property
+    def oauth(self) -> bool:
+        """Installed per workspace through OAuth, rather than with one bot token."""
+        return bool(self.slack_client_id) or self.slack_client_secret is not None
 
     @property
     def callback_url(self) -> str:

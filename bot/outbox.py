@@ -49,6 +49,9 @@ POSTED_ONCE = ("post", "reply")  # new messages; an update or an App Home publis
 CLOCK_SKEW = timedelta(seconds=30)  # looked-up history starts this much before the attempt: our clock vs Slack's
 PACE = timedelta(seconds=1)  # Slack's posting limit is about one message a second per channel
 MAX_BACKOFF = timedelta(minutes=5)
+UNINSTALLED = ("not sent: Flywheel is not installed in workspace {team} (uninstalled, or the project names no "
+               "workspace); kept, and visible in the outbox table")
+REFRESH_WAIT = timedelta(seconds=30)  # a workspace token that could not be refreshed is tried again after this
 MAX_HOLD_WINDOWS = 5  # a cycle that keeps alerting holds its first posts at most this many windows
 
 
@@ -167,7 +170,10 @@ class OutboxSender:
     slack: SlackDelivery  # a client without the SDK's retry handlers: the outbox does its own retrying
     clock: Callable[[], datetime] = utcnow
     storm: StormPolicy = field(default_factory=StormPolicy)
-    publish_home: Callable[[str], None] | None = None  # renders and publishes one person's App Home
+    publish_home: Callable[[str, SlackDelivery], None] | None = None  # renders and publishes one person's App Home
+    # Installed in several workspaces (OAuth): the Slack of a row's workspace, None when it has no installation
+    # (bot/oauth.py). Unset, every row goes out through `slack`, the one workspace's.
+    workspaces: Callable[[str | None], SlackDelivery | None] | None = None
     _last_post: dict[str, datetime] = field(default_factory=dict)
 
     def send_due(self) -> int:
@@ -243,6 +249,9 @@ class OutboxSender:
             return digest.id
 
     def _send(self, row_id: int, now: datetime) -> bool:
+        slack = self._slack_for(row_id)
+        if slack is None:
+            return False
         with self.db.session() as s:
             row = s.get(outbox.OutboxMessage, row_id)
             if row.state != outbox.OutboxState.pending or outbox.pending_before(session=s, row=row):
@@ -257,28 +266,49 @@ class OutboxSender:
                 # message may be in Slack already, and looks before posting again.
                 outbox.begin_attempt(session=s, row_id=row_id, now=utcnow())
         with bound_contextvars(**context):
-            return self._deliver(row_id, now, kind, channel, where, payload, attempts, attempted)
+            return self._deliver(row_id, now, kind, channel, where, payload, attempts, attempted, slack)
+
+    def _slack_for(self, row_id: int) -> SlackDelivery | None:
+        """The Slack of the row's workspace; None when it has no installation (the row marked undeliverable) or
+        its token could not be refreshed (the row put off). Looked up before the row's unit of work: the
+        installation store has connections of its own."""
+        if self.workspaces is None:
+            return self.slack
+        with self.db.read() as s:
+            team = s.get(outbox.OutboxMessage, row_id).team_id
+        try:
+            slack = self.workspaces(team)
+        except DeliveryError as exc:  # its token could not be refreshed now: the next pass tries again
+            with self.db.session() as s:
+                outbox.retry_later(session=s, row_id=row_id, error=str(exc), at=self.clock() + REFRESH_WAIT)
+            log.warning("outbox %s waits: %s", row_id, exc)
+            return None
+        if slack is None:  # never sent with another workspace's token: kept, marked, nothing lost
+            with self.db.session() as s:
+                outbox.mark_undeliverable(session=s, row_id=row_id, error=UNINSTALLED.format(team=team))
+            log.warning("outbox %s undeliverable: no installation for workspace %s", row_id, team)
+        return slack
 
     def _deliver(self, row_id: int, now: datetime, kind: str, channel: str | None, where: str | None,
-                 payload: dict[str, Any], attempts: int, attempted: datetime | None) -> bool:
+                 payload: dict[str, Any], attempts: int, attempted: datetime | None, slack: SlackDelivery) -> bool:
         key = {"event_type": OUTBOX_EVENT, "event_payload": {"id": row_id}}
         try:
-            found = self._already_posted(row_id, kind, channel, where, key, attempted) if attempted else None
+            found = self._already_posted(row_id, kind, channel, where, key, attempted, slack) if attempted else None
             if found is not None:
                 ref = found
             elif kind == "home":
                 if self.publish_home is None:
                     raise DeliveryError("this sender cannot publish App Homes")
-                self.publish_home(channel)
+                self.publish_home(channel, slack)
                 ref = None
             elif kind == "post":
-                ref = self.slack.post(_message(payload, channel), metadata=key)
+                ref = slack.post(_message(payload, channel), metadata=key)
             elif kind == "reply" and payload.get("blocks"):
-                ref = self.slack.reply_message(where, _message(payload, None), metadata=key)
+                ref = slack.reply_message(where, _message(payload, None), metadata=key)
             elif kind == "reply":
-                ref = self.slack.reply(where, payload["text"], metadata=key)
+                ref = slack.reply(where, payload["text"], metadata=key)
             else:  # an update: editing a message twice leaves it as editing it once
-                self.slack.update(where, _message(payload, channel))
+                slack.update(where, _message(payload, channel))
                 ref = where
         except DeliveryError as exc:
             with self.db.session() as s:
@@ -302,7 +332,7 @@ class OutboxSender:
         return True
 
     def _already_posted(self, row_id: int, kind: str, channel: str | None, where: str | None, key: dict[str, Any],
-                        attempted: datetime) -> str | None:
+                        attempted: datetime, slack: SlackDelivery) -> str | None:
         """Where an earlier attempt's message is, when Slack has it: a worker that died (or lost the
         database) between Slack's answer and recording it left the row pending with its attempt time."""
         if kind not in POSTED_ONCE:
@@ -310,9 +340,9 @@ class OutboxSender:
         oldest = attempted.replace(tzinfo=UTC).timestamp() - CLOCK_SKEW.total_seconds()
         try:
             if kind == "post":
-                found = self.slack.find(channel or "", key, oldest=oldest)
+                found = slack.find(channel or "", key, oldest=oldest)
             else:
-                found = self.slack.find(_split_channel(where), key, oldest=oldest, thread=where)
+                found = slack.find(_split_channel(where), key, oldest=oldest, thread=where)
         except DeliveryError as exc:
             if exc.transient:
                 raise

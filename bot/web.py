@@ -111,6 +111,16 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
                                   "reason": f"the database did not answer within {TIMEOUT_SECONDS:.0f} s"}
         return JSONResponse(body, 200 if ready else 503, headers={"Cache-Control": "no-store"})
 
+    oauth_flow = app.oauth_flow
+
+    async def install(request: Request) -> Response:  # Bolt's OAuth v2 flow (bot/oauth.py)
+        return to_starlette_response(await run_in_threadpool(oauth_flow.handle_installation,
+                                                             to_bolt_request(request, b"")))
+
+    async def oauth_redirect(request: Request) -> Response:
+        return to_starlette_response(await run_in_threadpool(oauth_flow.handle_callback,
+                                                             to_bolt_request(request, b"")))
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
@@ -121,6 +131,9 @@ def build_web(app: App, *, dashboard: ASGIApp | None = None, api: ASGIApp | None
                                Route("/healthz", healthz, methods=["GET"]),
                                Route("/readyz", readyz, methods=["GET"]),
                                Route("/metrics", prometheus, methods=["GET"])]
+    if oauth_flow is not None:
+        routes += [Route(oauth_flow.install_path, install, methods=["GET"]),
+                   Route(oauth_flow.redirect_uri_path, oauth_redirect, methods=["GET"])]
     if api is not None:
         routes.append(Mount("/api", app=api))
     if dashboard is not None:

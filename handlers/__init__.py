@@ -3,13 +3,19 @@ and the error handler onto the Bolt app that bot/app.py builds."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
 
 from bot.blocks.modals import reject_modal
 from bot.ids import ActionContext
 from bot.services.operations import Operations
 from handlers import actions, catalog, commands, errors, home, links, once, views
 from handlers.routing import ActionRouter
+
+# The request's own client: on an install in several workspaces (OAuth) only it has the workspace's token.
+_client: ContextVar[WebClient | None] = ContextVar("flywheel_request_client", default=None)
 
 
 def _user_id(body: dict) -> str | None:
@@ -22,13 +28,14 @@ def register(app: App, ops: Operations) -> None:
     @app.middleware
     def request_context(body: dict, context: BoltContext, next) -> None:  # noqa: A002 - Bolt's name
         """Resolve the Slack user to a person and roles once per request."""
+        _client.set(context.client)
         user_id = _user_id(body)
         if user_id:
             context["actor"] = ops.people.actor(user_id)
         next()
 
     def open_reject(trigger_id: str, model_key: str, number: int) -> None:
-        app.client.views_open(trigger_id=trigger_id, view=reject_modal(ActionContext(model=model_key,
+        (_client.get() or app.client).views_open(trigger_id=trigger_id, view=reject_modal(ActionContext(model=model_key,
                                                                                     version=number)))
 
     commands.register(app, ops, open_reject)

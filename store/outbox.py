@@ -13,7 +13,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.clock import utcnow
-from store.models import Alert, Digest, ModelVersion, OutboxMessage, OutboxState
+from store.models import (
+    Alert, Digest, Grant, Model, ModelVersion, OutboxMessage, OutboxState, PersonaChannel, Person, Project,
+)
 
 REF_PREFIX = "outbox:"
 
@@ -40,11 +42,37 @@ def enqueue(*, session: Session, kind: str, channel: str | None, payload: dict[s
     """
     parent = row_id_of(thread) if thread else None
     now = now or utcnow()
+    team = team_of(session=session, kind=kind, channel=channel, parent_id=parent,
+                   target_ref=None if parent else thread, model_key=payload.get("model_key"))
     # A Core insert: every click that updates its message writes one, inside Slack's ack.
     return session.connection().execute(_INSERT, {
         "kind": kind, "channel": channel, "payload": payload, "parent_id": parent,
         "target_ref": None if parent else thread, "state": OutboxState.pending, "next_attempt_at": now,
-        "created_at": now, "alert_id": alert_id, "held": held, "request_id": request_id}).inserted_primary_key[0]
+        "created_at": now, "alert_id": alert_id, "held": held, "request_id": request_id,
+        "team_id": team}).inserted_primary_key[0]
+
+
+def team_of(*, session: Session, kind: str, channel: str | None, parent_id: int | None, target_ref: str | None,
+            model_key: str | None) -> str | None:
+    """The workspace a message goes to: its thread's, else its model's project's, else the one workspace whose
+    projects use its channel (a digest) or grant the person roles (an App Home). None when that is not one
+    workspace: such a message goes nowhere when Flywheel is installed in several (bot/outbox.py)."""
+    if parent_id is not None:
+        return session.execute(select(OutboxMessage.team_id).where(OutboxMessage.id == parent_id)).scalar()
+    if model_key:
+        found = session.execute(select(Project.team_id).join(Model, Model.project_id == Project.id)
+                                .where(Model.key == model_key)).first()
+        if found is not None:
+            return found[0]
+    if kind == "home":
+        teams = select(Project.team_id).join(Grant, Grant.project_id == Project.id).join(
+            Person, Person.id == Grant.person_id).where(Person.slack_id == channel)
+    else:
+        where = channel or (target_ref or "").partition(":")[0]
+        teams = select(Project.team_id).join(PersonaChannel, PersonaChannel.project_id == Project.id).where(
+            PersonaChannel.channel == where)
+    found_teams = set(session.execute(teams.distinct()).scalars())
+    return found_teams.pop() if len(found_teams) == 1 else None
 
 
 def enqueue_home_refresh(*, session: Session, slack_ids: list[str], now: datetime | None = None) -> int:
@@ -164,6 +192,15 @@ def mark_sent(*, session: Session, row_id: int, sent_ref: str | None, now: datet
 def retry_later(*, session: Session, row_id: int, error: str, at: datetime) -> None:
     row = session.get(OutboxMessage, row_id)
     row.attempts, row.last_error, row.next_attempt_at = row.attempts + 1, error, at
+    session.flush()
+
+
+def mark_undeliverable(*, session: Session, row_id: int, error: str) -> None:
+    """Kept, never sent: its workspace has no installation (the app was uninstalled there)."""
+    row = session.execute(select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update()).scalar_one()
+    if row.state != OutboxState.pending:
+        return
+    row.state, row.last_error, row.send_attempt_at = OutboxState.undeliverable, error, None
     session.flush()
 
 

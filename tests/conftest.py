@@ -183,3 +183,16 @@ def world(db, fraud_data):
         yield app
         app.close()
         assert fake.invalid == [], "the app sent a payload Slack would refuse"
+
+
+@pytest.fixture
+def served(db):
+    """The Slack app in OAuth mode (installed per workspace) over real HTTP against a fake Slack."""
+    from tests.support.oauth_world import Served
+    from tests.support.slack_fake import FakeSlack
+
+    with FakeSlack() as fake:
+        app = Served(db, fake)
+        yield app
+        app.close()
+        assert fake.invalid == [], "the app sent a payload Slack would refuse"

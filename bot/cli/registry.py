@@ -98,7 +98,7 @@ def check(model: str | None, as_of: str | None, kinds: tuple[str, ...]) -> None:
 
     settings = load_settings()
     db = open_database(settings)
-    to_slack = settings.slack_bot_token is not None
+    to_slack = settings.slack_bot_token is not None or settings.oauth
     try:
         # To Slack through the outbox, as the worker's checks go: an outage keeps the alerts queued.
         ops = make_operations(settings, db, make_notifier(settings, db, queued=to_slack))
@@ -162,7 +162,10 @@ def _deliver(settings, ops, before: int, alerts: int) -> bool:
 
 def _token_refused(settings) -> str | None:
     """What Slack says of the bot token when it refuses it (auth.test); None when it takes it or cannot be
-    reached (an outage: the sender waits it out)."""
+    reached (an outage: the sender waits it out). Installed per workspace (OAuth), each has its own token: a
+    workspace without an installation gets its messages marked undeliverable instead."""
+    if settings.oauth:
+        return None
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 

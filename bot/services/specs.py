@@ -83,7 +83,8 @@ def _project(session: Session, loaded: LoadedSpec, result: ApplyResult, now: dat
     info = loaded.spec.project
     values = {"name": info.name, "initiative": info.initiative, "description": info.description,
               "owner": info.owner, "sponsors": list(info.sponsors), "risk_tier": str(info.risk_tier),
-              "tags": list(info.tags), "deploy_policy": info.deploy_policy}
+              "tags": list(info.tags), "deploy_policy": info.deploy_policy,
+              "team_id": info.workspace}
     project = session.execute(select(Project).where(Project.key == info.key)).scalar_one_or_none()
     if project is None:
         project = Project(key=info.key, created_at=now, updated_at=now, **values)

@@ -29,6 +29,7 @@ from jobs.spec.values import (
     ExpressionText,
     Name,
     Share,
+    SlackTeamId,
     SlackUserId,
     Slug,
     Text,
@@ -72,6 +73,9 @@ class ProjectInfoSpec(_Spec):
     risk_tier: RiskTier
     tags: list[Text] = []
     deploy_policy: DeployPolicy | None = None  # overrides the blueprint's
+    # The Slack workspace (team id) the project lives in, when Flywheel is installed in several (OAuth): its
+    # people act on it only from there, and its messages go out with that workspace's token.
+    workspace: SlackTeamId | None = None
 
 
 class PersonSpec(_Spec):

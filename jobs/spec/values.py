@@ -24,6 +24,7 @@ _DURATION = re.compile(r"(?:\d+[wdhms])+")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+_SLACK_TEAM = re.compile(r"T[A-Z0-9]{2,}")
 ENTRYPOINT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 GITHUB_REPO = re.compile(r"[\w.-]+/[\w.-]+")
 
@@ -101,6 +102,7 @@ Column = Annotated[str, StringConstraints(min_length=1)]
 Slug = Annotated[str, matching(_SLUG, "a slug of lowercase letters, digits and '-' (like card-fraud)")]
 Name = Annotated[str, matching(_NAME, "a name of lowercase letters, digits and '_' (like missed_fraud_rate)")]
 SlackUserId = Annotated[str, matching(_SLACK_USER, "a Slack user id (like U0123ABCD)")]
+SlackTeamId = Annotated[str, matching(_SLACK_TEAM, "a Slack workspace id (like T0123ABCD)")]
 Cron = Annotated[str, AfterValidator(_cron)]
 ExpressionText = Annotated[str, AfterValidator(valid_expression)]
 # A folder whose files may be loaded as this model's artifacts; relative to the spec's folder.

@@ -96,3 +96,8 @@ __all__ = [
     "SuggestionState",
     "ThresholdSuggestion",
 ]
+
+# slack_sdk's OAuth tables (installations, bots, states) belong to the schema too: migration 0022 makes them.
+from store import installations as _installations  # noqa: E402
+
+_installations.define_tables(Base.metadata)

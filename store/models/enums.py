@@ -75,6 +75,7 @@ class OutboxState(enum.StrEnum):
     sent = "sent"
     failed = "failed"
     digested = "digested"  # an alert post a storm digest replaced: never sent on its own
+    undeliverable = "undeliverable"  # for a workspace without Flywheel installed (uninstalled): kept, not sent
 
 
 class DigestKind(enum.StrEnum):

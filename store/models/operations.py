@@ -75,6 +75,8 @@ class OutboxMessage(Base):
     send_attempt_at: Mapped[datetime | None]
     # The request whose handling or work queued the message (bot/logs.py), bound again as it is sent.
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # The Slack workspace it goes to, from its project, parent, channel or person when queued (store/outbox.py).
+    team_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class WorkerHeartbeat(Base):

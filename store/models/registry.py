@@ -77,6 +77,8 @@ class Project(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The spec's `project: deploy_policy:` (block, warn, allow); None: its blueprint's policy stands.
     deploy_policy: Mapped[str | None] = mapped_column(String(10))
+    # The Slack workspace the project belongs to (the spec's `workspace`); None on a single-token install.
+    team_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
     channels: Mapped[list[PersonaChannel]] = relationship(
         back_populates="project", cascade="all, delete-orphan", order_by="PersonaChannel.persona")

@@ -17,6 +17,7 @@ its acks:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import itertools
@@ -106,6 +107,13 @@ class FakeSlack:
         self.uploads: dict[str, Upload] = {}
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response URL -> bodies POSTed to it
         self._failures: list[_Failure] = []
+        # OAuth v2 (oauth.v2.access): the app's credentials, the codes Slack would hand the browser, and the
+        # bot tokens issued so far (token -> team id), which every other method accepts like `token`.
+        self.client_id, self.client_secret = "1111.2222", "client-secret"
+        self.codes: dict[str, dict[str, str]] = {}
+        self.installed: dict[str, str] = {}
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> team id
+        self.token_lifetime: int | None = None  # seconds; set, tokens expire and come with a refresh token
         self._late: dict[str, float] = {}  # method -> seconds its answers wait after the call took effect
         self.holding: list[dict[str, Any]] = []  # params of calls done but not yet answered (see answer_late)
         self._last_ts = 0.0
@@ -202,6 +210,8 @@ class FakeSlack:
                 return _Answer(404, "not found")
             if name == "apps.connections.open":  # the one method that takes the app-level token
                 return _Answer(body=self._open_connection(_token_of(params, headers)))
+            if name == "oauth.v2.access":  # the one method that takes the app's client id and secret
+                return _Answer(body=self._oauth_v2_access(params, headers))
             if not self._authorized(params, headers):
                 return _Answer(body={"ok": False, "error": "invalid_auth"})
             handler = getattr(self, "_api_" + name.replace(".", "_"), None)
@@ -227,7 +237,7 @@ class FakeSlack:
     def _authorized(self, params: dict[str, Any], headers: dict[str, str]) -> bool:
         bearer = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
         given = bearer.removeprefix("Bearer ").strip() if bearer else params.get("token", "")
-        return hmac.compare_digest(given.encode(), self.token.encode())
+        return hmac.compare_digest(given.encode(), self.token.encode()) or given in self.installed
 
     def _ts(self) -> str:
         # Slack's ts is the Unix time of the message, unique in its channel: `oldest` filters on it.
@@ -422,6 +432,49 @@ class FakeSlack:
             return _Answer(400, "invalid_blocks")
         self.responses[url].append(params)
         return _Answer(body="ok")
+
+    def authorize_code(self, team_id: str, *, team_name: str = "", user_id: str = "U0INSTALLER") -> str:
+        """The code Slack puts in the redirect after someone of `team_id` approves the install."""
+        code = f"code-{team_id}-{next(self._ids)}"
+        self.codes[code] = {"team_id": team_id, "team_name": team_name or team_id, "user_id": user_id}
+        return code
+
+    def _oauth_v2_access(self, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        # Slack's answer (api.slack.com/methods/oauth.v2.access): the bot token at the top level, the team,
+        # the installing user under authed_user; with token rotation, expires_in and a refresh_token.
+        basic = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if basic.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(basic.removeprefix("Basic ")).decode().partition(":")
+        else:
+            client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
+        if client_id != self.client_id or not hmac.compare_digest(secret.encode(), self.client_secret.encode()):
+            return {"ok": False, "error": "invalid_client_id" if client_id != self.client_id else "bad_client_secret"}
+        if params.get("grant_type") == "refresh_token":
+            team_id = self.refresh_tokens.pop(params.get("refresh_token", ""), None)
+            if team_id is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            grant = {"team_id": team_id, "team_name": team_id, "user_id": "U0INSTALLER"}
+        else:
+            grant = self.codes.pop(params.get("code", ""), None)
+            if grant is None:
+                return {"ok": False, "error": "invalid_code"}
+        token = f"xoxb-{grant['team_id']}-{next(self._ids)}"
+        self.installed[token] = grant["team_id"]
+        answer: dict[str, Any] = {
+            "ok": True, "access_token": token, "token_type": "bot", "scope": "chat:write,commands",
+            "bot_user_id": BOT_USER_ID, "app_id": APP_ID, "team": {"id": grant["team_id"], "name": grant["team_name"]},
+            "enterprise": None, "is_enterprise_install": False,
+            "authed_user": {"id": grant["user_id"], "scope": "", "token_type": "user"}}
+        if self.token_lifetime is not None:
+            refresh = f"xoxe-1-{grant['team_id']}-{next(self._ids)}"
+            self.refresh_tokens[refresh] = grant["team_id"]
+            answer |= {"expires_in": self.token_lifetime, "refresh_token": refresh}
+        return answer
+
+    def revoke(self, team_id: str) -> None:
+        """The workspace uninstalled the app: its tokens stop working."""
+        for token in [t for t, team in self.installed.items() if team == team_id]:
+            del self.installed[token]
 
     def _open_connection(self, token: str) -> dict[str, Any]:
         # Slack answers apps.connections.open only for an app-level token (xapp-) of the app.
