@@ -27,7 +27,7 @@ from store.installations import InstallationStore, TokenCipher, state_store
 
 # The manifest's bot scopes (manifest.yml, oauth_config); an install asks for exactly these.
 BOT_SCOPES = ("chat:write", "channels:history", "groups:history", "commands", "files:write", "users:read",
-              "im:write")
+              "im:write", "links:read", "links:write")
 INSTALL_PATH, REDIRECT_PATH = "/slack/install", "/slack/oauth_redirect"
 # Bolt refreshes a rotating token this long before it expires (Slack's tokens live 12 hours).
 TOKEN_ROTATION_MINUTES = 120
