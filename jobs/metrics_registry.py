@@ -29,6 +29,12 @@ HEARTBEAT = Gauge("flywheel_worker_last_heartbeat_timestamp_seconds",
                   "When this worker last wrote its heartbeat (Unix time).", multiprocess_mode="livemax")
 
 
+def alerts_superseded(personas) -> None:
+    """Count the alerts a new production version resolved (what they were about no longer serves)."""
+    for persona in personas:
+        ALERTS.labels(persona=persona, event="resolved").inc()
+
+
 def work_finished(kind: str, state: str) -> None:
     """Count a retrain, deploy or rollback by the state its work item ended in."""
     if kind == "retrain":

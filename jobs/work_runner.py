@@ -290,7 +290,8 @@ class WorkRunner:
             superseded = monitoring.resolve_superseded(session=s, live=version, now=self.clock())
             work.finish(session=s, item_id=job.id, result={"version": number, "previous": previous_label},
                         now=self.clock())
-        self.notifier.deployed(job.model_key, number, previous=previous_label, superseded=tuple(superseded))
+        metrics.alerts_superseded(superseded.personas)
+        self.notifier.deployed(job.model_key, number, previous=previous_label, superseded=superseded.ids)
         if policy == governance.POLICY_WARN and missing:  # went ahead with sign-offs missing: the risk channel hears
             self.notifier.deployed_unsigned(job.model_key, number, by=job.requested_by, missing=missing)
         self._released(job.model_key, number, job.requested_by, "deploy")
@@ -321,8 +322,9 @@ class WorkRunner:
             superseded = monitoring.resolve_superseded(session=s, live=done.restored, now=self.clock())
             from_label, number = done.stopped.label, done.restored.number
             work.finish(session=s, item_id=job.id, result={"version": number, "from": from_label}, now=self.clock())
+        metrics.alerts_superseded(superseded.personas)
         self.notifier.rolled_back(job.model_key, number, from_label=from_label, by=job.requested_by,
-                                  superseded=tuple(superseded))
+                                  superseded=superseded.ids)
         self._released(job.model_key, number, job.requested_by, "rollback")
 
 

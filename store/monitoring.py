@@ -98,9 +98,16 @@ def resolve_alerts(*, session: Session, model: Model, kind: CheckKind, now: date
     return list(live)
 
 
-def resolve_superseded(*, session: Session, live: ModelVersion, now: datetime | None = None) -> list[int]:
+@dataclass(frozen=True)
+class Superseded:
+    """The alerts a new production version resolved: their ids, oldest first, and each one's persona."""
+    ids: tuple[int, ...] = ()
+    personas: tuple[str, ...] = ()
+
+
+def resolve_superseded(*, session: Session, live: ModelVersion, now: datetime | None = None) -> Superseded:
     """Resolve the model's live alerts opened against another version than `live`, which has just gone to
-    production: what they were about no longer serves. Returns their ids, oldest first."""
+    production: what they were about no longer serves."""
     now = now or utcnow()
     stale = session.execute(
         select(Alert).join(CheckRun, CheckRun.id == Alert.check_run_id)
@@ -112,7 +119,7 @@ def resolve_superseded(*, session: Session, live: ModelVersion, now: datetime | 
         audit.record(session=session, actor="flywheel", action="alert.resolved", subject=f"model:{live.model.key}",
                      details={"alert": alert.id, "superseded_by": live.label}, at=now)
     session.flush()
-    return [a.id for a in stale]
+    return Superseded(tuple(a.id for a in stale), tuple(a.persona for a in stale))
 
 
 def live_alerts(*, session: Session, model: Model | None = None) -> list[Alert]:

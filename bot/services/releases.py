@@ -8,6 +8,7 @@ from datetime import datetime
 from bot.blocks.common import escape_mrkdwn, mention, when
 from bot.services import automated_steps
 from bot.services.common import Actor, Service, refusals_audited, stale_refusals_worded
+from jobs import metrics_registry as metrics
 from jobs.monitor import load_spec
 from store import authority, governance, monitoring, registry, work
 from store.errors import Forbidden
@@ -160,7 +161,7 @@ class Releases(Service):
         """Governance is checked before the ack. The `registry` backend moves production now; the `webhook`
         backend records a deploy for the worker, which calls the team's system and then moves it."""
         subject = f"model:{model_key}/v{number}"
-        queued, superseded = None, ()
+        queued, superseded = None, monitoring.Superseded()
         try:
             with refusals_audited(self.db, actor.slack_id, "deploy", subject), stale_refusals_worded("deploy"), \
                     self.db.session() as s:
@@ -175,7 +176,7 @@ class Releases(Service):
                 mirrored = spec.registry is not None
                 if spec.deploy.backend == "registry":
                     governance.deploy(session=s, version=version, by=actor.slack_id, now=self.clock())
-                    superseded = tuple(monitoring.resolve_superseded(session=s, live=version, now=self.clock()))
+                    superseded = monitoring.resolve_superseded(session=s, live=version, now=self.clock())
                 else:
                     governance.ensure_deployable(session=s, version=version)
                     item, created = work.request(session=s, model=version.model, kind="deploy",
@@ -202,7 +203,8 @@ class Releases(Service):
                           f"{previous_label or 'empty (nothing is in production yet)'}.", Deploy.ASKED)
         if mirrored:  # MLflow's alias follows, after the answer
             self.later(self.ops.mlflow.after_release, model_key, number, actor.slack_id, "deploy")
-        self.notifier.deployed(model_key, number, previous=previous_label, superseded=superseded)
+        metrics.alerts_superseded(superseded.personas)
+        self.notifier.deployed(model_key, number, previous=previous_label, superseded=superseded.ids)
         if policy == governance.POLICY_WARN and missing:
             self.notifier.deployed_unsigned(model_key, number, by=actor.slack_id, missing=missing)
         said = _policy_said(policy, missing)
@@ -227,7 +229,7 @@ class Releases(Service):
             if spec.deploy.backend == "registry":
                 done = governance.rollback(session=s, model=model, by=actor.slack_id, to=to, seen_live=seen_live,
                                            now=self.clock())
-                superseded = tuple(monitoring.resolve_superseded(session=s, live=done.restored, now=self.clock()))
+                superseded = monitoring.resolve_superseded(session=s, live=done.restored, now=self.clock())
                 labels = (done.stopped.label, done.restored.label, done.restored.number)
             else:
                 planned = governance.plan_rollback(session=s, model=model, to=to, seen_live=seen_live)
@@ -246,7 +248,9 @@ class Releases(Service):
                     f"when {to_label} is live again; {from_label} serves until then.")
         if mirrored:
             self.later(self.ops.mlflow.after_release, model_key, labels[2], actor.slack_id, "rollback")
-        self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id, superseded=superseded)
+        metrics.alerts_superseded(superseded.personas)
+        self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id,
+                                  superseded=superseded.ids)
         return f"Rolled back by {mention(actor.slack_id)}, {when(self.clock())}: {model_key} " \
                f"{labels[1]} is live again, {labels[0]} stopped."
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import Block
@@ -153,6 +155,10 @@ def _evidence(world, message) -> list[str]:
     return [e["action_id"] for b in _blocks(world, message) if b["type"] == "actions" for e in b["elements"]]
 
 
+def _resolved_count(persona: str) -> float:
+    return REGISTRY.get_sample_value("flywheel_alerts_total", {"persona": persona, "event": "resolved"}) or 0.0
+
+
 def test_a_deploy_settles_its_request_supersedes_older_ones_and_resolves_the_old_versions_alerts(world):
     world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
     alert = world.posted("C0ML", f"Input drift on {MODEL} v1")
@@ -161,10 +167,16 @@ def test_a_deploy_settles_its_request_supersedes_older_ones_and_resolves_the_old
         world.command(f"approve {MODEL} v3", signer)
     world.ops.join()
     before = _top_level(world.fake)
+    with world.db.read() as s:
+        open_by_persona = Counter(a.persona for a in s.query(Alert) if a.state != AlertState.resolved)
+    resolved_before = {p: _resolved_count(p) for p in open_by_persona}
 
     assert world.command(f"deploy {MODEL} v3", ELI).body["text"] == \
         f"{MODEL} v3 is live. Previous production version: v1."
     world.ops.join()
+    # /metrics counts them as resolved, by persona, as a check that passes would
+    assert open_by_persona and {p: _resolved_count(p) - resolved_before[p] for p in open_by_persona} == \
+        dict(open_by_persona)
 
     at = when(NOW)
     assert not _has_buttons(world, newer) and not _has_buttons(world, older)
