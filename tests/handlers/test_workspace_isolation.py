@@ -100,11 +100,14 @@ def test_a_status_read_in_one_workspace_is_never_served_to_another(two):
 
 def test_catalog_assets_without_a_project_go_with_their_owner_workspace(two):
     with two.db.session() as s:
-        for owner, title in ((ML, "Ours notebook"), (B_ONLY, "Theirs notebook")):
+        for owner, title in ((ML, "Ours notebook"), (B_ONLY, "Quokka notebook")):
             add_asset(session=s, kind="notebook", title=title, owner=owner, actor=owner)
     found = ask(two, "catalog kind:notebook")
-    assert "Ours notebook" in found and "Theirs notebook" not in found
-    assert "Theirs notebook" in ask(two, "catalog kind:notebook", team=B)
+    assert "Ours notebook" in found and "Quokka notebook" not in found
+    assert "Quokka notebook" in ask(two, "catalog kind:notebook", team=B)
+    # a word only B's asset holds finds what a word no asset holds finds: nothing, and no hint of more
+    theirs, nothing = ask(two, "catalog quokka"), ask(two, "catalog zyxwv")
+    assert theirs.replace("quokka", "WORD") == nothing.replace("zyxwv", "WORD")
 
 
 def test_did_you_mean_suggests_only_the_workspace_own_models(two):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 
-from store import authority, registry
+from store import authority, catalog, catalog_writes, registry
 from store.errors import NotFound
-from store.models import Grant, Model, Person, Project, Role
+from store.models import AssetKind, AssetOrigin, Grant, Model, Person, Project, Role
 from tests.support.factories import fraud_project
 
 A, B = "T0AAA", "T0BBB"
+NOW = datetime(2026, 11, 2, 6, 0)
 
 
 @pytest.fixture
@@ -76,3 +78,20 @@ def test_the_workspace_is_the_request_thread_own(two):
             assert [m.key for m in registry.list_models(session=s)] == ["fraud-detector-b"]
     assert seen == [["fraud-detector", "fraud-detector-b"]]
     assert authority.current_team() is None
+
+
+def test_a_catalog_search_pages_and_counts_only_the_workspace_assets(two):
+    with two.session() as s:
+        existing: dict = {}
+        for n in range(3):  # B's match the words better: without the rule they would fill A's first page
+            catalog_writes.put(s, existing, f"notebook:b{n}", {
+                "kind": AssetKind.notebook, "origin": AssetOrigin.cli, "title": f"Quokka quokka notebook {n}",
+                "project_key": "card-fraud-b", "owner": "U0ML0001"}, NOW)
+        catalog_writes.put(s, existing, "notebook:a", {
+            "kind": AssetKind.notebook, "origin": AssetOrigin.cli, "title": "Quokka report",
+            "project_key": "card-fraud", "owner": "U0ML0001"}, NOW)
+    with two.read() as s, authority.acting_in(A):
+        found = catalog.search(session=s, query="quokka", limit=1)
+        assert [a.key for a in found.assets] == ["notebook:a"] and not found.has_more
+    with two.read() as s:
+        assert len(catalog.search(session=s, query="quokka", limit=10).assets) == 4
