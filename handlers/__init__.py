@@ -22,16 +22,26 @@ def _user_id(body: dict) -> str | None:
     return body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user")
 
 
+def _team_id(body: dict) -> str | None:
+    """The workspace a request comes from: `team_id` of a command or an event, `team.id` of a click or a
+    view submission (`user.team_id` when a click carries no team)."""
+    return (body.get("team_id") or (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+            or None)
+
+
 def register(app: App, ops: Operations) -> None:
     once.register(app, ops)  # first: a repeated request stops here, before anything else runs
 
     @app.middleware
     def request_context(body: dict, context: BoltContext, next) -> None:  # noqa: A002 - Bolt's name
-        """Resolve the Slack user to a person and roles once per request."""
+        """Resolve the Slack user to a person and roles once per request; serve it as its workspace's."""
         _client.set(context.client)
-        user_id = _user_id(body)
+        user_id, team = _user_id(body), _team_id(body)
         if user_id:
-            context["actor"] = ops.people.actor(user_id)
+            context["actor"] = ops.people.actor(user_id, team)
+        # This workspace's projects only, in the listener and in the work it starts. Bolt runs the listener
+        # after the middleware returned, in this context: set for every request, none inherits another's.
+        ops.people.serve_as(team)
         next()
 
     def open_reject(trigger_id: str, model_key: str, number: int) -> None:

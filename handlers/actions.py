@@ -249,7 +249,7 @@ def register(router: ActionRouter, ops: Operations) -> None:
                 raise FlywheelError("You're not set up in Flywheel yet, so the dashboard has nothing to show you. "
                                     "Ask an admin to add you to a project spec's people.")
             signer = Signer(ops.settings)
-            url, expires = signer.link(action["value"], slack_id=actor.slack_id, now=ops.clock())
+            url, expires = signer.link(action["value"], slack_id=actor.slack_id, now=ops.clock(), team=actor.team)
             text, blocks = page_link(url, describe(signer.page_path(action["value"])), expires,
                                      ActionId(action["action_id"]))
         except FlywheelError as exc:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from store import audit, projects
+from store import audit, authority, projects
 from store import catalog_index as text_index
 from store.catalog_index import WORD_PARTS
 from store.models import AssetKind, AssetOrigin, CatalogAsset, CatalogTag
@@ -186,12 +186,15 @@ def search(*, session: Session, query: str | Query, limit: int = PAGE, offset: i
     if not q.words and not q.filtered:
         raise InvalidQuery(f"Nothing to search for in '{q.text}': its words are too common. Try words from a "
                            "title or a description, or a filter like kind:model or tag:nlp.")
-    filters = _filters(session, q, viewer)
+    # SQLite's text index is read as a table, out of reach of store.authority's criteria: a filter on the
+    # assets themselves brings them in, so another workspace's matches are neither paged, counted nor hinted.
+    workspace = [CatalogAsset.id.is_not(None)] if authority.current_team() else []
+    filters = _filters(session, q, viewer) or workspace
     ids, has_more, partial = text_index.page(session, q.words, filters, limit, offset)
     assets = _load(session, ids)
     if assets or offset:
         return SearchResult(q, assets, offset, has_more, partial)
-    unfiltered = bool(q.words and q.filtered and text_index.page(session, q.words, [], 1, 0)[0])
+    unfiltered = bool(q.words and q.filtered and text_index.page(session, q.words, workspace, 1, 0)[0])
     return SearchResult(q, (), offset, False, suggestions=_suggestions(session, q),
                         unfiltered_matches=unfiltered)
 

@@ -1,6 +1,8 @@
 """Signed links and sessions: who may open a dashboard page, without a login of its own.
 
-A link is `PAGE?t=USER.EXPIRY.MAC`, where MAC is HMAC-SHA256 under FLYWHEEL_SECRET_KEY of the Slack user,
+A link is `PAGE?t=USER.EXPIRY.MAC`, where USER is the Slack user, with `~TEAM` when the link was made for a
+request from a Slack workspace (an OAuth install serves several: the pages then show that workspace's
+projects only, see store.authority), and MAC is HMAC-SHA256 under FLYWHEEL_SECRET_KEY of the Slack user,
 the page's path and the expiry. It opens that page only, for that user only, until it expires. The first
 visit trades it for a session cookie (same secret, its own purpose label) and redirects to the bare URL,
 so the token leaves the address bar and the history. The session opens, for SESSION_HOURS, the pages of
@@ -81,13 +83,27 @@ def _split(value: str) -> tuple[str, int, str] | None:
     return user, int(expiry), mac
 
 
+_TEAM_MARK = "~"
+
+
+def principal(slack_id: str, team: str | None) -> str:
+    """Who a link or a session is for: the Slack user, and their workspace when they asked from one."""
+    return f"{slack_id}{_TEAM_MARK}{team}" if team else slack_id
+
+
+def person_of(who: str) -> tuple[str, str | None]:
+    """The Slack user and workspace (None: none) of a link's or a session's principal."""
+    slack_id, _, team = who.partition(_TEAM_MARK)
+    return slack_id, team or None
+
+
 ALL_PROJECTS = "*"
 MAX_SCOPED_PROJECTS = 40  # beyond this a cookie would grow past what browsers keep: the session opens all
 
 
 @dataclass(frozen=True)
 class Session:
-    slack_id: str
+    slack_id: str  # the principal the link was made for: the Slack user, and workspace when any (`person_of`)
     expires: datetime
     projects: frozenset[str] | None  # project keys whose pages it opens; None: all the person's projects
 
@@ -128,16 +144,17 @@ class Signer:
             url = url[len(self.public_url):]
         return "/" + urlsplit(url).path.strip("/")
 
-    def link(self, url: str, *, slack_id: str, now: datetime) -> tuple[str, datetime]:
-        """The page's URL signed for one person, and when it stops working."""
+    def link(self, url: str, *, slack_id: str, now: datetime, team: str | None = None) -> tuple[str, datetime]:
+        """The page's URL signed for one person (of one workspace, when `team`), and when it stops working."""
         path = self.page_path(url)
         expires = now + self.link_lifetime
-        token = f"{slack_id}.{_epoch(expires)}.{_mac(self._key, _LINK, slack_id, path, str(_epoch(expires)))}"
+        who = principal(slack_id, team)
+        token = f"{who}.{_epoch(expires)}.{_mac(self._key, _LINK, who, path, str(_epoch(expires)))}"
         query = urlsplit(url).query
         return f"{self.public_url}{path}?{query + '&' if query else ''}{TOKEN_PARAM}={token}", expires
 
     def check_link(self, token: str, *, path: str, now: datetime) -> str:
-        """The Slack user a link was made for, or LinkRefused saying why it can't be used."""
+        """Whom a link was made for (`principal`: see `person_of`), or LinkRefused saying why it can't be used."""
         parts = _split(token)
         if parts is None:
             raise LinkRefused(Refusal.forged, "This link is damaged: part of it is missing.")

@@ -30,10 +30,12 @@ from bot.dashboard.access import (
     Signer,
     describe,
     model_of,
+    person_of,
 )
 from bot.dashboard.card import card_markdown, score_name
 from bot.dashboard.templating import environment as _environment
 from bot.services import pages
+from store.authority import acting_in
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, NotFound
@@ -96,7 +98,8 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
                     user = signer.check_link(token, path=request.url.path, now=now)
                     if session is not None and session.slack_id != user:
                         with db.session() as s:
-                            names = {u: (pages.viewer(session=s, slack_id=u) or u) for u in (user, session.slack_id)}
+                            names = {u: (pages.viewer(session=s, slack_id=person_of(u)[0]) or u)
+                                     for u in (user, session.slack_id)}
                         raise LinkRefused(Refusal.wrong_user, _wrong_user(names[user], names[session.slack_id]))
                 elif session is None:
                     raise LinkRefused(Refusal.missing, "Dashboard pages open from the links Flywheel sends you in "
@@ -107,11 +110,12 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
                 missing = refusal.reason == Refusal.missing
                 title = "Open this page from Slack" if missing else "This link can't be opened"
                 return refused(request, 401, title, str(refusal))
-            with db.session() as s:
-                viewer = pages.viewer(session=s, slack_id=user)
+            slack_id, team = person_of(user)
+            with acting_in(team), db.session() as s:  # a link made in one workspace opens its projects only
+                viewer = pages.viewer(session=s, slack_id=slack_id)
                 if viewer is None:
                     return refused(request, 403, "You're not set up in Flywheel",
-                                   f"{user} is not a Flywheel user: an admin adds people in a project spec.")
+                                   f"{slack_id} is not a Flywheel user: an admin adds people in a project spec.")
                 project = pages.project_of_page(session=s, path=request.url.path)
                 if token is not None:
                     scope = session.widened(project) if session is not None else \

@@ -33,11 +33,14 @@ class AlertActions(Service):
     @staticmethod
     def _may_act_on(s: Session, actor: Actor, model: Model, doing: str) -> None:
         """Alert clicks (acknowledge, snooze, rate) take any role on the project that owns the model."""
-        authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=PERSONAS, doing=doing)
+        authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=PERSONAS, doing=doing,
+                          team=actor.team)
 
-    def _alert(self, s, alert_id: int) -> Alert:
+    def _alert(self, s, alert_id: int, actor: Actor) -> Alert:
         alert = s.get(Alert, alert_id)
-        if alert is None:
+        # An alert of another workspace's model reads as one that is gone (these run on the group-commit
+        # thread, outside the request's workspace: the actor's team is asked explicitly).
+        if alert is None or not authority.sees(alert.model.project, actor.team):
             raise NotFound(f"Alert {alert_id} no longer exists.")
         return alert
 
@@ -51,7 +54,10 @@ class AlertActions(Service):
             if isinstance(refusal := done.exception(), FlywheelError):  # audited like every refusal
                 self.commands_audit.put(actor=actor.slack_id, action=f"{action}.refused", subject=subject,
                                         details={"reason": str(refusal)}, at=self.clock())
-        future = self.db.submit(work, changes_status=False)  # an alert clicked stays open: statuses stand
+        def in_workspace(s: Session) -> str:  # the group-commit thread serves no request: say whose it is
+            with authority.acting_in(actor.team):
+                return work(s)
+        future = self.db.submit(in_workspace, changes_status=False)  # a clicked alert stays open: statuses stand
         future.add_done_callback(audit_refusal)
         return future
 
@@ -62,7 +68,7 @@ class AlertActions(Service):
         note = f"Acknowledged by {mention(actor.slack_id)} · {when(now)}"
 
         def work(s: Session) -> str:
-            self._may_act_on(s, actor, self._alert(s, alert_id).model, "Acknowledging this alert")
+            self._may_act_on(s, actor, self._alert(s, alert_id, actor).model, "Acknowledging this alert")
             try:
                 model_key = monitoring.acknowledge(session=s, alert_id=alert_id, now=now, by=actor.slack_id)
             except monitoring.AlreadyAcknowledged as already:  # a repeated click: answered, nothing edited
@@ -99,7 +105,7 @@ class AlertActions(Service):
 
         def work(s: Session) -> str:
             if alert_id is not None:
-                alerts = [self._alert(s, alert_id)]
+                alerts = [self._alert(s, alert_id, actor)]
                 self._may_act_on(s, actor, alerts[0].model, "Snoozing this alert")
             else:
                 model = registry.get_model(session=s, key=model_key)
@@ -124,7 +130,7 @@ class AlertActions(Service):
                 if noise else "Marked as useful. Thanks.")
 
         def work(s: Session) -> str:
-            self._may_act_on(s, actor, self._alert(s, alert_id).model, "Rating this alert")
+            self._may_act_on(s, actor, self._alert(s, alert_id, actor).model, "Rating this alert")
             monitoring.record_feedback(session=s, alert_id=alert_id, person=actor.slack_id, noise=noise, now=now)
             return note
 

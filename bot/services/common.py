@@ -27,10 +27,14 @@ AUTOMATIC = "flywheel"  # who asks when Flywheel retrains on its own
 @dataclass
 class Actor:
     """The Slack user behind a request, resolved once by middleware. What they may do is asked of
-    store.authority, per project, inside each operation's unit of work."""
+    store.authority, per project, inside each operation's unit of work.
+
+    `team` is the Slack workspace the request came from (None: the terminal, the API): a project of
+    another workspace is, to them, a project that does not exist."""
 
     slack_id: str
     person: Person | None
+    team: str | None = None
 
     @property
     def name(self) -> str:

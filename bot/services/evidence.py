@@ -90,12 +90,13 @@ class Evidence:
     def _scope(session, actor: Actor, project_key: str | None) -> tuple[Callable[[str], bool], str]:
         if project_key is not None:
             project = projects.get_project(session=session, key=project_key)
-            authority.require(session=session, slack_id=actor.slack_id, project=project,
+            authority.require(session=session, slack_id=actor.slack_id, project=project, team=actor.team,
                               roles=[Role.risk_manager], doing=f"Exporting the audit log of {project.name}")
             return _subjects_of(session, project), f"project:{project.key}"
         everything = projects.list_projects(session=session)
         lacking = [p.name for p in everything
-                   if not authority.holds(session=session, slack_id=actor.slack_id, project=p, roles=[])]
+                   if not authority.holds(session=session, slack_id=actor.slack_id, project=p, roles=[],
+                                          team=actor.team)]
         if lacking:
             raise Forbidden(f"Exporting the whole audit log needs the admin role on every project; you are not "
                             f"an admin of {', '.join(lacking[:3])}{' and others' if len(lacking) > 3 else ''}. "

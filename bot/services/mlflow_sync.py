@@ -50,7 +50,7 @@ class MlflowSync(Service):
             with self.db.read() as s:
                 model = registry.get_model(session=s, key=model_key)
                 authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=Role.ml_engineer,
-                                  doing=f"Syncing {model_key} with MLflow")
+                                  team=actor.team, doing=f"Syncing {model_key} with MLflow")
             synced = mlflow_sync.sync_model(db=self.db, model_key=model_key, artifacts_dir=self.settings.artifacts,
                                             now=self.clock())
         if synced.evaluation is not None and self.runner is not None:

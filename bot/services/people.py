@@ -14,22 +14,27 @@ from store.models import Role
 
 
 class People(Service):
+    # Handlers serve a Slack request as its workspace's (store.authority: B's projects don't exist for A).
+    serve_as = staticmethod(authority.serve_as)
+    acting_in = staticmethod(authority.acting_in)
+
     def __init__(self, ops: Context) -> None:
         super().__init__(ops)
-        self._actors: dict[str, tuple[float, Actor]] = {}
+        self._actors: dict[tuple[str, str | None], tuple[float, Actor]] = {}
 
-    def actor(self, slack_id: str) -> Actor:
-        """Who is asking, resolved once per request; cached briefly so acks need no database read."""
+    def actor(self, slack_id: str, team: str | None = None) -> Actor:
+        """Who is asking (from which Slack workspace), resolved once per request; cached briefly so acks
+        need no database read."""
         now = time.monotonic()
-        cached = self._actors.get(slack_id)
+        cached = self._actors.get((slack_id, team))
         if cached is not None and now - cached[0] < ACTOR_TTL_SECONDS:
             return cached[1]
         with self.db.read() as s:
             person = registry.get_person(session=s, slack_id=slack_id)
             if person is not None:
                 s.expunge(person)
-        actor = Actor(slack_id, person)
-        self._actors[slack_id] = (now, actor)
+        actor = Actor(slack_id, person, team)
+        self._actors[(slack_id, team)] = (now, actor)
         return actor
 
     def named(self, who: str) -> Actor:
@@ -67,7 +72,7 @@ class People(Service):
             project = registry.get_project(session=s, key=projects[0])
             if actor.slack_id != project.owner:
                 authority.require(session=s, slack_id=actor.slack_id, project=project, roles=Role.admin,
-                                  doing=f"Choosing where {project.key}'s alerts go (its owner "
+                                  team=actor.team, doing=f"Choosing where {project.key}'s alerts go (its owner "
                                         f"{mention(project.owner)} can)")
             delivery = status_store.set_channel(session=s, project_key=project.key, persona=persona,
                                                 channel=channel, actor=actor.slack_id, delivery=mode)
@@ -84,7 +89,7 @@ class People(Service):
     def whoami(self, actor: Actor) -> tuple[dict[str, list[str]], list[str]]:
         """The roles a person holds, per project, and the projects they are in."""
         with self.db.read() as s:
-            return (authority.grants_of(session=s, slack_id=actor.slack_id),
+            return (authority.grants_of(session=s, slack_id=actor.slack_id, team=actor.team),
                     status_store.projects_of(session=s, slack_id=actor.slack_id))
 
     def home(self, slack_id: str) -> home_store.HomeData:

@@ -87,7 +87,7 @@ class Releases(Service):
         with refusals_audited(self.db, actor.slack_id, "version.submit", f"model:{model_key}/v{number}"), \
                 self.db.session() as s:
             version = self._version(s, model_key, number)
-            authority.require(session=s, slack_id=actor.slack_id, project=version.model.project,
+            authority.require(session=s, slack_id=actor.slack_id, project=version.model.project, team=actor.team,
                               roles=Role.ml_engineer, doing=f"Submitting {model_key} v{number} for sign-off")
             governance.submit_for_review(session=s, version=version, by=actor.slack_id, now=self.clock())
             judged = automated_steps.run_due(session=s, version=version, now=self.clock())
@@ -167,7 +167,7 @@ class Releases(Service):
                     self.db.session() as s:
                 version = self._version(s, model_key, number)
                 authority.require(session=s, slack_id=actor.slack_id, project=version.model.project,
-                                  roles=Role.ml_engineer, doing=f"Deploying {model_key}")
+                                  roles=Role.ml_engineer, team=actor.team, doing=f"Deploying {model_key}")
                 previous = registry.production_version(session=s, model=version.model)
                 previous_label = previous.label if previous else None
                 policy = governance.policy_of(version.model.project)
@@ -223,7 +223,7 @@ class Releases(Service):
                 stale_refusals_worded("rollback"), self.db.session() as s:
             model = registry.get_model(session=s, key=model_key)
             authority.require(session=s, slack_id=actor.slack_id, project=model.project,
-                              roles=(Role.it_ops, Role.ml_engineer), doing=f"Rolling back {model_key}")
+                              roles=(Role.it_ops, Role.ml_engineer), team=actor.team, doing=f"Rolling back {model_key}")
             spec = load_spec(model)
             mirrored = spec.registry is not None
             if spec.deploy.backend == "registry":

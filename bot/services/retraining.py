@@ -65,7 +65,7 @@ class Retraining(Service):
         with refusals_audited(self.db, actor.slack_id, "retrain", f"model:{model_key}"), self.db.session() as s:
             model = registry.get_model(session=s, key=model_key)
             authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=Role.ml_engineer,
-                              doing=f"Retraining {model_key}")
+                              team=actor.team, doing=f"Retraining {model_key}")
             item, created = work.request(session=s, model=model, kind="retrain", requested_by=actor.slack_id,
                                          payload={"reason": reason, "alert": alert_id,
                                                   "response_url": response_url}, now=self.clock(),
@@ -105,7 +105,7 @@ class Retraining(Service):
                 self.db.session() as s:
             model = registry.get_model(session=s, key=model_key)
             authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=Role.ml_engineer,
-                              doing=f"Comparing {model_key} v{number} with production")
+                              team=actor.team, doing=f"Comparing {model_key} v{number} with production")
             version = registry.get_version(session=s, model_key=model_key, number=number)
             if version.status != VersionStatus.candidate:
                 raise InvalidTransition(f"{model_key} v{number} is {version.status.value.replace('_', ' ')}, so its "
@@ -152,7 +152,7 @@ class Retraining(Service):
             with self.db.session() as s:
                 model = registry.lock_model(session=s, model=registry.get_model(session=s, key=model_key))
                 authority.require(session=s, slack_id=actor.slack_id, project=model.project, roles=Role.ml_engineer,
-                                  doing=f"{doing} {model_key}")
+                                  team=actor.team, doing=f"{doing} {model_key}")
                 if model.spec and (mirrored := load_spec(model).registry) is not None:
                     raise InvalidTransition(
                         f"{model_key} keeps its versions in MLflow ({escape_mrkdwn(mirrored.name)}, its spec's "

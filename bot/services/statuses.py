@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, replace
 
 from bot.services.common import Context, Service
-from store import registry
+from store import authority, registry
 from store import status as status_store
 from store.status import ModelStatus
 
@@ -28,7 +28,8 @@ class Statuses(Service):
     def __init__(self, ops: Context) -> None:
         super().__init__(ops)
         self.recheck_seconds = 1.0  # how soon a change made by another process (the worker) shows
-        self._statuses: dict[str, _CachedStatus] = {}
+        # Per workspace: a model of another workspace is, to a request from this one, no model at all.
+        self._statuses: dict[tuple[str | None, str], _CachedStatus] = {}
         self._rechecking: set[str] = set()  # models whose cached status one thread is rechecking
         self._rechecking_lock = threading.Lock()
 
@@ -40,7 +41,7 @@ class Statuses(Service):
         incident, and the answer must fit in Slack's ack). A change made by this process is seen at once;
         one made by the worker within `status_recheck_seconds`."""
         now, commits = time.monotonic(), self.db.status_commits
-        cached = self._statuses.get(model_key)
+        cached = self._statuses.get((authority.current_team(), model_key))
         if cached is not None and cached.commits == commits:
             if now - cached.checked < self.recheck_seconds:
                 return cached.status
@@ -64,7 +65,7 @@ class Statuses(Service):
                 cached = _CachedStatus(stamp, status_store.model_status(session=s, key=model_key), commits, now)
         if len(self._statuses) >= STATUS_CACHE_SIZE:
             self._statuses.clear()
-        self._statuses[model_key] = replace(cached, commits=commits, checked=now)
+        self._statuses[(authority.current_team(), model_key)] = replace(cached, commits=commits, checked=now)
         return cached.status
 
     def every_model(self) -> list[ModelStatus]:

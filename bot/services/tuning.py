@@ -74,7 +74,7 @@ class Tuning(Service):
             suggestion = tuning.get_suggestion(session=s, suggestion_id=suggestion_id)
             model = suggestion.model
             authority.require(session=s, slack_id=actor.slack_id, project=model.project,
-                              roles=[Role.ml_engineer], doing=f"{doing} for {model.key}")
+                              roles=[Role.ml_engineer], team=actor.team, doing=f"{doing} for {model.key}")
             if not tuning.decide(session=s, suggestion=suggestion, accept=accept, by=actor.slack_id,
                                  reason=reason, now=now):
                 raise Conflict(already_decided(suggestion.state, suggestion.decided_by, suggestion.decided_at,

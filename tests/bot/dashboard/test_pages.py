@@ -441,7 +441,7 @@ def test_view_details_is_answered_with_a_link_that_opens_the_alert_for_the_click
     assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
     assert answer["text"].startswith("Your link to alert ") and "It opens for you only, until" in answer["text"]
     link = _link_in(answer)
-    assert link.startswith(f"{BASE}/alerts/") and "?t=U0ML0002." in link
+    assert link.startswith(f"{BASE}/alerts/") and "?t=U0ML0002~T0TEST." in link
     browser = TestClient(build_dashboard(slack.ops.settings, slack.db, clock=lambda: SLACK_NOW), base_url=BASE)
     page = browser.get(link)
     assert page.status_code == 200 and "Input drift alert on fraud-detector v1" in page.text
@@ -470,7 +470,7 @@ def test_the_status_reply_and_app_home_lead_to_the_model_page(slack):
     assert slack.send(action_body(payload), "application/x-www-form-urlencoded").status_code == 200
     modal = slack.fake.calls_to("views.open")[-1].params["view"]
     link = _link_in(modal)
-    assert modal["type"] == "modal" and link.startswith(f"{BASE}/models/fraud-detector?t=U0RISK01.")
+    assert modal["type"] == "modal" and link.startswith(f"{BASE}/models/fraud-detector?t=U0RISK01~T0TEST.")
     browser = TestClient(build_dashboard(slack.ops.settings, slack.db, clock=lambda: SLACK_NOW), base_url=BASE)
     assert "fraud-detector" in browser.get(link).text
 
