@@ -204,6 +204,7 @@ class Releases(Service):
         if mirrored:  # MLflow's alias follows, after the answer
             self.later(self.ops.mlflow.after_release, model_key, number, actor.slack_id, "deploy")
         metrics.alerts_superseded(superseded.personas)
+        metrics.work_finished("deploy", "done")  # the registry backend: done here, with no work item
         self.notifier.deployed(model_key, number, previous=previous_label, superseded=superseded.ids)
         if policy == governance.POLICY_WARN and missing:
             self.notifier.deployed_unsigned(model_key, number, by=actor.slack_id, missing=missing)
@@ -249,6 +250,7 @@ class Releases(Service):
         if mirrored:
             self.later(self.ops.mlflow.after_release, model_key, labels[2], actor.slack_id, "rollback")
         metrics.alerts_superseded(superseded.personas)
+        metrics.work_finished("rollback", "done")
         self.notifier.rolled_back(model_key, labels[2], from_label=labels[0], by=actor.slack_id,
                                   superseded=superseded.ids)
         return f"Rolled back by {mention(actor.slack_id)}, {when(self.clock())}: {model_key} " \

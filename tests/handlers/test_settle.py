@@ -159,6 +159,10 @@ def _resolved_count(persona: str) -> float:
     return REGISTRY.get_sample_value("flywheel_alerts_total", {"persona": persona, "event": "resolved"}) or 0.0
 
 
+def _deploys_done() -> float:
+    return REGISTRY.get_sample_value("flywheel_deploy_outcomes_total", {"action": "deploy", "outcome": "done"}) or 0.0
+
+
 def test_a_deploy_settles_its_request_supersedes_older_ones_and_resolves_the_old_versions_alerts(world):
     world.ops.notifier.on_checks(check_model(db=world.db, model_key=MODEL, as_of=NOW, now=NOW))
     alert = world.posted("C0ML", f"Input drift on {MODEL} v1")
@@ -170,6 +174,7 @@ def test_a_deploy_settles_its_request_supersedes_older_ones_and_resolves_the_old
     with world.db.read() as s:
         open_by_persona = Counter(a.persona for a in s.query(Alert) if a.state != AlertState.resolved)
     resolved_before = {p: _resolved_count(p) for p in open_by_persona}
+    deploys_before = _deploys_done()
 
     assert world.command(f"deploy {MODEL} v3", ELI).body["text"] == \
         f"{MODEL} v3 is live. Previous production version: v1."
@@ -177,6 +182,7 @@ def test_a_deploy_settles_its_request_supersedes_older_ones_and_resolves_the_old
     # /metrics counts them as resolved, by persona, as a check that passes would
     assert open_by_persona and {p: _resolved_count(p) - resolved_before[p] for p in open_by_persona} == \
         dict(open_by_persona)
+    assert _deploys_done() - deploys_before == 1
 
     at = when(NOW)
     assert not _has_buttons(world, newer) and not _has_buttons(world, older)
