@@ -21,7 +21,6 @@ from jobs.spec import load_documents
 from jobs.task_training import train_regression
 from store import registry
 from store.models import AuditEvent, SignOff, VersionStatus
-from tests.support.slack_fake import FakeSlack
 from tests.support.slack_world import World
 from tests.support.task_worlds import (
     ELI,
@@ -64,13 +63,6 @@ def _homes(db, folder, library: str, *, tier: str = "low", project_extra: str = 
                 registry.adopt_as_production(session=s, version=version, actor=ELI, now=START + WEEK)
     compare_with_production(db=db, model_key=PRICES, number=2, window_start=NOW - WEEK, window_end=NOW,
                             artifacts_dir=folder / "artifacts")
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
-        assert fake.invalid == [], "the app sent a payload Slack would refuse"
 
 
 @pytest.fixture

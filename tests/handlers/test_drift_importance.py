@@ -20,7 +20,6 @@ from jobs.task_training import train_regression
 from store import monitoring, registry
 from store.models import CheckKind, Evaluation
 from tests.support.projects import START, WEEK, append_weeks, week, week_end, write_project
-from tests.support.slack_fake import FakeSlack
 from tests.support.slack_world import World
 from tests.support.task_worlds import ELI, NOW, PRICES, homes_week, write_task_project
 from tests.support.task_worlds import START as HOMES_START
@@ -40,13 +39,6 @@ def _drifting_week(w: int, *, miss: float = 0.2):
     frame = week(w, shift=1.0, miss=miss)
     frame["debt"] = frame["debt"] + 1.2
     return frame
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
-        assert fake.invalid == [], "the app sent a payload Slack would refuse"
 
 
 @pytest.fixture
