@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from bot.cli.common import EXPECTED_EXIT
 from bot.config import Settings
 from bot.ids import ActionId
 from bot.metrics import registry_for
@@ -225,6 +226,21 @@ def test_the_worker_serves_its_leadership_and_heartbeat_on_its_metrics_port(db, 
         assert f"metrics on http://127.0.0.1:{port}/metrics" in log.read_text()
     finally:
         stop(worker)
+
+
+def test_a_taken_metrics_port_stops_the_worker_with_one_line_before_it_leads(db, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "bot.cli", "worker", "--metrics-port", str(port)], cwd=ROOT,
+                              env=_worker_env(db.url, tmp_path), capture_output=True, text=True, timeout=120)
+    assert done.returncode == EXPECTED_EXIT, done.stdout + done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert lines == [f"Error: can't serve metrics on 127.0.0.1:{port}: Address already in use; stop what is "
+                     "using it or pick another --metrics-port"], lines
+    with db.session() as s:  # it stopped before leading: no heartbeat was written
+        assert heartbeat.latest(session=s) is None
 
 
 def test_slack_calls_are_counted_by_outcome_when_slack_refuses_or_is_away():
