@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -168,6 +169,7 @@ class _Unit:
     work: Callable[[Session], object]
     future: Future
     changes_status: bool
+    context: contextvars.Context  # the submitter's: its request id stamps the rows the unit writes
 
 
 # Kept: what it buys at 50 concurrent clicks during a check cycle (Acknowledge, p50 / p99 and server CPU a click;
@@ -185,6 +187,7 @@ class GroupCommit:
     taken out and the rest run again without it, so one refusal never costs the others their change;
     units must therefore touch nothing but the session. Only short units belong here: a slow one holds
     up everyone queued behind it. Futures' callbacks run on the committing thread: keep them short.
+    Each unit runs in its submitter's context variables, so the request id it was asked under stamps its rows.
     """
 
     def __init__(self, db: Database, *, batch: int = 64):
@@ -201,7 +204,7 @@ class GroupCommit:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="group-commit", daemon=True)
                 self._thread.start()
-        self._queue.put(_Unit(work, future, changes_status))
+        self._queue.put(_Unit(work, future, changes_status, contextvars.copy_context()))
         return future
 
     def drain(self, timeout: float = 30.0) -> bool:
@@ -231,7 +234,7 @@ class GroupCommit:
                 with self.db.session(changes_status=any(u.changes_status for u in units)) as s:
                     for unit in units:
                         try:
-                            results.append(unit.work(s))
+                            results.append(unit.context.run(unit.work, s))
                         except BaseException as exc:  # noqa: BLE001 - handed to its caller through the future
                             unit.future.set_exception(exc)
                             raise

@@ -163,3 +163,17 @@ def test_view_details_answers_the_clicker_privately(drift_alert):
         answers += world.responses(sent.response_url)  # joins: the answer has been posted
     assert [a["response_type"] for a in answers] == ["ephemeral"] * 3
     assert all(a["text"].startswith("Your link to") and a["replace_original"] is False for a in answers), answers
+
+
+def test_a_click_committed_with_others_keeps_its_request_id_on_the_edit_it_queues(drift_alert):
+    """Alert clicks commit on the group-commit thread; the message edit each queues still names the request
+    that asked for it, so an operator can follow one click from its HTTP line to its Slack edit."""
+    world, message, _, _ = drift_alert
+    sent = world.click(ActionId.acknowledge, message, ELI, headers={"X-Request-Id": "click-4711-ack"})
+    assert sent.status == 200
+    world.ops.join()
+    assert world.db.drain_submitted()
+    with world.db.read() as s:
+        edits = [(r.kind, r.request_id) for r in s.query(OutboxMessage).order_by(OutboxMessage.id)
+                 if r.kind == "update"]
+    assert edits == [("update", "click-4711-ack")]
