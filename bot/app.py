@@ -20,6 +20,7 @@ from bot.services.common import Runner
 from bot.services.operations import Operations
 from bot.response_urls import ResponseUrls
 from bot.slack_delivery import SlackDelivery, make_client
+from store import authority
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError
@@ -131,8 +132,11 @@ def make_outbox_sender(settings: Settings, ops: Operations, *, client: WebClient
     plain = client or CountingWebClient(token=settings.slack_bot_token.get_secret_value(),
                                         base_url=settings.slack_api_url, timeout=15)
 
-    def publish_home(slack_id: str, slack: SlackDelivery) -> None:
-        slack.publish_home(slack_id, home_view(ops.people.home(slack_id), public_url=settings.public_url))
+    def publish_home(slack_id: str, slack: SlackDelivery, team: str | None) -> None:
+        # The worker serves no request: the home is read as its workspace's person would see it.
+        with authority.acting_in(team):
+            home = ops.people.home(slack_id)
+        slack.publish_home(slack_id, home_view(home, public_url=settings.public_url))
 
     return OutboxSender(ops.db, SlackDelivery(plain), clock, storm=storm or StormPolicy.from_settings(settings),
                         publish_home=publish_home, workspaces=workspaces)

@@ -170,7 +170,8 @@ class OutboxSender:
     slack: SlackDelivery  # a client without the SDK's retry handlers: the outbox does its own retrying
     clock: Callable[[], datetime] = utcnow
     storm: StormPolicy = field(default_factory=StormPolicy)
-    publish_home: Callable[[str, SlackDelivery], None] | None = None  # renders and publishes one person's App Home
+    # renders and publishes one person's App Home, as seen from the row's workspace (None: no workspace rule)
+    publish_home: Callable[[str, SlackDelivery, str | None], None] | None = None
     # Installed in several workspaces (OAuth): the Slack of a row's workspace, None when it has no installation
     # (bot/oauth.py). Unset, every row goes out through `slack`, the one workspace's.
     workspaces: Callable[[str | None], SlackDelivery | None] | None = None
@@ -260,13 +261,14 @@ class OutboxSender:
             if row.kind not in ("post", "home") and where is None:
                 return False  # its message is not in Slack yet
             kind, channel, payload, attempts = row.kind, row.channel, dict(row.payload), row.attempts
+            team = row.team_id
             attempted, context = row.send_attempt_at, _log_context(row)
             if kind in POSTED_ONCE:
                 # Committed before Slack is called: whoever finds the row pending with this set knows the
                 # message may be in Slack already, and looks before posting again.
                 outbox.begin_attempt(session=s, row_id=row_id, now=utcnow())
         with bound_contextvars(**context):
-            return self._deliver(row_id, now, kind, channel, where, payload, attempts, attempted, slack)
+            return self._deliver(row_id, now, kind, channel, where, payload, attempts, attempted, slack, team)
 
     def _slack_for(self, row_id: int) -> SlackDelivery | None:
         """The Slack of the row's workspace; None when it has no installation (the row marked undeliverable) or
@@ -290,7 +292,8 @@ class OutboxSender:
         return slack
 
     def _deliver(self, row_id: int, now: datetime, kind: str, channel: str | None, where: str | None,
-                 payload: dict[str, Any], attempts: int, attempted: datetime | None, slack: SlackDelivery) -> bool:
+                 payload: dict[str, Any], attempts: int, attempted: datetime | None, slack: SlackDelivery,
+                 team: str | None = None) -> bool:
         key = {"event_type": OUTBOX_EVENT, "event_payload": {"id": row_id}}
         try:
             found = self._already_posted(row_id, kind, channel, where, key, attempted, slack) if attempted else None
@@ -299,7 +302,7 @@ class OutboxSender:
             elif kind == "home":
                 if self.publish_home is None:
                     raise DeliveryError("this sender cannot publish App Homes")
-                self.publish_home(channel, slack)
+                self.publish_home(channel, slack, team)
                 ref = None
             elif kind == "post":
                 ref = slack.post(_message(payload, channel), metadata=key)

@@ -33,17 +33,18 @@ _INSERT = insert(OutboxMessage.__table__)
 
 def enqueue(*, session: Session, kind: str, channel: str | None, payload: dict[str, Any],
             thread: str | None = None, now: datetime | None = None, alert_id: int | None = None,
-            held: bool = False, request_id: str | None = None) -> int:
+            held: bool = False, request_id: str | None = None, team: str | None = None) -> int:
     """Queue a post, or a reply/update to `thread` (an outbox ref or a CHANNEL:TS already sent); returns
     the row's id.
 
     A `held` post (an alert's) waits for the sender to release it or fold it into a digest. `request_id` is
-    the request that caused the message, for the sender's logs.
+    the request that caused the message, for the sender's logs. `team`: the workspace it goes to, when the
+    caller knows it (else found by `team_of`).
     """
     parent = row_id_of(thread) if thread else None
     now = now or utcnow()
-    team = team_of(session=session, kind=kind, channel=channel, parent_id=parent,
-                   target_ref=None if parent else thread, model_key=payload.get("model_key"))
+    team = team or team_of(session=session, kind=kind, channel=channel, parent_id=parent,
+                           target_ref=None if parent else thread, model_key=payload.get("model_key"))
     # A Core insert: every click that updates its message writes one, inside Slack's ack.
     return session.connection().execute(_INSERT, {
         "kind": kind, "channel": channel, "payload": payload, "parent_id": parent,
@@ -76,18 +77,29 @@ def team_of(*, session: Session, kind: str, channel: str | None, parent_id: int 
 
 
 def enqueue_home_refresh(*, session: Session, slack_ids: list[str], now: datetime | None = None) -> int:
-    """Queue a publish of each person's App Home (kind `home`, the person in `channel`), unless one is
-    already waiting: the sender renders the home when it sends, so one refresh shows every change before
-    it. Returns how many were queued."""
+    """Queue a publish of each person's App Home (kind `home`, the person in `channel`), one for each
+    workspace whose projects grant them a role, unless one is already waiting: the sender renders the home
+    when it sends, in that workspace alone, so one refresh shows every change before it. Returns how many
+    were queued."""
     if not slack_ids:
         return 0
-    waiting = set(session.execute(select(OutboxMessage.channel).where(
+    waiting = set(session.execute(select(OutboxMessage.channel, OutboxMessage.team_id).where(
         OutboxMessage.kind == "home", OutboxMessage.state == OutboxState.pending,
-        OutboxMessage.channel.in_(slack_ids))).scalars())
-    fresh = [slack_id for slack_id in dict.fromkeys(slack_ids) if slack_id not in waiting]
-    for slack_id in fresh:
-        enqueue(session=session, kind="home", channel=slack_id, payload={}, now=now)
-    return len(fresh)
+        OutboxMessage.channel.in_(slack_ids))).tuples())
+    granted: dict[str, set[str]] = {}
+    for slack_id, team in session.execute(
+            select(Person.slack_id, Project.team_id).distinct().join(Grant, Grant.person_id == Person.id)
+            .join(Project, Project.id == Grant.project_id)
+            .where(Person.slack_id.in_(slack_ids), Project.team_id.is_not(None))):
+        granted.setdefault(slack_id, set()).add(team)
+    queued = 0
+    for slack_id in dict.fromkeys(slack_ids):
+        # Projects of no workspace (one token) are everyone's: one home, as before.
+        for team in sorted(granted.get(slack_id, ())) or [None]:
+            if (slack_id, team) not in waiting:
+                enqueue(session=session, kind="home", channel=slack_id, payload={}, now=now, team=team)
+                queued += 1
+    return queued
 
 
 def due(*, session: Session, now: datetime, limit: int = 200) -> list[OutboxMessage]:

@@ -150,6 +150,36 @@ def test_app_home_shows_only_the_workspace_own_models(two):
     assert MINE in text and THEIRS not in text and "fraud-b" not in text
 
 
+def test_the_worker_refreshes_each_workspace_home_with_that_workspace_models_and_token(two):
+    """A refresh serves no request: each home is read as its workspace's person sees it, and sent with that
+    workspace's token (the same Slack id holds roles in both)."""
+    from bot.app import make_outbox_sender
+    from bot.outbox import OutboxDelivery
+
+    opened = two.signed(event_body({"type": "app_home_opened", "user": ML, "channel": "D0HOME", "tab": "home",
+                                    "event_ts": "1700000000.000600"}), "application/json")
+    assert opened.status_code == 200
+    two.ops.join()
+    before = len(two.fake.calls_to("views.publish"))
+    sender = make_outbox_sender(two.settings, two.ops)
+    queue = OutboxDelivery(two.db, two.ops.clock)
+    assert queue.refresh_homes() == 2  # one home in each workspace that grants ML a role
+    assert queue.refresh_homes() == 0  # both already waiting
+    while sender.send_due():
+        pass
+    published = two.fake.calls_to("views.publish")[before:]
+    seen = {}
+    for call in published:
+        token = call.headers.get("Authorization", "").removeprefix("Bearer ") or call.params.get("token")
+        view = call.params["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        Block.parse_all(view["blocks"])
+        seen[two.fake.installed[token]] = json.dumps(view)
+    assert set(seen) == {A, B} and len(published) == 2
+    assert MINE in seen[A] and THEIRS not in seen[A] and "fraud-b" not in seen[A]
+    assert THEIRS in seen[B] and MINE not in seen[B] and "fraud-a" not in seen[B]
+
+
 def test_an_unfurl_of_another_workspace_page_shows_nothing(two):
     before = len(two.fake.unfurled)
     links = [{"url": f"{BASE}/models/{THEIRS}", "domain": "flywheel.example.com"},
