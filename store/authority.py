@@ -25,6 +25,9 @@ from store.errors import Forbidden, NotFound
 from store.models import PERSONAS, CatalogAsset, Grant, Model, Person, Project, Role
 
 _workspace: ContextVar[str | None] = ContextVar("flywheel_workspace", default=None)
+# The workspace of a request that names none where Flywheel is installed in several (an org-wide Enterprise
+# Grid install can send such): no project has it, so only projects of no workspace are seen. Fails closed.
+NO_WORKSPACE = "-"
 
 
 def current_team() -> str | None:

@@ -17,6 +17,7 @@ class People(Service):
     # Handlers serve a Slack request as its workspace's (store.authority: B's projects don't exist for A).
     serve_as = staticmethod(authority.serve_as)
     acting_in = staticmethod(authority.acting_in)
+    NO_WORKSPACE = authority.NO_WORKSPACE
 
     def __init__(self, ops: Context) -> None:
         super().__init__(ops)

@@ -180,6 +180,27 @@ def test_the_worker_refreshes_each_workspace_home_with_that_workspace_models_and
     assert THEIRS in seen[B] and MINE not in seen[B] and "fraud-a" not in seen[B]
 
 
+def test_a_request_naming_no_workspace_sees_no_workspace_projects(two):
+    """An org-wide (Enterprise Grid) install can send a request with an enterprise and no workspace. Installed
+    in several workspaces, Flywheel fails closed: such a request sees neither workspace's models."""
+    from slack_sdk.oauth.installation_store import Installation
+
+    token = "xoxb-E0ORG-1"
+    two.fake.installed[token] = "E0ORG"
+    two.store.save(Installation(app_id="A0FLYWHEEL", enterprise_id="E0ORG", team_id=None, user_id=ML,
+                                bot_token=token, bot_id="B0ORG", bot_user_id="U0BOTORG", is_enterprise_install=True))
+    body = command_body("/flywheel", "models", user_id=ML, channel_id="C0ML", response_url=two.fake.response_url())
+    body = body.replace(f"team_id={A}&".encode(), b"").replace(b"is_enterprise_install=false",
+                                                              b"is_enterprise_install=true&enterprise_id=E0ORG")
+    assert b"team_id" not in body
+    answered = two.signed(body, "application/x-www-form-urlencoded")
+    assert answered.status_code == 200, answered.text
+    two.ops.join()
+    answer = answered.text + "".join(json.dumps(r) for url in two.fake.responses for r in two.fake.responses[url])
+    assert "installation with this app is no longer available" not in answer  # it reached Flywheel
+    assert MINE not in answer and THEIRS not in answer and "fraud-" not in answer, answer
+
+
 def test_an_unfurl_of_another_workspace_page_shows_nothing(two):
     before = len(two.fake.unfurled)
     links = [{"url": f"{BASE}/models/{THEIRS}", "domain": "flywheel.example.com"},
