@@ -37,6 +37,8 @@ def register(app: App, ops: Operations) -> None:
         """Resolve the Slack user to a person and roles once per request; serve it as its workspace's."""
         _client.set(context.client)
         user_id, team = _user_id(body), _team_id(body)
+        if team is None and ops.settings.oauth:  # installed in several workspaces: never serve all of them
+            team = ops.people.NO_WORKSPACE
         if user_id:
             context["actor"] = ops.people.actor(user_id, team)
         # This workspace's projects only, in the listener and in the work it starts. Bolt runs the listener

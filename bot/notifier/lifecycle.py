@@ -55,9 +55,7 @@ class AlertLifecycle:
             if digests.held_for_daily(session=s, alert=alert):
                 return None
             channel = alert.channel
-        # Charts only for a message that goes somewhere: with no channel (none set for the persona) Slack
-        # refuses the post, and drawing is most of what a breach costs the worker.
-        message = self.messages.build(checked, result, kpi_result, charts=bool(channel))
+        message = self.messages.build(checked, result, kpi_result)
         # The alert id lets the outbox hold the post briefly, so a storm becomes one digest.
         ref = self.outlet.post(replace(message, metadata={**message.metadata, "alert_id": result.alert_id}), channel)
         if ref.startswith(OUTBOX_PREFIX):  # queued: the sender swaps in the real timestamp
@@ -97,9 +95,9 @@ class AlertLifecycle:
         place = self.threads.place(result.alert_id)
         if place is None:
             return self._announce(checked, result, kpi_result)
-        if place.full:  # a message to edit (an alert only in a storm digest has none): charts only if it shows them
-            charts = self.outlet.delivery.charts_on_update and bool(channel)
-            message = replace(self.messages.build(checked, result, kpi_result, charts=charts), channel=channel)
+        message = replace(self.messages.build(checked, result, kpi_result,
+                                              charts=self.outlet.delivery.charts_on_update), channel=channel)
+        if place.full:
             self.outlet.delivery.update(place.full, message)
         if place.digest_id is not None:
             self.digests.refresh_storm(place.digest_id)
