@@ -35,7 +35,7 @@ from bot.dashboard.access import (
 from bot.dashboard.card import card_markdown, score_name
 from bot.dashboard.templating import environment as _environment
 from bot.services import pages
-from store.authority import acting_in
+from store.authority import NO_WORKSPACE, acting_in
 from store.clock import utcnow
 from store.db import Database
 from store.errors import FlywheelError, Forbidden, NotFound
@@ -111,6 +111,8 @@ def build_dashboard(settings: Settings, db: Database, *, clock: Callable[[], dat
                 title = "Open this page from Slack" if missing else "This link can't be opened"
                 return refused(request, 401, title, str(refusal))
             slack_id, team = person_of(user)
+            if team is None and settings.oauth:  # a link made before links named their workspace: fails closed
+                team = NO_WORKSPACE
             with acting_in(team), db.session() as s:  # a link made in one workspace opens its projects only
                 viewer = pages.viewer(session=s, slack_id=slack_id)
                 if viewer is None:

@@ -244,6 +244,21 @@ def test_a_dashboard_link_made_in_one_workspace_opens_none_of_another(two):
     assert MINE in shown.text  # the index lists A's model
 
 
+def test_a_dashboard_link_that_names_no_workspace_opens_no_workspace_model(two):
+    """Links signed before they named their workspace still verify; installed in several workspaces they
+    open neither workspace's pages (fail closed), where one naming A opens A's."""
+    from bot.dashboard.access import Signer
+
+    signer = Signer(two.settings)
+    for team, shown in ((None, set()), (A, {MINE})):
+        url, _ = signer.link(f"{BASE}/models/{MINE}", slack_id=ML, now=two.ops.clock(), team=team)
+        link = urlsplit(url)
+        page = TestClient(build_dashboard(two.settings, two.db), base_url=BASE).get(f"{link.path}?{link.query}")
+        opened = {key for key in (MINE, THEIRS) if page.status_code == 200 and f"No model called" not in page.text
+                  and key in page.text}
+        assert opened == shown, (team, page.status_code, page.text[-400:])
+
+
 def test_single_token_projects_without_a_workspace_stay_visible_to_everyone(two):
     with two.db.session() as s:
         s.query(Project).filter_by(key="fraud-b").update({"team_id": None})
